@@ -1,0 +1,134 @@
+// Tramontane engine: the C++ API used by the Node addon and the native tools.
+// No Node inside. Every failure is a tramontane::Error with a one-line message.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tramontane {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class BackendKind { Cpu, Cuda };
+
+// Where the attention weights came from decides how q/k rows are laid out for RoPE.
+enum class RopeLayout {
+  RotateHalf,   // HF transformers: pairs (i, i + head_dim/2)
+  Interleaved,  // Mistral consolidated: pairs (2i, 2i + 1)
+};
+
+struct ModelConfig {
+  int vocab_size = 0;
+  int dim = 0;             // hidden_size
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;        // explicit, may differ from dim / n_heads
+  int hidden_dim = 0;      // MLP intermediate size
+  int sliding_window = 0;  // 0 = full causal attention
+  int max_position = 0;    // max_position_embeddings (0 if unknown)
+  float rope_theta = 10000.f;
+  float norm_eps = 1e-5f;
+  bool tie_embeddings = false;
+  RopeLayout rope_layout = RopeLayout::RotateHalf;
+  int bos_id = 1;
+  int eos_id = 2;
+};
+
+struct LoadOptions {
+  BackendKind backend = BackendKind::Cpu;
+  int threads = 0;  // 0 = hardware concurrency
+  // Called with a fraction in [0, 1] while weights are read and prepared.
+  std::function<void(float)> on_progress;
+};
+
+struct SessionOptions {
+  int slack = 256;    // extra cache slots beyond the window: exact rollback distance
+  int chunk = 512;    // prefill chunk size (tokens per forward call)
+  int context = 0;    // cache length for models without a window; 0 = model default
+};
+
+struct ReuseStats {
+  size_t reused = 0;    // tokens kept from what the session held
+  size_t computed = 0;  // tokens run through the model
+};
+
+struct SamplingParams {
+  float temperature = 0.f;  // 0 = greedy
+  int top_k = 0;            // 0 = off
+  float top_p = 1.f;        // 1 = off
+  uint64_t seed = 0;
+  int max_tokens = 128;
+  std::vector<int> stop_tokens;          // in addition to the model's EOS
+  std::vector<std::string> stop_strings; // text is cut before the first match
+};
+
+enum class FinishReason { Length, StopToken, StopString, Cancelled };
+
+struct GenerateResult {
+  std::vector<int> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::Length;
+};
+
+// Called for each streamed piece of text (always whole UTF-8 characters).
+// Return false to stop generating.
+using OnText = std::function<bool(const std::string& piece)>;
+
+class Tokenizer;
+class Session;
+
+class Model : public std::enable_shared_from_this<Model> {
+ public:
+  // dir holds config.json + *.safetensors (HF) or params.json + consolidated.safetensors,
+  // and optionally tokenizer.json / tokenizer.model.
+  static std::shared_ptr<Model> load(const std::string& dir, const LoadOptions& options);
+  virtual ~Model() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual BackendKind backend() const = 0;
+  // Null when the directory has no tokenizer (logits-only use).
+  virtual const Tokenizer* tokenizer() const = 0;
+  virtual std::unique_ptr<Session> new_session(const SessionOptions& options) = 0;
+};
+
+// A sequence of tokens with its KV cache. Not thread-safe: one caller at a time.
+class Session {
+ public:
+  virtual ~Session() = default;
+
+  virtual const std::vector<int>& tokens() const = 0;
+  virtual int window() const = 0;    // 0 = no sliding window
+  virtual int capacity() const = 0;  // cache slots C
+
+  // Append tokens and run them through the model in chunks. If logits is non-null it
+  // receives n * vocab_size floats, one row per fed token. The last row is always kept
+  // in last_logits(). Checks cancel between chunks.
+  virtual void feed(const int* tokens, size_t n, float* logits,
+                    const std::atomic<bool>* cancel = nullptr) = 0;
+  virtual const float* last_logits() const = 0;
+
+  // Shrink to `length` tokens: exact within the slack, otherwise re-prefills.
+  // Returns the number of tokens recomputed.
+  virtual size_t rollback(size_t length) = 0;
+
+  // Keep the longest common prefix with prompt, compute only the rest.
+  virtual ReuseStats reuse(const std::vector<int>& prompt,
+                           const std::atomic<bool>* cancel = nullptr) = 0;
+
+  // Sample from last_logits(), feed each sampled token, stream text.
+  virtual GenerateResult generate(const SamplingParams& params, const OnText& on_text,
+                                  const std::atomic<bool>* cancel = nullptr) = 0;
+};
+
+const char* finish_reason_name(FinishReason reason);
+
+}  // namespace tramontane

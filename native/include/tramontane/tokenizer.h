@@ -1,0 +1,56 @@
+// Mistral's SentencePiece BPE with byte fallback (v1 32000, v3 32768 vocabularies).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tramontane {
+
+class Tokenizer {
+ public:
+  // Loads tokenizer.json (HF) or tokenizer.model (SentencePiece protobuf).
+  // Throws tramontane::Error with a one-line message on a missing or corrupt file.
+  static std::unique_ptr<Tokenizer> load(const std::string& path);
+  // Looks in a model directory: tokenizer.json first, then tokenizer.model.
+  // Returns null when neither exists.
+  static std::unique_ptr<Tokenizer> load_from_dir(const std::string& dir);
+  virtual ~Tokenizer() = default;
+
+  // Plain text → ids. Control tokens written in the text ("[INST]") are NOT parsed
+  // unless parse_special is true. add_bos prepends <s>.
+  virtual std::vector<int> encode(const std::string& text, bool add_bos = false,
+                                  bool parse_special = false) const = 0;
+  // ids → text; control tokens are skipped unless keep_special is true.
+  virtual std::string decode(const std::vector<int>& ids, bool keep_special = false) const = 0;
+
+  virtual int vocab_size() const = 0;
+  virtual int bos_id() const = 0;
+  virtual int eos_id() const = 0;
+  // -1 when the vocabulary has no such token (e.g. "[SUFFIX]" in v1).
+  virtual int token_id(const std::string& piece) const = 0;
+  virtual std::string piece(int id) const = 0;  // raw piece as stored ("▁the", "<0x0A>")
+  virtual bool is_control(int id) const = 0;
+
+  // Streaming decoder: push ids one at a time, get back only whole UTF-8 characters.
+  class StreamDecoder {
+   public:
+    explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+    // Returns the newly completed text (possibly empty).
+    std::string push(int id);
+    // Returns whatever is pending (invalid trailing bytes become U+FFFD).
+    std::string flush();
+    void reset();
+
+   private:
+    const Tokenizer& tokenizer_;
+    std::string pending_bytes_;
+    bool at_start_ = true;
+  };
+
+  // Bytes a single token contributes when decoded mid-sequence ("▁" → " ",
+  // "<0x0A>" → "\n"); used by StreamDecoder. Control tokens give "".
+  virtual std::string token_bytes(int id) const = 0;
+};
+
+}  // namespace tramontane
