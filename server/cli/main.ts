@@ -1,0 +1,68 @@
+// The tramontane command line: complete, tokenize, logits (and later serve, bench).
+import { Command, Option } from 'commander';
+import { completeCommand } from './complete';
+import { logitsCommand } from './logits';
+import { parseBackend, parseCount, parseNumber, parsePositive, parseTokenList } from './options';
+import { tokenizeCommand } from './tokenize';
+
+function engineOptions(command: Command): Command {
+  return command
+    .option('--model <dir>', 'model folder (HF config.json or Mistral params.json); default: the embedded demo model')
+    .addOption(new Option('--backend <name>', 'cpu or cuda').argParser(parseBackend).default('cpu'))
+    .option('--threads <n>', 'CPU threads (default: all cores)', parsePositive);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tramontane')
+    .description('Local code completion with a native engine for Mistral-architecture models')
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'tramontane: ')) });
+
+  engineOptions(program.command('complete'))
+    .description('stream a completion of PROMPT to stdout')
+    .argument('<prompt>', 'text to complete')
+    .option('--max-tokens <n>', 'most tokens to generate', parseCount, 128)
+    .option('--temperature <t>', '0 = greedy', parseNumber, 0)
+    .option('--top-k <k>', '0 = off', parseCount, 0)
+    .option('--top-p <p>', '1 = off', parseNumber, 1)
+    .option('--seed <n>', 'sampling seed', parseCount, 0)
+    .option('--stop <text...>', 'stop before any of these strings', [])
+    .option('--no-bos', 'do not start the prompt with <s>')
+    .action((prompt: string, options) => completeCommand(prompt, options));
+
+  engineOptions(program.command('tokenize'))
+    .description('print the token ids of TEXT as JSON')
+    .argument('<text>', 'text to tokenize')
+    .option('--bos', 'start with <s>')
+    .option('--special', 'parse control tokens such as [INST] written in the text')
+    .action((text: string, options) => tokenizeCommand(text, options));
+
+  engineOptions(program.command('logits'))
+    .description('print {"logits": [[...], ...]}, one row per input position')
+    .requiredOption('--tokens <ids>', 'comma-separated token ids', parseTokenList)
+    .option('--chunk <n>', 'prefill chunk size', parsePositive)
+    .option('--slack <n>', 'cache slots beyond the window', parseCount)
+    .action((options) => logitsCommand(options));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().exitOverride().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
+    if (code?.startsWith('commander.')) return (error as { exitCode?: number }).exitCode ?? 1;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tramontane: ${message.split('\n')[0]}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
