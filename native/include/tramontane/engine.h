@@ -17,6 +17,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown by Session::feed and Session::reuse when their cancel flag was set: the check
+// runs between prefill chunks, and the session keeps the chunks already computed.
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 enum class BackendKind { Cpu, Cuda };
 
 // Where the attention weights came from decides how q/k rows are laid out for RoPE.

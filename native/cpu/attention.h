@@ -1,0 +1,36 @@
+// Grouped-query attention with a sliding window, over the KV cache and a fresh chunk.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kv_cache.h"
+#include "thread_pool.h"
+
+namespace tramontane::cpu {
+
+struct AttentionShape {
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// Per-worker score rows, each long enough for every key one query can see.
+struct AttentionScratch {
+  std::vector<std::vector<float>> per_worker;
+  void reserve(int workers, int64_t max_keys);
+};
+
+// For the n queries at positions pos0..pos0+n−1 of one layer:
+//   out[t][h] = Σ_j softmax_j(q[t][h] · k_j / sqrt(head_dim)) v_j
+// over keys j with first_visible(i) ≤ j ≤ i (i = pos0 + t). Keys before pos0 are read
+// from the cache (which must still hold them and must not yet hold this chunk); keys
+// from pos0 on come from the chunk's own k/v ([n][n_kv_heads * head_dim], after RoPE).
+// Query head h reads key/value head h / (n_heads / n_kv_heads). Keys are visited in
+// position order, so the result does not depend on the chunking.
+// q, out: [n][n_heads * head_dim]. Parallel over (token, head).
+void attention(float* out, const float* q, const float* k, const float* v, int n, int64_t pos0,
+               const KvCache& cache, int layer, const AttentionShape& shape, ThreadPool& pool,
+               AttentionScratch& scratch);
+
+}  // namespace tramontane::cpu

@@ -1,0 +1,53 @@
+// The CPU forward pass of a Mistral-architecture decoder.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attention.h"
+#include "kv_cache.h"
+#include "ops.h"
+#include "thread_pool.h"
+#include "weights.h"
+
+namespace tramontane::cpu {
+
+class Forward {
+ public:
+  Forward(const ModelConfig& config, const Weights& weights, int threads);
+
+  int threads() const { return pool_.size(); }
+
+  // Sizes the scratch buffers for chunks of up to `chunk` tokens whose queries see up
+  // to `max_keys` keys. Only grows. Not thread-safe (call under the model's lock).
+  void reserve(int chunk, int64_t max_keys);
+
+  // Runs n tokens (n ≤ the reserved chunk) at positions cache.end() .. cache.end()+n−1.
+  // Every layer reads the cache first, then writes this chunk's keys and values into
+  // it; the cache then holds the chunk. logits receives [n][vocab] when all_rows, else
+  // only the last token's [vocab]. No allocation. Not thread-safe.
+  void run(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows);
+
+ private:
+  const ModelConfig& c_;
+  const Weights& w_;
+  ThreadPool pool_;
+  MatmulScratch matmul_scratch_;
+  AttentionScratch attention_scratch_;
+  int chunk_ = 0;
+  int64_t max_keys_ = 0;
+
+  // Activations for one chunk, [chunk][features].
+  std::vector<float> x_;      // residual stream      [chunk][dim]
+  std::vector<float> xb_;     // normed input / proj  [chunk][dim]
+  std::vector<float> q_;      // queries              [chunk][n_heads * head_dim]
+  std::vector<float> k_;      // keys                 [chunk][n_kv_heads * head_dim]
+  std::vector<float> v_;      // values               [chunk][n_kv_heads * head_dim]
+  std::vector<float> att_;    // attention output     [chunk][n_heads * head_dim]
+  std::vector<float> gate_;   // MLP gate / hidden    [chunk][hidden_dim]
+  std::vector<float> up_;     // MLP up               [chunk][hidden_dim]
+  std::vector<float> cos_;    // RoPE tables          [chunk][head_dim / 2]
+  std::vector<float> sin_;
+};
+
+}  // namespace tramontane::cpu

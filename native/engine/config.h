@@ -1,0 +1,37 @@
+// Model hyper-parameters from either of the two formats Mistral models ship in:
+//   - Hugging Face: config.json + model.safetensors (or shards), rotate-half RoPE rows;
+//   - Mistral's own: params.json + consolidated.safetensors, interleaved RoPE pairs.
+#pragma once
+
+#include <string>
+
+#include "json.h"
+#include "tramontane/engine.h"
+
+namespace tramontane {
+
+enum class ModelFormat { HuggingFace, Consolidated };
+
+struct LoadedConfig {
+  ModelConfig config;
+  ModelFormat format = ModelFormat::HuggingFace;
+  std::string file;  // the file the config came from, for messages
+};
+
+// Looks for config.json, then params.json, in dir. Throws a one-line Error when the
+// directory or both files are missing, or when a value is absent or out of range.
+LoadedConfig load_config(const std::string& dir);
+
+// The two parsers on their own (what = file name used in messages).
+ModelConfig parse_hf_config(const json::Value& root, const std::string& what);
+ModelConfig parse_params_json(const json::Value& root, const std::string& what);
+
+namespace files {
+// Reads a whole small file; throws Error naming the path when it cannot.
+std::string read_text(const std::string& path);
+bool is_file(const std::string& path);
+bool is_directory(const std::string& path);
+std::string join(const std::string& dir, const std::string& name);
+}  // namespace files
+
+}  // namespace tramontane

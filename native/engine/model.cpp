@@ -1,0 +1,57 @@
+#include "model.h"
+
+#include <thread>
+
+#include "session.h"
+
+namespace tramontane {
+
+std::shared_ptr<Model> Model::load(const std::string& dir, const LoadOptions& options) {
+  if (options.backend == BackendKind::Cuda) {
+    throw Error("this build has no CUDA backend (use the cpu backend)");
+  }
+  return std::make_shared<CpuModel>(dir, options);
+}
+
+static int thread_count(int requested) {
+  if (requested < 0 || requested > 1024) {
+    throw Error("threads must be between 0 (all cores) and 1024, got " + std::to_string(requested));
+  }
+  if (requested > 0) return requested;
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? int(cores) : 1;
+}
+
+CpuModel::CpuModel(const std::string& dir, const LoadOptions& options) {
+  const int threads = thread_count(options.threads);
+  LoadedConfig loaded = load_config(dir);
+  config_ = loaded.config;
+  format_ = loaded.format;
+  store_ = format_ == ModelFormat::HuggingFace
+               ? TensorStore::open_hf(dir)
+               : TensorStore::open_file(dir, "consolidated.safetensors");
+  weights_ = load_weights(store_, config_, format_, options.on_progress);
+  tokenizer_ = Tokenizer::load_from_dir(dir);
+  if (tokenizer_ && tokenizer_->vocab_size() > config_.vocab_size) {
+    throw Error("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
+                " tokens but the model only " + std::to_string(config_.vocab_size));
+  }
+  forward_ = std::make_unique<cpu::Forward>(config_, weights_, threads);
+}
+
+std::unique_ptr<Session> CpuModel::new_session(const SessionOptions& options) {
+  auto self = std::static_pointer_cast<CpuModel>(shared_from_this());
+  return std::make_unique<CpuSession>(std::move(self), options);
+}
+
+void CpuModel::reserve(int chunk, int64_t max_keys) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  forward_->reserve(chunk, max_keys);
+}
+
+void CpuModel::forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  forward_->run(cache, tokens, n, logits, all_rows);
+}
+
+}  // namespace tramontane

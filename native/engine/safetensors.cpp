@@ -1,0 +1,244 @@
+#include "safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "config.h"
+#include "json.h"
+#include "tramontane/engine.h"
+
+namespace tramontane {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+static std::string base_name(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error("cannot read " + path + ": not a regular file");
+  }
+  size_ = size_t(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      throw Error("cannot map " + path + ": " + std::strerror(err));
+    }
+    data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping keeps the file alive
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+namespace {
+
+bool parse_dtype(const std::string& s, DType* out) {
+  if (s == "F32") *out = DType::F32;
+  else if (s == "BF16") *out = DType::BF16;
+  else if (s == "F16") *out = DType::F16;
+  else return false;
+  return true;
+}
+
+// A non-negative integer that fits comfortably in 64 bits (JSON numbers are doubles).
+bool as_offset(const json::Value& v, uint64_t* out) {
+  if (!v.is_number()) return false;
+  double x = v.as_number();
+  if (!(x >= 0) || x != std::floor(x) || x > 9.0e15) return false;
+  *out = uint64_t(x);
+  return true;
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : name_(base_name(path)) {
+  file_ = std::make_unique<MappedFile>(path);
+  const uint8_t* base = file_->data();
+  const uint64_t size = file_->size();
+  if (size < 8) {
+    throw Error(name_ + ": file too short for a safetensors header (" + std::to_string(size) +
+                " bytes)");
+  }
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
+  if (header_len > size - 8) {
+    throw Error(name_ + ": header length " + std::to_string(header_len) +
+                " exceeds the file size (" + std::to_string(size) + " bytes)");
+  }
+  if (header_len > kMaxHeaderBytes) {
+    throw Error(name_ + ": header length " + std::to_string(header_len) +
+                " is larger than the " + std::to_string(kMaxHeaderBytes) + "-byte limit");
+  }
+  std::string header(reinterpret_cast<const char*>(base + 8), size_t(header_len));
+  json::Value root = json::Value::parse(header, name_ + " header");
+  if (!root.is_object()) throw Error(name_ + ": the header is not a JSON object");
+
+  const uint8_t* data = base + 8 + header_len;
+  const uint64_t data_size = size - 8 - header_len;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // [begin, end) per tensor
+
+  for (const auto& [tensor_name, entry] : root.as_object()) {
+    if (tensor_name == "__metadata__") continue;
+    auto fail = [&](const std::string& why) {
+      throw Error(name_ + ": tensor " + tensor_name + ": " + why);
+    };
+    if (!entry.is_object()) fail("header entry is not an object");
+    const json::Value* dtype = entry.find("dtype");
+    const json::Value* shape = entry.find("shape");
+    const json::Value* offsets = entry.find("data_offsets");
+    if (!dtype || !dtype->is_string()) fail("missing dtype");
+    if (!shape || !shape->is_array()) fail("missing shape");
+    if (!offsets || !offsets->is_array() || offsets->as_array().size() != 2) {
+      fail("data_offsets must be [begin, end]");
+    }
+
+    TensorView t;
+    t.name = tensor_name;
+    t.file = name_;
+    if (!parse_dtype(dtype->as_string(), &t.dtype)) {
+      fail("unsupported dtype " + dtype->as_string() + " (F32, BF16 and F16 are supported)");
+    }
+    // Element count, refusing anything that could overflow.
+    uint64_t count = 1;
+    for (const json::Value& d : shape->as_array()) {
+      uint64_t n = 0;
+      if (!as_offset(d, &n)) fail("shape entries must be non-negative integers");
+      if (n != 0 && count > (uint64_t(1) << 62) / n) fail("shape is too large");
+      count *= n;
+      t.shape.push_back(int64_t(n));
+    }
+    uint64_t begin = 0, end = 0;
+    if (!as_offset(offsets->as_array()[0], &begin) || !as_offset(offsets->as_array()[1], &end)) {
+      fail("data_offsets must be non-negative integers");
+    }
+    if (begin > end || end > data_size) {
+      fail("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+           "] lie outside the " + std::to_string(data_size) + " data bytes of the file");
+    }
+    uint64_t expected = count * dtype_size(t.dtype);
+    if (end - begin != expected) {
+      fail("data_offsets span " + std::to_string(end - begin) + " bytes but shape " +
+           shape_string(t.shape) + " of " + dtype_name(t.dtype) + " needs " +
+           std::to_string(expected));
+    }
+    t.nbytes = size_t(expected);
+    t.data = data + begin;
+    // The format does not promise alignment; a misaligned tensor is copied once.
+    if (reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype) != 0) {
+      realigned_.emplace_back((t.nbytes + 3) / 4);
+      std::memcpy(realigned_.back().data(), t.data, t.nbytes);
+      t.data = realigned_.back().data();
+    }
+    spans.emplace_back(begin, end);
+    index_[t.name] = tensors_.size();
+    tensors_.push_back(std::move(t));
+  }
+
+  // Two tensors may not share bytes (empty tensors occupy none).
+  std::sort(spans.begin(), spans.end());
+  uint64_t covered = 0;
+  for (const auto& [begin, end] : spans) {
+    if (begin == end) continue;
+    if (begin < covered) {
+      throw Error(name_ + ": tensor data overlaps at byte " + std::to_string(begin) +
+                  " of the data section");
+    }
+    covered = end;
+  }
+}
+
+const TensorView* SafetensorsFile::find(const std::string& tensor) const {
+  auto it = index_.find(tensor);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+TensorStore TensorStore::open_file(const std::string& dir, const std::string& name) {
+  std::string path = files::join(dir, name);
+  if (!files::is_file(path)) throw Error("no " + name + " in " + dir);
+  TensorStore store;
+  store.files_.push_back(std::make_unique<SafetensorsFile>(path));
+  store.source_ = name;
+  return store;
+}
+
+TensorStore TensorStore::open_hf(const std::string& dir) {
+  const std::string index_name = "model.safetensors.index.json";
+  std::string index_path = files::join(dir, index_name);
+  if (!files::is_file(index_path)) {
+    if (!files::is_file(files::join(dir, "model.safetensors"))) {
+      throw Error("no model.safetensors or " + index_name + " in " + dir);
+    }
+    return open_file(dir, "model.safetensors");
+  }
+
+  json::Value index = json::Value::parse(files::read_text(index_path), index_name);
+  const json::Value* map = index.find("weight_map");
+  if (!map || !map->is_object()) throw Error(index_name + ": missing \"weight_map\" object");
+
+  TensorStore store;
+  store.source_ = "the shards of " + index_name;
+  std::map<std::string, size_t> file_index;  // shard file name → files_ index
+  for (const auto& [tensor, file] : map->as_object()) {
+    if (!file.is_string()) throw Error(index_name + ": weight_map[" + tensor + "] is not a file name");
+    const std::string& shard = file.as_string();
+    // Shards live next to the index: no paths, no escaping the model directory.
+    if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
+      throw Error(index_name + ": invalid shard name \"" + shard + "\"");
+    }
+    auto it = file_index.find(shard);
+    if (it == file_index.end()) {
+      std::string path = files::join(dir, shard);
+      if (!files::is_file(path)) throw Error(index_name + " lists " + shard + ", which is missing");
+      store.files_.push_back(std::make_unique<SafetensorsFile>(path));
+      it = file_index.emplace(shard, store.files_.size() - 1).first;
+    }
+    if (!store.files_[it->second]->find(tensor)) {
+      throw Error(index_name + " places " + tensor + " in " + shard + ", which does not hold it");
+    }
+    store.shard_of_[tensor] = it->second;
+  }
+  return store;
+}
+
+const TensorView* TensorStore::find(const std::string& tensor) const {
+  if (!shard_of_.empty()) {
+    auto it = shard_of_.find(tensor);
+    return it == shard_of_.end() ? nullptr : files_[it->second]->find(tensor);
+  }
+  return files_.empty() ? nullptr : files_[0]->find(tensor);
+}
+
+size_t TensorStore::total_bytes() const {
+  size_t total = 0;
+  for (const auto& f : files_) {
+    for (const auto& t : f->tensors()) total += t.nbytes;
+  }
+  return total;
+}
+
+}  // namespace tramontane

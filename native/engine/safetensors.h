@@ -1,0 +1,75 @@
+// Memory-mapped safetensors reader.
+//
+// Format: [u64 little-endian N][N bytes of JSON header][data]. The header maps each
+// tensor name to {"dtype", "shape", "data_offsets": [begin, end]}, offsets relative to
+// the start of the data. Everything in the header is checked against the file before
+// any pointer is handed out, so a malformed file gives an Error, never a crash.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor.h"
+
+namespace tramontane {
+
+// A read-only mapping of a whole file, unmapped on destruction.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// One .safetensors file.
+class SafetensorsFile {
+ public:
+  // Largest header accepted; real headers are a few hundred KiB at most.
+  static constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+
+  explicit SafetensorsFile(const std::string& path);
+
+  const std::string& name() const { return name_; }  // file name without directory
+  const TensorView* find(const std::string& tensor) const;
+  const std::vector<TensorView>& tensors() const { return tensors_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<MappedFile> file_;
+  std::vector<TensorView> tensors_;
+  std::map<std::string, size_t> index_;
+  // Copies of tensors whose offset in the file is not aligned to their element size.
+  std::vector<std::vector<uint32_t>> realigned_;
+};
+
+// All tensors of a model: one file, or shards listed by model.safetensors.index.json.
+class TensorStore {
+ public:
+  // HF layout: model.safetensors.index.json (shards) or model.safetensors.
+  static TensorStore open_hf(const std::string& dir);
+  // A single named file (consolidated.safetensors).
+  static TensorStore open_file(const std::string& dir, const std::string& name);
+
+  // Null when absent.
+  const TensorView* find(const std::string& tensor) const;
+  // Where a missing tensor should have been, for messages ("model.safetensors").
+  const std::string& source() const { return source_; }
+  size_t total_bytes() const;
+
+ private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, size_t> shard_of_;  // sharded: tensor name → file index
+  std::string source_;
+};
+
+}  // namespace tramontane

@@ -1,0 +1,211 @@
+#include "session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "stop_strings.h"
+#include "tramontane/tokenizer.h"
+
+namespace tramontane {
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::Length: return "length";
+    case FinishReason::StopToken: return "stop_token";
+    case FinishReason::StopString: return "stop_string";
+    case FinishReason::Cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+// Default cache length for models without a sliding window: the model's own limit,
+// capped at 32768 tokens. The cache is allocated lazily (see KvCache), so an unused
+// context costs address space, not memory.
+static constexpr int kDefaultContextCap = 32768;
+static constexpr int kMaxChunk = 1 << 16;
+static constexpr int kMaxSlots = 1 << 24;
+
+static int cache_capacity(const ModelConfig& c, const SessionOptions& o) {
+  if (o.slack < 0 || o.slack > kMaxSlots) {
+    throw Error("slack must be between 0 and " + std::to_string(kMaxSlots) + ", got " +
+                std::to_string(o.slack));
+  }
+  if (o.chunk < 1 || o.chunk > kMaxChunk) {
+    throw Error("chunk must be between 1 and " + std::to_string(kMaxChunk) + ", got " +
+                std::to_string(o.chunk));
+  }
+  if (o.context < 0 || o.context > kMaxSlots) {
+    throw Error("context must be between 0 (model default) and " + std::to_string(kMaxSlots) +
+                ", got " + std::to_string(o.context));
+  }
+  if (c.sliding_window > 0) return c.sliding_window + o.slack;  // context is unbounded
+  if (o.context > 0) return o.context;
+  return c.max_position > 0 ? std::min(c.max_position, kDefaultContextCap) : kDefaultContextCap;
+}
+
+CpuSession::CpuSession(std::shared_ptr<CpuModel> model, const SessionOptions& options)
+    : model_(std::move(model)),
+      options_(options),
+      vocab_(model_->config().vocab_size),
+      last_logits_(size_t(vocab_)),
+      sampler_(vocab_) {
+  const ModelConfig& c = model_->config();
+  const int capacity = cache_capacity(c, options);
+  cache_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, c.sliding_window,
+                                     capacity);
+  // A query sees at most W keys with a window, at most the whole cache without.
+  model_->reserve(options.chunk, c.sliding_window > 0 ? c.sliding_window : capacity);
+}
+
+void CpuSession::check_ids(const int* tokens, size_t n) const {
+  for (size_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= vocab_) {
+      throw Error("token " + std::to_string(i) + " (" + std::to_string(tokens[i]) +
+                  ") is not an id in [0, " + std::to_string(vocab_) + ")");
+    }
+  }
+}
+
+void CpuSession::check_fits(size_t total) const {
+  if (cache_->window() == 0 && total > size_t(cache_->capacity())) {
+    throw Error("context full: " + std::to_string(total) + " tokens exceed the context of " +
+                std::to_string(cache_->capacity()));
+  }
+}
+
+void CpuSession::feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) {
+  if (n == 0) return;
+  check_ids(tokens, n);
+  check_fits(tokens_.size() + n);
+  const size_t chunk = size_t(options_.chunk);
+  for (size_t done = 0; done < n;) {
+    const int m = int(std::min(chunk, n - done));
+    if (logits) {
+      float* rows = logits + done * size_t(vocab_);
+      model_->forward(*cache_, tokens + done, m, rows, true);
+      std::memcpy(last_logits_.data(), rows + size_t(m - 1) * vocab_, sizeof(float) * vocab_);
+    } else {
+      model_->forward(*cache_, tokens + done, m, last_logits_.data(), false);
+    }
+    tokens_.insert(tokens_.end(), tokens + done, tokens + done + m);
+    done += size_t(m);
+    // Between chunks only: the session stays consistent (whole chunks, fresh logits).
+    if (done < n && cancel && cancel->load()) throw Cancelled("cancelled");
+  }
+}
+
+size_t CpuSession::cut(size_t length) {
+  if (length >= tokens_.size()) return tokens_.size();
+  if (cache_->can_truncate(int64_t(length))) {
+    cache_->truncate(int64_t(length));
+    tokens_.resize(length);
+  } else {
+    cache_->clear();
+    tokens_.clear();
+  }
+  return tokens_.size();
+}
+
+size_t CpuSession::rollback(size_t length) {
+  if (length > tokens_.size()) {
+    throw Error("rollback to " + std::to_string(length) + " tokens: the session holds only " +
+                std::to_string(tokens_.size()));
+  }
+  if (length == tokens_.size()) return 0;
+  if (length == 0) {
+    cut(0);
+    return 0;
+  }
+  // The logits after token length−1 were not kept: cut one more and feed it again.
+  replay_.assign(tokens_.begin(), tokens_.begin() + std::ptrdiff_t(length));
+  const size_t kept = cut(length - 1);
+  feed(replay_.data() + kept, length - kept, nullptr, nullptr);
+  return length - kept;
+}
+
+ReuseStats CpuSession::reuse(const std::vector<int>& prompt, const std::atomic<bool>* cancel) {
+  check_ids(prompt.data(), prompt.size());
+  check_fits(prompt.size());
+  if (prompt.empty()) {
+    cut(0);
+    return {0, 0};
+  }
+  size_t common = 0;
+  const size_t limit = std::min(prompt.size(), tokens_.size());
+  while (common < limit && prompt[common] == tokens_[common]) ++common;
+  // A prompt the session already holds in full still needs the logits after its last
+  // token: that token is computed again (computed = 1).
+  if (common == prompt.size()) --common;
+  const size_t kept = cut(common);
+  feed(prompt.data() + kept, prompt.size() - kept, nullptr, cancel);
+  return {kept, prompt.size() - kept};
+}
+
+GenerateResult CpuSession::generate(const SamplingParams& params, const OnText& on_text,
+                                    const std::atomic<bool>* cancel) {
+  if (tokens_.empty()) throw Error("generate: the session holds no tokens; feed a prompt first");
+  if (!(params.temperature >= 0.f) || !std::isfinite(params.temperature)) {
+    throw Error("temperature must be a finite number ≥ 0");
+  }
+  if (params.top_k < 0) throw Error("top_k must be ≥ 0");
+  if (!(params.top_p > 0.f && params.top_p <= 1.f)) throw Error("top_p must be in (0, 1]");
+  if (params.max_tokens < 0) throw Error("max_tokens must be ≥ 0");
+  const Tokenizer* tokenizer = model_->tokenizer();
+  StopStrings stops(params.stop_strings);
+  bool has_stops = false;
+  for (const auto& s : params.stop_strings) has_stops |= !s.empty();
+  if (has_stops && !tokenizer) throw Error("stop strings need a tokenizer, and this model has none");
+
+  std::unique_ptr<Tokenizer::StreamDecoder> decoder;
+  if (tokenizer) decoder = std::make_unique<Tokenizer::StreamDecoder>(*tokenizer);
+  sampler_.seed(params.seed);
+  const int eos = model_->config().eos_id;
+
+  GenerateResult result;
+  bool listening = true;  // until on_text returns false
+  auto emit = [&](const std::string& text) {
+    if (text.empty()) return;
+    result.text += text;
+    if (listening && on_text) listening = on_text(text);
+  };
+
+  for (;;) {
+    if (cancel && cancel->load()) {
+      result.finish = FinishReason::Cancelled;
+      break;
+    }
+    if (result.tokens.size() >= size_t(params.max_tokens)) {
+      result.finish = FinishReason::Length;
+      break;
+    }
+    const int id = sampler_.sample(last_logits_.data(), params);
+    if (id == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) !=
+                         params.stop_tokens.end()) {
+      result.finish = FinishReason::StopToken;
+      break;
+    }
+    result.tokens.push_back(id);
+    if (decoder) emit(stops.push(decoder->push(id)));
+    // Fed back even when generation ends here, so the session holds prompt + output.
+    feed(&id, 1, nullptr, nullptr);
+    if (stops.matched()) {
+      result.finish = FinishReason::StopString;
+      break;
+    }
+    if (!listening) {
+      result.finish = FinishReason::Cancelled;
+      break;
+    }
+  }
+
+  // Release what was held back: pending UTF-8 bytes and a possible stop-string start.
+  if (decoder && !stops.matched()) {
+    emit(stops.push(decoder->flush()));
+    if (stops.matched()) result.finish = FinishReason::StopString;
+    emit(stops.flush());
+  }
+  return result;
+}
+
+}  // namespace tramontane

@@ -1,0 +1,49 @@
+// A sequence of tokens with its rolling KV cache: feed, rollback, reuse, generate.
+//
+// Invariants between calls: the cache holds exactly tokens() (cache.end() ==
+// tokens().size()), and last_logits() is the model's output after the last token
+// (null only while the session is empty).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kv_cache.h"
+#include "model.h"
+#include "sampler.h"
+
+namespace tramontane {
+
+class CpuSession : public Session {
+ public:
+  CpuSession(std::shared_ptr<CpuModel> model, const SessionOptions& options);
+
+  const std::vector<int>& tokens() const override { return tokens_; }
+  int window() const override { return cache_->window(); }
+  int capacity() const override { return cache_->capacity(); }
+
+  void feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) override;
+  const float* last_logits() const override { return tokens_.empty() ? nullptr : last_logits_.data(); }
+  size_t rollback(size_t length) override;
+  ReuseStats reuse(const std::vector<int>& prompt, const std::atomic<bool>* cancel) override;
+  GenerateResult generate(const SamplingParams& params, const OnText& on_text,
+                          const std::atomic<bool>* cancel) override;
+
+ private:
+  void check_ids(const int* tokens, size_t n) const;
+  void check_fits(size_t total) const;
+  // Cuts tokens() to `length` without computing anything: exact when the cache allows,
+  // else empties the session (the caller re-feeds). Returns the tokens still held.
+  size_t cut(size_t length);
+
+  std::shared_ptr<CpuModel> model_;
+  SessionOptions options_;
+  int vocab_;
+  std::unique_ptr<KvCache> cache_;
+  std::vector<int> tokens_;
+  std::vector<int> replay_;        // tokens being re-fed by rollback
+  std::vector<float> last_logits_;  // [vocab]
+  Sampler sampler_;
+};
+
+}  // namespace tramontane

@@ -1,0 +1,50 @@
+// The model's weights, named once for both checkpoint layouts and checked against the
+// config. Matrices point into the memory-mapped files (bf16 stays bf16); only the
+// small norm vectors are copied to fp32.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+namespace tramontane {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [dim]
+  Matrix wq;                     // [n_heads * head_dim, dim]
+  Matrix wk;                     // [n_kv_heads * head_dim, dim]
+  Matrix wv;                     // [n_kv_heads * head_dim, dim]
+  Matrix wo;                     // [dim, n_heads * head_dim]
+  std::vector<float> ffn_norm;   // [dim]
+  Matrix w_gate;                 // [hidden_dim, dim]  (w1 in consolidated checkpoints)
+  Matrix w_up;                   // [hidden_dim, dim]  (w3)
+  Matrix w_down;                 // [dim, hidden_dim]  (w2)
+};
+
+struct Weights {
+  Matrix embed;                   // [vocab, dim]
+  std::vector<LayerWeights> layers;
+  std::vector<float> final_norm;  // [dim]
+  Matrix lm_head;                 // [vocab, dim]; the embedding table when tied
+};
+
+// Tensor names of one layout, e.g. "model.layers.3.mlp.up_proj.weight" (HF) or
+// "layers.3.feed_forward.w3.weight" (consolidated).
+struct WeightNames {
+  std::string embed, final_norm, lm_head;
+  std::string attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;  // with "{}" for N
+  static WeightNames for_format(ModelFormat format);
+  std::string layer(const std::string& pattern, int index) const;
+};
+
+// Looks up every tensor the config implies, with its shape. Throws a one-line Error
+// naming the first missing tensor or wrong shape. progress(f) is called with f in
+// [0, 1] while the mapped pages are touched (read from disk) layer by layer.
+Weights load_weights(const TensorStore& store, const ModelConfig& config, ModelFormat format,
+                     const std::function<void(float)>& progress);
+
+}  // namespace tramontane
