@@ -9,11 +9,12 @@ namespace tramontane {
 
 class Tokenizer {
  public:
-  // Loads tokenizer.json (HF) or tokenizer.model (SentencePiece protobuf).
-  // Throws tramontane::Error with a one-line message on a missing or corrupt file.
+  // Loads tokenizer.json (HF) or tokenizer.model (SentencePiece protobuf); a
+  // directory is searched as load_from_dir does. Throws tramontane::Error with a
+  // one-line message on a missing or corrupt file.
   static std::unique_ptr<Tokenizer> load(const std::string& path);
-  // Looks in a model directory: tokenizer.json first, then tokenizer.model.
-  // Returns null when neither exists.
+  // Looks in a model directory: tokenizer.json first, then tokenizer.model (then
+  // Mistral's own tokenizer.model.v3 / .v2 / .v1 names). Returns null when none exists.
   static std::unique_ptr<Tokenizer> load_from_dir(const std::string& dir);
   virtual ~Tokenizer() = default;
 
@@ -33,24 +34,36 @@ class Tokenizer {
   virtual bool is_control(int id) const = 0;
 
   // Streaming decoder: push ids one at a time, get back only whole UTF-8 characters.
+  // The concatenation of everything push() and flush() return equals decode(ids):
+  // invalid bytes become U+FFFD (one per maximal ill-formed subsequence, as the
+  // WHATWG/Unicode decoders do), and the dummy-prefix space of the first token is
+  // dropped. Pass at_start = false when the ids continue text that is already shown
+  // (a completion after its prompt): then a leading "▁" is a real space.
   class StreamDecoder {
    public:
-    explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
-    // Returns the newly completed text (possibly empty).
+    explicit StreamDecoder(const Tokenizer& tokenizer, bool at_start = true)
+        : tokenizer_(tokenizer), at_start_(at_start), start_(at_start) {}
+    // Returns the newly completed text (possibly empty). Throws tramontane::Error
+    // for an id outside the vocabulary.
     std::string push(int id);
     // Returns whatever is pending (invalid trailing bytes become U+FFFD).
     std::string flush();
+    // Forgets pending bytes and returns to the state the constructor set.
     void reset();
 
    private:
     const Tokenizer& tokenizer_;
     std::string pending_bytes_;
     bool at_start_ = true;
+    bool start_ = true;
   };
 
   // Bytes a single token contributes when decoded mid-sequence ("▁" → " ",
   // "<0x0A>" → "\n"); used by StreamDecoder. Control tokens give "".
   virtual std::string token_bytes(int id) const = 0;
+  // Bytes it contributes as the first token of decoded text: as token_bytes, less
+  // the space the dummy prefix added ("▁Hello" → "Hello"), like SentencePiece.
+  virtual std::string leading_token_bytes(int id) const = 0;
 };
 
 }  // namespace tramontane
