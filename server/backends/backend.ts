@@ -1,0 +1,59 @@
+// What the server asks of a model backend: the native engine in-process, or a remote
+// OpenAI-compatible server. Prompts are built by the server (the same for both);
+// backends run them and stream text.
+import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
+import type { PromptTokenizer } from '../prompt/tokenizer';
+
+export interface CompletionJob {
+  /** Session affinity: requests with the same key share a KV cache (one per document). */
+  key: string;
+  /** Token ids of the prompt (native backends need them). */
+  tokens?: number[];
+  /** The prompt as text (remote backends send it). */
+  text: string;
+  maxTokens: number;
+  temperature: number;
+  stop: string[];
+  stopTokens: number[];
+  signal: AbortSignal;
+  onText: (piece: string) => void;
+}
+
+export type RunFinish = 'stop' | 'length' | 'cancelled';
+
+export interface CompletionRun {
+  promptTokens?: number;
+  reusedTokens?: number;
+  computedTokens?: number;
+  generatedTokens: number;
+  finish: RunFinish;
+}
+
+export interface ChatJob {
+  messages: ChatMessage[];
+  system?: string;
+  maxTokens: number;
+  temperature: number;
+  signal: AbortSignal;
+  onText: (piece: string) => void;
+}
+
+export interface ChatRun {
+  promptTokens?: number;
+  generatedTokens: number;
+  finish: RunFinish;
+}
+
+export interface Backend {
+  readonly kind: BackendKind;
+  /** The model folder, or the remote server's URL. */
+  readonly label: string;
+  /** For building prompts exactly; remote backends have none and estimate. */
+  readonly tokenizer?: PromptTokenizer;
+  readonly chatTemplate?: ChatTemplateName;
+  /** Most prompt + generated tokens one sequence may hold (Infinity if unbounded). */
+  readonly contextLimit: number;
+  complete(job: CompletionJob): Promise<CompletionRun>;
+  chat(job: ChatJob): Promise<ChatRun>;
+  dispose(): void;
+}

@@ -1,0 +1,28 @@
+// Opens the backend a `serve` command names: the engine on a model folder, or a remote
+// OpenAI-compatible server.
+import { loadModel, type BackendName } from '../engine/engine';
+import type { Backend } from './backend';
+import { NativeBackend, type NativeOptions } from './native';
+import { RemoteBackend, type RemoteOptions } from './remote';
+
+export type BackendSpec =
+  | { kind: 'native'; modelDir: string; engine: BackendName; threads?: number; native?: NativeOptions }
+  | ({ kind: 'remote' } & RemoteOptions);
+
+export async function openBackend(spec: BackendSpec, onProgress?: (fraction: number) => void): Promise<Backend> {
+  if (spec.kind === 'remote') {
+    const backend = new RemoteBackend(spec);
+    onProgress?.(1);
+    return backend;
+  }
+  const model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, onProgress });
+  if (!model.hasTokenizer) {
+    model.dispose();
+    throw new Error(`${spec.modelDir} has no tokenizer.json or tokenizer.model: completion needs one`);
+  }
+  return new NativeBackend(model, spec.modelDir, spec.native);
+}
+
+export function describeSpec(spec: BackendSpec): { backend: 'cpu' | 'cuda' | 'remote'; model: string } {
+  return spec.kind === 'remote' ? { backend: 'remote', model: spec.url } : { backend: spec.engine, model: spec.modelDir };
+}

@@ -1,0 +1,86 @@
+// Chat and explain: a conversation (with the code it is about) streamed from the
+// backend's chat session, which never touches the completion caches.
+import { performance } from 'node:perf_hooks';
+import type { Range } from 'vscode-languageserver-protocol';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
+import type { Backend } from '../backends/backend';
+import { validateConversation } from '../prompt/chat';
+import type { ChatMessage, ChatParams, ChatResult, CodeContext, ExplainParams, Settings } from '../protocol';
+
+export interface ChatStream {
+  signal: AbortSignal;
+  onDelta: (delta: string) => void;
+}
+
+// Code attached to a question is clipped to about this many characters (4 per token).
+const CODE_CHARS_PER_TOKEN = 4;
+
+export class ChatService {
+  constructor(
+    private readonly backend: Backend,
+    private settings: Settings,
+    private readonly document: (uri: string) => TextDocument | undefined,
+  ) {}
+
+  configure(settings: Settings): void {
+    this.settings = settings;
+  }
+
+  /** The code a context names, fenced with its language, or an error for an unknown document. */
+  private codeBlock(context: CodeContext): string {
+    const doc = this.document(context.uri);
+    if (!doc) throw new Error(`unknown document ${context.uri}: open it with textDocument/didOpen first`);
+    const range: Range | undefined = context.range;
+    let code = range ? doc.getText(range) : doc.getText();
+    const limit = Math.floor(this.settings.contextTokens * CODE_CHARS_PER_TOKEN * 0.75);
+    if (code.length > limit) code = code.slice(0, limit) + '\n…';
+    const language = context.languageId ?? doc.languageId;
+    const name = context.uri.replace(/^.*\//, '');
+    const where = range ? `${name}, lines ${range.start.line + 1}–${range.end.line + 1}` : name;
+    return `${where}:\n\`\`\`${language}\n${code.replace(/\n$/, '')}\n\`\`\``;
+  }
+
+  async chat(params: ChatParams, stream: ChatStream): Promise<ChatResult> {
+    validateConversation(params.messages);
+    let messages: ChatMessage[] = params.messages;
+    if (params.context) {
+      const last = messages.at(-1)!;
+      messages = [...messages.slice(0, -1), { role: 'user', content: `${last.content}\n\n${this.codeBlock(params.context)}` }];
+    }
+    return this.run(messages, params.system, params.maxTokens ?? this.settings.chatMaxTokens, params.temperature ?? this.settings.chatTemperature, stream);
+  }
+
+  async explain(params: ExplainParams, stream: ChatStream): Promise<ChatResult> {
+    const doc = this.document(params.uri);
+    const language = doc?.languageId ?? 'code';
+    const code = this.codeBlock({ uri: params.uri, range: params.range });
+    const question = `Explain what this ${language} code does, briefly: its purpose, how it works, and anything surprising.\n\n${code}`;
+    return this.run([{ role: 'user', content: question }], undefined, params.maxTokens ?? this.settings.chatMaxTokens, this.settings.chatTemperature, stream);
+  }
+
+  private async run(messages: ChatMessage[], system: string | undefined, maxTokens: number, temperature: number, stream: ChatStream): Promise<ChatResult> {
+    const started = performance.now();
+    let text = '';
+    let firstTokenMs: number | undefined;
+    const run = await this.backend.chat({
+      messages,
+      system,
+      maxTokens,
+      temperature,
+      signal: stream.signal,
+      onText: (piece) => {
+        firstTokenMs ??= performance.now() - started;
+        text += piece;
+        stream.onDelta(piece);
+      },
+    });
+    return {
+      text,
+      finish: run.finish,
+      promptTokens: run.promptTokens,
+      generatedTokens: run.generatedTokens,
+      timeToFirstTokenMs: firstTokenMs,
+      totalMs: performance.now() - started,
+    };
+  }
+}

@@ -1,0 +1,133 @@
+// Builds the completion prompt for a cursor in a document: the prefix and suffix
+// windows, extra context from other documents, and the template's segments (and token
+// ids when a tokenizer is at hand).
+import type { Position } from 'vscode-languageserver-protocol';
+import { budgetCaps, prefixBudget, type BudgetShares } from './budget';
+import { extraContext, type ContextSource } from './extra';
+import { renderTokens, type FimTemplate, type Segment } from './templates';
+import type { PromptTokenizer } from './tokenizer';
+import { DEFAULT_POLICY, placePrefixStart, placeSuffixEnd, type WindowPolicy } from './window';
+
+/** The slice of LSP's TextDocument the builder reads. */
+export interface PromptDocument {
+  readonly uri: string;
+  readonly languageId: string;
+  readonly lineCount: number;
+  getText(): string;
+  offsetAt(position: Position): number;
+}
+
+/** Per-document state kept between requests: where the prefix window starts, and the
+ *  extra context chosen when it was placed (frozen until the start moves, so that
+ *  edits elsewhere do not change the head of the prompt). */
+export interface WindowMemo {
+  start?: number;
+  extra?: string;
+}
+
+export interface BuiltPrompt {
+  /** Document text from the window start to the cursor. */
+  prefix: string;
+  /** Document text from the cursor to the end of the suffix window ("" if unused). */
+  suffix: string;
+  extra: string;
+  startLine: number;
+  /** Whether the window start moved for this request. */
+  moved: boolean;
+  segments: Segment[];
+  /** Token ids, when built with a tokenizer. */
+  tokens?: number[];
+  /** The same prompt as text, for remote servers. */
+  text: string;
+  /** The cursor line's text before and after the cursor, for post-processing. */
+  linePrefix: string;
+  lineSuffix: string;
+  /** Document text after the cursor line (up to a few thousand characters). */
+  after: string;
+}
+
+export interface BuilderOptions {
+  template: FimTemplate;
+  tokenizer?: PromptTokenizer;
+  shares: BudgetShares;
+  policy?: WindowPolicy;
+}
+
+// Without a tokenizer (remote servers) token counts are estimated from characters.
+const CHARS_PER_TOKEN = 3.5;
+const AFTER_CHARS = 4000;
+
+export class PromptBuilder {
+  constructor(private readonly options: BuilderOptions) {}
+
+  get template(): FimTemplate {
+    return this.options.template;
+  }
+
+  count(text: string): number {
+    const tokenizer = this.options.tokenizer;
+    return tokenizer ? tokenizer.encode(text).length : Math.ceil(text.length / CHARS_PER_TOKEN);
+  }
+
+  build(doc: PromptDocument, position: Position, others: ContextSource[], memo: WindowMemo): BuiltPrompt {
+    const { template, tokenizer, shares } = this.options;
+    const policy = this.options.policy ?? DEFAULT_POLICY;
+    const text = doc.getText();
+    const offset = doc.offsetAt(position);
+    const line = position.line;
+    const lineStart = (l: number) => (l <= 0 ? 0 : l >= doc.lineCount ? text.length : doc.offsetAt({ line: l, character: 0 }));
+    const lineEnd = (l: number) => {
+      if (l + 1 >= doc.lineCount) return text.length;
+      const next = lineStart(l + 1);
+      return text[next - 2] === '\r' ? next - 2 : next - 1;
+    };
+    const caps = budgetCaps(shares, template.usesSuffix);
+
+    let suffix = '';
+    if (template.usesSuffix) {
+      const measure = (end: number) => this.count(text.slice(offset, lineEnd(end)));
+      const end = placeSuffixEnd(line, doc.lineCount - 1, caps.suffix, measure);
+      suffix = text.slice(offset, lineEnd(end));
+      const maxChars = Math.floor(caps.suffix * CHARS_PER_TOKEN);
+      if (suffix.length > maxChars && this.count(suffix) > caps.suffix) suffix = suffix.slice(0, maxChars);
+    }
+    const suffixTokens = suffix === '' ? 0 : this.count(suffix);
+
+    const measurePrefix = (start: number) => this.count(text.slice(lineStart(start), offset));
+    let extra = memo.extra;
+    let budget = prefixBudget(shares.total, suffixTokens, extra ? this.count(extra) : 0);
+    let placement = placePrefixStart(memo.start, line, budget, measurePrefix, policy);
+    if (placement.moved || extra === undefined) {
+      // A new window: choose the extra context afresh, then place the start for it.
+      extra = extraContext(others, doc.languageId, caps.extra, (t) => this.count(t));
+      budget = prefixBudget(shares.total, suffixTokens, extra ? this.count(extra) : 0);
+      const previous = memo.start;
+      placement = placePrefixStart(undefined, line, budget, measurePrefix, policy);
+      placement.moved = placement.start !== previous;
+    }
+    memo.start = placement.start;
+    memo.extra = extra;
+
+    let prefix = text.slice(lineStart(placement.start), offset);
+    // One enormous line (minified code) can exceed the budget on its own: keep its end.
+    const maxChars = Math.floor(budget * CHARS_PER_TOKEN);
+    if (prefix.length > maxChars && this.count(prefix) > budget) prefix = prefix.slice(-maxChars);
+
+    const head = extra + prefix;
+    const segments = template.segments(head, suffix);
+    const lineEndOffset = lineEnd(line);
+    return {
+      prefix,
+      suffix,
+      extra,
+      startLine: placement.start,
+      moved: placement.moved,
+      segments,
+      tokens: tokenizer ? renderTokens(segments, tokenizer) : undefined,
+      text: template.text(head, suffix),
+      linePrefix: text.slice(lineStart(line), offset),
+      lineSuffix: text.slice(offset, lineEndOffset),
+      after: line + 1 < doc.lineCount ? text.slice(lineStart(line + 1), lineStart(line + 1) + AFTER_CHARS) : '',
+    };
+  }
+}
