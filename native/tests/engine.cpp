@@ -1049,6 +1049,105 @@ TEST(stop_strings_hold_back_and_cut) {
   CHECK(none.push("anything") == "anything");
 }
 
+// A tokenizer.json of 98 pieces: the control tokens, "▁" and the printable ASCII
+// characters, no merges. Enough to turn a tiny model's tokens into text.
+static std::string tiny_tokenizer_json() {
+  auto escape = [](char c) {
+    if (c == '"' || c == '\\') return std::string("\\") + c;
+    return std::string(1, c);
+  };
+  std::string vocab = "\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"\u2581\": 3";
+  for (int c = 33; c <= 126; ++c) vocab += ", \"" + escape(char(c)) + "\": " + std::to_string(c - 29);
+  return "{\"version\": \"1.0\", \"added_tokens\": ["
+         "{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+         "{\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+         "{\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+         "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
+         " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]},"
+         "\"pre_tokenizer\": null,"
+         "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"},"
+         " {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]},"
+         "\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true, \"byte_fallback\": false,"
+         " \"vocab\": {" + vocab + "}, \"merges\": []}}";
+}
+
+static Loaded& with_tokenizer() {
+  static Loaded m = [] {
+    Loaded l;
+    l.spec.vocab = 98;
+    l.spec.seed = 17;
+    l.weights = random_weights(l.spec);
+    write_hf_model(l.dir.path, l.spec, l.weights);
+    write_file(l.dir.file("tokenizer.json"), tiny_tokenizer_json());
+    l.model = Model::load(l.dir.path, LoadOptions{});
+    return l;
+  }();
+  return m;
+}
+
+TEST(generated_text_streams_and_stops_at_stop_strings) {
+  Loaded& m = with_tokenizer();
+  CHECK(m.model->tokenizer() != nullptr);
+  std::vector<int> prompt = sequence(6, m.spec.vocab, 18);
+  struct Run {
+    GenerateResult result;
+    std::string streamed;
+  };
+  auto run = [&](SamplingParams p, int stop_after_pieces = -1) {
+    auto session = m.model->new_session(opts(8));
+    session->feed(prompt.data(), prompt.size(), nullptr);
+    Run r;
+    int pieces = 0;
+    r.result = session->generate(p, [&](const std::string& piece) {
+      CHECK(!piece.empty());
+      r.streamed += piece;
+      return ++pieces != stop_after_pieces;
+    });
+    CHECK(session->tokens().size() == prompt.size() + r.result.tokens.size());
+    return r;
+  };
+  SamplingParams p;
+  p.temperature = 0.9f;
+  p.seed = 5;
+  p.max_tokens = 40;
+  p.stop_tokens = {0, 1};  // text only (2 is EOS)
+  // A seed whose 40 tokens are all text: the model is random, so search a few.
+  Run base = run(p);
+  for (uint64_t seed = 6; seed < 100 && base.result.finish != FinishReason::Length; ++seed) {
+    p.seed = seed;
+    base = run(p);
+  }
+  const std::string text = base.result.text;
+  CHECK(base.streamed == text);
+  CHECK(base.result.finish == FinishReason::Length && base.result.tokens.size() == 40);
+  CHECK_MSG(text.size() >= 20, "text \"%s\"", text.c_str());
+  if (text.size() < 20) return;
+
+  // Stop at a string from the middle of that text: cut right before its first match.
+  const std::string stop = text.substr(12, 3);
+  const size_t cut = text.find(stop);
+  p.stop_strings = {stop};
+  Run stopped = run(p);
+  CHECK(stopped.result.finish == FinishReason::StopString);
+  CHECK(stopped.result.text == text.substr(0, cut));
+  CHECK(stopped.streamed == stopped.result.text);
+  CHECK(stopped.result.tokens.size() < base.result.tokens.size());
+  CHECK(std::equal(stopped.result.tokens.begin(), stopped.result.tokens.end(), base.result.tokens.begin()));
+
+  // A stop string that only starts to match is held back, then released in full.
+  p.stop_strings = {text.substr(12, 1) + "\x01"};
+  Run held = run(p);
+  CHECK(held.result.finish == FinishReason::Length);
+  CHECK(held.result.text == text && held.streamed == text);
+
+  // The callback returning false stops generation right there.
+  p.stop_strings.clear();
+  Run quit = run(p, 2);
+  CHECK(quit.result.finish == FinishReason::Cancelled);
+  CHECK(quit.result.tokens.size() < 40);
+  CHECK(text.compare(0, quit.streamed.size(), quit.streamed) == 0);
+}
+
 // ---------------------------------------------------------------------------------
 // Configuration.
 
