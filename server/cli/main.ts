@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { completeCommand } from './complete';
 import { logitsCommand } from './logits';
 import { parseBackend, parseCount, parseNumber, parsePositive, parseTokenList } from './options';
+import { serveCommand } from './serve';
 import { tokenizeCommand } from './tokenize';
 
 function engineOptions(command: Command): Command {
@@ -43,6 +44,19 @@ export function buildProgram(): Command {
     .option('--chunk <n>', 'prefill chunk size', parsePositive)
     .option('--slack <n>', 'cache slots beyond the window', parseCount)
     .action((options) => logitsCommand(options));
+
+  engineOptions(program.command('serve'))
+    .description('run the language server (--stdio) and/or an OpenAI-compatible API (--http)')
+    .option('--stdio', 'speak LSP on stdin/stdout')
+    .option('--http <host:port>', 'serve /v1/completions and /v1/chat/completions on a loopback address')
+    .option('--token <secret>', 'bearer token the HTTP API requires (or TRAMONTANE_HTTP_TOKEN)')
+    .option('--remote <url>', 'complete with a remote OpenAI-compatible server instead of --model')
+    .option('--remote-token <secret>', 'bearer token for --remote (or TRAMONTANE_REMOTE_TOKEN)')
+    .option('--remote-model <name>', 'model name sent to --remote')
+    .option('--completion-sessions <n>', 'documents whose caches stay warm at once', parsePositive, 2)
+    .option('--slack <n>', 'cache slots beyond the window (exact rollback distance)', parseCount)
+    .option('--context <n>', 'cache length for models without a sliding window', parsePositive)
+    .action((options) => serveCommand(options));
 
   return program;
 }

@@ -10,7 +10,8 @@ import {
 } from 'vscode-languageserver/node';
 import type { InlineCompletionItem, InlineCompletionList, InlineCompletionParams, Range } from 'vscode-languageserver-protocol';
 import type { Backend } from '../backends/backend';
-import { describeSpec, openBackend, type BackendSpec } from '../backends/open';
+import type { BackendLoader } from '../backends/loader';
+import { describeSpec } from '../backends/open';
 import { ChatService } from '../chat/service';
 import { CompletionService } from '../complete/service';
 import {
@@ -55,12 +56,12 @@ function abortSignalOf(token: CancellationToken): AbortSignal {
 const completionProgress = new ProgressType<InlineCompletionPartial>();
 const chatProgress = new ProgressType<ChatChunk>();
 
-export function startLanguageServer(connection: Connection, spec: BackendSpec): void {
+export function startLanguageServer(connection: Connection, loader: BackendLoader): void {
   let settings: Settings = { ...DEFAULT_SETTINGS };
   const stats = new StatsLog();
   let services: Promise<Services> | undefined;
   let ready: Services | undefined;
-  const described = describeSpec(spec);
+  const described = describeSpec(loader.spec);
   let status: ModelStatus = { state: 'loading', backend: described.backend, model: described.model, progress: 0 };
   const setStatus = (next: ModelStatus) => {
     status = next;
@@ -91,14 +92,17 @@ export function startLanguageServer(connection: Connection, spec: BackendSpec): 
   async function load(): Promise<Services> {
     setStatus(status);
     let lastSent = -1;
+    const report = (fraction: number) => {
+      status = { ...status, progress: fraction };
+      if (fraction - lastSent >= 0.02 || (fraction === 1 && lastSent < 1)) {
+        lastSent = fraction;
+        void connection.sendNotification(LoadProgressNotification, { fraction } satisfies LoadProgressParams);
+      }
+    };
+    report(loader.progress);
+    loader.onProgress(report);
     try {
-      const backend = await openBackend(spec, (fraction) => {
-        status = { ...status, progress: fraction };
-        if (fraction - lastSent >= 0.02 || fraction === 1) {
-          lastSent = fraction;
-          void connection.sendNotification(LoadProgressNotification, { fraction } satisfies LoadProgressParams);
-        }
-      });
+      const backend = await loader.promise;
       const completions = new CompletionService(backend, settings, stats);
       const chat = new ChatService(backend, settings, (uri) => documents.get(uri));
       ready = { backend, completions, chat };
@@ -203,11 +207,6 @@ export function startLanguageServer(connection: Connection, spec: BackendSpec): 
   }));
 
   connection.onRequest(GetStatusRequest, (): ModelStatus => status);
-
-  connection.onShutdown(async () => {
-    const loaded = await services?.catch(() => undefined);
-    loaded?.backend.dispose();
-  });
 
   connection.listen();
 }

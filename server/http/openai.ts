@@ -1,0 +1,302 @@
+// `tramontane serve --http 127.0.0.1:PORT`: the engine as an OpenAI-compatible server
+// (/v1/completions, /v1/chat/completions, /v1/models), streamed as server-sent events.
+// Bound to loopback only; with a token, every request must carry it as a bearer token.
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Backend } from '../backends/backend';
+import { sseEvent } from '../backends/sse';
+import type { ChatMessage } from '../protocol';
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  token?: string;
+  /** The id /v1/models lists and responses echo. */
+  modelName: string;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const MAX_BODY = 16 * 1024 * 1024;
+
+/** "127.0.0.1:8080" → host and port; anything but a loopback address is refused. */
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
+  if (!match) throw new Error(`--http expects HOST:PORT, e.g. 127.0.0.1:8080 (got "${value}")`);
+  const host = match[1] ?? match[2];
+  const port = Number(match[3]);
+  if (!LOOPBACK.has(host)) throw new Error(`--http binds to loopback only (127.0.0.1, ::1 or localhost), not ${host}`);
+  if (port > 65535) throw new Error(`--http port must be at most 65535 (got ${port})`);
+  return { host, port };
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type = 'invalid_request_error',
+  ) {
+    super(message);
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new HttpError(413, `request body over ${MAX_BODY} bytes`));
+        req.destroy();
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
+        resolve(body as Record<string, unknown>);
+      } catch {
+        reject(new HttpError(400, 'the request body must be a JSON object'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function authorized(req: http.IncomingMessage, token: string | undefined): boolean {
+  if (!token) return true;
+  const given = Buffer.from(String(req.headers.authorization ?? ''));
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+// Parameters as OpenAI defines them, checked before any engine work.
+function numberParam(body: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const value = body[name];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new HttpError(400, `${name} must be a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function stopParam(body: Record<string, unknown>): string[] {
+  const stop = body.stop;
+  if (stop === undefined || stop === null) return [];
+  if (typeof stop === 'string') return [stop];
+  if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) return stop as string[];
+  throw new HttpError(400, 'stop must be a string or an array of strings');
+}
+
+interface Generation {
+  id: string;
+  created: number;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+export async function startHttpServer(backend: Promise<Backend>, options: HttpOptions): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (res.headersSent) {
+        // Mid-stream: say so in the stream, then end it.
+        res.end(sseEvent({ error: { message: (error as Error).message, type: 'server_error' } }));
+        return;
+      }
+      const status = error instanceof HttpError ? error.status : 500;
+      const type = error instanceof HttpError ? error.type : 'server_error';
+      sendJson(res, status, { error: { message: (error as Error).message.split('\n')[0], type } });
+    });
+  });
+
+  let counter = 0;
+  const newGeneration = (body: Record<string, unknown>, prefix: string): Generation => {
+    const streamOptions = body.stream_options as { include_usage?: boolean } | undefined;
+    return {
+      id: `${prefix}-${Date.now().toString(36)}${(++counter).toString(36)}`,
+      created: Math.floor(Date.now() / 1000),
+      stream: body.stream === true,
+      includeUsage: streamOptions?.include_usage === true,
+    };
+  };
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!authorized(req, options.token)) throw new HttpError(401, 'missing or wrong bearer token', 'authentication_error');
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;
+    if (route === 'GET /health') return sendJson(res, 200, { status: 'ok' });
+    if (route === 'GET /v1/models') {
+      return sendJson(res, 200, { object: 'list', data: [{ id: options.modelName, object: 'model', owned_by: 'tramontane' }] });
+    }
+    if (route === 'POST /v1/completions') return completions(req, res);
+    if (route === 'POST /v1/chat/completions') return chat(req, res);
+    throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
+  }
+
+  /** An AbortSignal that fires when the client goes away before the answer is complete. */
+  function clientGone(res: http.ServerResponse): AbortSignal {
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    return controller.signal;
+  }
+
+  async function completions(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const engine = await backend;
+    if (!engine.tokenizer) throw new HttpError(500, 'this server has no tokenizer', 'server_error');
+    let prompt = body.prompt;
+    if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') prompt = prompt[0];
+    let tokens: number[];
+    if (typeof prompt === 'string') {
+      // BOS is added here, as llama.cpp and vLLM do; a literal leading <s> is that BOS.
+      tokens = [engine.tokenizer.bosId, ...tokenizeWithControls(engine, prompt.replace(/^<s>/, ''))];
+    } else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every((t) => Number.isInteger(t))) {
+      tokens = prompt as number[];
+    } else {
+      throw new HttpError(400, 'prompt must be a string or an array of token ids');
+    }
+    const maxTokens = numberParam(body, 'max_tokens', 16, 0, 1 << 16);
+    const temperature = numberParam(body, 'temperature', 1, 0, 5);
+    const stop = stopParam(body);
+    const gen = newGeneration(body, 'cmpl');
+    const signal = clientGone(res);
+    const chunk = (text: string, finish: string | null) => ({
+      id: gen.id,
+      object: 'text_completion',
+      created: gen.created,
+      model: options.modelName,
+      choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+    });
+    let text = '';
+    if (gen.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const run = await engine.complete({
+      key: `http:${typeof body.user === 'string' ? body.user : ''}`,
+      tokens,
+      text: '',
+      maxTokens,
+      temperature,
+      stop,
+      stopTokens: [],
+      signal,
+      onText: (piece) => {
+        text += piece;
+        if (gen.stream) res.write(sseEvent(chunk(piece, null)));
+      },
+    });
+    if (run.finish === 'cancelled') return; // the client is gone
+    const finish = run.finish === 'length' ? 'length' : 'stop';
+    const usage = {
+      prompt_tokens: run.promptTokens,
+      completion_tokens: run.generatedTokens,
+      total_tokens: (run.promptTokens ?? 0) + run.generatedTokens,
+      prompt_tokens_details: { cached_tokens: run.reusedTokens },
+    };
+    if (!gen.stream) return sendJson(res, 200, { ...chunk(text, finish), usage });
+    res.write(sseEvent(chunk('', finish)));
+    if (gen.includeUsage) res.write(sseEvent({ ...chunk('', null), choices: [], usage }));
+    res.end(sseEvent('[DONE]'));
+  }
+
+  async function chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const engine = await backend;
+    if (!Array.isArray(body.messages)) throw new HttpError(400, 'messages must be an array of {role, content}');
+    const system: string[] = [];
+    const messages: ChatMessage[] = [];
+    for (const m of body.messages as { role?: unknown; content?: unknown }[]) {
+      if (typeof m?.content !== 'string') throw new HttpError(400, 'each message needs text content');
+      if (m.role === 'system') system.push(m.content);
+      else if (m.role === 'user' || m.role === 'assistant') messages.push({ role: m.role, content: m.content });
+      else throw new HttpError(400, `unsupported role ${JSON.stringify(m?.role)}: use system, user or assistant`);
+    }
+    const maxTokens = numberParam(body, 'max_tokens', 512, 0, 1 << 16);
+    const temperature = numberParam(body, 'temperature', 1, 0, 5);
+    const gen = newGeneration(body, 'chatcmpl');
+    const signal = clientGone(res);
+    const chunk = (delta: Record<string, string>, finish: string | null) => ({
+      id: gen.id,
+      object: 'chat.completion.chunk',
+      created: gen.created,
+      model: options.modelName,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+    let text = '';
+    let run;
+    try {
+      if (gen.stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        res.write(sseEvent(chunk({ role: 'assistant', content: '' }, null)));
+      }
+      run = await engine.chat({
+        messages,
+        system: system.length > 0 ? system.join('\n\n') : undefined,
+        maxTokens,
+        temperature,
+        signal,
+        onText: (piece) => {
+          text += piece;
+          if (gen.stream) res.write(sseEvent(chunk({ content: piece }, null)));
+        },
+      });
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/roles must alternate|must end with a user|conversation is empty|more than the model's context/.test(message)) throw new HttpError(400, message);
+      throw error;
+    }
+    if (run.finish === 'cancelled') return;
+    const finish = run.finish === 'length' ? 'length' : 'stop';
+    const usage = { prompt_tokens: run.promptTokens, completion_tokens: run.generatedTokens, total_tokens: (run.promptTokens ?? 0) + run.generatedTokens };
+    if (!gen.stream) {
+      return sendJson(res, 200, {
+        id: gen.id,
+        object: 'chat.completion',
+        created: gen.created,
+        model: options.modelName,
+        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
+        usage,
+      });
+    }
+    res.write(sseEvent(chunk({}, finish)));
+    if (gen.includeUsage) res.write(sseEvent({ ...chunk({}, null), choices: [], usage }));
+    res.end(sseEvent('[DONE]'));
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** Text with control tokens written in it ("[SUFFIX]", "[INST]") turned into their ids. */
+function tokenizeWithControls(engine: Backend, text: string): number[] {
+  const tokenizer = engine.tokenizer!;
+  const ids: number[] = [];
+  const pattern = /\[[A-Z_/]+\]|<[a-z_]+>|<\|[a-z_]+\|>/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    const id = tokenizer.tokenId(match[0]);
+    if (id === undefined) continue;
+    if (match.index! > last) ids.push(...tokenizer.encode(text.slice(last, match.index)));
+    ids.push(id);
+    last = match.index! + match[0].length;
+  }
+  if (last < text.length) ids.push(...tokenizer.encode(text.slice(last)));
+  return ids;
+}
+
+export function boundPort(server: http.Server): number {
+  return (server.address() as AddressInfo).port;
+}
