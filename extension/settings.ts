@@ -1,0 +1,148 @@
+// The extension's settings: read from the `tramontane.*` configuration with every value
+// checked, so a typo in settings.json gives the default rather than a broken server.
+// No `vscode` import: the reader takes a lookup function, which keeps this testable.
+import { DEFAULT_SETTINGS, type FimTemplateName, type Settings as ServerSettings } from '../server/protocol';
+
+export type BackendSetting = 'cpu' | 'cuda' | 'remote';
+
+export interface ExtensionSettings {
+  /** Model folder; '' = the embedded demo model. */
+  modelPath: string;
+  backend: BackendSetting;
+  remoteUrl: string;
+  contextTokens: number;
+  maxTokens: number;
+  maxLines: number;
+  debounceMs: number;
+  fimTemplate: FimTemplateName;
+  temperature: number;
+  /** Language id → enabled; "*" is the default for languages not listed. */
+  enabledLanguages: Record<string, boolean>;
+  chatMaxTokens: number;
+  chatTemperature: number;
+  /** Node executable for the server; '' = VS Code's own runtime. */
+  nodePath: string;
+  /** Engine threads; 0 = the server's default (all cores). */
+  threads: number;
+}
+
+export const DEFAULT_ENABLED_LANGUAGES: Readonly<Record<string, boolean>> = {
+  '*': true,
+  plaintext: false,
+  markdown: false,
+  scminput: false,
+};
+
+export const DEFAULTS: ExtensionSettings = {
+  modelPath: '',
+  backend: 'cpu',
+  remoteUrl: '',
+  contextTokens: DEFAULT_SETTINGS.contextTokens,
+  maxTokens: DEFAULT_SETTINGS.maxTokens,
+  maxLines: DEFAULT_SETTINGS.maxLines,
+  debounceMs: 75,
+  fimTemplate: DEFAULT_SETTINGS.fimTemplate,
+  temperature: DEFAULT_SETTINGS.temperature,
+  enabledLanguages: { ...DEFAULT_ENABLED_LANGUAGES },
+  chatMaxTokens: DEFAULT_SETTINGS.chatMaxTokens,
+  chatTemperature: DEFAULT_SETTINGS.chatTemperature,
+  nodePath: '',
+  threads: 0,
+};
+
+/** Keys under `tramontane.` as package.json declares them. */
+export const KEYS = {
+  modelPath: 'model.path',
+  backend: 'model.backend',
+  remoteUrl: 'remote.url',
+  contextTokens: 'context.tokens',
+  maxTokens: 'completion.maxTokens',
+  maxLines: 'completion.maxLines',
+  debounceMs: 'completion.debounceMs',
+  fimTemplate: 'completion.fimTemplate',
+  temperature: 'completion.temperature',
+  enabledLanguages: 'completion.enabledLanguages',
+  chatMaxTokens: 'chat.maxTokens',
+  chatTemperature: 'chat.temperature',
+  nodePath: 'server.nodePath',
+  threads: 'server.threads',
+} as const satisfies Record<keyof ExtensionSettings, string>;
+
+/** Settings that only the server process reads at start: changing one needs a restart. */
+export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'nodePath', 'threads'];
+
+const BACKENDS: readonly BackendSetting[] = ['cpu', 'cuda', 'remote'];
+const TEMPLATES: readonly FimTemplateName[] = ['auto', 'prefix-only', 'mistral', 'codellama', 'starcoder'];
+
+function str(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value.trim() : fallback;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
+  return typeof value === 'string' && (allowed as readonly string[]).includes(value) ? (value as T) : fallback;
+}
+
+function int(value: unknown, fallback: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.round(value)));
+}
+
+function real(value: unknown, fallback: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, value));
+}
+
+function languages(value: unknown): Record<string, boolean> {
+  const result: Record<string, boolean> = { ...DEFAULT_ENABLED_LANGUAGES };
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [id, enabled] of Object.entries(value)) {
+      if (typeof enabled === 'boolean') result[id] = enabled;
+    }
+  }
+  return result;
+}
+
+/** `get(key)` returns the configured value under `tramontane.` or undefined. */
+export function readSettings(get: (key: string) => unknown): ExtensionSettings {
+  return {
+    modelPath: str(get(KEYS.modelPath), DEFAULTS.modelPath),
+    backend: oneOf(get(KEYS.backend), BACKENDS, DEFAULTS.backend),
+    remoteUrl: str(get(KEYS.remoteUrl), DEFAULTS.remoteUrl),
+    contextTokens: int(get(KEYS.contextTokens), DEFAULTS.contextTokens, 256, 131072),
+    maxTokens: int(get(KEYS.maxTokens), DEFAULTS.maxTokens, 1, 2048),
+    maxLines: int(get(KEYS.maxLines), DEFAULTS.maxLines, 1, 200),
+    debounceMs: int(get(KEYS.debounceMs), DEFAULTS.debounceMs, 0, 2000),
+    fimTemplate: oneOf(get(KEYS.fimTemplate), TEMPLATES, DEFAULTS.fimTemplate),
+    temperature: real(get(KEYS.temperature), DEFAULTS.temperature, 0, 2),
+    enabledLanguages: languages(get(KEYS.enabledLanguages)),
+    chatMaxTokens: int(get(KEYS.chatMaxTokens), DEFAULTS.chatMaxTokens, 16, 8192),
+    chatTemperature: real(get(KEYS.chatTemperature), DEFAULTS.chatTemperature, 0, 2),
+    nodePath: str(get(KEYS.nodePath), DEFAULTS.nodePath),
+    threads: int(get(KEYS.threads), DEFAULTS.threads, 0, 1024),
+  };
+}
+
+/** Whether inline completions are on for a language, by its own entry or by "*". */
+export function isLanguageEnabled(settings: Pick<ExtensionSettings, 'enabledLanguages'>, languageId: string): boolean {
+  const own = settings.enabledLanguages[languageId];
+  if (own !== undefined) return own;
+  return settings.enabledLanguages['*'] ?? true;
+}
+
+/** What the server takes over LSP (initializationOptions and didChangeConfiguration). */
+export function serverSettings(settings: ExtensionSettings): Partial<ServerSettings> {
+  return {
+    fimTemplate: settings.fimTemplate,
+    contextTokens: settings.contextTokens,
+    maxTokens: settings.maxTokens,
+    maxLines: settings.maxLines,
+    temperature: settings.temperature,
+    chatMaxTokens: settings.chatMaxTokens,
+    chatTemperature: settings.chatTemperature,
+  };
+}
+
+/** Whether going from `before` to `after` needs the server process restarted. */
+export function needsRestart(before: ExtensionSettings, after: ExtensionSettings): boolean {
+  return RESTART_KEYS.some((key) => before[key] !== after[key]);
+}
