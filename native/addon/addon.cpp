@@ -24,4 +24,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace tramontane::addon
 
-NODE_API_MODULE(tramontane, tramontane::addon::Init)
+// NODE_API_MODULE pastes its second argument into an identifier: it must be unqualified.
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return tramontane::addon::Init(env, exports);
+}
+
+NODE_API_MODULE(tramontane, InitModule)
