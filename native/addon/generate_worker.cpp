@@ -87,6 +87,8 @@ SamplingParams read_params(Napi::Env env, Napi::Value value) {
   if (params.top_k < 0) throw Napi::RangeError::New(env, "topK must be ≥ 0");
   if (!(params.top_p > 0 && params.top_p <= 1)) throw Napi::RangeError::New(env, "topP must be in (0, 1]");
   if (params.max_tokens < 0) throw Napi::RangeError::New(env, "maxTokens must be ≥ 0");
+  Napi::Value text_start = options.Get("textStart");
+  if (text_start.IsBoolean()) params.text_start = text_start.As<Napi::Boolean>().Value();
   Napi::Value stop_tokens = options.Get("stopTokens");
   if (stop_tokens.IsArray()) {
     Napi::Array array = stop_tokens.As<Napi::Array>();

@@ -158,7 +158,7 @@ GenerateResult CpuSession::generate(const SamplingParams& params, const OnText& 
   if (has_stops && !tokenizer) throw Error("stop strings need a tokenizer, and this model has none");
 
   std::unique_ptr<Tokenizer::StreamDecoder> decoder;
-  if (tokenizer) decoder = std::make_unique<Tokenizer::StreamDecoder>(*tokenizer);
+  if (tokenizer) decoder = std::make_unique<Tokenizer::StreamDecoder>(*tokenizer, params.text_start);
   sampler_.seed(params.seed);
   const int eos = model_->config().eos_id;
 

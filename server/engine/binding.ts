@@ -36,6 +36,8 @@ export interface SamplingOptions {
   maxTokens?: number;
   stopTokens?: number[];
   stop?: string[];
+  /** Default true: drop the first token's leading space, as at the start of a text. */
+  textStart?: boolean;
 }
 
 export type FinishReason = 'length' | 'stop_token' | 'stop_string' | 'cancelled';

@@ -76,6 +76,10 @@ struct SamplingParams {
   int max_tokens = 128;
   std::vector<int> stop_tokens;          // in addition to the model's EOS
   std::vector<std::string> stop_strings; // text is cut before the first match
+  // Whether the output starts a text, so the first token's leading space is dropped as
+  // SentencePiece decoding does (chat answers). False when it continues text mid-line
+  // (code completion after a prefix, a resumed generation): the space is kept.
+  bool text_start = true;
 };
 
 enum class FinishReason { Length, StopToken, StopString, Cancelled };
