@@ -15,18 +15,18 @@
 
 namespace tramontane::cpu {
 
-// a · b over n floats, 8 independent partial sums reduced in a fixed order.
+// a · b over n floats, in the summation order simd.h defines (as matmul's).
 float dot(const float* a, const float* b, int n);
 
 // Per-worker scratch for matmul: room to widen kMatmulTile rows of a 16-bit matrix.
-constexpr int kMatmulTile = 8;
+constexpr int kMatmulTile = 16;
 struct MatmulScratch {
   std::vector<std::vector<float>> per_worker;  // [worker][kMatmulTile * max_cols]
   void reserve(int workers, int64_t max_cols);
 };
 
 // out[t][o] = Σ_i x[t][i] · W[o][i] for t < n: y = W x for each of n tokens.
-// x: [n][W.cols], out: [n][W.rows]. Parallel over output rows.
+// x: [n][W.cols], out: [n][W.rows]. Parallel over output rows (matmul.cpp).
 void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
             MatmulScratch& scratch);
 
