@@ -98,6 +98,7 @@ export class NativeBackend implements Backend {
             temperature: job.temperature,
             stopTokens: job.stopTokens,
             stop: job.stop,
+            textStart: false, // the suggestion continues the line: keep its leading space
           },
           { signal: job.signal, onText: job.onText },
         );
@@ -125,7 +126,8 @@ export class NativeBackend implements Backend {
           await session.reuse([...prompt, ...generated], { signal });
           if (signal.aborted) return 'preempted' as const;
           const result = await session.generate(
-            { maxTokens: maxTokens - generated.length, temperature: job.temperature, seed: generated.length },
+            // A resumed answer continues mid-text: keep its first token's space.
+            { maxTokens: maxTokens - generated.length, temperature: job.temperature, seed: generated.length, textStart: generated.length === 0 },
             { signal, onText: job.onText },
           );
           generated.push(...result.tokens);
