@@ -21,36 +21,62 @@ struct Merge {
   int32_t result = 0;  // the merged symbol's id
 };
 
-// Open-addressing hash map from an ordered pair of symbol ids to its merge.
+// Hash map from an ordered pair of symbol ids to its merge: open addressing, key
+// and merge in one 16-byte slot so a lookup touches one cache line. Pairs of up to
+// 128 chosen ids (the single characters of ASCII text, say) also live in a dense
+// matrix, which stays in cache where the table's megabytes do not.
 class PairTable {
  public:
   // Adds or replaces (a pair inserted twice keeps the later merge).
   void insert(int32_t left, int32_t right, Merge merge);
+  // Chooses the ids whose pairs go in the dense matrix (at most kDense; others are ignored).
+  void set_dense(const std::vector<int32_t>& ids);
+
   const Merge* find(int32_t left, int32_t right) const {
-    if (keys_.empty()) return nullptr;
+    if (static_cast<uint32_t>(left) < dense_index_.size() && static_cast<uint32_t>(right) < dense_index_.size()) {
+      const uint8_t a = dense_index_[left], b = dense_index_[right];
+      if (a != kNotDense && b != kNotDense) {
+        const Merge& m = dense_[a * kDense + b];
+        return m.rank != kNoRank ? &m : nullptr;
+      }
+    }
+    if (slots_.empty()) return nullptr;
     const uint64_t k = key(left, right);
     for (size_t i = slot(k);; i = (i + 1) & mask_) {
-      if (keys_[i] == k) return &merges_[i];
-      if (keys_[i] == kEmpty) return nullptr;
+      const Slot& s = slots_[i];
+      if (s.key == k) return &s.merge;
+      if (s.key == kEmpty) return nullptr;
     }
   }
   size_t size() const { return count_; }
+  // Changes whenever the table does; identifies its contents in per-thread caches.
+  uint64_t version() const { return version_; }
 
- private:
-  static constexpr uint64_t kEmpty = ~uint64_t{0};
   static uint64_t key(int32_t l, int32_t r) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
   }
-  size_t slot(uint64_t k) const {
-    return static_cast<size_t>((k * 0x9E3779B97F4A7C15ull) >> shift_) & mask_;
-  }
+  static uint64_t hash(uint64_t k) { return k * 0x9E3779B97F4A7C15ull; }
+
+  static constexpr size_t kDense = 128;
+  static constexpr uint32_t kNoRank = ~uint32_t{0};
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static constexpr uint8_t kNotDense = 0xFF;
+  struct Slot {
+    uint64_t key = kEmpty;
+    Merge merge;
+  };
+  size_t slot(uint64_t k) const { return static_cast<size_t>(hash(k) >> shift_) & mask_; }
   void grow();
 
-  std::vector<uint64_t> keys_;
-  std::vector<Merge> merges_;
+  std::vector<Slot> slots_;
+  uint64_t version_ = 0;
   size_t mask_ = 0;
   int shift_ = 64;
   size_t count_ = 0;
+  std::vector<uint8_t> dense_index_;  // id → row/column, kNotDense for most
+  std::vector<Merge> dense_;          // kDense × kDense
 };
 
 // How a merged symbol was formed, kept only when asked for (SentencePiece splits

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -256,10 +257,16 @@ class BpeTokenizer final : public Tokenizer {
   size_t match_special(const std::string& text, size_t pos, bool parse_special, int& id) const;
   void normalize(std::string_view segment, bool at_text_start, std::string& out) const;
   void encode_segment(std::string_view segment, bool at_text_start, std::vector<int>& out) const;
-  void encode_word(std::string_view word, std::vector<int>& out) const;
+  void encode_word(std::string_view word, size_t segment_start, std::vector<int>& out) const;
+  void encode_run(std::string_view run, size_t segment_start, std::vector<int>& out) const;
+  void merge_run(std::string_view run, std::vector<int>& tokens) const;
   void fallback(std::string_view chars, std::vector<int32_t>& symbols) const;
-  void emit(int32_t id, size_t segment_start, std::vector<int>& out) const;
-  void emit_traced(const bpe::Trace& trace, int32_t node, size_t segment_start, std::vector<int>& out) const;
+  void push_token(int id, size_t segment_start, std::vector<int>& out) const {
+    if (id == unk_id_ && fuse_unk_ && out.size() > segment_start && out.back() == unk_id_) return;
+    out.push_back(id);
+  }
+  void emit(int32_t id, std::vector<int>& out) const;
+  void emit_traced(const bpe::Trace& trace, int32_t node, std::vector<int>& out) const;
 
   std::string what_;
   std::vector<std::string> pieces_;
@@ -279,6 +286,11 @@ class BpeTokenizer final : public Tokenizer {
   bpe::PairTable pairs_;
   std::vector<uint8_t> mergeable_;
   bool has_unused_ = false;
+  // True when no piece has a space symbol right after another character: then no
+  // merge crosses the start of a "▁word", and each word can be merged (and cached)
+  // on its own with the same result.
+  bool word_boundaries_ = false;
+  uint64_t instance_ = 0;  // tells the per-thread word caches of two tokenizers apart
 
   // Special tokens: control ones (matched when parse_special) and "always" ones
   // (HF added tokens that are not special). SentencePiece's user-defined pieces are
@@ -393,6 +405,29 @@ BpeTokenizer::BpeTokenizer(Spec spec)
 
   if (spec.sentencepiece) build_pairs_from_scores(spec);
   else build_pairs_from_merges(spec);
+
+  word_boundaries_ = !space_.empty();
+  for (int id = 0; id < n && word_boundaries_; ++id) {
+    const Kind k = kinds_[id];
+    if (k != Kind::Normal && k != Kind::Unused && k != Kind::UserDefined) continue;
+    const std::string& p = pieces_[id];
+    for (size_t at = p.find(space_, 1); at != std::string::npos; at = p.find(space_, at + 1)) {
+      if (at < space_.size() || p.compare(at - space_.size(), space_.size(), space_) != 0) {
+        word_boundaries_ = false;
+        break;
+      }
+    }
+  }
+  // The single characters of ASCII text, and the space symbol, pair up most often.
+  std::vector<int32_t> dense;
+  if (const int32_t id = symbol_for(space_, false); id >= 0) dense.push_back(id);
+  for (int c = 32; c < 127; ++c) {
+    if (ascii_[c] >= 0) dense.push_back(ascii_[c]);
+  }
+  pairs_.set_dense(dense);
+
+  static std::atomic<uint64_t> instances{0};
+  instance_ = ++instances;
 }
 
 void BpeTokenizer::build_pairs_from_merges(const Spec& spec) {
@@ -559,19 +594,89 @@ void BpeTokenizer::encode_segment(std::string_view segment, bool at_text_start, 
   thread_local std::string normalized;
   normalize(segment, at_text_start, normalized);
   if (normalized.empty()) return;
+  const size_t segment_start = out.size();
   if (!split_words_) {
-    encode_word(normalized, out);
+    encode_word(normalized, segment_start, out);
     return;
   }
   // HF Metaspace with split: each "▁" starts a new word.
   const std::string_view all = normalized;
   size_t start = 0;
   while (start < all.size()) {
-    size_t next = all.find(kMeta, start + 1);
+    size_t next = all.find(space_, start + 1);
     if (next == std::string_view::npos) next = all.size();
-    encode_word(all.substr(start, next - start), out);
+    encode_word(all.substr(start, next - start), segment_start, out);
     start = next;
   }
+}
+
+// A word in HF's sense (the whole segment unless a Metaspace pre-tokenizer split it).
+void BpeTokenizer::encode_word(std::string_view word, size_t segment_start, std::vector<int>& out) const {
+  if (ignore_merges_) {
+    auto it = ids_.find(std::string(word));
+    if (it != ids_.end() && kinds_[it->second] == Kind::Normal) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  if (!word_boundaries_) {
+    encode_run(word, segment_start, out);
+    return;
+  }
+  // Cut before every space symbol that follows another character: no merge can
+  // cross there (see word_boundaries_), so the pieces merge independently.
+  size_t start = 0;
+  size_t at = word.find(space_, 1);
+  while (at != std::string_view::npos) {
+    const bool after_space = at >= space_.size() && word.compare(at - space_.size(), space_.size(), space_) == 0;
+    if (!after_space) {
+      encode_run(word.substr(start, at - start), segment_start, out);
+      start = at;
+    }
+    at = word.find(space_, at + space_.size());
+  }
+  encode_run(word.substr(start), segment_start, out);
+}
+
+// Encodes a run through a small per-thread cache: source code repeats its words.
+void BpeTokenizer::encode_run(std::string_view run, size_t segment_start, std::vector<int>& out) const {
+  constexpr size_t kMaxCachedBytes = 64;
+  constexpr size_t kMaxEntries = 1 << 15;
+  struct Cache {
+    uint64_t owner = 0;
+    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> words;  // → (offset, count) in tokens
+    std::vector<int> tokens;
+  };
+  thread_local Cache cache;
+
+  if (run.size() > kMaxCachedBytes) {
+    thread_local std::vector<int> tokens;
+    tokens.clear();
+    merge_run(run, tokens);
+    for (int id : tokens) push_token(id, segment_start, out);
+    return;
+  }
+  if (cache.owner != instance_ || cache.words.size() >= kMaxEntries) {
+    cache.words.clear();
+    cache.tokens.clear();
+    cache.owner = instance_;
+  }
+  thread_local std::string key;
+  key.assign(run.data(), run.size());
+  auto [it, inserted] = cache.words.try_emplace(key);
+  if (inserted) {
+    const size_t offset = cache.tokens.size();
+    try {
+      merge_run(run, cache.tokens);
+    } catch (...) {
+      cache.words.erase(it);
+      cache.tokens.resize(offset);
+      throw;
+    }
+    it->second = {static_cast<uint32_t>(offset), static_cast<uint32_t>(cache.tokens.size() - offset)};
+  }
+  const int* tokens = cache.tokens.data() + it->second.first;
+  for (uint32_t i = 0; i < it->second.second; ++i) push_token(tokens[i], segment_start, out);
 }
 
 void BpeTokenizer::fallback(std::string_view chars, std::vector<int32_t>& symbols) const {
@@ -587,50 +692,41 @@ void BpeTokenizer::fallback(std::string_view chars, std::vector<int32_t>& symbol
   symbols.push_back(unk_id_);
 }
 
-void BpeTokenizer::emit(int32_t id, size_t segment_start, std::vector<int>& out) const {
+void BpeTokenizer::emit(int32_t id, std::vector<int>& out) const {
   if (id >= vocab_size()) {  // a virtual symbol that stayed alone: its bytes
     thread_local std::vector<int32_t> bytes;
     bytes.clear();
     fallback(virtual_[id - vocab_size()], bytes);
-    for (int32_t b : bytes) emit(b, segment_start, out);
+    for (int32_t b : bytes) push_token(b, 0, out);
     return;
   }
-  if (id == unk_id_ && fuse_unk_ && out.size() > segment_start && out.back() == unk_id_) return;
-  out.push_back(id);
+  push_token(id, 0, out);
 }
 
 // SentencePiece splits an UNUSED piece back into the symbols it was merged from.
-void BpeTokenizer::emit_traced(const bpe::Trace& trace, int32_t node, size_t segment_start,
-                               std::vector<int>& out) const {
+void BpeTokenizer::emit_traced(const bpe::Trace& trace, int32_t node, std::vector<int>& out) const {
   const bpe::Trace::Node& n = trace.nodes[node];
   if (n.left >= 0 && n.id < vocab_size() && kinds_[n.id] == Kind::Unused) {
-    emit_traced(trace, n.left, segment_start, out);
-    emit_traced(trace, n.right, segment_start, out);
+    emit_traced(trace, n.left, out);
+    emit_traced(trace, n.right, out);
     return;
   }
-  emit(n.id, segment_start, out);
+  emit(n.id, out);
 }
 
-void BpeTokenizer::encode_word(std::string_view word, std::vector<int>& out) const {
-  if (ignore_merges_) {
-    auto it = ids_.find(std::string(word));
-    if (it != ids_.end() && kinds_[it->second] == Kind::Normal) {
-      out.push_back(it->second);
-      return;
-    }
-  }
-
+// Characters → initial symbols → merged tokens, appended to `tokens`.
+void BpeTokenizer::merge_run(std::string_view run, std::vector<int>& tokens) const {
   thread_local std::vector<int32_t> symbols;
   symbols.clear();
-  const auto* s = reinterpret_cast<const unsigned char*>(word.data());
-  const size_t n = word.size();
+  const auto* s = reinterpret_cast<const unsigned char*>(run.data());
+  const size_t n = run.size();
   for (size_t i = 0; i < n;) {
     const unsigned char c = s[i];
     if (!user_defined_.empty() && user_defined_first_[c]) {
       size_t matched = 0;
       for (size_t len : user_defined_lengths_) {
         if (len > n - i) continue;
-        auto it = user_defined_.find(std::string(word.substr(i, len)));
+        auto it = user_defined_.find(std::string(run.substr(i, len)));
         if (it != user_defined_.end()) {
           symbols.push_back(it->second);
           matched = len;
@@ -644,32 +740,31 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<int>& out) con
     }
     if (c < 0x80) {
       if (ascii_[c] >= 0) symbols.push_back(ascii_[c]);
-      else fallback(word.substr(i, 1), symbols);
+      else fallback(run.substr(i, 1), symbols);
       ++i;
       continue;
     }
     uint32_t cp;
-    size_t len = utf8_char(s + i, n - i, cp);
+    const size_t len = utf8_char(s + i, n - i, cp);
     if (len == 0) {  // not UTF-8: the byte stands alone
-      fallback(word.substr(i, 1), symbols);
+      fallback(run.substr(i, 1), symbols);
       ++i;
       continue;
     }
     auto it = chars_.find(cp);
     if (it != chars_.end()) symbols.push_back(it->second);
-    else fallback(word.substr(i, len), symbols);
+    else fallback(run.substr(i, len), symbols);
     i += len;
   }
 
   const bpe::Merger merger(pairs_, mergeable_);
-  const size_t segment_start = out.size();
   if (has_unused_) {
     thread_local bpe::Trace trace;
     merger.merge(symbols, &trace);
-    for (int32_t root : trace.roots) emit_traced(trace, root, segment_start, out);
+    for (int32_t root : trace.roots) emit_traced(trace, root, tokens);
   } else {
     merger.merge(symbols);
-    for (int32_t id : symbols) emit(id, segment_start, out);
+    for (int32_t id : symbols) emit(id, tokens);
   }
 }
 
