@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace tramontane::cpu {
 
@@ -42,6 +43,10 @@ void Forward::reserve(int chunk, int64_t max_keys) {
 }
 
 void Forward::run(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
+  if (n < 1 || n > chunk_ || !cache.fits(n)) {
+    throw Error("forward pass of " + std::to_string(n) + " tokens does not fit the " +
+                std::to_string(chunk_) + "-token scratch or the cache");
+  }
   const int dim = c_.dim;
   const size_t kv_dim = size_t(c_.n_kv_heads) * c_.head_dim;
   const int64_t pos0 = cache.end();

@@ -175,8 +175,8 @@ GenerateResult CpuSession::generate(const SamplingParams& params, const OnText& 
       result.finish = FinishReason::Cancelled;
       break;
     }
-    if (result.tokens.size() >= size_t(params.max_tokens)) {
-      result.finish = FinishReason::Length;
+    if (result.tokens.size() >= size_t(params.max_tokens) || !cache_->fits(1)) {
+      result.finish = FinishReason::Length;  // asked-for length, or a full context
       break;
     }
     const int id = sampler_.sample(last_logits_.data(), params);

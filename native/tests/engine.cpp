@@ -858,6 +858,15 @@ TEST(context_without_window_is_bounded) {
   CHECK(session->tokens().empty());  // rejected before any work
   session->feed(tokens.data(), 16, nullptr);
   EXPECT_ERROR(session->feed(tokens.data(), 1, nullptr), "context full");
+  // Generation stops at a full context instead of failing.
+  auto small = m.model->new_session(opts(8, 256, 10));
+  small->feed(tokens.data(), 8, nullptr);
+  SamplingParams p;
+  p.max_tokens = 5;
+  p.stop_tokens = {};
+  GenerateResult r = small->generate(p, nullptr);
+  CHECK(r.finish == FinishReason::Length && r.tokens.size() == 2);
+  CHECK(small->tokens().size() == 10);
   // The default: max_position_embeddings (4096 here), capped at 32768.
   CHECK(m.model->new_session(SessionOptions{})->capacity() == 4096);
   CHECK(windowed().model->new_session(opts(8, 7))->capacity() == windowed().spec.window + 7);

@@ -60,7 +60,8 @@ struct LoadOptions {
 struct SessionOptions {
   int slack = 256;    // extra cache slots beyond the window: exact rollback distance
   int chunk = 512;    // prefill chunk size (tokens per forward call)
-  int context = 0;    // cache length for models without a window; 0 = model default
+  int context = 0;    // cache length for models without a window; 0 = model default:
+                      // min(max_position_embeddings, 32768). Ignored with a window.
 };
 
 struct ReuseStats {
@@ -122,20 +123,28 @@ class Session {
 
   // Append tokens and run them through the model in chunks. If logits is non-null it
   // receives n * vocab_size floats, one row per fed token. The last row is always kept
-  // in last_logits(). Checks cancel between chunks.
+  // in last_logits(). Checks cancel between chunks: when set, throws Cancelled and the
+  // session keeps the chunks already computed. Bad ids and a full window-less context
+  // ("context full") are rejected before any work.
   virtual void feed(const int* tokens, size_t n, float* logits,
                     const std::atomic<bool>* cancel = nullptr) = 0;
+  // The logits after the last held token; null only while the session is empty.
   virtual const float* last_logits() const = 0;
 
   // Shrink to `length` tokens: exact within the slack, otherwise re-prefills.
-  // Returns the number of tokens recomputed.
+  // Returns the number of tokens recomputed: 0 when nothing is cut or length is 0; 1
+  // within the slack (the last kept token, to refresh last_logits()); `length` beyond.
   virtual size_t rollback(size_t length) = 0;
 
-  // Keep the longest common prefix with prompt, compute only the rest.
+  // Keep the longest common prefix with prompt, compute only the rest. A prompt the
+  // session already holds in full recomputes its last token (computed = 1) so that
+  // last_logits() belongs to it. reused + computed == prompt.size().
   virtual ReuseStats reuse(const std::vector<int>& prompt,
                            const std::atomic<bool>* cancel = nullptr) = 0;
 
-  // Sample from last_logits(), feed each sampled token, stream text.
+  // Sample from last_logits(), feed each sampled token, stream text. Afterwards the
+  // session holds the prompt plus result.tokens (stop tokens are not included). A
+  // window-less session whose context is full stops with FinishReason::Length.
   virtual GenerateResult generate(const SamplingParams& params, const OnText& on_text,
                                   const std::atomic<bool>* cancel = nullptr) = 0;
 };
