@@ -1,0 +1,63 @@
+// Device-side fills: pseudo-random weights for benchmarks and tests (generated on the
+// GPU, 14 GB of them in seconds), constants, and raw bit patterns for NaN poisoning.
+#include "ops.h"
+
+namespace tramontane::cuda {
+namespace {
+
+__device__ __forceinline__ uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+__device__ __forceinline__ float uniform01(uint64_t seed, uint64_t i) {
+  return float(mix64(seed * 0x632be59bd9b4e019ull + i) >> 40) * (1.f / 16777216.f);
+}
+
+__global__ void fill_bf16_kernel(bf16* p, size_t n, uint64_t seed, float lo, float span) {
+  pdl_enter();
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x)
+    p[i] = __float2bfloat16_rn(lo + span * uniform01(seed, i));
+}
+__global__ void fill_f32_kernel(float* p, size_t n, uint64_t seed, float lo, float span) {
+  pdl_enter();
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x)
+    p[i] = lo + span * uniform01(seed, i);
+}
+template <typename T>
+__global__ void fill_value_kernel(T* p, size_t n, T value) {
+  pdl_enter();
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x)
+    p[i] = value;
+}
+
+dim3 grid_for(size_t n) {
+  const size_t blocks = (n + 255) / 256;
+  return dim3(unsigned(blocks < 65536 ? (blocks ? blocks : 1) : 65536));
+}
+
+}  // namespace
+
+void fill_uniform(const Launch& l, bf16* p, size_t n, uint64_t seed, float lo, float hi) {
+  launch(l, fill_bf16_kernel, grid_for(n), dim3(256), 0, p, n, seed, lo, hi - lo);
+}
+void fill_uniform(const Launch& l, float* p, size_t n, uint64_t seed, float lo, float hi) {
+  launch(l, fill_f32_kernel, grid_for(n), dim3(256), 0, p, n, seed, lo, hi - lo);
+}
+void fill_int(const Launch& l, int* p, size_t n, int value) {
+  launch(l, fill_value_kernel<int>, grid_for(n), dim3(256), 0, p, n, value);
+}
+void fill_u16(const Launch& l, void* p, size_t n, uint16_t value) {
+  launch(l, fill_value_kernel<uint16_t>, grid_for(n), dim3(256), 0, static_cast<uint16_t*>(p), n,
+         value);
+}
+void fill_u32(const Launch& l, void* p, size_t n, uint32_t value) {
+  launch(l, fill_value_kernel<uint32_t>, grid_for(n), dim3(256), 0, static_cast<uint32_t*>(p), n,
+         value);
+}
+
+}  // namespace tramontane::cuda

@@ -1,0 +1,178 @@
+// The matrix × few-vectors kernel behind gemv_*.cu (decode, and appends of up to 8
+// tokens), parameterised by where its input comes from and what its epilogue does.
+//
+// Work: y[t][r] = Σ_k W[r][k] · x[t][k] for t < n ≤ 8. Bound by reading W once: the
+// tokens ride along in the N dimension of an m16n8k16 tensor-core product, so 8 tokens
+// cost the same instructions as one.
+//
+// Mapping. A tile is 16 output rows ("row g" and "row g+8" of the mma fragment, which
+// the epilogue maps to real rows: a RoPE pair, a gate/up pair, or 16 plain rows). A
+// block of WARPS warps takes one tile at a time; warp w covers a contiguous slice of K.
+// Per 32-element step, lane (g, t) loads 16 bytes of row g and 16 bytes of row g+8 at
+// k + 8t, and 16 bytes of token g's input at the same k. The 8 loaded elements are
+// assigned to the mma's logical k indices {2t, 2t+1, 2t+8, 2t+9} of two successive
+// products; A and B use the same assignment, so the dot products are unchanged.
+// U steps of loads are issued before the first product uses them.
+#pragma once
+
+#include "common.cuh"
+
+namespace tramontane::cuda::gemv {
+
+constexpr int kSteps = 4;  // 32-element steps per batch of loads: 8 × 16 B per thread
+
+// Input: RMSNorm of fp32 rows, normalized once per block into shared memory as bf16
+// (row stride K + 8 elements: consecutive tokens land on different banks).
+struct NormInput {
+  const float* x;  // [n][K]
+  const float* w;  // [K]
+  float eps;
+  static constexpr bool kUsesSmem = true;
+  __device__ static int stride(int K) { return K + 8; }
+};
+
+// Input: bf16 rows in global memory, read through L1 (every warp of a block reads them).
+struct VecInput {
+  const bf16* x;  // [n][K]
+  static constexpr bool kUsesSmem = false;
+};
+
+__device__ __forceinline__ void prepare_input(const VecInput&, bf16*, int, int) {}
+
+__device__ __forceinline__ void prepare_input(const NormInput& in, bf16* xs, int K, int n) {
+  __shared__ float scratch[32];
+  const int stride = NormInput::stride(K);
+  for (int t = 0; t < n; ++t) {
+    const float* xt = in.x + size_t(t) * K;
+    float ss = 0.f;
+    for (int k = threadIdx.x * 4; k < K; k += blockDim.x * 4) {
+      const float4 v = *reinterpret_cast<const float4*>(xt + k);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    const float inv = rsqrtf(block_sum(ss, scratch) / float(K) + in.eps);
+    for (int k = threadIdx.x * 8; k < K; k += blockDim.x * 8) {
+      const float4 a = *reinterpret_cast<const float4*>(xt + k);
+      const float4 b = *reinterpret_cast<const float4*>(xt + k + 4);
+      const float4 wa = *reinterpret_cast<const float4*>(in.w + k);
+      const float4 wb = *reinterpret_cast<const float4*>(in.w + k + 4);
+      uint4 o;
+      o.x = pack_bf16x2(a.x * inv * wa.x, a.y * inv * wa.y);
+      o.y = pack_bf16x2(a.z * inv * wa.z, a.w * inv * wa.w);
+      o.z = pack_bf16x2(b.x * inv * wb.x, b.y * inv * wb.y);
+      o.w = pack_bf16x2(b.z * inv * wb.z, b.w * inv * wb.w);
+      *reinterpret_cast<uint4*>(xs + size_t(t) * stride + k) = o;
+    }
+  }
+  __syncthreads();
+}
+
+__device__ __forceinline__ uint4 load_input(const NormInput&, const bf16* xs, int K, int t,
+                                            int k) {
+  return *reinterpret_cast<const uint4*>(xs + size_t(t) * NormInput::stride(K) + k);
+}
+__device__ __forceinline__ uint4 load_input(const VecInput& in, const bf16*, int K, int t,
+                                            int k) {
+  return __ldg(reinterpret_cast<const uint4*>(in.x + size_t(t) * K + k));
+}
+
+// Epi must provide:
+//   __device__ int row(int tile, int g, int half) const;  // weight row of fragment row
+//                                                           // g + 8·half (pure: no loads)
+//   __device__ void store(int tile, int g, int t, const float* acc, int n) const;
+//     acc[2·half + j] = y[token 2t + j][row(tile, g, half)]
+template <int WARPS, class In, class Epi>
+__global__ void __launch_bounds__(WARPS * 32)
+    gemv_kernel(const bf16* __restrict__ w, int K, int n_tiles, int n, In in, Epi epi) {
+  extern __shared__ uint4 smem_dyn[];
+  bf16* xs = reinterpret_cast<bf16*>(smem_dyn);
+  __shared__ float red[WARPS][4][32];
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+
+  // Before waiting on the previous kernel: ask L2 for this block's first tile.
+  if (blockIdx.x < n_tiles && threadIdx.x < 16) {
+    const int r = epi.row(blockIdx.x, threadIdx.x & 7, threadIdx.x >> 3);
+    prefetch_l2(w + size_t(r) * K, uint32_t(K) * 2u);
+  }
+  pdl_enter();
+  prepare_input(in, xs, K, n);
+
+  const int n_steps = (K + 31) / 32;
+  const int s_begin = warp * n_steps / WARPS;
+  const int s_end = (warp + 1) * n_steps / WARPS;
+  const bool has_input = g < n;
+
+  for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
+    const bf16* row0 = w + size_t(epi.row(tile, g, 0)) * K + 8 * t;
+    const bf16* row1 = w + size_t(epi.row(tile, g, 1)) * K + 8 * t;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int s = s_begin; s < s_end; s += kSteps) {
+      uint4 a0[kSteps], a1[kSteps];
+#pragma unroll
+      for (int u = 0; u < kSteps; ++u) {
+        const int k = (s + u) * 32;
+        if (s + u < s_end && k + 8 * t < K) {
+          a0[u] = ld_stream(row0 + k);
+          a1[u] = ld_stream(row1 + k);
+        } else {
+          a0[u] = make_uint4(0, 0, 0, 0);
+          a1[u] = make_uint4(0, 0, 0, 0);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kSteps; ++u) {
+        const int k = (s + u) * 32 + 8 * t;
+        uint4 b = make_uint4(0, 0, 0, 0);
+        if (has_input && s + u < s_end && k < K) b = load_input(in, xs, K, g, k);
+        mma_bf16_16816(acc, a0[u].x, a1[u].x, a0[u].y, a1[u].y, b.x, b.y);
+        mma_bf16_16816(acc, a0[u].z, a1[u].z, a0[u].w, a1[u].w, b.z, b.w);
+      }
+    }
+    if constexpr (WARPS > 1) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) red[warp][i][lane] = acc[i];
+      __syncthreads();
+      if (warp == 0) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          float v = 0.f;
+#pragma unroll
+          for (int w2 = 0; w2 < WARPS; ++w2) v += red[w2][i][lane];
+          acc[i] = v;
+        }
+      }
+    }
+    if (warp == 0) epi.store(tile, g, t, acc, n);
+    if constexpr (WARPS > 1) __syncthreads();
+  }
+}
+
+// Launches gemv_kernel with the configured warps and grid.
+template <class In, class Epi>
+void launch_gemv(const Launch& l, int warps, int grid, const bf16* w, int K, int n_tiles, int n,
+                 const In& in, const Epi& epi) {
+  if (n < 1 || n > 8) throw Error("gemv: token count out of range");
+  if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
+  if (In::kUsesSmem && size_t(n) * size_t(K + 8) * sizeof(bf16) > 200 * 1024) {
+    throw Error("gemv: normalized input does not fit in shared memory");
+  }
+  const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(bf16) : 0;
+  if (grid <= 0 || grid > n_tiles) grid = n_tiles;
+  auto run = [&](auto kernel, int threads) {
+    if (smem > 48 * 1024) {
+      TR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         int(smem)));
+    }
+    launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
+  };
+  if (warps == 4) {
+    run(gemv_kernel<4, In, Epi>, 128);
+  } else if (warps == 8) {
+    run(gemv_kernel<8, In, Epi>, 256);
+  } else {
+    throw Error("gemv: warps must be 4 or 8");
+  }
+}
+
+}  // namespace tramontane::cuda::gemv

@@ -1,0 +1,96 @@
+// RMSNorm → QKV projection → RoPE → q out, k/v into the rolling cache; for decode and
+// appends of up to 8 tokens. One pass over Wqkv; see gemv.cuh for the kernel.
+#include "gemv.cuh"
+#include "ops.h"
+
+namespace tramontane::cuda {
+namespace {
+
+// Tiles: first the q heads, then the k heads, 8 RoPE pairs per tile (rows g and g+8 of
+// the fragment are the two halves of a pair), then the v rows, 16 plain rows per tile.
+struct QkvEpilogue {
+  bf16* q;        // [n][n_heads · head_dim]
+  bf16* kc;       // [n_kv_heads][C][head_dim]
+  bf16* vc;
+  const float* inv_freq;  // [head_dim / 2]
+  const int* d_pos;
+  int n_heads, n_kv_heads, head_dim, capacity;
+  int interleaved;
+
+  __device__ int tiles_per_head() const { return head_dim / 16; }
+  __device__ int rotated_tiles() const { return (n_heads + n_kv_heads) * tiles_per_head(); }
+
+  __device__ int row(int tile, int g, int half) const {
+    if (tile < rotated_tiles()) {
+      const int head = tile / tiles_per_head();  // q heads, then k heads
+      const int i = (tile % tiles_per_head()) * 8 + g;  // pair index < head_dim / 2
+      const int base = head * head_dim;
+      return interleaved ? base + 2 * i + half : base + i + half * (head_dim / 2);
+    }
+    return (n_heads + n_kv_heads) * head_dim + (tile - rotated_tiles()) * 16 + half * 8 + g;
+  }
+
+  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+    const int pos0 = *d_pos;
+    if (tile < rotated_tiles()) {
+      const int head = tile / tiles_per_head();
+      const int i = (tile % tiles_per_head()) * 8 + g;
+      const int d0 = interleaved ? 2 * i : i;
+      const int d1 = interleaved ? 2 * i + 1 : i + head_dim / 2;
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int tok = 2 * t + j;
+        if (tok >= n) continue;
+        const int pos = pos0 + tok;
+        float s, c;
+        sincosf(float(pos) * inv_freq[i], &s, &c);
+        const float x0 = acc[j], x1 = acc[2 + j];
+        const float y0 = x0 * c - x1 * s;
+        const float y1 = x1 * c + x0 * s;
+        if (head < n_heads) {
+          bf16* qt = q + size_t(tok) * n_heads * head_dim + size_t(head) * head_dim;
+          qt[d0] = __float2bfloat16_rn(y0);
+          qt[d1] = __float2bfloat16_rn(y1);
+        } else {
+          const int slot = pos % capacity;
+          bf16* kt = kc + (size_t(head - n_heads) * capacity + slot) * head_dim;
+          kt[d0] = __float2bfloat16_rn(y0);
+          kt[d1] = __float2bfloat16_rn(y1);
+        }
+      }
+    } else {
+      const int e0 = (tile - rotated_tiles()) * 16 + g;  // flat index in the v rows
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int e = e0 + half * 8;
+        const int kvh = e / head_dim, d = e % head_dim;
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int tok = 2 * t + j;
+          if (tok >= n) continue;
+          const int slot = (pos0 + tok) % capacity;
+          vc[(size_t(kvh) * capacity + slot) * head_dim + d] = __float2bfloat16_rn(acc[2 * half + j]);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace
+
+int gemv_qkv_tiles(const AttnShape& a) {
+  return (a.n_heads + a.n_kv_heads) * (a.head_dim / 16) + a.n_kv_heads * a.head_dim / 16;
+}
+
+void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const float* x,
+              const float* norm_w, float eps, int n, int dim, const AttnShape& a,
+              RopeLayout layout, const float* inv_freq, const int* d_pos, bf16* q_out,
+              bf16* k_cache, bf16* v_cache) {
+  if (a.head_dim % 16 != 0) throw Error("gemv_qkv: head_dim must be a multiple of 16");
+  gemv::NormInput in{x, norm_w, eps};
+  QkvEpilogue epi{q_out, k_cache, v_cache, inv_freq, d_pos, a.n_heads, a.n_kv_heads,
+                  a.head_dim, a.capacity, layout == RopeLayout::Interleaved ? 1 : 0};
+  gemv::launch_gemv(l, c.warps, c.grid, wqkv, dim, gemv_qkv_tiles(a), n, in, epi);
+}
+
+}  // namespace tramontane::cuda

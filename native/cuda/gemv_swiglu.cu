@@ -1,0 +1,39 @@
+// RMSNorm → gate and up projections → SwiGLU, one pass over [Wg; Wu]; for decode and
+// appends of up to 8 tokens. Fragment row g is gate row i, row g+8 is up row i.
+#include "gemv.cuh"
+#include "ops.h"
+
+namespace tramontane::cuda {
+namespace {
+
+struct SwigluEpilogue {
+  bf16* h;  // [n][hidden]
+  int hidden;
+
+  __device__ int row(int tile, int g, int half) const {
+    const int i = min(tile * 8 + g, hidden - 1);
+    return half * hidden + i;
+  }
+  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+    const int i = tile * 8 + g;
+    if (i >= hidden) return;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int tok = 2 * t + j;
+      if (tok < n) h[size_t(tok) * hidden + i] = __float2bfloat16_rn(silu(acc[j]) * acc[2 + j]);
+    }
+  }
+};
+
+}  // namespace
+
+int gemv_swiglu_tiles(int hidden) { return (hidden + 7) / 8; }
+
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const float* x,
+                 const float* norm_w, float eps, int n, int dim, int hidden, bf16* h) {
+  gemv::NormInput in{x, norm_w, eps};
+  SwigluEpilogue epi{h, hidden};
+  gemv::launch_gemv(l, c.warps, c.grid, wgu, dim, gemv_swiglu_tiles(hidden), n, in, epi);
+}
+
+}  // namespace tramontane::cuda

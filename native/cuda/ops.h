@@ -1,0 +1,143 @@
+// The CUDA operators, one per .cu file in this folder: host-side launchers that check
+// their arguments, pick a kernel and launch it on the given stream. Everything here
+// enqueues work and returns; nothing synchronizes.
+//
+// Shapes: n tokens at positions pos0 .. pos0 + n − 1; dim = model width; the attention
+// layout is described by AttnShape. See common.cuh for the data layouts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common.cuh"
+#include "tramontane/engine.h"
+
+namespace tramontane::cuda {
+
+// Attention layout of one layer, and its rolling-buffer cache.
+struct AttnShape {
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;   // 128 is the compiled fast path (see attention_*.cu)
+  int window = 0;     // W; 0 = full causal attention
+  int capacity = 0;   // C cache slots; position p lives in slot p mod C
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+  int group() const { return n_heads / n_kv_heads; }
+};
+
+// --- embed.cu ---------------------------------------------------------------------------
+// x[t] = fp32(table[tokens[t]]), tokens on the device. x: [n][dim].
+void embed(const Launch& l, float* x, const bf16* table, int dim, const int* tokens, int n);
+
+// --- rmsnorm.cu -------------------------------------------------------------------------
+// out = bf16(w ⊙ x / sqrt(mean(x²) + eps)), the input of a matrix product. [n][dim].
+void rmsnorm(const Launch& l, bf16* out, const float* x, const float* w, int n, int dim,
+             float eps);
+
+// --- gemv_*.cu: matrix × few vectors (decode and short appends), on tensor cores -------
+// Each weight byte is read once for all n ≤ kGemvMaxTokens tokens. Tiles of 16 output
+// rows; a block's warps split the input dimension; a block may loop over tiles.
+constexpr int kGemvMaxTokens = 8;
+struct GemvConfig {
+  int warps = 8;  // 4 or 8 warps per block (splitting K)
+  int grid = 0;   // blocks; 0 = one per tile
+};
+
+// RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (bf16 [n][q_dim]),
+// k and v into the cache slots (pos + t) mod C, where pos = *d_pos.
+// wqkv: [(n_heads + 2 n_kv_heads) · head_dim][dim], q rows, then k rows, then v rows.
+void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const float* x,
+              const float* norm_w, float eps, int n, int dim, const AttnShape& a,
+              RopeLayout layout, const float* inv_freq, const int* d_pos, bf16* q_out,
+              bf16* k_cache, bf16* v_cache);
+
+// RMSNorm(x) → h = silu(Wg xn) ⊙ (Wu xn), bf16 [n][hidden].
+// wgu: [2 · hidden][dim], the gate rows then the up rows.
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const float* x,
+                 const float* norm_w, float eps, int n, int dim, int hidden, bf16* h);
+
+// x += W v: the output and down projections with the residual add in the epilogue.
+// w: [out_dim][in_dim], v: bf16 [n][in_dim], x: fp32 [n][out_dim].
+void gemv_residual(const Launch& l, const GemvConfig& c, const bf16* w, const bf16* v, int n,
+                   int in_dim, int out_dim, float* x);
+
+// logits = W · RMSNorm(x): final norm and lm_head. logits: fp32 [n][vocab].
+void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const float* x,
+                 const float* norm_w, float eps, int n, int dim, int vocab, float* logits);
+
+// Tiles of 16 output rows each op has (for choosing GemvConfig::grid).
+int gemv_qkv_tiles(const AttnShape& a);
+int gemv_swiglu_tiles(int hidden);
+int gemv_rows_tiles(int out_dim);
+
+// --- rope_qkv.cu (prefill) ------------------------------------------------------------
+// qkv: fp32 [n][q_dim + 2 kv_dim] from the QKV product. Writes RoPE'd q (bf16
+// [n][q_dim]) and this chunk's keys/values, bf16 [kv_head][n][head_dim] (k after RoPE).
+// inv_freq: head_dim / 2 floats, θ^(−2i/d).
+void rope_qkv(const Launch& l, const float* qkv, int n, int pos0, const AttnShape& a,
+              RopeLayout layout, const float* inv_freq, bf16* q, bf16* k_new, bf16* v_new);
+
+// --- kv_commit.cu ---------------------------------------------------------------------
+// Writes a chunk's keys/values into their cache slots, after the chunk's attention has
+// read the old ones. Only the last C positions are written when n > C.
+void kv_commit(const Launch& l, const bf16* k_new, const bf16* v_new, int n, int pos0,
+               const AttnShape& a, bf16* k_cache, bf16* v_cache);
+
+// --- attention_decode.cu --------------------------------------------------------------
+// Flash-decoding over the rolling buffer for nq ≤ kGemvMaxTokens queries at positions
+// *d_pos + i, whose keys are already in the cache. Each block reads one KV head's keys
+// once for its whole query group, over one split of the window; the last block of a
+// (query, KV head) to finish merges the splits.
+struct DecodeScratch {
+  float* part_o = nullptr;    // [max_queries][n_heads][max_splits][head_dim]
+  float* part_ml = nullptr;   // [max_queries][n_heads][max_splits][2]
+  int* counters = nullptr;    // [max_queries][n_kv_heads], zero between launches
+  int max_splits = 0;
+  int max_queries = 0;
+  static size_t part_o_floats(const AttnShape& a, int splits, int queries) {
+    return size_t(queries) * a.n_heads * splits * a.head_dim;
+  }
+};
+// Splits the window is divided into at most (grid x); each split is a multiple of 32
+// keys and at most kDecodeMaxChunk.
+constexpr int kDecodeMaxChunk = 512;
+int decode_splits_for(const AttnShape& a);
+void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
+                      const int* d_pos, int nq, const AttnShape& a, const DecodeScratch& s,
+                      bf16* out);
+
+// --- attention_prefill.cu -------------------------------------------------------------
+// Causal sliding-window attention for a chunk of n queries at positions pos0.., with
+// GQA. Keys at positions ≥ pos0 come from k_new/v_new ([kv_head][n][head_dim]), older
+// ones from the cache (slot p mod C, read before kv_commit overwrites them).
+// q: bf16 [n][q_dim]; out: bf16 [n][q_dim].
+void attention_prefill(const Launch& l, const bf16* q, const bf16* k_new, const bf16* v_new,
+                       const bf16* k_cache, const bf16* v_cache, int n, int pos0,
+                       const AttnShape& a, bf16* out);
+// The same function computed simply (one block per query and head, fp32 throughout):
+// the first correct version, kept to check the tiled one on the device.
+void attention_prefill_simple(const Launch& l, const bf16* q, const bf16* k_new,
+                              const bf16* v_new, const bf16* k_cache, const bf16* v_cache,
+                              int n, int pos0, const AttnShape& a, bf16* out);
+
+// --- swiglu.cu ------------------------------------------------------------------------
+// h = silu(gate) ⊙ up for gu = [n][gate (hidden) | up (hidden)] bf16.
+void swiglu(const Launch& l, const bf16* gu, int n, int hidden, bf16* h);
+
+// --- argmax.cu ------------------------------------------------------------------------
+// token_out[0] = argmax(logits[0 .. vocab)) (lowest index on ties). If advance_pos is
+// given, *advance_pos += advance_by (one decode step done).
+void argmax(const Launch& l, const float* logits, int vocab, int* token_out, int* advance_pos,
+            int advance_by);
+
+// --- fill.cu --------------------------------------------------------------------------
+// Deterministic pseudo-random values uniform in [lo, hi), from (seed, index).
+void fill_uniform(const Launch& l, bf16* p, size_t n, uint64_t seed, float lo, float hi);
+void fill_uniform(const Launch& l, float* p, size_t n, uint64_t seed, float lo, float hi);
+void fill_int(const Launch& l, int* p, size_t n, int value);
+// p[i] = value for i < n, as raw 16-bit or 32-bit patterns (NaN poisoning in tests).
+void fill_u16(const Launch& l, void* p, size_t n, uint16_t value);
+void fill_u32(const Launch& l, void* p, size_t n, uint32_t value);
+
+}  // namespace tramontane::cuda

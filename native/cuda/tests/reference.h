@@ -1,0 +1,211 @@
+// Plain CPU references for the CUDA checks: fp32/fp64 loops over bf16 weights, written
+// for clarity (threads only where the 7B shape would otherwise take minutes).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "tramontane/engine.h"
+
+namespace tramontane::cuda::ref {
+
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
+  u += 0x7fffu + ((u >> 16) & 1u);                      // round to nearest even
+  return uint16_t(u >> 16);
+}
+inline float from_bf16(uint16_t b) {
+  const uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+struct Rng {
+  std::mt19937_64 gen;
+  explicit Rng(uint64_t seed) : gen(seed) {}
+  float uniform(float lo, float hi) {
+    return lo + (hi - lo) * float(double(gen() >> 11) * (1.0 / 9007199254740992.0));
+  }
+  std::vector<float> floats(size_t n, float lo, float hi) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = uniform(lo, hi);
+    return v;
+  }
+  std::vector<uint16_t> bf16s(size_t n, float lo, float hi) {
+    std::vector<uint16_t> v(n);
+    for (auto& x : v) x = to_bf16(uniform(lo, hi));
+    return v;
+  }
+};
+
+inline void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(n, std::thread::hardware_concurrency()));
+  std::vector<std::thread> threads;
+  for (int64_t w = 0; w < workers; ++w) {
+    const int64_t b = n * w / workers, e = n * (w + 1) / workers;
+    threads.emplace_back([&body, b, e] { body(b, e); });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// out[t][r] = Σ_k w[r][k] · x[t][k]; w bf16 [rows][cols], x fp32 [n][cols]. fp64 sums.
+inline void matmul(float* out, const float* x, int n, const uint16_t* w, int64_t rows, int cols) {
+  parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int k = 0; k < cols; ++k) row[size_t(k)] = from_bf16(w[size_t(r) * cols + k]);
+      for (int t = 0; t < n; ++t) {
+        const float* xt = x + size_t(t) * cols;
+        double s = 0;
+        for (int k = 0; k < cols; ++k) s += double(row[size_t(k)]) * double(xt[k]);
+        out[size_t(t) * rows + r] = float(s);
+      }
+    }
+  });
+}
+
+inline void rmsnorm(float* out, const float* x, const float* w, int n, int dim, float eps) {
+  for (int t = 0; t < n; ++t) {
+    double ss = 0;
+    for (int k = 0; k < dim; ++k) ss += double(x[size_t(t) * dim + k]) * x[size_t(t) * dim + k];
+    const float inv = float(1.0 / std::sqrt(ss / dim + eps));
+    for (int k = 0; k < dim; ++k) out[size_t(t) * dim + k] = w[k] * (x[size_t(t) * dim + k] * inv);
+  }
+}
+
+inline float silu(float x) { return float(double(x) / (1.0 + std::exp(-double(x)))); }
+
+// Rotates the pairs of one head in place at position pos (as the kernels: fp32 angle).
+inline void rope_head(float* v, int head_dim, int pos, const float* inv_freq, bool interleaved) {
+  for (int i = 0; i < head_dim / 2; ++i) {
+    const int d0 = interleaved ? 2 * i : i, d1 = interleaved ? 2 * i + 1 : i + head_dim / 2;
+    const float angle = float(pos) * inv_freq[i];
+    const double c = std::cos(double(angle)), s = std::sin(double(angle));
+    const double x0 = v[d0], x1 = v[d1];
+    v[d0] = float(x0 * c - x1 * s);
+    v[d1] = float(x1 * c + x0 * s);
+  }
+}
+
+inline std::vector<float> inv_freq(int head_dim, float theta) {
+  std::vector<float> f(size_t(head_dim / 2));
+  for (int i = 0; i < head_dim / 2; ++i)
+    f[size_t(i)] = 1.f / std::pow(theta, float(2 * i) / float(head_dim));
+  return f;
+}
+
+// Attention of one query over keys/values given by position. key(p)/value(p) return
+// head_dim floats. Positions lo..hi inclusive.
+inline void attend(float* out, const float* q, int head_dim, int64_t lo, int64_t hi,
+                   const std::function<const float*(int64_t)>& key,
+                   const std::function<const float*(int64_t)>& value) {
+  std::vector<double> s(size_t(hi - lo + 1));
+  double m = -1e300;
+  for (int64_t p = lo; p <= hi; ++p) {
+    const float* k = key(p);
+    double d = 0;
+    for (int e = 0; e < head_dim; ++e) d += double(q[e]) * k[e];
+    d /= std::sqrt(double(head_dim));
+    s[size_t(p - lo)] = d;
+    m = std::max(m, d);
+  }
+  double l = 0;
+  for (auto& v : s) {
+    v = std::exp(v - m);
+    l += v;
+  }
+  std::vector<double> o(size_t(head_dim), 0.0);
+  for (int64_t p = lo; p <= hi; ++p) {
+    const float* v = value(p);
+    for (int e = 0; e < head_dim; ++e) o[size_t(e)] += s[size_t(p - lo)] * v[e];
+  }
+  for (int e = 0; e < head_dim; ++e) out[e] = float(o[size_t(e)] / l);
+}
+
+// ‖a − b‖ / ‖b‖ over the first n values; NaN anywhere gives +inf.
+inline double rel_err(const float* a, const float* b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) return INFINITY;
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// A whole model on the host, bf16 weights as downloaded from the GPU.
+struct HostModel {
+  int vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, hidden, window;
+  float rope_theta, norm_eps;
+  bool interleaved;
+  struct Layer {
+    std::vector<uint16_t> wqkv, wo, wgu, wd;
+    std::vector<float> attn_norm, ffn_norm;
+  };
+  std::vector<Layer> layers;
+  std::vector<uint16_t> embed, lm_head;
+  std::vector<float> final_norm;
+
+  // Logits for every position of `tokens`, computed from scratch (no cache): query i
+  // attends keys j with i − W < j ≤ i.
+  std::vector<float> forward(const std::vector<int>& tokens) const {
+    const int n = int(tokens.size());
+    const int qd = n_heads * head_dim, kvd = n_kv_heads * head_dim;
+    const int qkv_rows = qd + 2 * kvd;
+    const std::vector<float> freq = inv_freq(head_dim, rope_theta);
+    std::vector<float> x(size_t(n) * dim), xn(x.size()), qkv(size_t(n) * qkv_rows),
+        attn(size_t(n) * qd), gu(size_t(n) * 2 * hidden), h(size_t(n) * hidden), tmp(x.size());
+    for (int t = 0; t < n; ++t)
+      for (int k = 0; k < dim; ++k)
+        x[size_t(t) * dim + k] = from_bf16(embed[size_t(tokens[size_t(t)]) * dim + k]);
+    for (const Layer& L : layers) {
+      rmsnorm(xn.data(), x.data(), L.attn_norm.data(), n, dim, norm_eps);
+      matmul(qkv.data(), xn.data(), n, L.wqkv.data(), qkv_rows, dim);
+      for (int t = 0; t < n; ++t) {
+        float* row = qkv.data() + size_t(t) * qkv_rows;
+        for (int hh = 0; hh < n_heads + n_kv_heads; ++hh)
+          rope_head(row + size_t(hh) * head_dim, head_dim, t, freq.data(), interleaved);
+      }
+      const int group = n_heads / n_kv_heads;
+      parallel_for(int64_t(n) * n_heads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int t = int(i / n_heads), hh = int(i % n_heads), kvh = hh / group;
+          const int64_t lo = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+          attend(attn.data() + size_t(t) * qd + size_t(hh) * head_dim,
+                 qkv.data() + size_t(t) * qkv_rows + size_t(hh) * head_dim, head_dim, lo, t,
+                 [&](int64_t p) { return qkv.data() + size_t(p) * qkv_rows + qd + size_t(kvh) * head_dim; },
+                 [&](int64_t p) {
+                   return qkv.data() + size_t(p) * qkv_rows + qd + kvd + size_t(kvh) * head_dim;
+                 });
+        }
+      });
+      matmul(tmp.data(), attn.data(), n, L.wo.data(), dim, qd);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+      rmsnorm(xn.data(), x.data(), L.ffn_norm.data(), n, dim, norm_eps);
+      matmul(gu.data(), xn.data(), n, L.wgu.data(), 2 * hidden, dim);
+      for (int t = 0; t < n; ++t)
+        for (int k = 0; k < hidden; ++k) {
+          const float* row = gu.data() + size_t(t) * 2 * hidden;
+          h[size_t(t) * hidden + k] = silu(row[k]) * row[hidden + k];
+        }
+      matmul(tmp.data(), h.data(), n, L.wd.data(), dim, hidden);
+      for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    }
+    rmsnorm(xn.data(), x.data(), final_norm.data(), n, dim, norm_eps);
+    std::vector<float> logits(size_t(n) * vocab);
+    matmul(logits.data(), xn.data(), n, lm_head.data(), vocab, dim);
+    return logits;
+  }
+};
+
+}  // namespace tramontane::cuda::ref

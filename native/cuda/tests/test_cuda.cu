@@ -1,0 +1,681 @@
+// Correctness of the CUDA backend on the device: every operator against a CPU
+// reference on fresh random inputs (outputs poisoned with NaN first, so unwritten
+// elements show, and untouched ones are checked to stay poisoned), then whole forward
+// passes against a CPU forward, and the GPU paths against each other.
+//
+//   tramontane-test-cuda [--seed N] [--skip-7b]
+//
+// Prints one line per check and "N passed, M failed" last; exits non-zero on failure.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "model.h"
+#include "ops.h"
+#include "reference.h"
+
+using tramontane::RopeLayout;
+using namespace tramontane::cuda;
+namespace R = tramontane::cuda::ref;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+uint64_t g_seed = 0;
+
+void report(const std::string& name, double err, double tol, bool extra_ok = true,
+            const std::string& note = "") {
+  const bool ok = err <= tol && extra_ok;
+  (ok ? g_passed : g_failed)++;
+  std::printf("%s %-58s rel_err %.3e (tol %.0e)%s%s\n", ok ? "PASS" : "FAIL", name.c_str(), err,
+              tol, note.empty() ? "" : "  ", note.c_str());
+  std::fflush(stdout);
+}
+
+template <typename T>
+struct Dev {
+  DeviceBuffer buf;
+  size_t n;
+  explicit Dev(size_t count) : buf(count * sizeof(T)), n(count) {}
+  T* p() const { return buf.as<T>(); }
+  void up(const std::vector<T>& v) {
+    TR_CUDA_CHECK(cudaMemcpy(p(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> down() const {
+    std::vector<T> v(n);
+    TR_CUDA_CHECK(cudaDeviceSynchronize());
+    TR_CUDA_CHECK(cudaMemcpy(v.data(), p(), n * sizeof(T), cudaMemcpyDeviceToHost));
+    return v;
+  }
+};
+
+const Launch kL{nullptr, false};
+
+void poison_bf16(void* p, size_t n) { fill_u16(kL, p, n, 0xffff); }
+void poison_f32(void* p, size_t n) { fill_u32(kL, p, n, 0xffffffffu); }
+bool is_poison16(uint16_t v) { return v == 0xffff; }
+
+std::vector<float> widen(const std::vector<uint16_t>& v) {
+  std::vector<float> f(v.size());
+  for (size_t i = 0; i < v.size(); ++i) f[i] = R::from_bf16(v[i]);
+  return f;
+}
+
+
+// --- gemv operators -----------------------------------------------------------------------
+
+void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout, int C, int pos,
+                   GemvConfig cfg) {
+  R::Rng rng(g_seed++);
+  AttnShape a{heads, kvh, hd, 0, C};
+  const int rows = (heads + 2 * kvh) * hd, qd = heads * hd;
+  auto w = rng.bf16s(size_t(rows) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
+  auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
+  auto freq = R::inv_freq(hd, 10000.f);
+  Dev<uint16_t> dw(w.size());
+  Dev<float> dx(x.size()), dn(nw.size()), df(freq.size());
+  Dev<uint16_t> dq(size_t(n) * qd), dk(size_t(kvh) * C * hd), dv(size_t(kvh) * C * hd);
+  Dev<int> dpos(1);
+  dw.up(w); dx.up(x); dn.up(nw); df.up(freq); dpos.up({pos});
+  poison_bf16(dq.p(), dq.n); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
+  gemv_qkv(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), dx.p(), dn.p(), 1e-5f, n, dim, a, layout,
+           df.p(), dpos.p(), reinterpret_cast<bf16*>(dq.p()), reinterpret_cast<bf16*>(dk.p()),
+           reinterpret_cast<bf16*>(dv.p()));
+  TR_CUDA_CHECK(cudaDeviceSynchronize());
+  // Reference.
+  std::vector<float> xn(x.size()), y(size_t(n) * rows);
+  R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
+  R::matmul(y.data(), xn.data(), n, w.data(), rows, dim);
+  const bool inter = layout == RopeLayout::Interleaved;
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < heads + kvh; ++h)
+      R::rope_head(y.data() + size_t(t) * rows + size_t(h) * hd, hd, pos + t, freq.data(), inter);
+  auto gq = dq.down(), gk = dk.down(), gv = dv.down();
+  std::vector<float> out, ref;
+  bool stray = false;
+  for (int t = 0; t < n; ++t)
+    for (int e = 0; e < qd; ++e) {
+      out.push_back(R::from_bf16(gq[size_t(t) * qd + e]));
+      ref.push_back(y[size_t(t) * rows + e]);
+    }
+  std::vector<char> written(size_t(C), 0);
+  for (int t = 0; t < n; ++t) {
+    const int slot = (pos + t) % C;
+    written[size_t(slot)] = 1;
+    for (int h = 0; h < kvh; ++h)
+      for (int d = 0; d < hd; ++d) {
+        out.push_back(R::from_bf16(gk[(size_t(h) * C + slot) * hd + d]));
+        ref.push_back(y[size_t(t) * rows + qd + h * hd + d]);
+        out.push_back(R::from_bf16(gv[(size_t(h) * C + slot) * hd + d]));
+        ref.push_back(y[size_t(t) * rows + qd + kvh * hd + h * hd + d]);
+      }
+  }
+  for (int h = 0; h < kvh; ++h)
+    for (int s = 0; s < C; ++s)
+      if (!written[size_t(s)])
+        for (int d = 0; d < hd; ++d)
+          if (!is_poison16(gk[(size_t(h) * C + s) * hd + d]) || !is_poison16(gv[(size_t(h) * C + s) * hd + d]))
+            stray = true;
+  char name[160];
+  std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d", dim, heads,
+                kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid);
+  report(name, R::rel_err(out.data(), ref.data(), out.size()), 1e-2, !stray,
+         stray ? "stray cache writes" : "");
+}
+
+void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg) {
+  R::Rng rng(g_seed++);
+  auto w = rng.bf16s(size_t(2 * hidden) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
+  auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
+  Dev<uint16_t> dw(w.size()), dh(size_t(n) * hidden);
+  Dev<float> dx(x.size()), dn(nw.size());
+  dw.up(w); dx.up(x); dn.up(nw);
+  poison_bf16(dh.p(), dh.n);
+  gemv_swiglu(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), dx.p(), dn.p(), 1e-5f, n, dim, hidden,
+              reinterpret_cast<bf16*>(dh.p()));
+  std::vector<float> xn(x.size()), gu(size_t(n) * 2 * hidden), ref(size_t(n) * hidden);
+  R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
+  R::matmul(gu.data(), xn.data(), n, w.data(), 2 * hidden, dim);
+  for (int t = 0; t < n; ++t)
+    for (int i = 0; i < hidden; ++i)
+      ref[size_t(t) * hidden + i] =
+          R::silu(gu[size_t(t) * 2 * hidden + i]) * gu[size_t(t) * 2 * hidden + hidden + i];
+  auto out = widen(dh.down());
+  char name[160];
+  std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d", dim, hidden, n,
+                cfg.warps, cfg.grid);
+  report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
+}
+
+void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
+  R::Rng rng(g_seed++);
+  auto w = rng.bf16s(size_t(outd) * in, -std::sqrt(3.f / in), std::sqrt(3.f / in));
+  auto v = rng.bf16s(size_t(n) * in, -1.f, 1.f);
+  auto x = rng.floats(size_t(n) * outd, -1.f, 1.f);
+  Dev<uint16_t> dw(w.size()), dvv(v.size());
+  Dev<float> dx(x.size());
+  dw.up(w); dvv.up(v); dx.up(x);
+  gemv_residual(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), reinterpret_cast<const bf16*>(dvv.p()),
+                n, in, outd, dx.p());
+  auto vf = widen(v);
+  std::vector<float> y(size_t(n) * outd);
+  R::matmul(y.data(), vf.data(), n, w.data(), outd, in);
+  std::vector<float> ref(x.size()), delta(x.size());
+  auto out = dx.down();
+  for (size_t i = 0; i < x.size(); ++i) {
+    ref[i] = y[i];
+    delta[i] = out[i] - x[i];  // the added part, compared on its own scale
+  }
+  char name[160];
+  std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d", in, outd, n, cfg.warps,
+                cfg.grid);
+  report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
+}
+
+void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg) {
+  R::Rng rng(g_seed++);
+  auto w = rng.bf16s(size_t(vocab) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  auto x = rng.floats(size_t(n) * dim, -3.f, 3.f);
+  auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
+  Dev<uint16_t> dw(w.size());
+  Dev<float> dx(x.size()), dn(nw.size()), dl(size_t(n) * vocab + 64);
+  dw.up(w); dx.up(x); dn.up(nw);
+  poison_f32(dl.p(), dl.n);
+  gemv_logits(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), dx.p(), dn.p(), 1e-5f, n, dim, vocab,
+              dl.p());
+  std::vector<float> xn(x.size()), ref(size_t(n) * vocab);
+  R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
+  R::matmul(ref.data(), xn.data(), n, w.data(), vocab, dim);
+  auto out = dl.down();
+  bool tail_ok = true;  // nothing written past n × vocab
+  for (size_t i = size_t(n) * vocab; i < out.size(); ++i) tail_ok &= std::isnan(out[i]);
+  char name[160];
+  std::snprintf(name, sizeof name, "gemv_logits dim=%d vocab=%d n=%d w%d g%d", dim, vocab, n,
+                cfg.warps, cfg.grid);
+  report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2, tail_ok,
+         tail_ok ? "" : "wrote past the end");
+}
+
+// --- elementwise operators ----------------------------------------------------------------
+
+void test_small_ops() {
+  R::Rng rng(g_seed++);
+  {  // rmsnorm
+    const int n = 37, dim = 1032;
+    auto x = rng.floats(size_t(n) * dim, -3.f, 3.f), w = rng.floats(size_t(dim), 0.5f, 1.5f);
+    Dev<float> dx(x.size()), dw(w.size());
+    Dev<uint16_t> dout(x.size());
+    dx.up(x); dw.up(w); poison_bf16(dout.p(), dout.n);
+    rmsnorm(kL, reinterpret_cast<bf16*>(dout.p()), dx.p(), dw.p(), n, dim, 1e-5f);
+    std::vector<float> ref(x.size());
+    R::rmsnorm(ref.data(), x.data(), w.data(), n, dim, 1e-5f);
+    auto out = widen(dout.down());
+    report("rmsnorm n=37 dim=1032", R::rel_err(out.data(), ref.data(), ref.size()), 5e-3);
+  }
+  {  // swiglu
+    const int n = 19, hidden = 1416;
+    auto gu = rng.bf16s(size_t(n) * 2 * hidden, -4.f, 4.f);
+    Dev<uint16_t> dgu(gu.size()), dh(size_t(n) * hidden);
+    dgu.up(gu); poison_bf16(dh.p(), dh.n);
+    swiglu(kL, reinterpret_cast<const bf16*>(dgu.p()), n, hidden, reinterpret_cast<bf16*>(dh.p()));
+    std::vector<float> ref(size_t(n) * hidden);
+    for (int t = 0; t < n; ++t)
+      for (int i = 0; i < hidden; ++i)
+        ref[size_t(t) * hidden + i] = R::silu(R::from_bf16(gu[size_t(t) * 2 * hidden + i])) *
+                                      R::from_bf16(gu[size_t(t) * 2 * hidden + hidden + i]);
+    auto out = widen(dh.down());
+    report("swiglu n=19 hidden=1416", R::rel_err(out.data(), ref.data(), ref.size()), 5e-3);
+  }
+  {  // embed
+    const int vocab = 500, dim = 264, n = 11;
+    auto table = rng.bf16s(size_t(vocab) * dim, -1.f, 1.f);
+    std::vector<int> tok(static_cast<size_t>(n));
+    for (auto& t : tok) t = int(rng.gen() % vocab);
+    Dev<uint16_t> dt(table.size());
+    Dev<int> dtok(tok.size());
+    Dev<float> dx(size_t(n) * dim);
+    dt.up(table); dtok.up(tok); poison_f32(dx.p(), dx.n);
+    embed(kL, dx.p(), reinterpret_cast<const bf16*>(dt.p()), dim, dtok.p(), n);
+    std::vector<float> ref(size_t(n) * dim);
+    for (int t = 0; t < n; ++t)
+      for (int k = 0; k < dim; ++k) ref[size_t(t) * dim + k] = R::from_bf16(table[size_t(tok[size_t(t)]) * dim + k]);
+    auto out = dx.down();
+    report("embed n=11 dim=264", R::rel_err(out.data(), ref.data(), ref.size()), 0.0);
+  }
+  {  // argmax, with a tie resolved to the lower index, and the position advance
+    const int vocab = 32000;
+    auto l = rng.floats(size_t(vocab), -5.f, 5.f);
+    l[777] = 9.f;
+    l[31000] = 9.f;
+    Dev<float> dl(l.size());
+    Dev<int> dtok(1), dpos(1);
+    dl.up(l); dtok.up({-1}); dpos.up({41});
+    argmax(kL, dl.p(), vocab, dtok.p(), dpos.p(), 1);
+    const int tok = dtok.down()[0], pos = dpos.down()[0];
+    report("argmax vocab=32000 (tie -> lower index)", tok == 777 && pos == 42 ? 0.0 : 1.0, 0.0, true,
+           "got " + std::to_string(tok) + ", pos " + std::to_string(pos));
+  }
+}
+
+void test_rope_qkv(RopeLayout layout) {
+  R::Rng rng(g_seed++);
+  const int n = 23, heads = 8, kvh = 2, hd = 128, pos0 = 1000;
+  AttnShape a{heads, kvh, hd, 0, 64};
+  const int rows = (heads + 2 * kvh) * hd, qd = heads * hd;
+  auto qkv = rng.floats(size_t(n) * rows, -2.f, 2.f);
+  auto freq = R::inv_freq(hd, 1e6f);
+  Dev<float> dqkv(qkv.size()), df(freq.size());
+  Dev<uint16_t> dq(size_t(n) * qd), dk(size_t(kvh) * n * hd), dv(size_t(kvh) * n * hd);
+  dqkv.up(qkv); df.up(freq);
+  poison_bf16(dq.p(), dq.n); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
+  rope_qkv(kL, dqkv.p(), n, pos0, a, layout, df.p(), reinterpret_cast<bf16*>(dq.p()),
+           reinterpret_cast<bf16*>(dk.p()), reinterpret_cast<bf16*>(dv.p()));
+  const bool inter = layout == RopeLayout::Interleaved;
+  std::vector<float> y = qkv;
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < heads + kvh; ++h)
+      R::rope_head(y.data() + size_t(t) * rows + size_t(h) * hd, hd, pos0 + t, freq.data(), inter);
+  auto gq = widen(dq.down()), gk = widen(dk.down()), gv = widen(dv.down());
+  std::vector<float> out, ref;
+  for (int t = 0; t < n; ++t) {
+    for (int e = 0; e < qd; ++e) {
+      out.push_back(gq[size_t(t) * qd + e]);
+      ref.push_back(y[size_t(t) * rows + e]);
+    }
+    for (int h = 0; h < kvh; ++h)
+      for (int d = 0; d < hd; ++d) {
+        out.push_back(gk[(size_t(h) * n + t) * hd + d]);
+        ref.push_back(y[size_t(t) * rows + qd + h * hd + d]);
+        out.push_back(gv[(size_t(h) * n + t) * hd + d]);
+        ref.push_back(y[size_t(t) * rows + qd + kvh * hd + h * hd + d]);
+      }
+  }
+  report(std::string("rope_qkv n=23 pos0=1000 theta=1e6 ") + (inter ? "interleaved" : "rotate-half"),
+         R::rel_err(out.data(), ref.data(), ref.size()), 5e-3);
+}
+
+void test_kv_commit() {
+  R::Rng rng(g_seed++);
+  const int n = 150, kvh = 2, hd = 128, C = 100, pos0 = 437;
+  AttnShape a{8, kvh, hd, 90, C};
+  auto kn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f), vn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f);
+  Dev<uint16_t> dkn(kn.size()), dvn(vn.size()), dk(size_t(kvh) * C * hd), dv(size_t(kvh) * C * hd);
+  dkn.up(kn); dvn.up(vn); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
+  kv_commit(kL, reinterpret_cast<const bf16*>(dkn.p()), reinterpret_cast<const bf16*>(dvn.p()), n, pos0,
+            a, reinterpret_cast<bf16*>(dk.p()), reinterpret_cast<bf16*>(dv.p()));
+  auto gk = dk.down(), gv = dv.down();
+  size_t bad = 0;
+  for (int t = n - C; t < n; ++t) {  // the last C positions own every slot
+    const int slot = (pos0 + t) % C;
+    for (int h = 0; h < kvh; ++h)
+      for (int d = 0; d < hd; ++d) {
+        bad += gk[(size_t(h) * C + slot) * hd + d] != kn[(size_t(h) * n + t) * hd + d];
+        bad += gv[(size_t(h) * C + slot) * hd + d] != vn[(size_t(h) * n + t) * hd + d];
+      }
+  }
+  report("kv_commit n=150 > C=100 (last C positions own the slots)", double(bad), 0.0);
+}
+
+// --- attention ----------------------------------------------------------------------------
+
+void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, int nq) {
+  R::Rng rng(g_seed++);
+  AttnShape a{heads, kvh, hd, W, C};
+  auto kc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f);
+  auto q = rng.bf16s(size_t(nq) * heads * hd, -2.f, 2.f);
+  DecodeScratch s;
+  s.max_splits = decode_splits_for(a);
+  s.max_queries = kGemvMaxTokens;
+  Dev<float> po(DecodeScratch::part_o_floats(a, s.max_splits, s.max_queries)),
+      pml(size_t(s.max_queries) * heads * s.max_splits * 2);
+  Dev<int> cnt(size_t(s.max_queries) * kvh), dpos(1);
+  s.part_o = po.p(); s.part_ml = pml.p(); s.counters = cnt.p();
+  TR_CUDA_CHECK(cudaMemset(cnt.p(), 0, cnt.n * sizeof(int)));
+  Dev<uint16_t> dk(kc.size()), dv(vc.size()), dq(q.size()), dout(q.size());
+  dk.up(kc); dv.up(vc); dq.up(q); dpos.up({pos});
+  std::vector<float> outs[2];
+  for (int run = 0; run < 2; ++run) {  // twice: the split counters must reset themselves
+    poison_bf16(dout.p(), dout.n);
+    attention_decode(kL, reinterpret_cast<const bf16*>(dq.p()), reinterpret_cast<const bf16*>(dk.p()),
+                     reinterpret_cast<const bf16*>(dv.p()), dpos.p(), nq, a, s,
+                     reinterpret_cast<bf16*>(dout.p()));
+    outs[run] = widen(dout.down());
+  }
+  auto kf = widen(kc), vf = widen(vc), qf = widen(q);
+  std::vector<float> ref(q.size());
+  const int group = heads / kvh;
+  for (int i = 0; i < nq; ++i)
+    for (int h = 0; h < heads; ++h) {
+      const int p = pos + i, kv = h / group;
+      const int64_t lo = W > 0 ? std::max(0, p - W + 1) : 0;
+      R::attend(ref.data() + (size_t(i) * heads + h) * hd, qf.data() + (size_t(i) * heads + h) * hd, hd,
+                lo, p, [&](int64_t pp) { return kf.data() + (size_t(kv) * C + pp % C) * hd; },
+                [&](int64_t pp) { return vf.data() + (size_t(kv) * C + pp % C) * hd; });
+    }
+  const bool same = outs[0] == outs[1];
+  char name[160];
+  std::snprintf(name, sizeof name, "attention_decode h=%d/%d hd=%d W=%d C=%d pos=%d nq=%d splits=%d",
+                heads, kvh, hd, W, C, pos, nq, s.max_splits);
+  report(name, R::rel_err(outs[0].data(), ref.data(), ref.size()), 1e-2, same,
+         same ? "" : "second run differs");
+}
+
+void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, int n) {
+  R::Rng rng(g_seed++);
+  AttnShape a{heads, kvh, hd, W, C};
+  auto kc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f);
+  auto kn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f), vn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f);
+  auto q = rng.bf16s(size_t(n) * heads * hd, -2.f, 2.f);
+  Dev<uint16_t> dkc(kc.size()), dvc(vc.size()), dkn(kn.size()), dvn(vn.size()), dq(q.size()),
+      dout(q.size());
+  dkc.up(kc); dvc.up(vc); dkn.up(kn); dvn.up(vn); dq.up(q);
+  auto kcf = widen(kc), vcf = widen(vc), knf = widen(kn), vnf = widen(vn), qf = widen(q);
+  std::vector<float> ref(q.size());
+  const int group = heads / kvh;
+  R::parallel_for(int64_t(n) * heads, [&](int64_t b, int64_t e) {
+    for (int64_t idx = b; idx < e; ++idx) {
+      const int i = int(idx / heads), h = int(idx % heads), kv = h / group, p = pos0 + i;
+      const int64_t lo = W > 0 ? std::max(0, p - W + 1) : 0;
+      auto key = [&](int64_t pp) {
+        return pp >= pos0 ? knf.data() + (size_t(kv) * n + (pp - pos0)) * hd
+                          : kcf.data() + (size_t(kv) * C + pp % C) * hd;
+      };
+      auto val = [&](int64_t pp) {
+        return pp >= pos0 ? vnf.data() + (size_t(kv) * n + (pp - pos0)) * hd
+                          : vcf.data() + (size_t(kv) * C + pp % C) * hd;
+      };
+      R::attend(ref.data() + (size_t(i) * heads + h) * hd, qf.data() + (size_t(i) * heads + h) * hd, hd,
+                lo, p, key, val);
+    }
+  });
+  for (int simple = 0; simple < 2; ++simple) {
+    poison_bf16(dout.p(), dout.n);
+    auto fn = simple ? attention_prefill_simple : attention_prefill;
+    fn(kL, reinterpret_cast<const bf16*>(dq.p()), reinterpret_cast<const bf16*>(dkn.p()),
+       reinterpret_cast<const bf16*>(dvn.p()), reinterpret_cast<const bf16*>(dkc.p()),
+       reinterpret_cast<const bf16*>(dvc.p()), n, pos0, a, reinterpret_cast<bf16*>(dout.p()));
+    auto out = widen(dout.down());
+    char name[160];
+    std::snprintf(name, sizeof name, "attention_prefill%s h=%d/%d hd=%d W=%d C=%d pos0=%d n=%d",
+                  simple ? "_simple" : "", heads, kvh, hd, W, C, pos0, n);
+    report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
+  }
+}
+
+// --- cuBLASLt -----------------------------------------------------------------------------
+
+void test_gemm(Gemm& gemm, int m, int n, int k) {
+  R::Rng rng(g_seed++);
+  auto x = rng.bf16s(size_t(m) * k, -1.f, 1.f), w = rng.bf16s(size_t(n) * k, -0.1f, 0.1f);
+  auto y0 = rng.floats(size_t(m) * n, -1.f, 1.f);
+  Dev<uint16_t> dx(x.size()), dw(w.size()), dyb(size_t(m) * n);
+  Dev<float> dy(y0.size());
+  dx.up(x); dw.up(w); dy.up(y0); poison_bf16(dyb.p(), dyb.n);
+  gemm.run(nullptr, reinterpret_cast<const bf16*>(dx.p()), reinterpret_cast<const bf16*>(dw.p()), dy.p(),
+           true, m, n, k, true);
+  gemm.run(nullptr, reinterpret_cast<const bf16*>(dx.p()), reinterpret_cast<const bf16*>(dw.p()), dyb.p(),
+           false, m, n, k, false);
+  auto xf = widen(x);
+  std::vector<float> ref(size_t(m) * n);
+  R::matmul(ref.data(), xf.data(), m, w.data(), n, k);
+  auto out = dy.down();
+  for (size_t i = 0; i < out.size(); ++i) out[i] -= y0[i];
+  auto outb = widen(dyb.down());
+  char name[160];
+  std::snprintf(name, sizeof name, "gemm m=%d n=%d k=%d fp32 out, accumulate", m, n, k);
+  report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-3);
+  std::snprintf(name, sizeof name, "gemm m=%d n=%d k=%d bf16 out", m, n, k);
+  report(name, R::rel_err(outb.data(), ref.data(), ref.size()), 5e-3);
+}
+
+// --- whole model --------------------------------------------------------------------------
+
+R::HostModel download(const DeviceWeights& w) {
+  const ModelShape& s = w.shape();
+  R::HostModel m;
+  m.vocab = s.vocab; m.dim = s.dim; m.n_layers = s.n_layers; m.n_heads = s.n_heads;
+  m.n_kv_heads = s.n_kv_heads; m.head_dim = s.head_dim; m.hidden = s.hidden; m.window = s.window;
+  m.rope_theta = s.rope_theta; m.norm_eps = s.norm_eps;
+  m.interleaved = s.rope_layout == RopeLayout::Interleaved;
+  auto get16 = [](const bf16* p, size_t n) {
+    std::vector<uint16_t> v(n);
+    TR_CUDA_CHECK(cudaMemcpy(v.data(), p, n * 2, cudaMemcpyDeviceToHost));
+    return v;
+  };
+  auto get32 = [](const float* p, size_t n) {
+    std::vector<float> v(n);
+    TR_CUDA_CHECK(cudaMemcpy(v.data(), p, n * 4, cudaMemcpyDeviceToHost));
+    return v;
+  };
+  const size_t d = size_t(s.dim), qd = size_t(s.n_heads) * s.head_dim, h = size_t(s.hidden);
+  for (int i = 0; i < s.n_layers; ++i) {
+    const LayerWeights& L = w.layer(i);
+    m.layers.push_back({get16(L.wqkv, size_t(s.qkv_rows()) * d), get16(L.wo, d * qd),
+                        get16(L.wgu, 2 * h * d), get16(L.wd, d * h), get32(L.attn_norm, d),
+                        get32(L.ffn_norm, d)});
+  }
+  m.embed = get16(w.embed(), size_t(s.vocab) * d);
+  m.lm_head = get16(w.lm_head(), size_t(s.vocab) * d);
+  m.final_norm = get32(w.final_norm(), d);
+  return m;
+}
+
+// Argmax agreement of two [n][vocab] logit sets.
+double agreement(const std::vector<float>& a, const std::vector<float>& b, int n, int vocab) {
+  int same = 0;
+  for (int t = 0; t < n; ++t) {
+    const float* x = a.data() + size_t(t) * vocab;
+    const float* y = b.data() + size_t(t) * vocab;
+    same += (std::max_element(x, x + vocab) - x) == (std::max_element(y, y + vocab) - y);
+  }
+  return double(same) / n;
+}
+
+void compare_logits(const std::string& name, const std::vector<float>& got,
+                    const std::vector<float>& ref, int n, int vocab, double tol) {
+  const double agree = agreement(got, ref, n, vocab);
+  char note[64];
+  std::snprintf(note, sizeof note, "argmax agreement %.1f%%", 100 * agree);
+  report(name, R::rel_err(got.data(), ref.data(), ref.size()), tol, agree >= 0.99, note);
+}
+
+void test_model(const ModelShape& shape, int seq, int slack, RopeLayout layout, uint64_t seed) {
+  ModelShape s = shape;
+  s.rope_layout = layout;
+  auto w = DeviceWeights::random(s, seed, nullptr);
+  R::HostModel host = download(*w);
+  R::Rng rng(g_seed++);
+  std::vector<int> tokens(static_cast<size_t>(seq));
+  for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab));
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<float> ref = host.forward(tokens);
+  const double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("     (CPU reference forward of %d tokens: %.1f s)\n", seq, cpu_s);
+
+  Gemm gemm;
+  cudaStream_t stream = nullptr;
+  TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const std::string tag = std::string(" L=") + std::to_string(s.n_layers) + " d=" + std::to_string(s.dim) +
+                          " W=" + std::to_string(s.window) + " slack=" + std::to_string(slack) +
+                          (layout == RopeLayout::Interleaved ? " interleaved" : "");
+  SessionConfig cfg;
+  cfg.slack = slack;
+  cfg.context = s.window > 0 ? 0 : seq + 64;
+  cfg.max_chunk = std::max(seq, 64);
+  const size_t V = size_t(s.vocab);
+  auto run = [&](int chunk, bool simple, const char* what) {
+    SessionConfig c = cfg;
+    c.simple_attention = simple;
+    Session sess(*w, gemm, c, stream);
+    std::vector<float> logits(size_t(seq) * V);
+    sess.feed(tokens.data(), seq, chunk, logits.data());
+    compare_logits(std::string("model vs CPU: ") + what + tag, logits, ref, seq, int(V), 2e-2);
+    return logits;
+  };
+  auto all = run(seq, false, "all at once (tiled attention)");
+  run(seq, true, "all at once (simple attention)");
+  auto chunked = run(37, false, "chunks of 37");
+  auto small = run(5, false, "chunks of 5 (gemv path)");
+  auto single = run(1, false, "token by token (gemv path)");
+  compare_logits("GPU all-at-once vs token-by-token" + tag, all, single, seq, int(V), 2e-2);
+  compare_logits("GPU all-at-once vs chunks of 37" + tag, all, chunked, seq, int(V), 1e-2);
+
+  // Roll back within the slack and feed again: the refed rows are right again.
+  {
+    Session sess(*w, gemm, cfg, stream);
+    std::vector<float> first(size_t(seq) * V), again;
+    sess.feed(tokens.data(), seq, 16, first.data());
+    const int back = std::min(slack, 12);
+    sess.rollback(seq - back);
+    again.resize(size_t(back) * V);
+    sess.feed(tokens.data() + seq - back, back, 3, again.data());
+    std::vector<float> tail(ref.end() - long(back) * long(V), ref.end());
+    compare_logits("rollback " + std::to_string(back) + " then refeed vs CPU" + tag, again, tail, back,
+                   int(V), 2e-2);
+  }
+  // The captured decode step, replayed, generates what token-by-token feeding does.
+  {
+    const int prompt = seq / 2, steps = 24;
+    Session a(*w, gemm, cfg, stream), b(*w, gemm, cfg, stream);
+    a.feed(tokens.data(), prompt, 64);
+    std::vector<int> ga{a.argmax_token()};
+    a.capture_decode();
+    for (int i = 0; i < steps; ++i) {
+      a.replay(1);
+      ga.push_back(a.token());
+    }
+    b.feed(tokens.data(), prompt, 64);
+    std::vector<int> gb{b.argmax_token()};
+    for (int i = 0; i < steps; ++i) {
+      const int t = gb.back();
+      b.feed(&t, 1);
+      gb.push_back(b.argmax_token());
+    }
+    report("decode graph replay == token-by-token feed (" + std::to_string(steps) + " greedy tokens)" + tag,
+           ga == gb ? 0.0 : 1.0, 0.0);
+  }
+  TR_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+// Mistral-7B-shaped random weights: the GPU paths against each other over 64 positions and
+// the first 8 positions against the CPU forward.
+void test_7b() {
+  const ModelShape s = ModelShape::mistral_7b();
+  auto w = DeviceWeights::random(s, 7, nullptr);
+  Gemm gemm;
+  cudaStream_t stream = nullptr;
+  TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  R::Rng rng(g_seed++);
+  const int seq = 64;
+  std::vector<int> tokens(static_cast<size_t>(seq));
+  for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab));
+  const size_t V = size_t(s.vocab);
+  SessionConfig cfg;
+  cfg.max_chunk = seq;
+  std::vector<float> all(size_t(seq) * V), single(all.size()), eight(all.size());
+  {
+    Session sess(*w, gemm, cfg, stream);
+    sess.feed(tokens.data(), seq, seq, all.data());
+  }
+  {
+    Session sess(*w, gemm, cfg, stream);
+    sess.feed(tokens.data(), seq, 1, single.data());
+  }
+  {
+    Session sess(*w, gemm, cfg, stream);
+    sess.feed(tokens.data(), seq, 8, eight.data());
+  }
+  compare_logits("7B shape: GPU all-at-once vs token-by-token (64 positions)", all, single, seq, int(V), 2e-2);
+  compare_logits("7B shape: GPU all-at-once vs chunks of 8 (64 positions)", all, eight, seq, int(V), 2e-2);
+  R::HostModel host = download(*w);
+  const int nref = 8;
+  std::vector<int> head(tokens.begin(), tokens.begin() + nref);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<float> ref = host.forward(head);
+  const double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("     (CPU reference forward of the 7B shape, %d tokens: %.1f s)\n", nref, cpu_s);
+  std::vector<float> got(all.begin(), all.begin() + long(nref) * long(V));
+  compare_logits("7B shape: GPU all-at-once vs CPU (8 positions)", got, ref, nref, int(V), 2e-2);
+  std::vector<float> got1(single.begin(), single.begin() + long(nref) * long(V));
+  compare_logits("7B shape: GPU token-by-token vs CPU (8 positions)", got1, ref, nref, int(V), 2e-2);
+  TR_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool skip_7b = false;
+  g_seed = std::random_device{}() ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) g_seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--skip-7b")) skip_7b = true;
+  }
+  try {
+    cudaDeviceProp prop;
+    TR_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("device: %s, %d SMs; seed %llu\n", prop.name, prop.multiProcessorCount,
+                (unsigned long long)g_seed);
+    const int sms = prop.multiProcessorCount;
+
+    // gemv: the real 7B widths, a width with a partial last step, few/many blocks.
+    for (int n : {1, 5, 8}) {
+      test_gemv_qkv(4096, 32, 8, 128, n, RopeLayout::RotateHalf, 4352, 4350, {8, 0});
+      test_gemv_swiglu(4096, 14336, n, {8, 2 * sms});
+      test_gemv_residual(14336, 4096, n, {8, 0});
+      test_gemv_residual(4096, 4096, n, {4, sms});
+      test_gemv_logits(4096, 32000, n, {8, 3 * sms});
+    }
+    test_gemv_qkv(520, 8, 2, 128, 3, RopeLayout::Interleaved, 300, 299, {4, 7});
+    test_gemv_qkv(1024, 16, 4, 64, 2, RopeLayout::RotateHalf, 50, 0, {8, 0});
+    test_gemv_swiglu(520, 1000, 7, {4, 5});
+    test_gemv_residual(1000, 1000, 4, {8, 3});
+    test_gemv_logits(520, 1001, 2, {4, 0});
+
+    test_small_ops();
+    test_rope_qkv(RopeLayout::RotateHalf);
+    test_rope_qkv(RopeLayout::Interleaved);
+    test_kv_commit();
+
+    test_attention_decode(32, 8, 128, 4096, 4352, 4351 + 5000, 1);  // wrapped, full window
+    test_attention_decode(32, 8, 128, 4096, 4352, 127, 1);
+    test_attention_decode(32, 8, 128, 4096, 4352, 9000, 8);
+    test_attention_decode(32, 8, 128, 256, 288, 700, 3);
+    test_attention_decode(32, 8, 128, 0, 3000, 2900, 5);
+    test_attention_decode(16, 16, 64, 100, 120, 0, 1);
+    test_attention_decode(16, 2, 64, 100, 120, 333, 8);
+
+    test_attention_prefill(32, 8, 128, 4096, 4352, 0, 300);
+    test_attention_prefill(8, 2, 128, 256, 288, 500, 200);
+    test_attention_prefill(8, 2, 128, 256, 288, 50, 600);
+    test_attention_prefill(8, 2, 128, 0, 1024, 100, 333);
+    test_attention_prefill(8, 8, 64, 64, 80, 77, 129);
+
+    Gemm gemm;
+    test_gemm(gemm, 77, 1536, 512);
+    test_gemm(gemm, 512, 4096, 4096);
+
+    ModelShape small;
+    small.vocab = 1000; small.dim = 512; small.n_layers = 3; small.n_heads = 8; small.n_kv_heads = 2;
+    small.head_dim = 128; small.hidden = 1408; small.window = 64;
+    test_model(small, 200, 16, RopeLayout::RotateHalf, 1);
+    test_model(small, 150, 8, RopeLayout::Interleaved, 2);
+    ModelShape full = small;
+    full.window = 0;
+    full.rope_theta = 1e6f;
+    test_model(full, 120, 16, RopeLayout::RotateHalf, 3);
+
+    if (!skip_7b) test_7b();
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    ++g_failed;
+  }
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,406 @@
+// tramontane-bench-cuda: speed of the CUDA backend on Mistral-7B-shaped random bf16
+// weights generated on the GPU. Runs without Node. In one run it prints the measured
+// ceilings (copy and read bandwidth, bf16 GEMM rate), decode tok/s at context 128 and
+// 4096 (the decode step captured in a CUDA graph and replayed), prefill tok/s for 512
+// and 4096 tokens, the time to take 1, 8 and 32 new tokens onto a cached 4096-token
+// prompt and produce the first sampled token, peak GPU memory, and per-kernel times
+// against their bandwidth or FLOP floors.
+//
+//   tramontane-bench-cuda [--reps N]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gemm.h"
+#include "model.h"
+#include "ops.h"
+
+using tramontane::RopeLayout;
+using namespace tramontane::cuda;
+
+namespace {
+
+int g_reps = 10;
+
+float median(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median milliseconds of `body` over reps timed runs after one warm-up, by events.
+float time_ms(cudaStream_t s, int reps, const std::function<void()>& body) {
+  cudaEvent_t a, b;
+  TR_CUDA_CHECK(cudaEventCreate(&a));
+  TR_CUDA_CHECK(cudaEventCreate(&b));
+  body();
+  TR_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::vector<float> t;
+  for (int r = 0; r < reps; ++r) {
+    TR_CUDA_CHECK(cudaEventRecord(a, s));
+    body();
+    TR_CUDA_CHECK(cudaEventRecord(b, s));
+    TR_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    TR_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return median(t);
+}
+
+// Reads a buffer once with 16-byte loads (the access pattern of decode).
+__global__ void read_kernel(const uint4* __restrict__ p, size_t n, unsigned* out) {
+  unsigned acc = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldcs(p + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x9e3779b9u) out[0] = acc;  // keeps the loads; practically never taken
+}
+
+struct Row {
+  std::string what;
+  double value;
+  std::string unit;
+  std::string note;
+};
+std::vector<Row> g_summary;
+
+void line(const std::string& what, double value, const std::string& unit, const std::string& note = "") {
+  std::printf("  %-52s %12.3f %-8s %s\n", what.c_str(), value, unit.c_str(), note.c_str());
+  std::fflush(stdout);
+}
+
+std::string pct(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f%%", 100 * x);
+  return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) g_reps = std::atoi(argv[++i]);
+  try {
+    cudaDeviceProp prop;
+    TR_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    int clock_khz = 0, mem_clock_khz = 0;
+    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0);
+    cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, 0);
+    std::printf("device: %s, %d SMs, %.1f GiB, L2 %d MiB, SM clock %d MHz, memory clock %d MHz\n",
+                prop.name, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0,
+                prop.l2CacheSize >> 20, clock_khz / 1000, mem_clock_khz / 1000);
+    cudaStream_t st;
+    TR_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    const Launch lst{st, false};
+
+    // --- ceilings -------------------------------------------------------------------------
+    std::printf("\nceilings (measured in this run)\n");
+    double copy_bw = 0, read_bw = 0, gemm_tflops = 0;
+    {
+      const size_t bytes = size_t(2) << 30;
+      DeviceBuffer a(bytes), b(bytes);
+      DeviceBuffer out(256);
+      fill_uniform(lst, a.as<bf16>(), bytes / 2, 1, -1.f, 1.f);
+      fill_uniform(lst, b.as<bf16>(), bytes / 2, 2, -1.f, 1.f);
+      const float ms = time_ms(st, g_reps, [&] {
+        TR_CUDA_CHECK(cudaMemcpyAsync(b.as<void>(), a.as<void>(), bytes, cudaMemcpyDeviceToDevice, st));
+      });
+      copy_bw = 2.0 * bytes / (ms * 1e-3);
+      line("device-to-device copy (read + write counted)", copy_bw / 1e9, "GB/s");
+      const float rms = time_ms(st, g_reps, [&] {
+        read_kernel<<<prop.multiProcessorCount * 8, 512, 0, st>>>(a.as<uint4>(), bytes / 16,
+                                                                  out.as<unsigned>());
+        TR_CUDA_CHECK(cudaGetLastError());
+      });
+      read_bw = bytes / (rms * 1e-3);
+      line("read-only stream, 16-byte loads", read_bw / 1e9, "GB/s");
+    }
+    {
+      const int m = 8192;
+      DeviceBuffer x(size_t(m) * m * 2), w(size_t(m) * m * 2), y(size_t(m) * m * 2);
+      fill_uniform(lst, x.as<bf16>(), size_t(m) * m, 3, -1.f, 1.f);
+      fill_uniform(lst, w.as<bf16>(), size_t(m) * m, 4, -1.f, 1.f);
+      Gemm g;
+      const float ms = g.tune(st, x.as<bf16>(), w.as<bf16>(), y.as<void>(), false, m, m, m, g_reps);
+      gemm_tflops = 2.0 * m * m * double(m) / (ms * 1e-3) / 1e12;
+      line("bf16 GEMM 8192^3 (cuBLASLt, fp32 accumulate)", gemm_tflops, "TFLOP/s");
+    }
+
+    // --- model ----------------------------------------------------------------------------
+    const ModelShape shape = ModelShape::mistral_7b();
+    const double weight_bytes = double(shape.parameter_count()) * 2;
+    // Bytes one decode step must read: every weight except the embedding table (one row).
+    const double decode_bytes = weight_bytes - double(shape.vocab) * shape.dim * 2;
+    std::printf("\nmodel: Mistral 7B shape, %.3f B parameters, %.2f GB bf16; decode reads %.2f GB/token\n",
+                shape.parameter_count() / 1e9, weight_bytes / 1e9, decode_bytes / 1e9);
+    const double decode_limit = copy_bw / decode_bytes;
+    line("decode limit = copy bandwidth / bytes per token", decode_limit, "tok/s");
+    const double kv_token_bytes = 2.0 * shape.n_layers * shape.n_kv_heads * shape.head_dim * 2;
+    line("decode limit at context 4096 (+ KV reads)", copy_bw / (decode_bytes + 4096 * kv_token_bytes),
+         "tok/s");
+
+    auto t0 = std::chrono::steady_clock::now();
+    auto weights = DeviceWeights::random(shape, 42, st);
+    std::printf("  random weights generated on the GPU in %.2f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    Gemm gemm;
+    SessionConfig cfg;
+    cfg.slack = 256;
+    cfg.max_chunk = 4096;
+    Session sess(*weights, gemm, cfg, st);
+    t0 = std::chrono::steady_clock::now();
+    sess.tune_gemv(8);
+    for (int m : {4096, 2048, 1024, 512, 32}) sess.tune_gemm(m);
+    std::printf("  kernel choices tuned in %.2f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    for (int single : {1, 0}) {
+      const GemvPlan& p = sess.gemv_plan(single);
+      std::printf("  gemv plan (%s): qkv %d/%d  o %d/%d  gate_up %d/%d  down %d/%d  logits %d/%d (warps/grid)\n",
+                  single ? "n=1" : "n<=8", p.qkv.warps, p.qkv.grid, p.o.warps, p.o.grid, p.gate_up.warps,
+                  p.gate_up.grid, p.down.warps, p.down.grid, p.logits.warps, p.logits.grid);
+    }
+
+    std::vector<int> tokens(8192);
+    {
+      uint64_t z = 12345;
+      for (auto& t : tokens) {
+        z = z * 6364136223846793005ull + 1442695040888963407ull;
+        t = int((z >> 33) % uint64_t(shape.vocab));
+      }
+    }
+
+    // --- prefill --------------------------------------------------------------------------
+    std::printf("\nprefill (fresh session, all tokens in one chunk unless noted)\n");
+    double prefill_tps[2] = {0, 0};
+    for (int n : {512, 4096}) {
+      const float ms = time_ms(st, std::max(3, g_reps / 2), [&] {
+        sess.rollback(0);
+        sess.feed(tokens.data(), n);
+      });
+      const double tps = n / (ms * 1e-3);
+      prefill_tps[n == 4096] = tps;
+      line("prefill " + std::to_string(n) + " tokens", tps, "tok/s", std::to_string(ms) + " ms");
+    }
+    for (int chunk : {2048, 1024}) {
+      const float ms = time_ms(st, 3, [&] {
+        sess.rollback(0);
+        sess.feed(tokens.data(), 4096, chunk);
+      });
+      line("prefill 4096 tokens in chunks of " + std::to_string(chunk), 4096 / (ms * 1e-3), "tok/s",
+           std::to_string(ms) + " ms");
+    }
+
+    // --- decode ---------------------------------------------------------------------------
+    std::printf("\ndecode (graph replay, 32 tokens per timed batch, median of batches)\n");
+    double decode_tps[2][2] = {{0, 0}, {0, 0}};  // [ctx 4096][pdl]
+    for (int ctxi = 0; ctxi < 2; ++ctxi) {
+      const int ctx = ctxi ? 4096 : 128;
+      sess.rollback(0);
+      sess.feed(tokens.data(), ctx);
+      sess.argmax_token();
+      for (int pdl : {1, 0}) {
+        sess.set_pdl(pdl);
+        sess.capture_decode();
+        const float ms = time_ms(st, g_reps, [&] {
+          sess.rollback(ctx);
+          sess.replay(32);
+        });
+        const double tps = 32 / (ms * 1e-3);
+        decode_tps[ctxi][pdl] = tps;
+        line("decode at context " + std::to_string(ctx) + (pdl ? "" : " (PDL off)"), tps, "tok/s",
+             std::to_string(ms / 32 * 1000) + " us/token, " + pct(tps / decode_limit) + " of the copy limit");
+      }
+      sess.set_pdl(true);
+      sess.capture_decode();
+    }
+
+    // --- append onto a cached prompt ------------------------------------------------------
+    std::printf("\nnew tokens onto a cached 4096-token prompt -> first sampled token (host clock, incl. sync)\n");
+    sess.rollback(0);
+    sess.feed(tokens.data(), 4096);
+    TR_CUDA_CHECK(cudaStreamSynchronize(st));
+    double append_ms[3] = {0, 0, 0};
+    int ai = 0;
+    for (int n : {1, 8, 32}) {
+      std::vector<float> t;
+      for (int r = 0; r < g_reps + 1; ++r) {
+        sess.rollback(4096);
+        const auto a = std::chrono::steady_clock::now();
+        sess.feed(tokens.data() + 4096, n);
+        const int tok = sess.argmax_token();
+        const auto b = std::chrono::steady_clock::now();
+        if (tok < 0 || tok >= shape.vocab) throw tramontane::Error("bad sampled token");
+        if (r > 0) t.push_back(float(std::chrono::duration<double, std::milli>(b - a).count()));
+      }
+      append_ms[ai++] = median(t);
+      line(std::to_string(n) + " new token" + (n > 1 ? "s" : ""), median(t), "ms");
+    }
+
+    // --- per-kernel ---------------------------------------------------------------------------
+    std::printf("\ndecode kernels, n tokens, 32 layers back to back (PDL on), context 4096\n");
+    std::printf("  %-14s %3s %10s %10s %10s %9s\n", "kernel", "n", "us/launch", "floor us", "GB/s", "of copy");
+    using Op = Session::Op;
+    struct K {
+      Op op;
+      const char* name;
+      double weight_bytes;
+    };
+    const double d = shape.dim, qd = shape.n_heads * shape.head_dim, hid = shape.hidden;
+    const K kernels[] = {
+        {Op::Qkv, "qkv+rope", double(shape.qkv_rows()) * d * 2},
+        {Op::Attention, "attention", 4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2},
+        {Op::OutProj, "o+residual", d * qd * 2},
+        {Op::GateUp, "gate_up+silu", 2 * hid * d * 2},
+        {Op::Down, "down+residual", d * hid * 2},
+        {Op::Logits, "norm+lm_head", double(shape.vocab) * d * 2},
+        {Op::Argmax, "argmax", double(shape.vocab) * 4},
+    };
+    double sum_layer_us = 0, sum_other_us = 0;
+    for (int n : {1, 8}) {
+      for (const K& k : kernels) {
+        if (k.op == Op::Argmax && n > 1) continue;
+        const int layers = (k.op == Op::Logits || k.op == Op::Argmax) ? 1 : shape.n_layers;
+        sess.set_device_pos(4096);
+        const float ms = time_ms(st, g_reps, [&] {
+          for (int l = 0; l < layers; ++l) sess.enqueue_op(k.op, l, n);
+        });
+        const double us = ms * 1000 / layers;
+        const double floor_us = k.weight_bytes / copy_bw * 1e6;
+        std::printf("  %-14s %3d %10.2f %10.2f %10.0f %9s\n", k.name, n, us, floor_us,
+                    k.weight_bytes / (us * 1e-6) / 1e9, pct(floor_us / us).c_str());
+        if (n == 1) (layers > 1 ? sum_layer_us : sum_other_us) += us * layers;
+      }
+    }
+    const double step_us = 1e6 / decode_tps[1][1];
+    std::printf("  sum of kernel times per token %.1f us (32 layers + head); graph step %.1f us;"
+                " the difference is launch gaps and tails\n",
+                sum_layer_us + sum_other_us, step_us);
+
+    std::printf("\nprefill kernels at 4096 tokens (layer 0..31 weights in turn)\n");
+    {
+      const int m = 4096;
+      DeviceBuffer xn(size_t(m) * d * 2), qkv(size_t(m) * shape.qkv_rows() * 4), x(size_t(m) * d * 4),
+          ao(size_t(m) * qd * 2), gu(size_t(m) * 2 * hid * 2), h(size_t(m) * hid * 2),
+          q(size_t(m) * qd * 2), kn(size_t(m) * shape.n_kv_heads * shape.head_dim * 2),
+          vn(size_t(m) * shape.n_kv_heads * shape.head_dim * 2),
+          kc(size_t(4352) * shape.n_kv_heads * shape.head_dim * 2),
+          vc(size_t(4352) * shape.n_kv_heads * shape.head_dim * 2);
+      fill_uniform(lst, xn.as<bf16>(), size_t(m) * d, 5, -1.f, 1.f);
+      fill_uniform(lst, x.as<float>(), size_t(m) * d, 6, -1.f, 1.f);
+      fill_uniform(lst, qkv.as<float>(), size_t(m) * shape.qkv_rows(), 7, -1.f, 1.f);
+      fill_uniform(lst, ao.as<bf16>(), size_t(m) * qd, 8, -1.f, 1.f);
+      fill_uniform(lst, gu.as<bf16>(), size_t(m) * 2 * hid, 9, -1.f, 1.f);
+      fill_uniform(lst, h.as<bf16>(), size_t(m) * hid, 10, -1.f, 1.f);
+      fill_uniform(lst, q.as<bf16>(), size_t(m) * qd, 11, -1.f, 1.f);
+      fill_uniform(lst, kn.as<bf16>(), kn.bytes() / 2, 12, -1.f, 1.f);
+      fill_uniform(lst, vn.as<bf16>(), vn.bytes() / 2, 13, -1.f, 1.f);
+      fill_uniform(lst, kc.as<bf16>(), kc.bytes() / 2, 14, -1.f, 1.f);
+      fill_uniform(lst, vc.as<bf16>(), vc.bytes() / 2, 15, -1.f, 1.f);
+      AttnShape a{shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.window, 4352};
+      const Launch L{st, true};
+      std::printf("  %-34s %10s %12s %10s\n", "kernel", "ms", "rate", "of ceiling");
+      auto gemm_row = [&](const char* name, int n, int k, const bf16* in, void* out, bool f32, bool acc,
+                          const bf16* (*wsel)(const LayerWeights&)) {
+        int li = 0;
+        const float ms = time_ms(st, g_reps, [&] {
+          gemm.run(st, in, wsel(weights->layer(li++ % shape.n_layers)), out, f32, m, n, k, acc);
+        });
+        const double tf = 2.0 * m * n * double(k) / (ms * 1e-3) / 1e12;
+        std::printf("  %-34s %10.3f %8.1f TF/s %10s\n", name, ms, tf, pct(tf / gemm_tflops).c_str());
+        return ms;
+      };
+      double layer_ms = 0;
+      layer_ms += gemm_row("gemm qkv 4096x6144x4096 -> fp32", shape.qkv_rows(), shape.dim, xn.as<bf16>(),
+                           qkv.as<void>(), true, false, [](const LayerWeights& l) { return l.wqkv; });
+      layer_ms += gemm_row("gemm o 4096x4096x4096 += fp32", shape.dim, int(qd), ao.as<bf16>(), x.as<void>(),
+                           true, true, [](const LayerWeights& l) { return l.wo; });
+      layer_ms += gemm_row("gemm gate_up 4096x28672x4096 -> bf16", 2 * shape.hidden, shape.dim,
+                           xn.as<bf16>(), gu.as<void>(), false, false, [](const LayerWeights& l) { return l.wgu; });
+      layer_ms += gemm_row("gemm down 4096x4096x14336 += fp32", shape.dim, shape.hidden, h.as<bf16>(),
+                           x.as<void>(), true, true, [](const LayerWeights& l) { return l.wd; });
+      auto bw_row = [&](const char* name, double bytes, const std::function<void()>& fn) {
+        const float ms = time_ms(st, g_reps, fn);
+        const double bw = bytes / (ms * 1e-3);
+        std::printf("  %-34s %10.3f %8.0f GB/s %10s\n", name, ms, bw / 1e9, pct(bw / copy_bw).c_str());
+        return ms;
+      };
+      const float* nw = weights->layer(0).attn_norm;
+      layer_ms += 2 * bw_row("rmsnorm (x2 per layer)", double(m) * d * 6,
+                             [&] { rmsnorm(L, xn.as<bf16>(), x.as<float>(), nw, m, shape.dim, 1e-5f); });
+      layer_ms += bw_row("rope_qkv", double(m) * shape.qkv_rows() * 6, [&] {
+        rope_qkv(L, qkv.as<float>(), m, 0, a, RopeLayout::RotateHalf, weights->inv_freq(), q.as<bf16>(),
+                 kn.as<bf16>(), vn.as<bf16>());
+      });
+      layer_ms += bw_row("swiglu", double(m) * hid * 6,
+                         [&] { swiglu(L, gu.as<bf16>(), m, shape.hidden, h.as<bf16>()); });
+      layer_ms += bw_row("kv_commit", double(m) * shape.n_kv_heads * shape.head_dim * 8, [&] {
+        kv_commit(L, kn.as<bf16>(), vn.as<bf16>(), m, 0, a, kc.as<bf16>(), vc.as<bf16>());
+      });
+      {
+        const float ms = time_ms(st, g_reps, [&] {
+          attention_prefill(L, q.as<bf16>(), kn.as<bf16>(), vn.as<bf16>(), kc.as<bf16>(), vc.as<bf16>(), m, 0,
+                            a, ao.as<bf16>());
+        });
+        const double flops = 4.0 * shape.head_dim * shape.n_heads * (double(m) * (m + 1) / 2);
+        const double tf = flops / (ms * 1e-3) / 1e12;
+        std::printf("  %-34s %10.3f %8.1f TF/s %10s\n", "attention (causal, 4096 keys)", ms, tf,
+                    pct(tf / gemm_tflops).c_str());
+        layer_ms += ms;
+        const float sms = time_ms(st, 1, [&] {
+          attention_prefill_simple(L, q.as<bf16>(), kn.as<bf16>(), vn.as<bf16>(), kc.as<bf16>(),
+                                   vc.as<bf16>(), m, 0, a, ao.as<bf16>());
+        });
+        std::printf("  %-34s %10.3f %8.1f TF/s %10s\n", "attention, simple kernel", sms,
+                    flops / (sms * 1e-3) / 1e12, "(first version)");
+      }
+      const double flops_layer = 2.0 * m * (double(shape.qkv_rows()) * d + d * qd + 3 * hid * d);
+      std::printf("  one layer, sum of the above: %.2f ms -> %.0f tok/s for 32 layers (measured prefill: %.0f)\n",
+                  layer_ms, m / (layer_ms * 32 * 1e-3), prefill_tps[1]);
+      std::printf("  linear-layer FLOP floor at the measured GEMM rate: %.2f ms per layer\n",
+                  flops_layer / (gemm_tflops * 1e12) * 1e3);
+    }
+
+    // --- memory ---------------------------------------------------------------------------
+    size_t free_b = 0, total_b = 0;
+    TR_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    std::printf("\nGPU memory\n");
+    line("weights", weights->bytes() / 1073741824.0, "GiB");
+    line("KV cache (C = 4096 + 256 slots)", sess.cache_bytes() / 1073741824.0, "GiB",
+         std::to_string(sess.cache_bytes() / sess.capacity() / 1024) + " KiB per slot");
+    line("session activations (chunk 4096) + decode scratch", sess.scratch_bytes() / 1073741824.0, "GiB");
+    line("in use on the device now (includes the bench's own buffers)", (total_b - free_b) / 1073741824.0,
+         "GiB");
+
+    // --- summary --------------------------------------------------------------------------
+    std::printf("\nsummary (targets from issue 3)\n");
+    std::printf("  %-44s %12s %12s %s\n", "metric", "measured", "target", "ok");
+    auto sum = [](const char* m, double v, const char* unit, double target, bool higher) {
+      const bool ok = higher ? v >= target : v <= target;
+      std::printf("  %-44s %9.1f %-3s %9.1f %-3s %s\n", m, v, unit, target, unit, ok ? "yes" : "NO");
+    };
+    sum("decode tok/s, context 128", decode_tps[0][1], "", 190, true);
+    sum("decode tok/s, context 4096", decode_tps[1][1], "", 180, true);
+    sum("prefill tok/s, 512", prefill_tps[0], "", 0, true);
+    sum("prefill tok/s, 4096", prefill_tps[1], "", 30000, true);
+    sum("8 new tokens on cached 4096 -> token (ms)", append_ms[1], "", 8, false);
+    std::printf("  copy %.0f GB/s, read %.0f GB/s, GEMM %.0f TFLOP/s; decode limit %.1f tok/s;"
+                " decode 128 at %s, 4096 at %s of it\n",
+                copy_bw / 1e9, read_bw / 1e9, gemm_tflops, decode_limit, pct(decode_tps[0][1] / decode_limit).c_str(),
+                pct(decode_tps[1][1] / decode_limit).c_str());
+    std::printf("  1 / 32 new tokens: %.2f / %.2f ms\n", append_ms[0], append_ms[2]);
+    TR_CUDA_CHECK(cudaStreamDestroy(st));
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
