@@ -1,5 +1,5 @@
-// The CPU reference operators. Plain loops over fp32, written so that the compiler
-// vectorizes them; every GPU kernel is checked against these.
+// The CPU reference operators: plain loops over fp32 (the dot products through the
+// four-lane helpers of simd.h); every GPU kernel is checked against these.
 //
 // Layout: activations are row-major [n tokens][features]. Every reduction uses a fixed
 // summation order that does not depend on n or on the thread split, so a token's
