@@ -1,5 +1,6 @@
 #include "sentencepiece_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string_view>
@@ -111,8 +112,8 @@ class WireReader {
   }
 
   [[noreturn]] void fail_at(const uint8_t* at, const std::string& message) const {
-    throw Error(what_ + ": corrupt SentencePiece model: " + message + " at byte " +
-                std::to_string(at - file_begin_));
+    throw Error(printable(what_ + ": corrupt SentencePiece model: " + message + " at byte " +
+                          std::to_string(at - file_begin_)));
   }
 
  private:
@@ -180,10 +181,33 @@ void parse_normalizer_spec(WireReader r, ModelProto& model) {
 }
 
 [[noreturn]] void invalid(const std::string& what, const std::string& message) {
-  throw Error(what + ": invalid SentencePiece model: " + message);
+  throw Error(printable(what + ": invalid SentencePiece model: " + message));
 }
 
 }  // namespace
+
+std::string printable(const std::string& text, size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max) + 8);
+  for (unsigned char c : text) {
+    if (out.size() >= max && (c & 0xC0) != 0x80) {  // cut between characters
+      out += "...";
+      break;
+    }
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7F) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 ModelProto parse_model(const std::string& bytes, const std::string& what) {
   if (bytes.empty()) invalid(what, "the file is empty");

@@ -57,4 +57,8 @@ struct ModelProto {
 // special ids). It does not check that the model is BPE: the caller decides.
 ModelProto parse_model(const std::string& bytes, const std::string& what);
 
+// `text` made fit for a one-line message: control characters escaped (\n, \x01),
+// cut to `max` bytes.
+std::string printable(const std::string& text, size_t max = 400);
+
 }  // namespace tramontane::spm

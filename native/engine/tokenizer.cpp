@@ -212,7 +212,7 @@ struct Spec {
 };
 
 [[noreturn]] void fail(const std::string& what, const std::string& message) {
-  throw Error(what + ": " + message);
+  throw Error(spm::printable(what + ": " + message));
 }
 
 // ---------------------------------------------------------------------------
@@ -1123,7 +1123,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
     // Messages from the JSON reader's typed accessors do not name the file.
     const std::string message = e.what();
     if (message.find(path) != std::string::npos) throw;
-    throw Error(path + ": " + message);
+    throw Error(spm::printable(path + ": " + message));
   }
 }
 
