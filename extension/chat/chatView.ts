@@ -145,6 +145,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     await this.history.add({ id, role: 'assistant', content: '' });
     this.post({ type: 'append', message: { id, role: 'assistant', content: '', pending: true } });
     this.post({ type: 'busy', busy: true });
+    void vscode.commands.executeCommand('setContext', 'tramontane.chatBusy', true);
     let note: string | undefined;
     try {
       const result = await run((delta) => {
@@ -170,7 +171,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     }
     await this.history.finish(id, text, note);
     this.post({ type: 'done', id, content: text, note });
-    if (!this.running) this.post({ type: 'busy', busy: false });
+    if (!this.running) {
+      this.post({ type: 'busy', busy: false });
+      void vscode.commands.executeCommand('setContext', 'tramontane.chatBusy', false);
+    }
   }
 
   private target(editor: vscode.TextEditor): Target {
@@ -208,9 +212,6 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         break;
       case 'stop':
         this.stop();
-        break;
-      case 'newChat':
-        await this.newChat();
         break;
       case 'copy':
         await vscode.env.clipboard.writeText(message.code);

@@ -48,7 +48,6 @@ export function chatPage(resources: ChatPageResources): string {
 <body>
 <header class="toolbar">
   <span id="status" class="status" role="status"></span>
-  <button id="new-chat" class="icon-button" title="New chat" aria-label="New chat">New chat</button>
 </header>
 <main id="messages" class="messages" aria-live="polite"></main>
 <footer class="composer">

@@ -32,7 +32,6 @@ export type ViewToHost =
   | { type: 'ready' }
   | { type: 'send'; text: string; includeContext: boolean }
   | { type: 'stop' }
-  | { type: 'newChat' }
   | { type: 'copy'; code: string }
   | { type: 'insert'; code: string }
   | { type: 'openLink'; href: string };

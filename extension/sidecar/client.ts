@@ -10,6 +10,11 @@ function isInlineCompletionFeature(feature: StaticFeature | DynamicFeature<unkno
 }
 
 export class SidecarClient extends LanguageClient {
+  /** Errors go to the log only: the extension tells the user itself, once, with actions. */
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+
   override registerFeature(feature: StaticFeature | DynamicFeature<unknown>): void {
     if (isInlineCompletionFeature(feature)) return;
     super.registerFeature(feature);

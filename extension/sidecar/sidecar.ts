@@ -70,6 +70,9 @@ export class Sidecar implements vscode.Disposable {
     this.setState({ kind: 'starting' });
     const spec = launchSpec(this.options.cliPath, settings, { execPath: process.execPath, env: process.env });
     const log = this.options.log;
+    // A server that exits before the LSP handshake completes was refused its arguments
+    // (a bad model path, say): restarting would fail the same way, so say why instead.
+    let initialized = false;
 
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
@@ -78,7 +81,7 @@ export class Sidecar implements vscode.Disposable {
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue, handled: true }),
         closed: () => {
-          if (generation === this.generation) this.died(generation);
+          if (generation === this.generation && initialized) this.died(generation);
           return { action: CloseAction.DoNotRestart, handled: true };
         },
       },
@@ -98,16 +101,26 @@ export class Sidecar implements vscode.Disposable {
       this.setState({ ...this.current, progress: params.fraction });
     });
 
+    let startError: unknown;
     try {
       await client.start();
     } catch (error) {
-      if (generation !== this.generation) return;
-      const reason = this.lastStderr || (error instanceof Error ? error.message : String(error));
-      log.error(`server failed to start: ${reason}`);
-      this.setState({ kind: 'error', message: `The server did not start: ${reason}` });
-      return;
+      startError = error;
     }
     if (generation !== this.generation) return;
+    // start() can also resolve with the client stopped (the server hung up mid-handshake).
+    if (startError !== undefined || !client.isRunning()) {
+      // The process may still be writing its last words to stderr.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      if (generation !== this.generation) return;
+      const fallback = startError instanceof Error ? startError.message : 'the server exited during start-up';
+      const reason = (this.lastStderr || fallback).replace(/^tramontane: /, '');
+      log.error(`server failed to start: ${reason}`);
+      this.client = undefined;
+      this.setState({ kind: 'error', message: reason });
+      return;
+    }
+    initialized = true;
     this.policy.started(Date.now());
     if (this.current.kind === 'starting') this.setState({ kind: 'loading' });
     try {

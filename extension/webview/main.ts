@@ -13,7 +13,6 @@ const list = document.getElementById('messages') as HTMLElement;
 const input = document.getElementById('input') as HTMLTextAreaElement;
 const sendButton = document.getElementById('send') as HTMLButtonElement;
 const stopButton = document.getElementById('stop') as HTMLButtonElement;
-const newChatButton = document.getElementById('new-chat') as HTMLButtonElement;
 const includeContext = document.getElementById('include-context') as HTMLInputElement;
 const contextLabel = document.getElementById('context-label') as HTMLElement;
 const status = document.getElementById('status') as HTMLElement;
@@ -175,7 +174,6 @@ function send(): void {
 
 sendButton.addEventListener('click', send);
 stopButton.addEventListener('click', () => post({ type: 'stop' }));
-newChatButton.addEventListener('click', () => post({ type: 'newChat' }));
 input.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

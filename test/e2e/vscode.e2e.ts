@@ -1,0 +1,269 @@
+// End to end in a real VS Code (code-server) in a real browser (Debian's chromium):
+// the packaged .vsix installed as a user installs it, the real server and engine on the
+// embedded model. Ghost text appears while typing and Tab accepts it into the file; the
+// chat panel streams an answer; Explain Selection streams into the panel; a killed
+// server comes back. A screenshot of each step lands in the artifacts folder.
+//
+//   npm run package && bash test/e2e/install.sh && npm run test:e2e
+//
+//   TRAMONTANE_VSIX           the .vsix to install (default: tramontane-<version>.vsix)
+//   TRAMONTANE_E2E_MODEL      a model folder for tramontane.model.path (default: embedded)
+//   TRAMONTANE_E2E_ARTIFACTS  where screenshots and logs go (default: out/e2e)
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startCodeServer, tramontaneServers, type CodeServer } from './codeServer';
+import { loadChromium, type BrowserContext, type FrameLocator, type Page } from './playwright';
+import { Workbench } from './workbench';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const VSIX = process.env.TRAMONTANE_VSIX ?? path.join(ROOT, `tramontane-${VERSION}.vsix`);
+const ARTIFACTS = path.resolve(process.env.TRAMONTANE_E2E_ARTIFACTS ?? path.join(ROOT, 'out', 'e2e'));
+/** The engine on two shared CPU cores: be patient with the first load and answer. */
+const MODEL_TIMEOUT = 120_000;
+
+const SAMPLE = 'geometry.py';
+const SAMPLE_TEXT = `import math
+
+
+def circle_area(radius):
+    return math.pi * radius ** 2
+
+
+def rectangle_area(width, height):
+    return width * height
+
+
+`;
+
+describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_000 }, () => {
+  let server: CodeServer;
+  let browser: BrowserContext;
+  let page: Page;
+  let wb: Workbench;
+  let workspace: string;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    assert.ok(fs.existsSync(VSIX), `no ${VSIX}: run npm run package first`);
+    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tramontane-e2e-'));
+    workspace = path.join(root, 'workspace');
+    fs.mkdirSync(workspace);
+    fs.writeFileSync(path.join(workspace, SAMPLE), SAMPLE_TEXT);
+
+    server = await startCodeServer({
+      root,
+      workspace,
+      vsix: VSIX,
+      settings: {
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'workbench.colorTheme': 'Default Dark Modern',
+        'telemetry.telemetryLevel': 'off',
+        'extensions.autoCheckUpdates': false,
+        'extensions.autoUpdate': false,
+        'security.workspace.trust.enabled': false,
+        'editor.inlineSuggest.enabled': true,
+        // Ghost text alone, without the suggest widget or auto-closed brackets changing
+        // what Tab does and what the file holds.
+        'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
+        'editor.suggestOnTriggerCharacters': false,
+        'editor.autoClosingBrackets': 'never',
+        'editor.autoClosingQuotes': 'never',
+        'files.autoSave': 'off',
+        ...(process.env.TRAMONTANE_E2E_MODEL ? { 'tramontane.model.path': process.env.TRAMONTANE_E2E_MODEL } : {}),
+      },
+    });
+
+    // A fresh profile folder of its own (playwright passes it as --user-data-dir).
+    browser = await loadChromium().launchPersistentContext(path.join(root, 'chromium'), {
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      timeout: 60_000,
+      viewport: { width: 1400, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    wb = new Workbench(page, ARTIFACTS);
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 60_000 });
+    await wb.waitForWorkbench();
+  });
+
+  after(async () => {
+    if (wb) await wb.screenshot('final').catch(() => undefined);
+    if (pageErrors.length > 0) fs.writeFileSync(path.join(ARTIFACTS, 'page-errors.txt'), pageErrors.join('\n'));
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+    if (server) fs.copyFileSync(server.logFile, path.join(ARTIFACTS, 'code-server.log'));
+    const logs = server && path.join(server.userDataDir, 'logs');
+    if (logs && fs.existsSync(logs)) fs.cpSync(logs, path.join(ARTIFACTS, 'vscode-logs'), { recursive: true });
+  });
+
+  it('starts the server and shows the model in the status bar', async () => {
+    const text = await wb.waitForStatus(isReady, MODEL_TIMEOUT, 'the model ready');
+    await wb.screenshot('ready');
+    assert.match(text, process.env.TRAMONTANE_E2E_MODEL ? /CPU · / : /CPU · demo model/);
+  });
+
+  it('shows ghost text while typing in a source file, and Tab accepts it into the file', async () => {
+    await wb.openFile(SAMPLE);
+    await page.keyboard.press('Control+End');
+    const typed = 'def square_perimeter(side):';
+    await page.keyboard.type(typed, { delay: 40 });
+    await page.keyboard.press('Enter');
+    const ghost = await wb.waitForGhostText(MODEL_TIMEOUT);
+    await wb.screenshot('ghost-text');
+    assert.ok(ghost.trim().length > 0, 'the suggestion has visible text');
+
+    // Typing the suggestion's first character keeps it on screen (served again, not refetched).
+    const first = ghost.trimStart()[0];
+    if (first && ghost.trimStart() === ghost) {
+      await page.keyboard.type(first);
+      assert.ok(await wb.ghostText().first().isVisible(), 'ghost text survives typing through it');
+    }
+
+    await page.keyboard.press('Tab');
+    await wb.ghostText().first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+    await page.keyboard.press('Control+S');
+    await wb.screenshot('accepted');
+    const saved = await waitForFile(path.join(workspace, SAMPLE), (text) => text !== SAMPLE_TEXT, 10_000);
+    assert.ok(saved.startsWith(SAMPLE_TEXT + typed + '\n'), `typed text saved:\n${saved}`);
+    const inserted = saved.slice(SAMPLE_TEXT.length + typed.length + 1);
+    // Monaco shows the ghost text's lines in separate elements; compare without layout whitespace.
+    const squash = (t: string) => t.replace(/\s+/g, '');
+    assert.ok(squash(inserted).length > 0, 'Tab inserted the suggestion');
+    assert.ok(squash(inserted).startsWith(squash(ghost).slice(0, 8)), `the file holds what was shown: ${JSON.stringify(ghost)} vs ${JSON.stringify(inserted)}`);
+  });
+
+  it('streams a chat answer into the side panel', async () => {
+    await page.locator('.activitybar .action-item a[aria-label^="Tramontane"]').first().click();
+    const chat = wb.chat();
+    const input = chat.locator('#input');
+    await input.waitFor({ state: 'visible', timeout: 60_000 });
+    await wb.screenshot('chat-open');
+    await recordStreaming(chat);
+    const answersBefore = await chat.locator('.message.assistant').count();
+    await input.fill('How do I compute the area of a circle in Python?');
+    await input.press('Enter');
+
+    const answer = chat.locator('.message.assistant').last();
+    await answer.waitFor({ state: 'visible', timeout: 10_000 });
+    const partials = await watchStreaming(chat, answersBefore, MODEL_TIMEOUT);
+    await wb.screenshot('chat-answer');
+    const text = (await answer.locator('.body').innerText()).trim();
+    assert.ok(text.length > 0, 'the answer has text');
+    assert.ok(partials.length >= 2, `the answer arrived in pieces; seen while streaming: ${JSON.stringify(partials.map((p) => p.length))}`);
+    assert.equal(await chat.locator('.message.user').last().innerText().then((t) => t.includes('area of a circle')), true);
+  });
+
+  it('explains the selection in the panel', async () => {
+    await wb.editor().click();
+    await page.keyboard.press('Control+Home');
+    // Select the first function (lines 4-5).
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Shift+ArrowDown');
+    await page.keyboard.press('Shift+ArrowDown');
+    const chat = wb.chat();
+    await recordStreaming(chat);
+    const answersBefore = await chat.locator('.message.assistant').count();
+    await wb.runCommand('Tramontane: Explain Selection');
+    const question = chat.locator('.message.user').last();
+    await question.locator('.chip').waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await question.locator('.chip').innerText(), /geometry\.py:4-5/);
+    const answer = chat.locator('.message.assistant').last();
+    const partials = await watchStreaming(chat, answersBefore, MODEL_TIMEOUT);
+    await wb.screenshot('explain');
+    assert.ok(partials.length >= 2, `the explanation streamed; seen: ${JSON.stringify(partials.map((p) => p.length))}`);
+    assert.ok((await answer.locator('.body').innerText()).trim().length > 0, 'the explanation has text');
+  });
+
+  it('brings a killed server back, and completions work again', async () => {
+    const before = tramontaneServers(server.pid);
+    assert.equal(before.length, 1, `one server process: ${before.join(', ')}`);
+    process.kill(before[0], 'SIGKILL');
+    await wb.waitForStatus((t) => /restarting|loading|Tramontane$/i.test(t) || !isReady(t), 10_000, 'the server gone');
+    await wb.screenshot('server-killed');
+    await wb.waitForStatus(isReady, MODEL_TIMEOUT, 'the model ready again');
+    const after = tramontaneServers(server.pid);
+    assert.equal(after.length, 1);
+    assert.notEqual(after[0], before[0], 'a new server process');
+
+    await wb.editor().click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('def triangle_area(base, height):', { delay: 40 });
+    await page.keyboard.press('Enter');
+    const ghost = await wb.waitForGhostText(MODEL_TIMEOUT);
+    await wb.screenshot('restarted-ghost-text');
+    assert.ok(ghost.trim().length > 0);
+  });
+
+  it('ran without errors in the page', () => {
+    assert.deepEqual(pageErrors.filter((e) => /tramontane/i.test(e)), []);
+  });
+});
+
+function isReady(status: string): boolean {
+  return /(CPU|CUDA|remote) · /.test(status) && !/loading|restarting/i.test(status);
+}
+
+async function waitForFile(file: string, predicate: (text: string) => boolean, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let text = fs.readFileSync(file, 'utf8');
+  while (!predicate(text) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    text = fs.readFileSync(file, 'utf8');
+  }
+  return text;
+}
+
+/**
+ * Waits for the newest answer in the chat to finish and returns the distinct texts it
+ * showed while still streaming, as recorded inside the webview by a MutationObserver
+ * (every render, however fast the model).
+ */
+async function watchStreaming(chat: FrameLocator, answersBefore: number, timeoutMs: number): Promise<string[]> {
+  const list = chat.locator('#messages');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await list.evaluateAll(([el]) => {
+      const w = window as unknown as { __seen?: string[] };
+      const answers = el.querySelectorAll('.message.assistant');
+      const last = answers[answers.length - 1];
+      return { answers: answers.length, pending: !!last?.classList.contains('pending'), seen: w.__seen ?? [] };
+    });
+    if (state.answers > answersBefore && !state.pending) return state.seen;
+    if (Date.now() > deadline) throw new Error(`the answer was still streaming after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts recording what the newest answer shows while it streams (see watchStreaming). */
+async function recordStreaming(chat: FrameLocator): Promise<void> {
+  await chat.locator('#messages').evaluateAll(([el]) => {
+    const w = window as unknown as { __seen?: string[]; __observer?: MutationObserver };
+    w.__observer?.disconnect();
+    const seen: string[] = [];
+    w.__seen = seen;
+    w.__observer = new MutationObserver(() => {
+      const answers = el.querySelectorAll('.message.assistant');
+      const answer = answers[answers.length - 1];
+      const text = answer?.querySelector('.body')?.textContent?.trim() ?? '';
+      if (answer?.classList.contains('pending') && text && seen[seen.length - 1] !== text) seen.push(text);
+    });
+    w.__observer.observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+}

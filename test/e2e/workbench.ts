@@ -1,0 +1,95 @@
+// Driving VS Code's workbench in the browser the way a user does: the command palette,
+// Quick Open, the editor, the status bar and the Tramontane chat webview.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FrameLocator, Locator, Page } from './playwright';
+
+export class Workbench {
+  private shot = 0;
+
+  constructor(
+    readonly page: Page,
+    private readonly artifacts: string,
+  ) {}
+
+  async screenshot(name: string): Promise<string> {
+    fs.mkdirSync(this.artifacts, { recursive: true });
+    const file = path.join(this.artifacts, `${String(++this.shot).padStart(2, '0')}-${name}.png`);
+    await this.page.screenshot({ path: file });
+    return file;
+  }
+
+  async waitForWorkbench(): Promise<void> {
+    await this.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 120_000 });
+    await this.page.locator('.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
+  }
+
+  /** Runs a command by its palette title, e.g. "Tramontane: Explain Selection". */
+  async runCommand(title: string): Promise<void> {
+    await this.page.keyboard.press('F1');
+    const input = this.page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    const row = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: title }).first();
+    await row.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.press('Enter');
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+
+  async openFile(name: string): Promise<void> {
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(name);
+    const row = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: name }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await input.press('Enter');
+    await this.page.locator(`.tab.active[aria-label^="${name}"]`).waitFor({ state: 'visible', timeout: 15_000 });
+    await this.editor().click();
+  }
+
+  editor(): Locator {
+    return this.page.locator('.editor-instance .monaco-editor .view-lines').first();
+  }
+
+  ghostText(): Locator {
+    return this.page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview, .monaco-editor .ghost-text');
+  }
+
+  /** The text of the inline suggestion shown, once there is one. */
+  async waitForGhostText(timeoutMs: number): Promise<string> {
+    await this.ghostText().first().waitFor({ state: 'visible', timeout: timeoutMs });
+    const parts = await this.ghostText().evaluateAll((elements) => elements.map((e) => e.textContent ?? ''));
+    return parts.join('\n');
+  }
+
+  /** The Tramontane status bar entry's text (with codicons as text). */
+  statusItem(): Locator {
+    return this.page.locator('.statusbar-item[id="tramontane.tramontane.tramontane.status"], .statusbar-item[aria-label*="Tramontane"]').first();
+  }
+
+  async statusText(): Promise<string> {
+    const item = this.page.locator('[id="tramontane.tramontane.tramontane.status"]');
+    if ((await item.count()) === 0) return '';
+    return (await item.first().innerText()).trim();
+  }
+
+  async waitForStatus(predicate: (text: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      last = await this.statusText().catch(() => '');
+      if (predicate(last)) return last;
+      await this.page.waitForTimeout(250);
+    }
+    const items = await this.page
+      .locator('.statusbar-item')
+      .evaluateAll((elements) => elements.map((e) => `${e.id}: ${(e as HTMLElement).innerText.trim()}`));
+    throw new Error(`status bar never showed ${what}; last: "${last}"; items: ${items.join(' | ')}`);
+  }
+
+  /** The chat webview's document (VS Code nests it: iframe.webview → #active-frame). */
+  chat(): FrameLocator {
+    return this.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  }
+}
