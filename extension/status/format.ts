@@ -36,6 +36,14 @@ export function lastCompletion(completions: readonly CompletionStats[]): LastCom
 
 export function modelName(model: string, embedded: boolean): string {
   if (embedded) return 'demo model';
+  // A remote server is known by its address.
+  if (/^https?:\/\//i.test(model)) {
+    try {
+      return new URL(model).host;
+    } catch {
+      return model;
+    }
+  }
   const trimmed = model.replace(/[\\/]+$/, '');
   return trimmed.slice(Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\')) + 1) || model;
 }

@@ -1,0 +1,46 @@
+// How the server process is launched: VS Code's runtime as Node, or a configured node.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { launchProblem, launchSpec, serveArgs } from '../../extension/sidecar/launch';
+import { DEFAULTS } from '../../extension/settings';
+
+const host = { execPath: '/opt/vscode/code', env: { PATH: '/usr/bin', HOME: '/home/u' } };
+
+describe('server launch', () => {
+  it("runs the CLI's serve --stdio on VS Code's own runtime, as Node", () => {
+    const spec = launchSpec('/ext/dist/cli.js', DEFAULTS, host);
+    assert.equal(spec.command, '/opt/vscode/code');
+    assert.deepEqual(spec.args, ['/ext/dist/cli.js', 'serve', '--stdio', '--backend', 'cpu']);
+    assert.equal(spec.env.ELECTRON_RUN_AS_NODE, '1');
+    assert.equal(spec.env.PATH, '/usr/bin');
+  });
+
+  it('uses a configured node, without the Electron switch', () => {
+    const spec = launchSpec('/ext/dist/cli.js', { ...DEFAULTS, nodePath: '/usr/local/bin/node' }, { ...host, env: { ...host.env, ELECTRON_RUN_AS_NODE: '1' } });
+    assert.equal(spec.command, '/usr/local/bin/node');
+    assert.equal(spec.env.ELECTRON_RUN_AS_NODE, undefined);
+  });
+
+  it('passes the model folder, backend and threads', () => {
+    assert.deepEqual(serveArgs({ ...DEFAULTS, modelPath: '/m/mistral-7b', backend: 'cuda', threads: 6 }), [
+      'serve', '--stdio', '--model', '/m/mistral-7b', '--backend', 'cuda', '--threads', '6',
+    ]);
+  });
+
+  it('leaves --model out for the embedded model (the server finds it)', () => {
+    assert.ok(!serveArgs(DEFAULTS).includes('--model'));
+  });
+
+  it('passes only the URL for the remote backend', () => {
+    assert.deepEqual(serveArgs({ ...DEFAULTS, backend: 'remote', remoteUrl: 'http://gpu:8000/v1', modelPath: '/m' }), [
+      'serve', '--stdio', '--remote', 'http://gpu:8000/v1',
+    ]);
+  });
+
+  it('refuses the remote backend without an http(s) URL, saying which setting to fix', () => {
+    assert.match(launchProblem({ ...DEFAULTS, backend: 'remote' }) ?? '', /tramontane\.remote\.url/);
+    assert.ok(launchProblem({ ...DEFAULTS, backend: 'remote', remoteUrl: 'ftp://x' }));
+    assert.equal(launchProblem({ ...DEFAULTS, backend: 'remote', remoteUrl: 'https://x/v1' }), undefined);
+    assert.equal(launchProblem(DEFAULTS), undefined);
+  });
+});
