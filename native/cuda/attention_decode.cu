@@ -1,18 +1,19 @@
 // Flash-decoding over the rolling-buffer cache, for 1 to 8 queries whose keys and values
 // are already in the cache (gemv_qkv wrote them).
 //
-// Grid (split, kv_head, query). A block reads the keys and values of one KV head over one
-// split of the window exactly once and serves every query head of the group with them
-// (GQA). Query i at position p = *d_pos + i attends positions max(0, p − W + 1) .. p, in
-// slots (position mod C). The window is cut into at most gridDim.x splits of a multiple
-// of 32 keys, so short contexts use few blocks and long ones fill the card.
+// Grid (split, kv_head). Query i sits at position p_i = *d_pos + i and attends positions
+// max(0, p_i − W + 1) .. p_i, in slots (position mod C). The union of the queries' ranges
+// is cut into at most gridDim.x splits of a multiple of 32 keys (at most
+// kDecodeMaxChunk), so short contexts use few blocks and long ones fill the card.
 //
-// In a block: 8 half-warps; a half-warp takes one key at a time, each lane holding
-// head_dim/16 dimensions (16-byte loads for head_dim 128). Scores go to shared memory
-// (log2 domain: q is pre-scaled by log2(e)/sqrt(d)), then a softmax per head, then the
-// half-warps accumulate p·V and reduce through shared memory. Each block writes its
-// unnormalized output with (max, sum); the last block of a (query, KV head) to finish,
-// found by an atomic counter, merges the splits and resets the counter.
+// A block copies its split's keys and values of one KV head into shared memory with
+// cp.async, all loads issued at once (values stream in while scores are computed), so
+// each byte of the cache is read from memory once for every query and every query head
+// of the group (GQA). Scores: a half-warp per key, each lane holding head_dim/16
+// dimensions; log2 domain (q pre-scaled by log2(e)/sqrt(d)). Then a softmax per (query,
+// head) row, p·V per query reduced over the half-warps, and the block's unnormalized
+// output with its (max, sum). The last block of a KV head to finish (atomic counter)
+// merges the splits and resets the counter.
 #include <cfloat>
 
 #include "ops.h"
@@ -21,88 +22,109 @@ namespace tramontane::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kUnroll = 4;  // keys in flight per half-warp
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
 
 template <int N>
-struct BfVec;
-template <>
-struct BfVec<8> {
-  uint4 v;
-  __device__ void load(const bf16* p) { v = *reinterpret_cast<const uint4*>(p); }
-  __device__ void zero() { v = make_uint4(0, 0, 0, 0); }
-  __device__ void to_float(float* f) const { unpack8(v, f); }
-};
-template <>
-struct BfVec<4> {
-  uint2 v;
-  __device__ void load(const bf16* p) { v = *reinterpret_cast<const uint2*>(p); }
-  __device__ void zero() { v = make_uint2(0, 0); }
-  __device__ void to_float(float* f) const {
+__device__ __forceinline__ void load_f(const bf16* p, float* f) {
+  if constexpr (N == 8) {
+    unpack8(*reinterpret_cast<const uint4*>(p), f);
+  } else {
+    const uint2 v = *reinterpret_cast<const uint2*>(p);
     f[0] = bf16_lo(v.x); f[1] = bf16_hi(v.x); f[2] = bf16_lo(v.y); f[3] = bf16_hi(v.y);
   }
-};
+}
+
+// Shared memory: K tile (later the p·V reduction), V tile, scores [nq·G][chunk].
+template <int G, int HD>
+size_t smem_bytes(int nq) {
+  const size_t tile = size_t(kDecodeMaxChunk) * HD * sizeof(bf16);
+  const size_t red = size_t(8) * G * HD * sizeof(float);
+  return (tile > red ? tile : red) + tile + size_t(nq) * G * kDecodeMaxChunk * sizeof(float);
+}
 
 template <int G, int HD>
 __global__ void __launch_bounds__(kThreads)
     attention_decode_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
-                            const bf16* __restrict__ v_cache, const int* __restrict__ d_pos,
-                            int n_heads, int n_kv_heads, int capacity, int window,
-                            float scale_log2, float* part_o, float* part_ml, int* counters,
-                            bf16* __restrict__ out) {
+                            const bf16* __restrict__ v_cache, const int* __restrict__ d_pos, int nq,
+                            int n_heads, int capacity, int window, float scale_log2, float* part_o,
+                            float* part_ml, int* counters, bf16* __restrict__ out) {
   constexpr int DPL = HD / 16;  // dimensions per lane of a half-warp
-  constexpr int kScoreFloats = G * kDecodeMaxChunk;
-  constexpr int kReduceFloats = 8 * G * HD;
-  constexpr int kSmemFloats = kScoreFloats > kReduceFloats ? kScoreFloats : kReduceFloats;
-  __shared__ float smem[kSmemFloats];  // scores/probabilities, later the p·V partials
-  __shared__ float s_m[G], s_l[G];
+  constexpr int CH = HD / 8;    // 16-byte chunks per row
+  constexpr size_t kTile = size_t(kDecodeMaxChunk) * HD;
+  constexpr size_t kRedFloats = size_t(8) * G * HD;
+  extern __shared__ uint4 smem_dyn[];
+  bf16* sk = reinterpret_cast<bf16*>(smem_dyn);
+  float* s_red = reinterpret_cast<float*>(smem_dyn);  // reuses the K tile after the scores
+  constexpr size_t kFirstBytes =
+      kTile * sizeof(bf16) > kRedFloats * sizeof(float) ? kTile * sizeof(bf16) : kRedFloats * sizeof(float);
+  bf16* sv = reinterpret_cast<bf16*>(reinterpret_cast<char*>(smem_dyn) + kFirstBytes);
+  float* s_p = reinterpret_cast<float*>(sv + kTile);  // [nq·G][kDecodeMaxChunk]
+  __shared__ float s_m[kGemvMaxTokens * G], s_l[kGemvMaxTokens * G];
   __shared__ int s_last;
-  float* s_p = smem;    // [G][kDecodeMaxChunk]
-  float* s_red = smem;  // [8][G][HD]
 
-  const int split = blockIdx.x, kvh = blockIdx.y, qi = blockIdx.z;
-  const int splits = gridDim.x;
+  const int split = blockIdx.x, kvh = blockIdx.y;
+  const int splits = gridDim.x, n_kv_heads = gridDim.y;
   const int tid = threadIdx.x, hw = tid >> 4, hl = tid & 15;
   const int lane = tid & 31, warp = tid >> 5;
+  const int rows = nq * G;
 
   pdl_enter();
-  const int pos = *d_pos + qi;
-  const int lo = window > 0 ? max(0, pos - window + 1) : 0;
-  const int len = pos - lo + 1;
+  const int pos0 = *d_pos;
+  const int last = pos0 + nq - 1;
+  const int lo = window > 0 ? max(0, pos0 - window + 1) : 0;  // first query's first key
+  const int len = last - lo + 1;
   int chunk = (len + splits - 1) / splits;
   chunk = max(32, (chunk + 31) / 32 * 32);
   const int active = (len + chunk - 1) / chunk;
   if (split >= active) return;
-  const int kb = lo + split * chunk;  // first position of this split
-  const int nk = min(chunk, pos + 1 - kb);
+  const int kb = lo + split * chunk;
+  const int nk = min(chunk, last + 1 - kb);
 
-  // This lane's slice of each query head of the group, scaled for exp2.
-  float qf[G][DPL];
-#pragma unroll
-  for (int g = 0; g < G; ++g) {
-    BfVec<DPL> v;
-    v.load(q + (size_t(qi) * n_heads + kvh * G + g) * HD + DPL * hl);
-    v.to_float(qf[g]);
-#pragma unroll
-    for (int d = 0; d < DPL; ++d) qf[g][d] *= scale_log2;
+  // Keys, then values, into shared memory: every load in flight at once.
+  const bf16* kbase = k_cache + size_t(kvh) * capacity * HD;
+  const bf16* vbase = v_cache + size_t(kvh) * capacity * HD;
+  for (int i = tid; i < nk * CH; i += kThreads) {
+    const int j = i / CH, c = i % CH;
+    cp_async16(sk + j * HD + c * 8, kbase + size_t((kb + j) % capacity) * HD + c * 8);
   }
+  cp_async_commit();
+  for (int i = tid; i < nk * CH; i += kThreads) {
+    const int j = i / CH, c = i % CH;
+    cp_async16(sv + j * HD + c * 8, vbase + size_t((kb + j) % capacity) * HD + c * 8);
+  }
+  cp_async_commit();
+  cp_async_wait<1>();
+  __syncthreads();
 
-  const bf16* kbase = k_cache + size_t(kvh) * capacity * HD + DPL * hl;
-  const bf16* vbase = v_cache + size_t(kvh) * capacity * HD + DPL * hl;
-
-  // Scores. The loop bounds are uniform over the block so the shuffles stay converged.
-  for (int base = 0; base < nk; base += 8 * kUnroll) {
-    BfVec<DPL> kv[kUnroll];
+  // Scores for every (query, head) row; keys outside a query's window are -inf.
+  for (int qi = 0; qi < nq; ++qi) {
+    const int qp = pos0 + qi;
+    const int qlo = window > 0 ? max(0, qp - window + 1) : 0;
+    float qf[G][DPL];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = base + hw + 8 * u;
-      if (j < nk) kv[u].load(kbase + size_t((kb + j) % capacity) * HD);
-      else kv[u].zero();
+    for (int g = 0; g < G; ++g) {
+      load_f<DPL>(q + (size_t(qi) * n_heads + kvh * G + g) * HD + DPL * hl, qf[g]);
+#pragma unroll
+      for (int e = 0; e < DPL; ++e) qf[g][e] *= scale_log2;
     }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = base + hw + 8 * u;
+    for (int base = 0; base < nk; base += 8) {  // uniform bounds: shuffles stay converged
+      const int j = base + hw;
       float kf[DPL];
-      kv[u].to_float(kf);
+      if (j < nk) load_f<DPL>(sk + j * HD + DPL * hl, kf);
+      else
+#pragma unroll
+        for (int e = 0; e < DPL; ++e) kf[e] = 0.f;
+      const int kp = kb + j;
+      const bool visible = j < nk && kp >= qlo && kp <= qp;
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         float d = 0.f;
@@ -112,122 +134,134 @@ __global__ void __launch_bounds__(kThreads)
         d += __shfl_xor_sync(0xffffffffu, d, 4);
         d += __shfl_xor_sync(0xffffffffu, d, 2);
         d += __shfl_xor_sync(0xffffffffu, d, 1);
-        if (hl == 0 && j < nk) s_p[g * kDecodeMaxChunk + j] = d;
+        if (hl == 0 && j < nk) s_p[(qi * G + g) * kDecodeMaxChunk + j] = visible ? d : -INFINITY;
       }
     }
   }
   __syncthreads();
 
-  // Softmax statistics per head (a warp per head).
-  for (int g = warp; g < G; g += kThreads / 32) {
-    float* row = s_p + g * kDecodeMaxChunk;
-    float m = -FLT_MAX;
+  // Softmax statistics per row (a warp per row). A row with nothing visible in this split
+  // keeps m = -inf, l = 0 and contributes nothing when merged.
+  for (int r = warp; r < rows; r += kThreads / 32) {
+    float* row = s_p + r * kDecodeMaxChunk;
+    float m = -INFINITY;
     for (int j = lane; j < nk; j += 32) m = fmaxf(m, row[j]);
     m = warp_max(m);
+    const float mu = m == -INFINITY ? 0.f : m;
     float l = 0.f;
     for (int j = lane; j < nk; j += 32) {
-      const float p = exp2f(row[j] - m);
+      const float p = exp2f(row[j] - mu);
       row[j] = p;
       l += p;
     }
     l = warp_sum(l);
     if (lane == 0) {
-      s_m[g] = m;
-      s_l[g] = l;
+      s_m[r] = m;
+      s_l[r] = l;
     }
   }
+  cp_async_wait<0>();
   __syncthreads();
 
-  // p · V: half-warp hw takes keys hw, hw + 8, ...
-  float acc[G][DPL];
+  // p · V per query: half-warp hw takes keys hw, hw + 8, ...; reduce over half-warps.
+  for (int qi = 0; qi < nq; ++qi) {
+    float acc[G][DPL];
 #pragma unroll
-  for (int g = 0; g < G; ++g)
+    for (int g = 0; g < G; ++g)
 #pragma unroll
-    for (int e = 0; e < DPL; ++e) acc[g][e] = 0.f;
-  for (int base = 0; base < nk; base += 8 * kUnroll) {
-    BfVec<DPL> vv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = base + hw + 8 * u;
-      if (j < nk) vv[u].load(vbase + size_t((kb + j) % capacity) * HD);
-      else vv[u].zero();
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = base + hw + 8 * u;
-      if (j >= nk) continue;
+      for (int e = 0; e < DPL; ++e) acc[g][e] = 0.f;
+    for (int j = hw; j < nk; j += 8) {
       float vf[DPL];
-      vv[u].to_float(vf);
+      load_f<DPL>(sv + j * HD + DPL * hl, vf);
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        const float p = s_p[g * kDecodeMaxChunk + j];
+        const float p = s_p[(qi * G + g) * kDecodeMaxChunk + j];
 #pragma unroll
         for (int e = 0; e < DPL; ++e) acc[g][e] += p * vf[e];
       }
     }
-  }
-  __syncthreads();  // s_p is read by all; s_red reuses it
 #pragma unroll
-  for (int g = 0; g < G; ++g)
+    for (int g = 0; g < G; ++g)
 #pragma unroll
-    for (int e = 0; e < DPL; ++e) s_red[(hw * G + g) * HD + DPL * hl + e] = acc[g][e];
-  __syncthreads();
-
-  const int active_splits = active;
-  for (int i = tid; i < G * HD; i += kThreads) {
-    const int g = i / HD, d = i % HD;
-    float o = 0.f;
+      for (int e = 0; e < DPL; ++e) s_red[(hw * G + g) * HD + DPL * hl + e] = acc[g][e];
+    __syncthreads();
+    for (int i = tid; i < G * HD; i += kThreads) {
+      const int g = i / HD, d = i % HD;
+      float o = 0.f;
 #pragma unroll
-    for (int h = 0; h < 8; ++h) o += s_red[(h * G + g) * HD + d];
-    const int head = kvh * G + g;
-    if (active_splits == 1) {
-      out[(size_t(qi) * n_heads + head) * HD + d] = __float2bfloat16_rn(o / s_l[g]);
-    } else {
-      part_o[((size_t(qi) * n_heads + head) * splits + split) * HD + d] = o;
+      for (int h = 0; h < 8; ++h) o += s_red[(h * G + g) * HD + d];
+      const int head = kvh * G + g;
+      if (active == 1) {
+        out[(size_t(qi) * n_heads + head) * HD + d] = __float2bfloat16_rn(o / s_l[qi * G + g]);
+      } else {
+        part_o[((size_t(qi) * n_heads + head) * splits + split) * HD + d] = o;
+      }
     }
+    __syncthreads();  // s_red is rewritten for the next query
   }
-  if (active_splits == 1) return;
-  if (tid < G) {
-    float* ml = part_ml + ((size_t(qi) * n_heads + kvh * G + tid) * splits + split) * 2;
-    ml[0] = s_m[tid];
-    ml[1] = s_l[tid];
+  if (active == 1) return;
+  for (int r = tid; r < rows; r += kThreads) {
+    const int qi = r / G, g = r % G;
+    float* ml = part_ml + ((size_t(qi) * n_heads + kvh * G + g) * splits + split) * 2;
+    ml[0] = s_m[r];
+    ml[1] = s_l[r];
   }
 
-  // The last block of this (query, KV head) merges the splits.
+  // The last block of this KV head merges the splits.
   __threadfence();
   __syncthreads();
   if (tid == 0) {
-    const int prev = atomicAdd(&counters[qi * n_kv_heads + kvh], 1);
-    s_last = prev == active_splits - 1;
+    const int prev = atomicAdd(&counters[kvh], 1);
+    s_last = prev == active - 1;
   }
   __syncthreads();
   if (!s_last) return;
   __threadfence();
-  for (int i = tid; i < G * HD; i += kThreads) {
-    const int g = i / HD, d = i % HD;
+  for (int r = warp; r < rows; r += kThreads / 32) {  // per row: max and total weight
+    const int qi = r / G, g = r % G;
+    const float* ml = part_ml + (size_t(qi) * n_heads + kvh * G + g) * splits * 2;
+    float m = -INFINITY;
+    for (int s = lane; s < active; s += 32) m = fmaxf(m, __ldcg(ml + 2 * s));
+    m = warp_max(m);
+    float l = 0.f;
+    for (int s = lane; s < active; s += 32) {
+      const float ms = __ldcg(ml + 2 * s);
+      if (ms != -INFINITY) l += __ldcg(ml + 2 * s + 1) * exp2f(ms - m);
+    }
+    l = warp_sum(l);
+    if (lane == 0) {
+      s_m[r] = m;
+      s_l[r] = l;
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < rows * HD; i += kThreads) {
+    const int r = i / HD, d = i % HD, qi = r / G, g = r % G;
     const int head = kvh * G + g;
     const float* ml = part_ml + (size_t(qi) * n_heads + head) * splits * 2;
-    const float* po = part_o + (size_t(qi) * n_heads + head) * splits * HD;
-    float m = -FLT_MAX;
-    for (int s = 0; s < active_splits; ++s) m = fmaxf(m, __ldcg(ml + 2 * s));
-    float l = 0.f, o = 0.f;
-    for (int s = 0; s < active_splits; ++s) {
-      const float f = exp2f(__ldcg(ml + 2 * s) - m);
-      l += __ldcg(ml + 2 * s + 1) * f;
-      o += __ldcg(po + size_t(s) * HD + d) * f;
+    const float* po = part_o + (size_t(qi) * n_heads + head) * splits * HD + d;
+    const float m = s_m[r];
+    float o = 0.f;
+#pragma unroll 4
+    for (int s = 0; s < active; ++s) {
+      const float ms = __ldcg(ml + 2 * s);
+      if (ms != -INFINITY) o += __ldcg(po + size_t(s) * HD) * exp2f(ms - m);
     }
-    out[(size_t(qi) * n_heads + head) * HD + d] = __float2bfloat16_rn(o / l);
+    out[(size_t(qi) * n_heads + head) * HD + d] = __float2bfloat16_rn(o / s_l[r]);
   }
-  if (tid == 0) counters[qi * n_kv_heads + kvh] = 0;
+  if (tid == 0) counters[kvh] = 0;
 }
 
 template <int G, int HD>
 void run(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, const int* d_pos, int nq,
          const AttnShape& a, const DecodeScratch& s, bf16* out) {
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
-  launch(l, attention_decode_kernel<G, HD>, dim3(s.max_splits, a.n_kv_heads, nq), dim3(kThreads),
-         0, q, kc, vc, d_pos, a.n_heads, a.n_kv_heads, a.capacity, a.window, scale_log2,
-         s.part_o, s.part_ml, s.counters, out);
+  const size_t smem = smem_bytes<G, HD>(nq);
+  auto kernel = attention_decode_kernel<G, HD>;
+  TR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     int(smem_bytes<G, HD>(kGemvMaxTokens))));
+  launch(l, kernel, dim3(s.max_splits, a.n_kv_heads), dim3(kThreads), smem, q, kc, vc, d_pos, nq,
+         a.n_heads, a.capacity, a.window, scale_log2, s.part_o, s.part_ml, s.counters, out);
 }
 
 template <int HD>
@@ -245,7 +279,7 @@ void run_hd(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, cons
 }  // namespace
 
 int decode_splits_for(const AttnShape& a) {
-  const int longest = a.window > 0 ? a.window : a.capacity;
+  const int longest = (a.window > 0 ? a.window : a.capacity) + kGemvMaxTokens - 1;
   const int for_length = ceil_div(longest, kDecodeMaxChunk);
   const int to_fill = ceil_div(256, a.n_kv_heads);  // about two blocks per SM
   return for_length > to_fill ? for_length : to_fill;
@@ -254,9 +288,10 @@ int decode_splits_for(const AttnShape& a) {
 void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
                       const int* d_pos, int nq, const AttnShape& a, const DecodeScratch& s,
                       bf16* out) {
-  if (nq < 1 || nq > s.max_queries) throw Error("attention_decode: too many queries");
+  if (nq < 1 || nq > s.max_queries || nq > kGemvMaxTokens)
+    throw Error("attention_decode: too many queries");
   if (a.n_heads % a.n_kv_heads != 0) throw Error("attention_decode: bad head counts");
-  const int longest = a.window > 0 ? a.window : a.capacity;
+  const int longest = (a.window > 0 ? a.window : a.capacity) + nq - 1;
   if (ceil_div(longest, s.max_splits) > kDecodeMaxChunk)
     throw Error("attention_decode: too few splits for the window");
   switch (a.head_dim) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "common.cuh"
+#include "ops.h"
 
 namespace tramontane::cuda::gemv {
 
@@ -80,6 +81,15 @@ __device__ __forceinline__ uint4 load_input(const VecInput& in, const bf16*, int
 //                                                           // g + 8·half (pure: no loads)
 //   __device__ void store(int tile, int g, int t, const float* acc, int n) const;
 //     acc[2·half + j] = y[token 2t + j][row(tile, g, half)]
+//
+// Pipelining: each warp walks a flat sequence of (tile, batch of kSteps steps) and keeps
+// two batches of weight loads in registers: the next batch is issued before the current
+// one is multiplied, across tile boundaries too, and the very first batch is issued
+// before waiting on the previous kernel (weights never depend on it).
+struct Batch {
+  uint4 a0[kSteps], a1[kSteps];
+};
+
 template <int WARPS, class In, class Epi>
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_kernel(const bf16* __restrict__ w, int K, int n_tiles, int n, In in, Epi epi) {
@@ -89,62 +99,88 @@ __global__ void __launch_bounds__(WARPS * 32)
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-
-  // Before waiting on the previous kernel: ask L2 for this block's first tile.
-  if (blockIdx.x < n_tiles && threadIdx.x < 16) {
-    const int r = epi.row(blockIdx.x, threadIdx.x & 7, threadIdx.x >> 3);
-    prefetch_l2(w + size_t(r) * K, uint32_t(K) * 2u);
-  }
-  pdl_enter();
-  prepare_input(in, xs, K, n);
-
   const int n_steps = (K + 31) / 32;
   const int s_begin = warp * n_steps / WARPS;
   const int s_end = (warp + 1) * n_steps / WARPS;
-  const bool has_input = g < n;
+  // Batches per tile, the same for every warp of the block (a warp past its slice loads
+  // zeros), so all warps reach each tile's reduction together.
+  const int per_warp_max = (n_steps + WARPS - 1) / WARPS;
+  const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
 
-  for (int tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
+  auto load = [&](Batch& b, int tile, int batch) {
     const bf16* row0 = w + size_t(epi.row(tile, g, 0)) * K + 8 * t;
     const bf16* row1 = w + size_t(epi.row(tile, g, 1)) * K + 8 * t;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int s = s_begin; s < s_end; s += kSteps) {
-      uint4 a0[kSteps], a1[kSteps];
 #pragma unroll
-      for (int u = 0; u < kSteps; ++u) {
-        const int k = (s + u) * 32;
-        if (s + u < s_end && k + 8 * t < K) {
-          a0[u] = ld_stream(row0 + k);
-          a1[u] = ld_stream(row1 + k);
-        } else {
-          a0[u] = make_uint4(0, 0, 0, 0);
-          a1[u] = make_uint4(0, 0, 0, 0);
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < kSteps; ++u) {
-        const int k = (s + u) * 32 + 8 * t;
-        uint4 b = make_uint4(0, 0, 0, 0);
-        if (has_input && s + u < s_end && k < K) b = load_input(in, xs, K, g, k);
-        mma_bf16_16816(acc, a0[u].x, a1[u].x, a0[u].y, a1[u].y, b.x, b.y);
-        mma_bf16_16816(acc, a0[u].z, a1[u].z, a0[u].w, a1[u].w, b.z, b.w);
+    for (int u = 0; u < kSteps; ++u) {
+      const int s = s_begin + batch * kSteps + u;
+      const int k = s * 32;
+      if (s < s_end && k + 8 * t < K) {
+        b.a0[u] = ld_stream(row0 + k);
+        b.a1[u] = ld_stream(row1 + k);
+      } else {
+        b.a0[u] = make_uint4(0, 0, 0, 0);
+        b.a1[u] = make_uint4(0, 0, 0, 0);
       }
     }
-    if constexpr (WARPS > 1) {
+  };
+
+  Batch cur, nxt;
+  int tile = blockIdx.x, batch = 0;
+  if (tile < n_tiles) load(cur, tile, 0);
+  pdl_enter();
+  prepare_input(in, xs, K, n);
+  const bool has_input = g < n;
+
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  while (tile < n_tiles) {
+    int ntile = tile, nbatch = batch + 1;
+    if (nbatch == batches) {
+      ntile += gridDim.x;
+      nbatch = 0;
+    }
+    if (ntile < n_tiles) load(nxt, ntile, nbatch);
+
+    uint4 b[kSteps];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) red[warp][i][lane] = acc[i];
-      __syncthreads();
-      if (warp == 0) {
+    for (int u = 0; u < kSteps; ++u) {
+      const int s = s_begin + batch * kSteps + u;
+      const int k = s * 32 + 8 * t;
+      b[u] = make_uint4(0, 0, 0, 0);
+      if (has_input && s < s_end && k < K) b[u] = load_input(in, xs, K, g, k);
+    }
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          float v = 0.f;
+    for (int u = 0; u < kSteps; ++u) {
+      mma_bf16_16816(acc, cur.a0[u].x, cur.a1[u].x, cur.a0[u].y, cur.a1[u].y, b[u].x, b[u].y);
+      mma_bf16_16816(acc, cur.a0[u].z, cur.a1[u].z, cur.a0[u].w, cur.a1[u].w, b[u].z, b[u].w);
+    }
+
+    if (nbatch == 0) {  // the tile is complete: reduce over the warps, store
+      if constexpr (WARPS > 1) {
 #pragma unroll
-          for (int w2 = 0; w2 < WARPS; ++w2) v += red[w2][i][lane];
-          acc[i] = v;
+        for (int i = 0; i < 4; ++i) red[warp][i][lane] = acc[i];
+        __syncthreads();
+        if (warp == 0) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            float v = 0.f;
+#pragma unroll
+            for (int w2 = 0; w2 < WARPS; ++w2) v += red[w2][i][lane];
+            acc[i] = v;
+          }
         }
       }
+      if (warp == 0) epi.store(tile, g, t, acc, n);
+      if constexpr (WARPS > 1) __syncthreads();
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[i] = 0.f;
     }
-    if (warp == 0) epi.store(tile, g, t, acc, n);
-    if constexpr (WARPS > 1) __syncthreads();
+#pragma unroll
+    for (int u = 0; u < kSteps; ++u) {
+      cur.a0[u] = nxt.a0[u];
+      cur.a1[u] = nxt.a1[u];
+    }
+    tile = ntile;
+    batch = nbatch;
   }
 }
 
@@ -172,6 +208,17 @@ void launch_gemv(const Launch& l, int warps, int grid, const bf16* w, int K, int
     run(gemv_kernel<8, In, Epi>, 256);
   } else {
     throw Error("gemv: warps must be 4 or 8");
+  }
+}
+
+// The normalized-input operators: fused RMSNorm, or pre-normalized bf16 rows.
+template <class Epi>
+void launch_normed(const Launch& l, const GemvConfig& c, const bf16* w, int K, int n_tiles, int n,
+                   const NormedInput& x, const Epi& epi) {
+  if (x.xn) {
+    launch_gemv(l, c.warps, c.grid, w, K, n_tiles, n, VecInput{x.xn}, epi);
+  } else {
+    launch_gemv(l, c.warps, c.grid, w, K, n_tiles, n, NormInput{x.x, x.norm_w, x.eps}, epi);
   }
 }
 

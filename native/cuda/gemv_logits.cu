@@ -28,11 +28,10 @@ struct LogitsEpilogue {
 
 }  // namespace
 
-void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const float* x,
-                 const float* norm_w, float eps, int n, int dim, int vocab, float* logits) {
-  gemv::NormInput in{x, norm_w, eps};
+void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const NormedInput& x,
+                 int n, int dim, int vocab, float* logits) {
   LogitsEpilogue epi{logits, vocab};
-  gemv::launch_gemv(l, c.warps, c.grid, w, dim, gemv_rows_tiles(vocab), n, in, epi);
+  gemv::launch_normed(l, c, w, dim, gemv_rows_tiles(vocab), n, x, epi);
 }
 
 }  // namespace tramontane::cuda

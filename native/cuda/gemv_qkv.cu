@@ -82,15 +82,14 @@ int gemv_qkv_tiles(const AttnShape& a) {
   return (a.n_heads + a.n_kv_heads) * (a.head_dim / 16) + a.n_kv_heads * a.head_dim / 16;
 }
 
-void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const float* x,
-              const float* norm_w, float eps, int n, int dim, const AttnShape& a,
+void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const NormedInput& x,
+              int n, int dim, const AttnShape& a,
               RopeLayout layout, const float* inv_freq, const int* d_pos, bf16* q_out,
               bf16* k_cache, bf16* v_cache) {
   if (a.head_dim % 16 != 0) throw Error("gemv_qkv: head_dim must be a multiple of 16");
-  gemv::NormInput in{x, norm_w, eps};
   QkvEpilogue epi{q_out, k_cache, v_cache, inv_freq, d_pos, a.n_heads, a.n_kv_heads,
                   a.head_dim, a.capacity, layout == RopeLayout::Interleaved ? 1 : 0};
-  gemv::launch_gemv(l, c.warps, c.grid, wqkv, dim, gemv_qkv_tiles(a), n, in, epi);
+  gemv::launch_normed(l, c, wqkv, dim, gemv_qkv_tiles(a), n, x, epi);
 }
 
 }  // namespace tramontane::cuda

@@ -29,11 +29,10 @@ struct SwigluEpilogue {
 
 int gemv_swiglu_tiles(int hidden) { return (hidden + 7) / 8; }
 
-void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const float* x,
-                 const float* norm_w, float eps, int n, int dim, int hidden, bf16* h) {
-  gemv::NormInput in{x, norm_w, eps};
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const NormedInput& x,
+                 int n, int dim, int hidden, bf16* h) {
   SwigluEpilogue epi{h, hidden};
-  gemv::launch_gemv(l, c.warps, c.grid, wgu, dim, gemv_swiglu_tiles(hidden), n, in, epi);
+  gemv::launch_normed(l, c, wgu, dim, gemv_swiglu_tiles(hidden), n, x, epi);
 }
 
 }  // namespace tramontane::cuda

@@ -189,15 +189,14 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
                                                                 decode_.max_queries));
     decode_.part_ml = c.take<float>(size_t(decode_.max_queries) * s_.n_heads *
                                     decode_.max_splits * 2);
-    decode_.counters = c.take<int>(size_t(decode_.max_queries) * s_.n_kv_heads);
+    decode_.counters = c.take<int>(size_t(s_.n_kv_heads));
   };
   Carver counter;
   carve(counter);
   scratch_ = DeviceBuffer(counter.size());
   Carver placer(scratch_.as<void>());
   carve(placer);
-  TR_CUDA_CHECK(cudaMemsetAsync(decode_.counters, 0,
-                                sizeof(int) * size_t(decode_.max_queries) * s_.n_kv_heads, stream_));
+  TR_CUDA_CHECK(cudaMemsetAsync(decode_.counters, 0, sizeof(int) * size_t(s_.n_kv_heads), stream_));
   TR_CUDA_CHECK(cudaMemsetAsync(d_pos_, 0, sizeof(int), stream_));
   TR_CUDA_CHECK(cudaMemsetAsync(d_token_, 0, sizeof(int), stream_));
   last_logits_ = logits_;
@@ -253,26 +252,31 @@ void Session::feed(const int* tokens, int n, int chunk, float* logits) {
   }
 }
 
+NormedInput Session::normed(const float* norm_w, int n) {
+  if (n == 1) return NormedInput{x_, norm_w, s_.norm_eps, nullptr};
+  rmsnorm(launch_cfg(), xn_, x_, norm_w, n, s_.dim, s_.norm_eps);
+  return NormedInput{nullptr, nullptr, 0.f, xn_};
+}
+
 void Session::run_gemv_chunk(const int* d_tokens, int n, bool all_logits) {
   const Launch l = launch_cfg();
   const GemvPlan& p = n == 1 ? plan1_ : plan8_;
-  const float eps = s_.norm_eps;
   embed(l, x_, w_.embed(), s_.dim, d_tokens, n);
   for (int i = 0; i < s_.n_layers; ++i) {
     const LayerWeights& lw = w_.layer(i);
-    gemv_qkv(l, p.qkv, lw.wqkv, x_, lw.attn_norm, eps, n, s_.dim, attn_, s_.rope_layout,
+    gemv_qkv(l, p.qkv, lw.wqkv, normed(lw.attn_norm, n), n, s_.dim, attn_, s_.rope_layout,
              w_.inv_freq(), d_pos_, q_, layer_k(i), layer_v(i));
     attention_decode(l, q_, layer_k(i), layer_v(i), d_pos_, n, attn_, decode_, ao_);
     gemv_residual(l, p.o, lw.wo, ao_, n, attn_.q_dim(), s_.dim, x_);
-    gemv_swiglu(l, p.gate_up, lw.wgu, x_, lw.ffn_norm, eps, n, s_.dim, s_.hidden, h_);
+    gemv_swiglu(l, p.gate_up, lw.wgu, normed(lw.ffn_norm, n), n, s_.dim, s_.hidden, h_);
     gemv_residual(l, p.down, lw.wd, h_, n, s_.hidden, s_.dim, x_);
   }
   if (all_logits) {
-    gemv_logits(l, p.logits, w_.lm_head(), x_, w_.final_norm(), eps, n, s_.dim, s_.vocab, logits_);
+    gemv_logits(l, p.logits, w_.lm_head(), normed(w_.final_norm(), n), n, s_.dim, s_.vocab, logits_);
     last_logits_ = logits_ + size_t(n - 1) * s_.vocab;
   } else {
-    gemv_logits(l, plan1_.logits, w_.lm_head(), x_ + size_t(n - 1) * s_.dim, w_.final_norm(), eps,
-                1, s_.dim, s_.vocab, logits_);
+    const NormedInput last{x_ + size_t(n - 1) * s_.dim, w_.final_norm(), s_.norm_eps, nullptr};
+    gemv_logits(l, plan1_.logits, w_.lm_head(), last, 1, s_.dim, s_.vocab, logits_);
     last_logits_ = logits_;
   }
 }
@@ -310,8 +314,8 @@ void Session::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
       last_logits_ = logits_ + size_t(rr - 1) * s_.vocab;
     }
   } else {
-    gemv_logits(l, plan1_.logits, w_.lm_head(), x_ + size_t(n - 1) * d, w_.final_norm(), eps, 1, d,
-                s_.vocab, logits_);
+    const NormedInput last{x_ + size_t(n - 1) * d, w_.final_norm(), eps, nullptr};
+    gemv_logits(l, plan1_.logits, w_.lm_head(), last, 1, d, s_.vocab, logits_);
     last_logits_ = logits_;
   }
 }
@@ -374,23 +378,25 @@ void Session::enqueue_op(Op op, int layer, int n) {
   const Launch l = launch_cfg();
   const GemvPlan& p = n == 1 ? plan1_ : plan8_;
   const LayerWeights& lw = w_.layer(layer);
-  const float eps = s_.norm_eps;
+  // Several tokens read rows normalized beforehand (xn_), as run_gemv_chunk arranges.
+  auto in = [&](const float* norm_w) {
+    return n == 1 ? NormedInput{x_, norm_w, s_.norm_eps, nullptr} : NormedInput{nullptr, nullptr, 0.f, xn_};
+  };
   switch (op) {
     case Op::Qkv:
-      return gemv_qkv(l, p.qkv, lw.wqkv, x_, lw.attn_norm, eps, n, s_.dim, attn_, s_.rope_layout,
+      return gemv_qkv(l, p.qkv, lw.wqkv, in(lw.attn_norm), n, s_.dim, attn_, s_.rope_layout,
                       w_.inv_freq(), d_pos_, q_, layer_k(layer), layer_v(layer));
     case Op::Attention:
-      return attention_decode(l, q_, layer_k(layer), layer_v(layer), d_pos_, n, attn_, decode_,
-                              ao_);
+      return attention_decode(l, q_, layer_k(layer), layer_v(layer), d_pos_, n, attn_, decode_, ao_);
     case Op::OutProj: return gemv_residual(l, p.o, lw.wo, ao_, n, attn_.q_dim(), s_.dim, x_);
     case Op::GateUp:
-      return gemv_swiglu(l, p.gate_up, lw.wgu, x_, lw.ffn_norm, eps, n, s_.dim, s_.hidden, h_);
+      return gemv_swiglu(l, p.gate_up, lw.wgu, in(lw.ffn_norm), n, s_.dim, s_.hidden, h_);
     case Op::Down: return gemv_residual(l, p.down, lw.wd, h_, n, s_.hidden, s_.dim, x_);
     case Op::Logits:
-      return gemv_logits(l, p.logits, w_.lm_head(), x_, w_.final_norm(), eps, n, s_.dim, s_.vocab,
-                         logits_);
+      return gemv_logits(l, p.logits, w_.lm_head(), in(w_.final_norm()), n, s_.dim, s_.vocab, logits_);
     case Op::Argmax: return argmax(l, logits_, s_.vocab, d_token_, nullptr, 0);
     case Op::Embed: return embed(l, x_, w_.embed(), s_.dim, d_tokens_, n);
+    case Op::Norm: return rmsnorm(l, xn_, x_, lw.attn_norm, n, s_.dim, s_.norm_eps);
   }
 }
 
@@ -410,6 +416,7 @@ void Session::tune_gemv(int reps) {
   fill_uniform(l, x_, size_t(kGemvMaxTokens) * d, 11, -1.f, 1.f);
   fill_uniform(l, ao_, size_t(kGemvMaxTokens) * attn_.q_dim(), 12, -1.f, 1.f);
   fill_uniform(l, h_, size_t(kGemvMaxTokens) * s_.hidden, 13, -1.f, 1.f);
+  fill_uniform(l, xn_, size_t(kGemvMaxTokens) * d, 14, -1.f, 1.f);
   fill_int(l, d_tokens_, kGemvMaxTokens, 1);
   set_pos(0);
   int sms = 0, dev = 0;

@@ -144,7 +144,7 @@ class Session {
   void tune_gemm(int m);
 
   // Kernel-by-kernel access for benchmarks: the decode step's pieces on layer `layer`.
-  enum class Op { Qkv, Attention, OutProj, GateUp, Down, Logits, Argmax, Embed };
+  enum class Op { Qkv, Attention, OutProj, GateUp, Down, Logits, Argmax, Embed, Norm };
   void enqueue_op(Op op, int layer, int n);
 
   // Switches programmatic dependent launch on or off (recapture the decode step after).
@@ -154,6 +154,8 @@ class Session {
 
  private:
   void run_gemv_chunk(const int* d_tokens, int n, bool all_logits);
+  // The input of a normalized gemv: fused for one token, rmsnorm() into xn_ for several.
+  NormedInput normed(const float* norm_w, int n);
   void run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_logits);
   void set_pos(int pos);
   Launch launch_cfg() const { return Launch{stream_, config_.pdl}; }

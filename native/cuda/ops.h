@@ -39,6 +39,15 @@ void rmsnorm(const Launch& l, bf16* out, const float* x, const float* w, int n, 
 // Each weight byte is read once for all n ≤ kGemvMaxTokens tokens. Tiles of 16 output
 // rows; a block's warps split the input dimension; a block may loop over tiles.
 constexpr int kGemvMaxTokens = 8;
+// The input of a normalized product: fp32 rows normalized inside the kernel (x, norm_w,
+// eps; best for one token), or rows already normalized to bf16 by rmsnorm() (xn; best
+// for several tokens, which would otherwise normalize every row in every block).
+struct NormedInput {
+  const float* x = nullptr;       // [n][dim]
+  const float* norm_w = nullptr;  // [dim]
+  float eps = 0.f;
+  const bf16* xn = nullptr;       // [n][dim]; when set, x and norm_w are not used
+};
 struct GemvConfig {
   int warps = 8;  // 4 or 8 warps per block (splitting K)
   int grid = 0;   // blocks; 0 = one per tile
@@ -47,15 +56,15 @@ struct GemvConfig {
 // RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (bf16 [n][q_dim]),
 // k and v into the cache slots (pos + t) mod C, where pos = *d_pos.
 // wqkv: [(n_heads + 2 n_kv_heads) · head_dim][dim], q rows, then k rows, then v rows.
-void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const float* x,
-              const float* norm_w, float eps, int n, int dim, const AttnShape& a,
+void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const NormedInput& x,
+              int n, int dim, const AttnShape& a,
               RopeLayout layout, const float* inv_freq, const int* d_pos, bf16* q_out,
               bf16* k_cache, bf16* v_cache);
 
 // RMSNorm(x) → h = silu(Wg xn) ⊙ (Wu xn), bf16 [n][hidden].
 // wgu: [2 · hidden][dim], the gate rows then the up rows.
-void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const float* x,
-                 const float* norm_w, float eps, int n, int dim, int hidden, bf16* h);
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const NormedInput& x,
+                 int n, int dim, int hidden, bf16* h);
 
 // x += W v: the output and down projections with the residual add in the epilogue.
 // w: [out_dim][in_dim], v: bf16 [n][in_dim], x: fp32 [n][out_dim].
@@ -63,8 +72,8 @@ void gemv_residual(const Launch& l, const GemvConfig& c, const bf16* w, const bf
                    int in_dim, int out_dim, float* x);
 
 // logits = W · RMSNorm(x): final norm and lm_head. logits: fp32 [n][vocab].
-void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const float* x,
-                 const float* norm_w, float eps, int n, int dim, int vocab, float* logits);
+void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const NormedInput& x,
+                 int n, int dim, int vocab, float* logits);
 
 // Tiles of 16 output rows each op has (for choosing GemvConfig::grid).
 int gemv_qkv_tiles(const AttnShape& a);
@@ -87,12 +96,12 @@ void kv_commit(const Launch& l, const bf16* k_new, const bf16* v_new, int n, int
 // --- attention_decode.cu --------------------------------------------------------------
 // Flash-decoding over the rolling buffer for nq ≤ kGemvMaxTokens queries at positions
 // *d_pos + i, whose keys are already in the cache. Each block reads one KV head's keys
-// once for its whole query group, over one split of the window; the last block of a
-// (query, KV head) to finish merges the splits.
+// and values over one split of the window once, for every query and its whole query
+// group; the last block of a KV head to finish merges the splits.
 struct DecodeScratch {
   float* part_o = nullptr;    // [max_queries][n_heads][max_splits][head_dim]
   float* part_ml = nullptr;   // [max_queries][n_heads][max_splits][2]
-  int* counters = nullptr;    // [max_queries][n_kv_heads], zero between launches
+  int* counters = nullptr;    // [n_kv_heads], zero between launches
   int max_splits = 0;
   int max_queries = 0;
   static size_t part_o_floats(const AttnShape& a, int splits, int queries) {
@@ -100,8 +109,8 @@ struct DecodeScratch {
   }
 };
 // Splits the window is divided into at most (grid x); each split is a multiple of 32
-// keys and at most kDecodeMaxChunk.
-constexpr int kDecodeMaxChunk = 512;
+// keys and at most kDecodeMaxChunk (its keys and values sit in shared memory).
+constexpr int kDecodeMaxChunk = 128;
 int decode_splits_for(const AttnShape& a);
 void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
                       const int* d_pos, int nq, const AttnShape& a, const DecodeScratch& s,

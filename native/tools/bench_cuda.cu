@@ -263,11 +263,12 @@ int main(int argc, char** argv) {
         {Op::Down, "down+residual", d * hid * 2},
         {Op::Logits, "norm+lm_head", double(shape.vocab) * d * 2},
         {Op::Argmax, "argmax", double(shape.vocab) * 4},
+        {Op::Norm, "rmsnorm(n>1)", 8.0 * d * 6},
     };
     double sum_layer_us = 0, sum_other_us = 0;
     for (int n : {1, 8}) {
       for (const K& k : kernels) {
-        if (k.op == Op::Argmax && n > 1) continue;
+        if ((k.op == Op::Argmax && n > 1) || (k.op == Op::Norm && n == 1)) continue;
         const int layers = (k.op == Op::Logits || k.op == Op::Argmax) ? 1 : shape.n_layers;
         sess.set_device_pos(4096);
         const float ms = time_ms(st, g_reps, [&] {

@@ -69,8 +69,15 @@ std::vector<float> widen(const std::vector<uint16_t>& v) {
 
 // --- gemv operators -----------------------------------------------------------------------
 
+// The normalized input either fused (prenorm false) or from rmsnorm() (prenorm true).
+NormedInput normed_input(const float* x, const float* w, int n, int dim, bool prenorm, bf16* xn) {
+  if (!prenorm) return NormedInput{x, w, 1e-5f, nullptr};
+  rmsnorm(kL, xn, x, w, n, dim, 1e-5f);
+  return NormedInput{nullptr, nullptr, 0.f, xn};
+}
+
 void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout, int C, int pos,
-                   GemvConfig cfg) {
+                   GemvConfig cfg, bool prenorm = false) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, 0, C};
   const int rows = (heads + 2 * kvh) * hd, qd = heads * hd;
@@ -82,9 +89,11 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   Dev<float> dx(x.size()), dn(nw.size()), df(freq.size());
   Dev<uint16_t> dq(size_t(n) * qd), dk(size_t(kvh) * C * hd), dv(size_t(kvh) * C * hd);
   Dev<int> dpos(1);
+  Dev<uint16_t> dxn(x.size());
   dw.up(w); dx.up(x); dn.up(nw); df.up(freq); dpos.up({pos});
   poison_bf16(dq.p(), dq.n); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
-  gemv_qkv(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), dx.p(), dn.p(), 1e-5f, n, dim, a, layout,
+  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<bf16*>(dxn.p()));
+  gemv_qkv(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), in, n, dim, a, layout,
            df.p(), dpos.p(), reinterpret_cast<bf16*>(dq.p()), reinterpret_cast<bf16*>(dk.p()),
            reinterpret_cast<bf16*>(dv.p()));
   TR_CUDA_CHECK(cudaDeviceSynchronize());
@@ -123,22 +132,25 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
           if (!is_poison16(gk[(size_t(h) * C + s) * hd + d]) || !is_poison16(gv[(size_t(h) * C + s) * hd + d]))
             stray = true;
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d", dim, heads,
-                kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid);
+  std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d%s", dim, heads,
+                kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid,
+                prenorm ? " prenorm" : "");
   report(name, R::rel_err(out.data(), ref.data(), out.size()), 1e-2, !stray,
          stray ? "stray cache writes" : "");
 }
 
-void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg) {
+void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm = false) {
   R::Rng rng(g_seed++);
   auto w = rng.bf16s(size_t(2 * hidden) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
   auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   Dev<uint16_t> dw(w.size()), dh(size_t(n) * hidden);
   Dev<float> dx(x.size()), dn(nw.size());
+  Dev<uint16_t> dxn(x.size());
   dw.up(w); dx.up(x); dn.up(nw);
   poison_bf16(dh.p(), dh.n);
-  gemv_swiglu(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), dx.p(), dn.p(), 1e-5f, n, dim, hidden,
+  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<bf16*>(dxn.p()));
+  gemv_swiglu(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), in, n, dim, hidden,
               reinterpret_cast<bf16*>(dh.p()));
   std::vector<float> xn(x.size()), gu(size_t(n) * 2 * hidden), ref(size_t(n) * hidden);
   R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
@@ -149,8 +161,8 @@ void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg) {
           R::silu(gu[size_t(t) * 2 * hidden + i]) * gu[size_t(t) * 2 * hidden + hidden + i];
   auto out = widen(dh.down());
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d", dim, hidden, n,
-                cfg.warps, cfg.grid);
+  std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d%s", dim, hidden, n,
+                cfg.warps, cfg.grid, prenorm ? " prenorm" : "");
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -179,17 +191,18 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
   report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
 }
 
-void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg) {
+void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = false) {
   R::Rng rng(g_seed++);
   auto w = rng.bf16s(size_t(vocab) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
   auto x = rng.floats(size_t(n) * dim, -3.f, 3.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   Dev<uint16_t> dw(w.size());
   Dev<float> dx(x.size()), dn(nw.size()), dl(size_t(n) * vocab + 64);
+  Dev<uint16_t> dxn(x.size());
   dw.up(w); dx.up(x); dn.up(nw);
   poison_f32(dl.p(), dl.n);
-  gemv_logits(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), dx.p(), dn.p(), 1e-5f, n, dim, vocab,
-              dl.p());
+  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<bf16*>(dxn.p()));
+  gemv_logits(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), in, n, dim, vocab, dl.p());
   std::vector<float> xn(x.size()), ref(size_t(n) * vocab);
   R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
   R::matmul(ref.data(), xn.data(), n, w.data(), vocab, dim);
@@ -197,8 +210,8 @@ void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg) {
   bool tail_ok = true;  // nothing written past n × vocab
   for (size_t i = size_t(n) * vocab; i < out.size(); ++i) tail_ok &= std::isnan(out[i]);
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_logits dim=%d vocab=%d n=%d w%d g%d", dim, vocab, n,
-                cfg.warps, cfg.grid);
+  std::snprintf(name, sizeof name, "gemv_logits dim=%d vocab=%d n=%d w%d g%d%s", dim, vocab, n,
+                cfg.warps, cfg.grid, prenorm ? " prenorm" : "");
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2, tail_ok,
          tail_ok ? "" : "wrote past the end");
 }
@@ -467,23 +480,34 @@ R::HostModel download(const DeviceWeights& w) {
   return m;
 }
 
-// Argmax agreement of two [n][vocab] logit sets.
-double agreement(const std::vector<float>& a, const std::vector<float>& b, int n, int vocab) {
-  int same = 0;
-  for (int t = 0; t < n; ++t) {
-    const float* x = a.data() + size_t(t) * vocab;
-    const float* y = b.data() + size_t(t) * vocab;
-    same += (std::max_element(x, x + vocab) - x) == (std::max_element(y, y + vocab) - y);
-  }
-  return double(same) / n;
-}
-
+// Compares two [n][vocab] logit sets: relative error, argmax agreement, and the
+// disagreements that are not near-ties. Random weights give flat distributions whose top
+// two logits are often closer than bf16 rounding moves them, so a disagreement fails
+// the check only where the reference's top-1 leads its top-2 by more than 5× the rms
+// logit error (a real error, not rounding).
 void compare_logits(const std::string& name, const std::vector<float>& got,
                     const std::vector<float>& ref, int n, int vocab, double tol) {
-  const double agree = agreement(got, ref, n, vocab);
-  char note[64];
-  std::snprintf(note, sizeof note, "argmax agreement %.1f%%", 100 * agree);
-  report(name, R::rel_err(got.data(), ref.data(), ref.size()), tol, agree >= 0.99, note);
+  double sq = 0;
+  for (size_t i = 0; i < ref.size(); ++i) sq += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
+  const double rms = std::sqrt(sq / double(ref.size()));
+  int same = 0, decisive = 0;
+  for (int t = 0; t < n; ++t) {
+    const float* x = got.data() + size_t(t) * vocab;
+    const float* y = ref.data() + size_t(t) * vocab;
+    const long gi = std::max_element(x, x + vocab) - x, ri = std::max_element(y, y + vocab) - y;
+    if (gi == ri) {
+      ++same;
+      continue;
+    }
+    float second = -INFINITY;
+    for (int v = 0; v < vocab; ++v)
+      if (v != ri) second = std::max(second, y[v]);
+    if (double(y[ri]) - second > 5 * rms) ++decisive;
+  }
+  char note[96];
+  std::snprintf(note, sizeof note, "argmax agreement %.1f%% (%d/%d), decisive mismatches %d", 100.0 * same / n,
+                same, n, decisive);
+  report(name, R::rel_err(got.data(), ref.data(), ref.size()), tol, decisive == 0, note);
 }
 
 void test_model(const ModelShape& shape, int seq, int slack, RopeLayout layout, uint64_t seed) {
@@ -626,12 +650,14 @@ int main(int argc, char** argv) {
 
     // gemv: the real 7B widths, a width with a partial last step, few/many blocks.
     for (int n : {1, 5, 8}) {
-      test_gemv_qkv(4096, 32, 8, 128, n, RopeLayout::RotateHalf, 4352, 4350, {8, 0});
-      test_gemv_swiglu(4096, 14336, n, {8, 2 * sms});
+      test_gemv_qkv(4096, 32, 8, 128, n, RopeLayout::RotateHalf, 4352, 4350, {8, 0}, n > 1);
+      test_gemv_swiglu(4096, 14336, n, {8, 2 * sms}, n > 1);
       test_gemv_residual(14336, 4096, n, {8, 0});
       test_gemv_residual(4096, 4096, n, {4, sms});
-      test_gemv_logits(4096, 32000, n, {8, 3 * sms});
+      test_gemv_logits(4096, 32000, n, {8, 3 * sms}, n == 8);
     }
+    test_gemv_qkv(4096, 32, 8, 128, 8, RopeLayout::RotateHalf, 4352, 100, {8, 2 * sms});
+    test_gemv_swiglu(4096, 14336, 8, {8, 3 * sms});
     test_gemv_qkv(520, 8, 2, 128, 3, RopeLayout::Interleaved, 300, 299, {4, 7});
     test_gemv_qkv(1024, 16, 4, 64, 2, RopeLayout::RotateHalf, 50, 0, {8, 0});
     test_gemv_swiglu(520, 1000, 7, {4, 5});
