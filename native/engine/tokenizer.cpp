@@ -1111,19 +1111,22 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
     if (!t) throw Error(path + " has no tokenizer.json or tokenizer.model");
     return t;
   }
-  const std::string bytes = read_file(path);
+  return from_bytes(read_file(path), path);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_bytes(const std::string& bytes, const std::string& name) {
   try {
-    bool json_format = ends_with(path, ".json");
-    if (!json_format && !ends_with(path, ".model") && path.find(".model.") == std::string::npos) {
+    bool json_format = ends_with(name, ".json");
+    if (!json_format && !ends_with(name, ".model") && name.find(".model.") == std::string::npos) {
       const size_t first = bytes.find_first_not_of(" \t\r\n");
       json_format = first != std::string::npos && bytes[first] == '{';
     }
-    return json_format ? load_hf_json(bytes, path) : load_sentencepiece(bytes, path);
+    return json_format ? load_hf_json(bytes, name) : load_sentencepiece(bytes, name);
   } catch (const Error& e) {
     // Messages from the JSON reader's typed accessors do not name the file.
     const std::string message = e.what();
-    if (message.find(path) != std::string::npos) throw;
-    throw Error(spm::printable(path + ": " + message));
+    if (message.find(name) != std::string::npos) throw;
+    throw Error(spm::printable(name + ": " + message));
   }
 }
 

@@ -5,13 +5,17 @@
 //   tramontane-tokenize --tokenizer PATH_OR_DIR [--bos] [--special] [--pieces] TEXT
 //   tramontane-tokenize --tokenizer PATH_OR_DIR --file FILE
 //   tramontane-tokenize --tokenizer PATH_OR_DIR --decode 1,2,3
-//   tramontane-tokenize --tokenizer PATH_OR_DIR --stdin-json   (a JSON array of texts)
+//   tramontane-tokenize --tokenizer PATH_OR_DIR --stdin-json
+//
+// --stdin-json reads a JSON array from standard input and prints an array of
+// results: a string element is encoded, an array of ids is decoded.
 //
 // Encoding prints {"ids": [...], "text": decode(ids), "stream": [...]}, where
 // "stream" holds what a StreamDecoder returned for each id, then its flush.
 // Decoding prints {"text": ..., "stream": [...]}. --special parses control tokens
 // written in the text and keeps them when decoding. Every object also carries
 // vocab_size, bos_id and eos_id.
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -196,7 +200,17 @@ int main(int argc, char** argv) {
       for (const auto& item : texts.as_array("standard input")) {
         if (!first) out += ',';
         first = false;
-        write_result(out, *tokenizer, tokenizer->encode(item.as_string("each input"), bos, special), true, special, pieces);
+        if (item.is_array()) {
+          std::vector<int> ids;
+          for (const auto& id : item.as_array()) {
+            const int64_t value = id.as_int("a token id");
+            if (value < INT32_MIN || value > INT32_MAX) throw Error("token id " + std::to_string(value) + " is out of range");
+            ids.push_back(static_cast<int>(value));
+          }
+          write_result(out, *tokenizer, ids, false, special, pieces);
+        } else {
+          write_result(out, *tokenizer, tokenizer->encode(item.as_string("each input"), bos, special), true, special, pieces);
+        }
       }
       out += ']';
     } else {

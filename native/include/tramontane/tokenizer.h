@@ -16,6 +16,9 @@ class Tokenizer {
   // Looks in a model directory: tokenizer.json first, then tokenizer.model (then
   // Mistral's own tokenizer.model.v3 / .v2 / .v1 names). Returns null when none exists.
   static std::unique_ptr<Tokenizer> load_from_dir(const std::string& dir);
+  // Parses a tokenizer held in memory; `name` stands for the file in messages, and
+  // its ending (.json / .model) picks the format, else the content does.
+  static std::unique_ptr<Tokenizer> from_bytes(const std::string& bytes, const std::string& name);
   virtual ~Tokenizer() = default;
 
   // Plain text → ids. Control tokens written in the text ("[INST]") are NOT parsed
