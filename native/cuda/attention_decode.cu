@@ -12,8 +12,9 @@
 // of the group (GQA). Scores: a half-warp per key, each lane holding head_dim/16
 // dimensions; log2 domain (q pre-scaled by log2(e)/sqrt(d)). Then a softmax per (query,
 // head) row, p·V per query reduced over the half-warps, and the block's unnormalized
-// output with its (max, sum). The last block of a KV head to finish (atomic counter)
-// merges the splits and resets the counter.
+// output with its (max, sum). A second kernel merges the splits: one block per (query,
+// head), every partial load in flight at once. With a single split (short contexts) the
+// first kernel writes the output itself and the merge returns at once.
 #include <cfloat>
 
 #include "ops.h"
@@ -22,6 +23,7 @@ namespace tramontane::cuda {
 namespace {
 
 constexpr int kThreads = 128;
+constexpr int kMaxSplits = 1024;  // 128K positions
 
 __device__ __forceinline__ void cp_async16(void* dst, const void* src) {
   const uint32_t d = static_cast<uint32_t>(__cvta_generic_to_shared(dst));
@@ -56,7 +58,7 @@ __global__ void __launch_bounds__(kThreads)
     attention_decode_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
                             const bf16* __restrict__ v_cache, const int* __restrict__ d_pos, int nq,
                             int n_heads, int capacity, int window, float scale_log2, float* part_o,
-                            float* part_ml, int* counters, bf16* __restrict__ out) {
+                            float* part_ml, bf16* __restrict__ out) {
   constexpr int DPL = HD / 16;  // dimensions per lane of a half-warp
   constexpr int CH = HD / 8;    // 16-byte chunks per row
   constexpr size_t kTile = size_t(kDecodeMaxChunk) * HD;
@@ -69,10 +71,9 @@ __global__ void __launch_bounds__(kThreads)
   bf16* sv = reinterpret_cast<bf16*>(reinterpret_cast<char*>(smem_dyn) + kFirstBytes);
   float* s_p = reinterpret_cast<float*>(sv + kTile);  // [nq·G][kDecodeMaxChunk]
   __shared__ float s_m[kGemvMaxTokens * G], s_l[kGemvMaxTokens * G];
-  __shared__ int s_last;
 
   const int split = blockIdx.x, kvh = blockIdx.y;
-  const int splits = gridDim.x, n_kv_heads = gridDim.y;
+  const int splits = gridDim.x;
   const int tid = threadIdx.x, hw = tid >> 4, hl = tid & 15;
   const int lane = tid & 31, warp = tid >> 5;
   const int rows = nq * G;
@@ -116,25 +117,39 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int e = 0; e < DPL; ++e) qf[g][e] *= scale_log2;
     }
-    for (int base = 0; base < nk; base += 8) {  // uniform bounds: shuffles stay converged
-      const int j = base + hw;
-      float kf[DPL];
-      if (j < nk) load_f<DPL>(sk + j * HD + DPL * hl, kf);
-      else
+    // Four keys per half-warp per round, independent: their shuffles overlap. The loop
+    // bounds are uniform over the block so the shuffles stay converged.
+    for (int base = 0; base < nk; base += 32) {
+      float kf[4][DPL];
 #pragma unroll
-        for (int e = 0; e < DPL; ++e) kf[e] = 0.f;
-      const int kp = kb + j;
-      const bool visible = j < nk && kp >= qlo && kp <= qp;
+      for (int u = 0; u < 4; ++u) {
+        const int j = base + hw + 8 * u;
+        if (j < nk) load_f<DPL>(sk + j * HD + DPL * hl, kf[u]);
+        else
+#pragma unroll
+          for (int e = 0; e < DPL; ++e) kf[u][e] = 0.f;
+      }
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        float d = 0.f;
+        float d[4];
 #pragma unroll
-        for (int e = 0; e < DPL; ++e) d += qf[g][e] * kf[e];
-        d += __shfl_xor_sync(0xffffffffu, d, 8);
-        d += __shfl_xor_sync(0xffffffffu, d, 4);
-        d += __shfl_xor_sync(0xffffffffu, d, 2);
-        d += __shfl_xor_sync(0xffffffffu, d, 1);
-        if (hl == 0 && j < nk) s_p[(qi * G + g) * kDecodeMaxChunk + j] = visible ? d : -INFINITY;
+        for (int u = 0; u < 4; ++u) {
+          d[u] = 0.f;
+#pragma unroll
+          for (int e = 0; e < DPL; ++e) d[u] += qf[g][e] * kf[u][e];
+        }
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1)
+#pragma unroll
+          for (int u = 0; u < 4; ++u) d[u] += __shfl_xor_sync(0xffffffffu, d[u], o);
+        if (hl == 0) {
+#pragma unroll
+          for (int u = 0; u < 4; ++u) {
+            const int j = base + hw + 8 * u;
+            const int kp = kb + j;
+            if (j < nk) s_p[(qi * G + g) * kDecodeMaxChunk + j] = kp >= qlo && kp <= qp ? d[u] : -INFINITY;
+          }
+        }
       }
     }
   }
@@ -206,50 +221,49 @@ __global__ void __launch_bounds__(kThreads)
     ml[0] = s_m[r];
     ml[1] = s_l[r];
   }
+}
 
-  // The last block of this KV head merges the splits.
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    const int prev = atomicAdd(&counters[kvh], 1);
-    s_last = prev == active - 1;
-  }
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  for (int r = warp; r < rows; r += kThreads / 32) {  // per row: max and total weight
-    const int qi = r / G, g = r % G;
-    const float* ml = part_ml + (size_t(qi) * n_heads + kvh * G + g) * splits * 2;
+// Merges the splits of one (query, head): grid (n_heads, nq), head_dim threads.
+template <int HD>
+__global__ void __launch_bounds__(HD)
+    attention_merge_kernel(const int* __restrict__ d_pos, int n_heads, int window, int splits,
+                           const float* __restrict__ part_o, const float* __restrict__ part_ml,
+                           bf16* __restrict__ out) {
+  __shared__ float s_w[kMaxSplits];
+  __shared__ float s_inv;
+  pdl_enter();
+  const int head = blockIdx.x, qi = blockIdx.y;
+  // The same split arithmetic as the attention kernel.
+  const int pos0 = *d_pos, nq = gridDim.y;
+  const int last = pos0 + nq - 1;
+  const int lo = window > 0 ? max(0, pos0 - window + 1) : 0;
+  const int len = last - lo + 1;
+  int chunk = (len + splits - 1) / splits;
+  chunk = max(32, (chunk + 31) / 32 * 32);
+  const int active = (len + chunk - 1) / chunk;
+  if (active == 1) return;  // written directly
+  const float* ml = part_ml + (size_t(qi) * n_heads + head) * splits * 2;
+  const float* po = part_o + (size_t(qi) * n_heads + head) * splits * HD;
+  if (threadIdx.x < 32) {
     float m = -INFINITY;
-    for (int s = lane; s < active; s += 32) m = fmaxf(m, __ldcg(ml + 2 * s));
+    for (int s = threadIdx.x; s < active; s += 32) m = fmaxf(m, ml[2 * s]);
     m = warp_max(m);
     float l = 0.f;
-    for (int s = lane; s < active; s += 32) {
-      const float ms = __ldcg(ml + 2 * s);
-      if (ms != -INFINITY) l += __ldcg(ml + 2 * s + 1) * exp2f(ms - m);
+    for (int s = threadIdx.x; s < active; s += 32) {
+      const float ms = ml[2 * s];
+      const float w = ms == -INFINITY ? 0.f : exp2f(ms - m);
+      s_w[s] = w;
+      l += ml[2 * s + 1] * w;
     }
     l = warp_sum(l);
-    if (lane == 0) {
-      s_m[r] = m;
-      s_l[r] = l;
-    }
+    if (threadIdx.x == 0) s_inv = 1.f / l;
   }
   __syncthreads();
-  for (int i = tid; i < rows * HD; i += kThreads) {
-    const int r = i / HD, d = i % HD, qi = r / G, g = r % G;
-    const int head = kvh * G + g;
-    const float* ml = part_ml + (size_t(qi) * n_heads + head) * splits * 2;
-    const float* po = part_o + (size_t(qi) * n_heads + head) * splits * HD + d;
-    const float m = s_m[r];
-    float o = 0.f;
-#pragma unroll 4
-    for (int s = 0; s < active; ++s) {
-      const float ms = __ldcg(ml + 2 * s);
-      if (ms != -INFINITY) o += __ldcg(po + size_t(s) * HD) * exp2f(ms - m);
-    }
-    out[(size_t(qi) * n_heads + head) * HD + d] = __float2bfloat16_rn(o / s_l[r]);
-  }
-  if (tid == 0) counters[kvh] = 0;
+  const int d = threadIdx.x;
+  float o = 0.f;
+#pragma unroll 8
+  for (int s = 0; s < active; ++s) o += po[size_t(s) * HD + d] * s_w[s];
+  out[(size_t(qi) * n_heads + head) * HD + d] = __float2bfloat16_rn(o * s_inv);
 }
 
 template <int G, int HD>
@@ -258,10 +272,11 @@ void run(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, const i
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
   const size_t smem = smem_bytes<G, HD>(nq);
   auto kernel = attention_decode_kernel<G, HD>;
-  TR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     int(smem_bytes<G, HD>(kGemvMaxTokens))));
+  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   launch(l, kernel, dim3(s.max_splits, a.n_kv_heads), dim3(kThreads), smem, q, kc, vc, d_pos, nq,
-         a.n_heads, a.capacity, a.window, scale_log2, s.part_o, s.part_ml, s.counters, out);
+         a.n_heads, a.capacity, a.window, scale_log2, s.part_o, s.part_ml, out);
+  launch(l, attention_merge_kernel<HD>, dim3(a.n_heads, nq), dim3(HD), 0, d_pos, a.n_heads,
+         a.window, s.max_splits, s.part_o, s.part_ml, out);
 }
 
 template <int HD>
@@ -294,6 +309,7 @@ void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const
   const int longest = (a.window > 0 ? a.window : a.capacity) + nq - 1;
   if (ceil_div(longest, s.max_splits) > kDecodeMaxChunk)
     throw Error("attention_decode: too few splits for the window");
+  if (s.max_splits > kMaxSplits) throw Error("attention_decode: context too long for the split merge");
   switch (a.head_dim) {
     case 128: return run_hd<128>(l, q, k_cache, v_cache, d_pos, nq, a, s, out);
     case 64: return run_hd<64>(l, q, k_cache, v_cache, d_pos, nq, a, s, out);

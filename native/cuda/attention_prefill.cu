@@ -257,8 +257,7 @@ void run(const Launch& l, const bf16* q, const bf16* k_new, const bf16* v_new, c
          const bf16* vc, int n, int pos0, const AttnShape& a, bf16* out) {
   const size_t smem = 4 * size_t(kBlockK) * HD * sizeof(bf16);
   auto kernel = attention_prefill_kernel<HD>;
-  TR_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
   launch(l, kernel, dim3(a.n_heads, ceil_div(n, kBlockQ)), dim3(kWarps * 32), smem, q, k_new,
          v_new, kc, vc, n, pos0, a.n_heads, a.n_kv_heads, a.capacity, a.window, scale_log2, out);

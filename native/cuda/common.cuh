@@ -15,7 +15,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "tramontane/engine.h"
@@ -61,6 +63,19 @@ inline void launch(const Launch& where, void (*kernel)(KArgs...), dim3 grid, dim
   cfg.numAttrs = where.pdl ? 1 : 0;
   TR_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
   TR_CUDA_CHECK(cudaGetLastError());
+}
+
+// Raises a kernel's dynamic shared-memory limit once (the attribute call is slow enough
+// to show in per-launch timings, and launches happen by the hundred per token).
+inline void allow_dynamic_smem(const void* kernel, size_t bytes) {
+  if (bytes <= 48 * 1024) return;
+  static std::mutex mu;
+  static std::unordered_map<const void*, size_t> raised;
+  std::lock_guard<std::mutex> lock(mu);
+  size_t& done = raised[kernel];
+  if (done >= bytes) return;
+  TR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  done = bytes;
 }
 
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }

@@ -196,10 +196,7 @@ void launch_gemv(const Launch& l, int warps, int grid, const bf16* w, int K, int
   const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(bf16) : 0;
   if (grid <= 0 || grid > n_tiles) grid = n_tiles;
   auto run = [&](auto kernel, int threads) {
-    if (smem > 48 * 1024) {
-      TR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         int(smem)));
-    }
+    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
     launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
   };
   if (warps == 4) {

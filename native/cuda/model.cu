@@ -189,14 +189,12 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
                                                                 decode_.max_queries));
     decode_.part_ml = c.take<float>(size_t(decode_.max_queries) * s_.n_heads *
                                     decode_.max_splits * 2);
-    decode_.counters = c.take<int>(size_t(s_.n_kv_heads));
   };
   Carver counter;
   carve(counter);
   scratch_ = DeviceBuffer(counter.size());
   Carver placer(scratch_.as<void>());
   carve(placer);
-  TR_CUDA_CHECK(cudaMemsetAsync(decode_.counters, 0, sizeof(int) * size_t(s_.n_kv_heads), stream_));
   TR_CUDA_CHECK(cudaMemsetAsync(d_pos_, 0, sizeof(int), stream_));
   TR_CUDA_CHECK(cudaMemsetAsync(d_token_, 0, sizeof(int), stream_));
   last_logits_ = logits_;
@@ -370,6 +368,17 @@ void Session::replay(int steps) {
   if (s_.window == 0 && length_ + steps > capacity_) throw Error("context full");
   set_pos(int(length_));
   for (int i = 0; i < steps; ++i) TR_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
+  length_ += steps;
+  last_logits_ = logits_;
+}
+
+void Session::decode_stream(int steps) {
+  if (s_.window == 0 && length_ + steps > capacity_) throw Error("context full");
+  set_pos(int(length_));
+  for (int i = 0; i < steps; ++i) {
+    run_gemv_chunk(d_token_, 1, false);
+    argmax(launch_cfg(), logits_, s_.vocab, d_token_, d_pos_, 1);
+  }
   length_ += steps;
   last_logits_ = logits_;
 }

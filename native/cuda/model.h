@@ -93,7 +93,8 @@ struct SessionConfig {
   int context = 0;        // cache length for models without a window
   int max_chunk = 4096;   // largest prefill chunk (activation buffers are sized for it)
   int gemv_max = kGemvMaxTokens;  // chunks of at most this many tokens take the gemv path
-  bool pdl = true;        // programmatic dependent launch between kernels
+  bool pdl = false;       // programmatic dependent launch between kernels (measured slower
+                          // inside the captured decode graph: see cuda/NOTES.md)
   bool simple_attention = false;  // prefill attention by the simple kernel (checks)
   int logits_rows = 256;  // rows of logits computed per lm_head product on the GEMM path
 };
@@ -133,6 +134,8 @@ class Session {
   // advances the device position. replay(k) enqueues k steps; length() follows.
   void capture_decode();
   void replay(int steps);
+  // The same decode step launched straight onto the stream, `steps` times (no graph).
+  void decode_stream(int steps);
   void set_token(int token);  // the device token slot
   int token() const;          // reads it back (syncs)
 

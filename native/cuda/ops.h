@@ -97,11 +97,10 @@ void kv_commit(const Launch& l, const bf16* k_new, const bf16* v_new, int n, int
 // Flash-decoding over the rolling buffer for nq ≤ kGemvMaxTokens queries at positions
 // *d_pos + i, whose keys are already in the cache. Each block reads one KV head's keys
 // and values over one split of the window once, for every query and its whole query
-// group; the last block of a KV head to finish merges the splits.
+// group; a second kernel merges the splits (nothing to merge on short contexts).
 struct DecodeScratch {
   float* part_o = nullptr;    // [max_queries][n_heads][max_splits][head_dim]
   float* part_ml = nullptr;   // [max_queries][n_heads][max_splits][2]
-  int* counters = nullptr;    // [n_kv_heads], zero between launches
   int max_splits = 0;
   int max_queries = 0;
   static size_t part_o_floats(const AttnShape& a, int splits, int queries) {

@@ -200,8 +200,8 @@ int main(int argc, char** argv) {
     }
 
     // --- decode ---------------------------------------------------------------------------
-    std::printf("\ndecode (graph replay, 32 tokens per timed batch, median of batches)\n");
-    double decode_tps[2][2] = {{0, 0}, {0, 0}};  // [ctx 4096][pdl]
+    std::printf("\ndecode (32 tokens per timed batch, median of batches; graph = the step captured and replayed)\n");
+    double decode_tps[2][2][2] = {};  // [ctx 4096][graph][pdl]
     for (int ctxi = 0; ctxi < 2; ++ctxi) {
       const int ctx = ctxi ? 4096 : 128;
       sess.rollback(0);
@@ -210,18 +210,26 @@ int main(int argc, char** argv) {
       for (int pdl : {1, 0}) {
         sess.set_pdl(pdl);
         sess.capture_decode();
-        const float ms = time_ms(st, g_reps, [&] {
-          sess.rollback(ctx);
-          sess.replay(32);
-        });
-        const double tps = 32 / (ms * 1e-3);
-        decode_tps[ctxi][pdl] = tps;
-        line("decode at context " + std::to_string(ctx) + (pdl ? "" : " (PDL off)"), tps, "tok/s",
-             std::to_string(ms / 32 * 1000) + " us/token, " + pct(tps / decode_limit) + " of the copy limit");
+        for (int graph : {1, 0}) {
+          const float ms = time_ms(st, g_reps, [&] {
+            sess.rollback(ctx);
+            if (graph) sess.replay(32);
+            else sess.decode_stream(32);
+          });
+          const double tps = 32 / (ms * 1e-3);
+          decode_tps[ctxi][graph][pdl] = tps;
+          line("decode at context " + std::to_string(ctx) + (graph ? ", graph" : ", stream") +
+                   (pdl ? ", PDL on" : ", PDL off"),
+               tps, "tok/s",
+               std::to_string(ms / 32 * 1000) + " us/token, " + pct(tps / decode_limit) + " of the copy limit");
+        }
       }
-      sess.set_pdl(true);
-      sess.capture_decode();
     }
+    // The configuration the session uses by default, for the rest of the run.
+    const bool pdl_default = SessionConfig().pdl;
+    sess.set_pdl(pdl_default);
+    sess.capture_decode();
+    const double dec128 = decode_tps[0][1][pdl_default], dec4096 = decode_tps[1][1][pdl_default];
 
     // --- append onto a cached prompt ------------------------------------------------------
     std::printf("\nnew tokens onto a cached 4096-token prompt -> first sampled token (host clock, incl. sync)\n");
@@ -246,8 +254,8 @@ int main(int argc, char** argv) {
     }
 
     // --- per-kernel ---------------------------------------------------------------------------
-    std::printf("\ndecode kernels, n tokens, 32 layers back to back (PDL on), context 4096\n");
-    std::printf("  %-14s %3s %10s %10s %10s %9s\n", "kernel", "n", "us/launch", "floor us", "GB/s", "of copy");
+    std::printf("\ndecode kernels, n tokens, 32 layers back to back, context 4096 (attention includes its merge)\n");
+    std::printf("  %-14s %3s %4s %10s %10s %10s %9s\n", "kernel", "n", "PDL", "us/launch", "floor us", "GB/s", "of copy");
     using Op = Session::Op;
     struct K {
       Op op;
@@ -266,7 +274,11 @@ int main(int argc, char** argv) {
         {Op::Norm, "rmsnorm(n>1)", 8.0 * d * 6},
     };
     double sum_layer_us = 0, sum_other_us = 0;
-    for (int n : {1, 8}) {
+    const std::pair<int, bool> variants[] = {{1, true}, {1, false}, {8, true}};
+    for (const auto& variant : variants) {
+      const int n = variant.first;
+      const bool pdl = variant.second;
+      sess.set_pdl(pdl);
       for (const K& k : kernels) {
         if ((k.op == Op::Argmax && n > 1) || (k.op == Op::Norm && n == 1)) continue;
         const int layers = (k.op == Op::Logits || k.op == Op::Argmax) ? 1 : shape.n_layers;
@@ -276,12 +288,13 @@ int main(int argc, char** argv) {
         });
         const double us = ms * 1000 / layers;
         const double floor_us = k.weight_bytes / copy_bw * 1e6;
-        std::printf("  %-14s %3d %10.2f %10.2f %10.0f %9s\n", k.name, n, us, floor_us,
+        std::printf("  %-14s %3d %4s %10.2f %10.2f %10.0f %9s\n", k.name, n, pdl ? "on" : "off", us, floor_us,
                     k.weight_bytes / (us * 1e-6) / 1e9, pct(floor_us / us).c_str());
-        if (n == 1) (layers > 1 ? sum_layer_us : sum_other_us) += us * layers;
+        if (n == 1 && pdl == pdl_default) (layers > 1 ? sum_layer_us : sum_other_us) += us * layers;
       }
     }
-    const double step_us = 1e6 / decode_tps[1][1];
+    sess.set_pdl(pdl_default);
+    const double step_us = 1e6 / dec4096;
     std::printf("  sum of kernel times per token %.1f us (32 layers + head); graph step %.1f us;"
                 " the difference is launch gaps and tails\n",
                 sum_layer_us + sum_other_us, step_us);
@@ -388,15 +401,16 @@ int main(int argc, char** argv) {
       const bool ok = higher ? v >= target : v <= target;
       std::printf("  %-44s %9.1f %-3s %9.1f %-3s %s\n", m, v, unit, target, unit, ok ? "yes" : "NO");
     };
-    sum("decode tok/s, context 128", decode_tps[0][1], "", 190, true);
-    sum("decode tok/s, context 4096", decode_tps[1][1], "", 180, true);
+    sum("decode tok/s, context 128", dec128, "", 190, true);
+    sum("decode tok/s, context 4096", dec4096, "", 180, true);
     sum("prefill tok/s, 512", prefill_tps[0], "", 0, true);
     sum("prefill tok/s, 4096", prefill_tps[1], "", 30000, true);
     sum("8 new tokens on cached 4096 -> token (ms)", append_ms[1], "", 8, false);
     std::printf("  copy %.0f GB/s, read %.0f GB/s, GEMM %.0f TFLOP/s; decode limit %.1f tok/s;"
                 " decode 128 at %s, 4096 at %s of it\n",
-                copy_bw / 1e9, read_bw / 1e9, gemm_tflops, decode_limit, pct(decode_tps[0][1] / decode_limit).c_str(),
-                pct(decode_tps[1][1] / decode_limit).c_str());
+                copy_bw / 1e9, read_bw / 1e9, gemm_tflops, decode_limit, pct(dec128 / decode_limit).c_str(),
+                pct(dec4096 / decode_limit).c_str());
+    std::printf("  decode configuration: CUDA graph, PDL %s\n", pdl_default ? "on" : "off");
     std::printf("  1 / 32 new tokens: %.2f / %.2f ms\n", append_ms[0], append_ms[2]);
     TR_CUDA_CHECK(cudaStreamDestroy(st));
   } catch (const std::exception& e) {
