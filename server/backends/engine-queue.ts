@@ -10,9 +10,14 @@ export class EngineQueue {
   private readonly queue = new PQueue({ concurrency: 1 });
   private preemptRunning?: () => void;
 
-  /** Runs `task` before any background step; a queued task is dropped when `signal` aborts. */
-  urgent<T>(task: () => Promise<T>, signal: AbortSignal): Promise<T> {
-    const result = this.queue.add(task, { priority: HIGH, signal });
+  /**
+   * Runs `task` before any background step. A task whose request was superseded while
+   * queued should return at once when it starts (it checks its own signal): p-queue's
+   * abort would also reject a task that is already running, letting the next one start
+   * while the engine is still busy.
+   */
+  urgent<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.add(task, { priority: HIGH });
     this.preemptRunning?.();
     return result;
   }

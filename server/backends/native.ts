@@ -18,6 +18,13 @@ export interface NativeOptions {
   context?: number;
 }
 
+// Test hook: TRAMONTANE_TEST_FAULT=engine-error-after:N fails every completion after
+// N streamed pieces, so the path of an engine error mid-stream can be tested end to end.
+function faultAfter(): number | undefined {
+  const match = /^engine-error-after:(\d+)$/.exec(process.env.TRAMONTANE_TEST_FAULT ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
 export function modelTokenizer(model: Model): PromptTokenizer {
   return {
     encode: (text) => model.tokenize(text),
@@ -85,13 +92,27 @@ export class NativeBackend implements Backend {
     if (!tokens) throw new Error('the native backend needs a tokenized prompt');
     return this.queue.urgent(async () => {
       const run: CompletionRun = { promptTokens: tokens.length, generatedTokens: 0, finish: 'cancelled' };
-      if (job.signal.aborted) return run;
+      if (job.signal.aborted) return run; // superseded or cancelled while queued: dropped
       const session = this.sessionFor(job.key);
       try {
         const reuse = await session.reuse(tokens, { signal: job.signal });
         run.reusedTokens = reuse.reused;
         run.computedTokens = reuse.computed;
         if (job.signal.aborted) return run;
+        const limit = faultAfter();
+        let pieces = 0;
+        let fault: Error | undefined;
+        const stop = new AbortController();
+        const onText =
+          limit === undefined
+            ? job.onText
+            : (piece: string) => {
+                job.onText(piece);
+                if (++pieces === limit) {
+                  fault = new Error(`injected fault after ${limit} tokens`);
+                  stop.abort();
+                }
+              };
         const result = await session.generate(
           {
             maxTokens: Math.min(job.maxTokens, this.room(tokens.length)),
@@ -100,8 +121,9 @@ export class NativeBackend implements Backend {
             stop: job.stop,
             textStart: false, // the suggestion continues the line: keep its leading space
           },
-          { signal: job.signal, onText: job.onText },
+          { signal: limit === undefined ? job.signal : AbortSignal.any([job.signal, stop.signal]), onText },
         );
+        if (fault) throw fault;
         run.generatedTokens = result.tokens.length;
         run.finish = finishOf(result.finish);
         return run;
@@ -109,7 +131,7 @@ export class NativeBackend implements Backend {
         if (job.signal.aborted) return run; // cancelled inside a prefill chunk
         throw error;
       }
-    }, job.signal);
+    });
   }
 
   /** Chat in steps that completions can preempt; each step resumes exactly where the last stopped. */

@@ -144,7 +144,9 @@ export class LspClient {
   async chat(params: ChatParams, onDelta?: (delta: string) => void, cancel?: CancellationTokenSource): Promise<ChatResult> {
     const token = `chat-${++nextToken}`;
     if (onDelta) this.connection.onProgress(new ProgressType<ChatChunk>(), token, (chunk) => onDelta(chunk.delta));
-    return this.connection.sendRequest<ChatResult>(ChatRequest, { ...params, partialResultToken: token }, cancel?.token);
+    const request = { ...params, partialResultToken: token };
+    // A trailing undefined would be sent as a second parameter: pass the token only when there is one.
+    return cancel ? this.connection.sendRequest<ChatResult>(ChatRequest, request, cancel.token) : this.connection.sendRequest<ChatResult>(ChatRequest, request);
   }
 
   async explain(params: ExplainParams, onDelta?: (delta: string) => void): Promise<ChatResult> {
