@@ -17,6 +17,8 @@ export interface CompletionJob {
   stopTokens: number[];
   signal: AbortSignal;
   onText: (piece: string) => void;
+  /** Called once the prompt is in the cache, before the first token. */
+  onPrompt?: (stats: { promptTokens: number; reusedTokens: number; computedTokens: number }) => void;
 }
 
 export type RunFinish = 'stop' | 'length' | 'cancelled';

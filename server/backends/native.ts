@@ -98,6 +98,7 @@ export class NativeBackend implements Backend {
         const reuse = await session.reuse(tokens, { signal: job.signal });
         run.reusedTokens = reuse.reused;
         run.computedTokens = reuse.computed;
+        job.onPrompt?.({ promptTokens: tokens.length, reusedTokens: reuse.reused, computedTokens: reuse.computed });
         if (job.signal.aborted) return run;
         const limit = faultAfter();
         let pieces = 0;

@@ -101,7 +101,9 @@ export class RemoteBackend implements Backend {
           max_tokens: job.maxTokens,
           temperature: job.temperature,
           stop: job.stop.length > 0 ? job.stop : undefined,
-          stream_options: { include_usage: true },
+          // Usage in every chunk (vLLM's continuous_usage_stats): a suggestion that ends
+          // early closes the stream before the final usage chunk would come.
+          stream_options: { include_usage: true, continuous_usage_stats: true },
         },
         job.signal,
       );

@@ -100,6 +100,8 @@ interface Generation {
   created: number;
   stream: boolean;
   includeUsage: boolean;
+  /** vLLM's stream_options.continuous_usage_stats: usage so far in every chunk. */
+  continuousUsage: boolean;
 }
 
 export async function startHttpServer(backend: Promise<Backend>, options: HttpOptions): Promise<http.Server> {
@@ -118,12 +120,13 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
 
   let counter = 0;
   const newGeneration = (body: Record<string, unknown>, prefix: string): Generation => {
-    const streamOptions = body.stream_options as { include_usage?: boolean } | undefined;
+    const streamOptions = body.stream_options as { include_usage?: boolean; continuous_usage_stats?: boolean } | undefined;
     return {
       id: `${prefix}-${Date.now().toString(36)}${(++counter).toString(36)}`,
       created: Math.floor(Date.now() / 1000),
       stream: body.stream === true,
       includeUsage: streamOptions?.include_usage === true,
+      continuousUsage: streamOptions?.continuous_usage_stats === true,
     };
   };
 
@@ -177,6 +180,14 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
       choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
     });
     let text = '';
+    let generated = 0;
+    let cachedPrompt: { promptTokens: number; reusedTokens: number } | undefined;
+    const usageSoFar = () => ({
+      prompt_tokens: cachedPrompt?.promptTokens,
+      completion_tokens: generated,
+      total_tokens: (cachedPrompt?.promptTokens ?? 0) + generated,
+      prompt_tokens_details: { cached_tokens: cachedPrompt?.reusedTokens },
+    });
     if (gen.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const run = await engine.complete({
       key: `http:${typeof body.user === 'string' ? body.user : ''}`,
@@ -187,9 +198,11 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
       stop,
       stopTokens: [],
       signal,
+      onPrompt: (stats) => (cachedPrompt = stats),
       onText: (piece) => {
         text += piece;
-        if (gen.stream) res.write(sseEvent(chunk(piece, null)));
+        generated++;
+        if (gen.stream) res.write(sseEvent(gen.continuousUsage ? { ...chunk(piece, null), usage: usageSoFar() } : chunk(piece, null)));
       },
     });
     if (run.finish === 'cancelled') return; // the client is gone
