@@ -295,8 +295,9 @@ class BpeTokenizer final : public Tokenizer {
   // Special tokens: control ones (matched when parse_special) and "always" ones
   // (HF added tokens that are not special). SentencePiece's user-defined pieces are
   // matched inside the normalized text instead, as SentencePiece does.
-  std::unordered_map<std::string, int> specials_;
-  std::unordered_map<std::string, int> always_;
+  // Keys view into pieces_, which never changes after construction.
+  std::unordered_map<std::string_view, int> specials_;
+  std::unordered_map<std::string_view, int> always_;
   std::vector<size_t> special_lengths_;  // distinct, longest first
   std::array<uint8_t, 256> special_first_{};  // 1: some special starts with it, 2: some always one
   std::unordered_map<std::string, int> user_defined_;
@@ -380,7 +381,7 @@ BpeTokenizer::BpeTokenizer(Spec spec)
     if (p.empty()) continue;
     const Kind k = kinds_[id];
     if (k == Kind::Control) {
-      specials_[p] = id;
+      specials_[std::string_view(pieces_[id])] = id;
       special_first_[static_cast<uint8_t>(p[0])] |= 1;
     } else if (k == Kind::UserDefined) {
       if (spec.sentencepiece) {
@@ -391,7 +392,7 @@ BpeTokenizer::BpeTokenizer(Spec spec)
         }
         continue;
       }
-      always_[p] = id;
+      always_[std::string_view(pieces_[id])] = id;
       special_first_[static_cast<uint8_t>(p[0])] |= 3;
     } else {
       continue;
@@ -518,7 +519,7 @@ size_t BpeTokenizer::match_special(const std::string& text, size_t pos, bool par
   const size_t left = text.size() - pos;
   for (size_t len : special_lengths_) {
     if (len > left) continue;
-    const std::string candidate = text.substr(pos, len);
+    const std::string_view candidate(text.data() + pos, len);
     auto it = always_.find(candidate);
     if (it != always_.end()) {
       id = it->second;
@@ -803,6 +804,7 @@ std::string read_file(const std::string& path) {
     throw Error("cannot open tokenizer " + path + ": " + std::strerror(errno));
   }
   if (S_ISDIR(st.st_mode)) throw Error(path + " is a directory, not a tokenizer file");
+  if (!S_ISREG(st.st_mode)) throw Error(path + " is not a regular file");
   if (st.st_size > (int64_t{1} << 30)) throw Error(path + ": too large for a tokenizer (" + std::to_string(st.st_size) + " bytes)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open tokenizer " + path + ": " + std::strerror(errno));
@@ -977,7 +979,12 @@ std::unique_ptr<Tokenizer> load_hf_json(const std::string& text, const std::stri
 
   Spec spec;
   spec.what = path;
-  constexpr int64_t kMaxVocab = int64_t{1} << 24;
+  // Ids may leave a few holes, not a corrupt file's worth of them: a huge id would
+  // otherwise allocate gigabytes.
+  const size_t entries = vocab->as_object().size() + (member(root, "added_tokens") && member(root, "added_tokens")->is_array()
+                                                          ? member(root, "added_tokens")->as_array().size()
+                                                          : 0);
+  const int64_t kMaxVocab = std::min<int64_t>(int64_t{1} << 24, static_cast<int64_t>(entries) * 4 + 4096);
   auto place = [&](int64_t id, const std::string& piece, const char* where) {
     if (id < 0 || id >= kMaxVocab) fail(path, std::string(where) + " id " + std::to_string(id) + " of \"" + piece + "\" is out of range");
     if (static_cast<size_t>(id) >= spec.pieces.size()) {

@@ -536,6 +536,7 @@ TEST(hf_json_corrupt_files_fail_cleanly) {
   EXPECT_ERROR(load_text(R"({"model":{"type":"BPE","vocab":[],"merges":[]}})"), "vocab");
   EXPECT_ERROR(load_text(R"({"model":{"type":"BPE","vocab":{},"merges":[]}})"), "empty");
   EXPECT_ERROR(load_text(R"({"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}})"), "out of range");
+  EXPECT_ERROR(load_text(R"({"model":{"type":"BPE","vocab":{"a":0,"b":900000000},"merges":[]}})"), "out of range");
   EXPECT_ERROR(load_text(R"({"model":{"type":"BPE","vocab":{"a":"x"},"merges":[]}})"), "should be");
   EXPECT_ERROR(load_text(hf_json(kSmallVocab, R"("a zz")")), "\"zz\" is not in the vocabulary");
   EXPECT_ERROR(load_text(hf_json(kSmallVocab, R"("c a")")), "\"ca\" is not in the vocabulary");
@@ -563,6 +564,7 @@ TEST(hf_json_corrupt_files_fail_cleanly) {
 TEST(loading_paths) {
   TempDir dir;
   EXPECT_ERROR(Tokenizer::load(dir.path + "/missing.json"), "missing.json");
+  EXPECT_ERROR(Tokenizer::load("/dev/zero"), "not a regular file");
   CHECK(Tokenizer::load_from_dir(dir.path) == nullptr);
   EXPECT_ERROR(Tokenizer::load(dir.path), "no tokenizer.json or tokenizer.model");
   // A model file under Mistral's own name, then a tokenizer.json beside it: the JSON wins.
