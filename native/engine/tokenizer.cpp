@@ -600,13 +600,14 @@ void BpeTokenizer::encode_segment(std::string_view segment, bool at_text_start, 
     encode_word(normalized, segment_start, out);
     return;
   }
-  // HF Metaspace with split: each "▁" starts a new word.
+  // HF Metaspace with split: each "▁" starts a new word (unknown tokens fuse only
+  // within a word, as HF does).
   const std::string_view all = normalized;
   size_t start = 0;
   while (start < all.size()) {
     size_t next = all.find(space_, start + 1);
     if (next == std::string_view::npos) next = all.size();
-    encode_word(all.substr(start, next - start), segment_start, out);
+    encode_word(all.substr(start, next - start), out.size(), out);
     start = next;
   }
 }
