@@ -4,9 +4,12 @@
 // list; earlier first). Both reduce to: repeatedly apply the available merge of
 // lowest rank, and among equal ranks the leftmost one.
 //
-// Symbols sit in a doubly linked list; candidate merges of adjacent symbols wait in
-// a binary heap ordered by (rank, position) and are checked when popped (a merge
-// invalidates its neighbours' candidates). O(n log n) in the number of symbols.
+// Symbols sit in a doubly linked list. In a long run, candidate merges of adjacent
+// symbols wait in a binary heap ordered by (rank, position) and are checked when
+// popped (a merge invalidates its neighbours' candidates): O(n log n) in the number
+// of symbols. A short run (a word, usually) just scans its few pairs for the best
+// one, which is cheaper at that size. Pair lookups go through a small per-thread
+// cache in front of the table.
 #pragma once
 
 #include <cstddef>
