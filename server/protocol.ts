@@ -174,7 +174,7 @@ export type ExplainResult = ChatResult;
 
 export const StatsRequest = 'tramontane/stats';
 export interface StatsParams {
-  /** Most recent entries to return (default: all kept, up to 200). */
+  /** Most recent entries to return (default: all kept, up to 1000). */
   limit?: number;
 }
 

@@ -5,7 +5,7 @@ export class StatsLog {
   private readonly entries: CompletionStats[] = [];
   private nextId = 1;
 
-  constructor(private readonly capacity = 200) {}
+  constructor(private readonly capacity = 1000) {}
 
   newId(): number {
     return this.nextId++;

@@ -1,5 +1,6 @@
 // The tramontane command line: complete, tokenize, logits (and later serve, bench).
 import { Command, Option } from 'commander';
+import { benchKeystrokesCommand } from './bench';
 import { completeCommand } from './complete';
 import { logitsCommand } from './logits';
 import { parseBackend, parseCount, parseNumber, parsePositive, parseTokenList } from './options';
@@ -57,6 +58,19 @@ export function buildProgram(): Command {
     .option('--slack <n>', 'cache slots beyond the window (exact rollback distance)', parseCount)
     .option('--context <n>', 'cache length for models without a sliding window', parsePositive)
     .action((options) => serveCommand(options));
+
+  engineOptions(program.command('bench').description('measure Tramontane as it is used').command('keystrokes'))
+    .description('replay typing of a file through `serve --stdio`: latency, computed tokens, cache hits')
+    .option('--file <path>', 'source file to type (default: the server\'s own LSP module)')
+    .option('--chars <n>', 'characters to type', parsePositive, 200)
+    .option('--line <n>', 'line to type at (default: 60% down the file)', parsePositive)
+    .option('--interval <ms>', 'mean time between keystrokes', parseNumber, 120)
+    .option('--max-tokens <n>', 'most tokens per suggestion', parsePositive, 32)
+    .option('--context <n>', 'prompt token budget', parsePositive, 2048)
+    .option('--template <name>', 'FIM template (auto, prefix-only, mistral, codellama, starcoder)', 'auto')
+    .option('--seed <n>', 'seed of the typing rhythm', parseCount, 1)
+    .option('--json', 'print the figures as JSON')
+    .action((options) => benchKeystrokesCommand(options));
 
   return program;
 }
