@@ -761,13 +761,23 @@ void BpeTokenizer::merge_run(std::string_view run, std::vector<int>& tokens) con
 
   const bpe::Merger merger(pairs_, mergeable_);
   if (has_unused_) {
-    thread_local bpe::Trace trace;
-    merger.merge(symbols, &trace);
-    for (int32_t root : trace.roots) emit_traced(trace, root, tokens);
+    // Merge again with a trace only when an UNUSED piece came out (rarely).
+    thread_local std::vector<int32_t> initial;
+    initial = symbols;
+    merger.merge(symbols);
+    bool unused = false;
+    for (int32_t id : symbols) unused = unused || (id < vocab_size() && kinds_[id] == Kind::Unused);
+    if (unused) {
+      thread_local bpe::Trace trace;
+      symbols = initial;
+      merger.merge(symbols, &trace);
+      for (int32_t root : trace.roots) emit_traced(trace, root, tokens);
+      return;
+    }
   } else {
     merger.merge(symbols);
-    for (int32_t id : symbols) emit(id, tokens);
   }
+  for (int32_t id : symbols) emit(id, tokens);
 }
 
 std::string BpeTokenizer::decode(const std::vector<int>& ids, bool keep_special) const {
