@@ -68,14 +68,21 @@ export function activate(context: vscode.ExtensionContext): void {
   );
 
   // Chat panel.
-  const chat = new ChatViewProvider(context.extensionUri, new ChatHistory(context.workspaceState), new LspChatBackend(() => sidecar.running), protocolUri, log);
+  const chat = new ChatViewProvider(
+    context.extensionUri,
+    new ChatHistory(context.workspaceState),
+    new LspChatBackend(() => sidecar.running),
+    protocolUri,
+    log,
+    (active) => statusBar.activity(active),
+  );
   context.subscriptions.push(chat, vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, chat, { webviewOptions: { retainContextWhenHidden: true } }));
 
   // Commands.
   context.subscriptions.push(
     vscode.commands.registerCommand('tramontane.explainSelection', async () => {
       const editor = vscode.window.activeTextEditor;
-      if (!editor) {
+      if (!editor || !['file', 'untitled'].includes(editor.document.uri.scheme)) {
         void vscode.window.showInformationMessage('Tramontane: open a file and select the code to explain.');
         return;
       }

@@ -19,6 +19,11 @@ interface Target {
   attachment: Attachment;
 }
 
+/** Editors on documents the server has (it syncs files and untitled buffers only). */
+function isSource(editor: vscode.TextEditor | undefined): editor is vscode.TextEditor {
+  return !!editor && (editor.document.uri.scheme === 'file' || editor.document.uri.scheme === 'untitled');
+}
+
 function describe(editor: vscode.TextEditor, range: vscode.Range | undefined): string {
   const name = vscode.workspace.asRelativePath(editor.document.uri, false);
   if (!range) return name;
@@ -44,12 +49,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly backend: ChatBackend,
     private readonly protocolUri: (uri: vscode.Uri) => string,
     private readonly log: vscode.LogOutputChannel,
+    /** An answer started (true) or ended (false): the status bar shows "generating". */
+    private readonly onActivity: (active: boolean) => void = () => undefined,
   ) {
-    this.lastEditor = vscode.window.activeTextEditor;
+    if (isSource(vscode.window.activeTextEditor)) this.lastEditor = vscode.window.activeTextEditor;
     this.disposables.push(
       vscode.window.onDidChangeActiveTextEditor((editor) => {
-        // Focus moving into the panel leaves no active editor; keep the last one.
-        if (editor) this.lastEditor = editor;
+        // Focus moving into the panel (or the output view) leaves no source editor; keep the last one.
+        if (isSource(editor)) this.lastEditor = editor;
         this.postContext();
       }),
       vscode.window.onDidChangeTextEditorSelection((event) => {
@@ -146,6 +153,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.post({ type: 'append', message: { id, role: 'assistant', content: '', pending: true } });
     this.post({ type: 'busy', busy: true });
     void vscode.commands.executeCommand('setContext', 'tramontane.chatBusy', true);
+    this.onActivity(true);
     let note: string | undefined;
     try {
       const result = await run((delta) => {
@@ -168,6 +176,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       if (this.running === source) this.running = undefined;
       if (this.inflight === inflight) this.inflight = undefined;
       source.dispose();
+      this.onActivity(false);
     }
     await this.history.finish(id, text, note);
     this.post({ type: 'done', id, content: text, note });

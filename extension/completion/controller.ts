@@ -70,8 +70,6 @@ export class InlineCompletionController {
   /** What the provider last returned for the current stream, to refresh only on change. */
   private lastShown: string | undefined;
   private lastRefreshAt = 0;
-  /** Requests that started a stream (for tests and the status bar). */
-  requests = 0;
 
   constructor(
     private readonly backend: CompletionBackend,
@@ -95,7 +93,6 @@ export class InlineCompletionController {
       explicit: doc.explicit,
     };
     const stream = new SuggestionStream(doc.uri, before, doc.text.slice(doc.offset), this.backend, request);
-    this.requests++;
     this.adopt(stream);
     return this.serve({ stream, typed: 0 }, doc, token, 'new');
   }

@@ -94,7 +94,25 @@ export async function startCodeServer(options: StartOptions): Promise<CodeServer
   fs.closeSync(log);
   const pid = child.pid!;
   const url = `http://127.0.0.1:${port}`;
+  // If the test run itself is stopped, take code-server (and all it started) along.
+  const killGroup = () => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    killGroup();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('exit', killGroup);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const stop = async () => {
+    process.off('exit', killGroup);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     // setsid made the child a process-group leader: signal the whole group.
     try {
       process.kill(-pid, 'SIGTERM');
