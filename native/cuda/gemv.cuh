@@ -199,12 +199,14 @@ void launch_gemv(const Launch& l, int warps, int grid, const bf16* w, int K, int
     allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
     launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
   };
-  if (warps == 4) {
+  if (warps == 2) {
+    run(gemv_kernel<2, In, Epi>, 64);
+  } else if (warps == 4) {
     run(gemv_kernel<4, In, Epi>, 128);
   } else if (warps == 8) {
     run(gemv_kernel<8, In, Epi>, 256);
   } else {
-    throw Error("gemv: warps must be 4 or 8");
+    throw Error("gemv: warps must be 2, 4 or 8");
   }
 }
 

@@ -460,7 +460,7 @@ void Session::tune_gemv(int reps) {
     for (const Item& it : items) {
       GemvConfig best{8, 0};
       float best_ms = 1e30f;
-      for (int warps : {4, 8}) {
+      for (int warps : {2, 4, 8}) {
         for (int mult : {0, 1, 2, 3, 4, 6, 8, 12, 16}) {
           const int grid = mult == 0 ? 0 : mult * sms;
           if (grid >= it.tiles) continue;

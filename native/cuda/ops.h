@@ -49,7 +49,7 @@ struct NormedInput {
   const bf16* xn = nullptr;       // [n][dim]; when set, x and norm_w are not used
 };
 struct GemvConfig {
-  int warps = 8;  // 4 or 8 warps per block (splitting K)
+  int warps = 8;  // 2, 4 or 8 warps per block (splitting K)
   int grid = 0;   // blocks; 0 = one per tile
 };
 
