@@ -114,6 +114,8 @@ export class LspClient {
   }
 
   replace(uri: string, range: Range, text: string): void {
+    // The message is written later: a caller mutating its position must not move the edit.
+    range = structuredClone(range);
     const version = this.versions.get(uri)! + 1;
     this.versions.set(uri, version);
     const old = this.texts.get(uri)!;
