@@ -106,7 +106,7 @@ export class CompletionService {
 
       const memo = this.memos.get(doc.uri) ?? {};
       this.memos.set(doc.uri, memo);
-      const prompt = this.builder.build(doc, position, input.others(), memo);
+      const prompt = this.builder.build(doc, position, input.others, memo);
       const ctx: CursorContext = {
         linePrefix: prompt.linePrefix,
         lineSuffix: prompt.lineSuffix,

@@ -23,6 +23,9 @@ export interface PromptDocument {
 export interface WindowMemo {
   start?: number;
   extra?: string;
+  extraTokens?: number;
+  /** The last suffix and the text after the cursor it was computed from. */
+  suffix?: { key: string; text: string; tokens: number };
 }
 
 export interface BuiltPrompt {
@@ -69,8 +72,21 @@ export class PromptBuilder {
     return tokenizer ? tokenizer.encode(text).length : Math.ceil(text.length / CHARS_PER_TOKEN);
   }
 
-  build(doc: PromptDocument, position: Position, others: ContextSource[], memo: WindowMemo): BuiltPrompt {
-    const { template, tokenizer, shares } = this.options;
+  /** `others` is only called when the window moves (extra context is chosen then). */
+  build(doc: PromptDocument, position: Position, others: ContextSource[] | (() => ContextSource[]), memo: WindowMemo): BuiltPrompt {
+    const { template, shares } = this.options;
+    // Within one build the same text is often encoded twice (measured, then rendered).
+    const encoded = new Map<string, number[]>();
+    const base = this.options.tokenizer;
+    const tokenizer = base && {
+      ...base,
+      encode: (t: string) => {
+        let ids = encoded.get(t);
+        if (!ids) encoded.set(t, (ids = base.encode(t)));
+        return ids;
+      },
+    };
+    const count = (t: string) => (tokenizer ? tokenizer.encode(t).length : Math.ceil(t.length / CHARS_PER_TOKEN));
     const policy = this.options.policy ?? DEFAULT_POLICY;
     const text = doc.getText();
     const offset = doc.offsetAt(position);
@@ -84,23 +100,40 @@ export class PromptBuilder {
     const caps = budgetCaps(shares, template.usesSuffix);
 
     let suffix = '';
+    let suffixTokens = 0;
     if (template.usesSuffix) {
-      const measure = (end: number) => this.count(text.slice(offset, lineEnd(end)));
-      const end = placeSuffixEnd(line, doc.lineCount - 1, caps.suffix, measure);
-      suffix = text.slice(offset, lineEnd(end));
-      const maxChars = Math.floor(caps.suffix * CHARS_PER_TOKEN);
-      if (suffix.length > maxChars && this.count(suffix) > caps.suffix) suffix = suffix.slice(0, maxChars);
+      // Typing at the cursor leaves the text after it alone: the last suffix still holds
+      // while the text it was computed from (through one more line) is unchanged.
+      const cached = memo.suffix;
+      if (cached && text.startsWith(cached.key, offset)) {
+        suffix = cached.text;
+        suffixTokens = cached.tokens;
+      } else {
+        const measure = (end: number) => count(text.slice(offset, lineEnd(end)));
+        const end = placeSuffixEnd(line, doc.lineCount - 1, caps.suffix, measure);
+        suffix = text.slice(offset, lineEnd(end));
+        const maxChars = Math.floor(caps.suffix * CHARS_PER_TOKEN);
+        if (suffix.length > maxChars && count(suffix) > caps.suffix) suffix = suffix.slice(0, maxChars);
+        suffixTokens = suffix === '' ? 0 : count(suffix);
+        const keyEnd = Math.max(offset + suffix.length, lineEnd(Math.min(end + 1, doc.lineCount - 1)));
+        memo.suffix = { key: text.slice(offset, keyEnd), text: suffix, tokens: suffixTokens };
+      }
     }
-    const suffixTokens = suffix === '' ? 0 : this.count(suffix);
 
-    const measurePrefix = (start: number) => this.count(text.slice(lineStart(start), offset));
     let extra = memo.extra;
-    let budget = prefixBudget(shares.total, suffixTokens, extra ? this.count(extra) : 0);
+    // Measured as it will be rendered (after the extra context) where that can be shared
+    // with the rendering: one encoding of the prompt's head per keystroke.
+    const measurePrefix = (start: number) => {
+      const slice = text.slice(lineStart(start), offset);
+      return start === memo.start && extra ? count(extra + slice) - (memo.extraTokens ?? 0) : count(slice);
+    };
+    let budget = prefixBudget(shares.total, suffixTokens, memo.extraTokens ?? 0);
     let placement = placePrefixStart(memo.start, line, budget, measurePrefix, policy);
     if (placement.moved || extra === undefined) {
       // A new window: choose the extra context afresh, then place the start for it.
-      extra = extraContext(others, doc.languageId, caps.extra, (t) => this.count(t));
-      budget = prefixBudget(shares.total, suffixTokens, extra ? this.count(extra) : 0);
+      extra = extraContext(typeof others === 'function' ? others() : others, doc.languageId, caps.extra, count);
+      memo.extraTokens = extra ? count(extra) : 0;
+      budget = prefixBudget(shares.total, suffixTokens, memo.extraTokens);
       const previous = memo.start;
       placement = placePrefixStart(undefined, line, budget, measurePrefix, policy);
       placement.moved = placement.start !== previous;
@@ -111,7 +144,7 @@ export class PromptBuilder {
     let prefix = text.slice(lineStart(placement.start), offset);
     // One enormous line (minified code) can exceed the budget on its own: keep its end.
     const maxChars = Math.floor(budget * CHARS_PER_TOKEN);
-    if (prefix.length > maxChars && this.count(prefix) > budget) prefix = prefix.slice(-maxChars);
+    if (prefix.length > maxChars && count(prefix) > budget) prefix = prefix.slice(-maxChars);
 
     const head = extra + prefix;
     const segments = template.segments(head, suffix);

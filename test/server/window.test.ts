@@ -124,6 +124,23 @@ describe('prompt builder', () => {
     assert.equal(after.prefix, before.prefix + '\n  ');
   });
 
+  test('an edit after the cursor changes the suffix (the cached one is not reused)', () => {
+    const tok = charTokenizer();
+    const builder = new PromptBuilder({ template: resolveTemplate('mistral', tok), tokenizer: tok, shares: { total: 600, suffixShare: 0.3, extraShare: 0 } });
+    let doc = TextDocument.create('file:///d.ts', 'typescript', 1, source);
+    const memo: WindowMemo = {};
+    const before = builder.build(doc, { line: 100, character: 5 }, [], memo);
+    doc = TextDocument.update(doc, [{ range: { start: { line: 101, character: 2 }, end: { line: 101, character: 7 } }, text: 'let' }], 2);
+    const after = builder.build(doc, { line: 100, character: 5 }, [], memo);
+    assert.notEqual(after.suffix, before.suffix);
+    assert.ok(after.suffix.includes('\n  let value101'));
+    // An edit just past the suffix's last line changes whether another line fits.
+    const lastLine = 100 + before.suffix.split('\n').length;
+    doc = TextDocument.update(doc, [{ range: { start: { line: lastLine, character: 0 }, end: { line: lastLine, character: 0 } }, text: 'x' }], 3);
+    assert.equal(builder.build(doc, { line: 100, character: 5 }, [], memo).suffix, after.suffix);
+    assert.equal(memo.suffix?.text, after.suffix);
+  });
+
   test('line context for post-processing and CRLF documents', () => {
     const tok = charTokenizer();
     const builder = new PromptBuilder({ template: resolveTemplate('prefix-only', tok), tokenizer: tok, shares: { total: 500, suffixShare: 0.2, extraShare: 0 } });
