@@ -16,6 +16,7 @@ import { modelName } from './status/format';
 import { StatusBar } from './status/statusBar';
 
 const DEMO_NOTICE_KEY = 'tramontane.demoNoticeDismissed';
+const REMOTE_TOKEN_KEY = 'tramontane.remoteToken';
 
 let activeSidecar: Sidecar | undefined;
 
@@ -30,7 +31,12 @@ export function activate(context: vscode.ExtensionContext): void {
   let settings = loadSettings();
   const embedded = () => !settings.modelPath && settings.backend !== 'remote';
 
-  const sidecar = new Sidecar({ cliPath: context.asAbsolutePath('dist/cli.js'), log, settings: () => settings });
+  const sidecar = new Sidecar({
+    cliPath: context.asAbsolutePath('dist/cli.js'),
+    log,
+    settings: () => settings,
+    remoteToken: () => context.secrets.get(REMOTE_TOKEN_KEY),
+  });
   activeSidecar = sidecar;
   const gate = new CompletionGate(context.globalState, () => settings);
   const statusBar = new StatusBar(sidecar, gate, embedded, log);
@@ -105,6 +111,18 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.commands.registerCommand('tramontane.selectModel', () => selectModel(context, settings)),
     vscode.commands.registerCommand('tramontane.restartServer', () => sidecar.restart()),
+    vscode.commands.registerCommand('tramontane.setRemoteToken', async () => {
+      const token = await vscode.window.showInputBox({
+        title: 'Remote server API key',
+        prompt: 'Bearer token for the remote OpenAI-compatible server (empty to remove it). Kept in VS Code\'s secret storage.',
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (token === undefined) return;
+      if (token) await context.secrets.store(REMOTE_TOKEN_KEY, token.trim());
+      else await context.secrets.delete(REMOTE_TOKEN_KEY);
+      if (settings.backend === 'remote') await sidecar.restart();
+    }),
     vscode.commands.registerCommand('tramontane.showLog', () => log.show()),
     vscode.commands.registerCommand('tramontane.showMenu', () => showMenu(gate, settings)),
     vscode.commands.registerCommand('tramontane.newChat', () => chat.newChat()),

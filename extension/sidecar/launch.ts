@@ -28,8 +28,11 @@ export function serveArgs(settings: ExtensionSettings): string[] {
   return args;
 }
 
-export function launchSpec(cliPath: string, settings: ExtensionSettings, host: LaunchHost): LaunchSpec {
+/** `remoteToken`: the bearer token for the remote backend, kept in VS Code's secret storage. */
+export function launchSpec(cliPath: string, settings: ExtensionSettings, host: LaunchHost, remoteToken?: string): LaunchSpec {
   const env: NodeJS.ProcessEnv = { ...host.env };
+  // Through the environment, not the command line, where other users could read it.
+  if (settings.backend === 'remote' && remoteToken) env.TRAMONTANE_REMOTE_TOKEN = remoteToken;
   if (settings.nodePath) {
     delete env.ELECTRON_RUN_AS_NODE;
     return { command: settings.nodePath, args: [cliPath, ...serveArgs(settings)], env };

@@ -29,6 +29,8 @@ export interface SidecarOptions {
   cliPath: string;
   log: vscode.LogOutputChannel;
   settings: () => ExtensionSettings;
+  /** The remote backend's bearer token, if the user stored one. */
+  remoteToken: () => Thenable<string | undefined>;
 }
 
 export class Sidecar implements vscode.Disposable {
@@ -68,7 +70,9 @@ export class Sidecar implements vscode.Disposable {
       return;
     }
     this.setState({ kind: 'starting' });
-    const spec = launchSpec(this.options.cliPath, settings, { execPath: process.execPath, env: process.env });
+    const token = settings.backend === 'remote' ? await this.options.remoteToken() : undefined;
+    if (generation !== this.generation) return;
+    const spec = launchSpec(this.options.cliPath, settings, { execPath: process.execPath, env: process.env }, token);
     const log = this.options.log;
     // A server that exits before the LSP handshake completes was refused its arguments
     // (a bad model path, say): restarting would fail the same way, so say why instead.

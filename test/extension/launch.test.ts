@@ -37,6 +37,14 @@ describe('server launch', () => {
     ]);
   });
 
+  it("hands the remote backend's token over in the environment, never on the command line", () => {
+    const remote = { ...DEFAULTS, backend: 'remote' as const, remoteUrl: 'https://gpu/v1' };
+    const spec = launchSpec('/ext/dist/cli.js', remote, host, 'sk-secret');
+    assert.equal(spec.env.TRAMONTANE_REMOTE_TOKEN, 'sk-secret');
+    assert.ok(!spec.args.some((a) => a.includes('sk-secret')));
+    assert.equal(launchSpec('/ext/dist/cli.js', DEFAULTS, host, 'sk-secret').env.TRAMONTANE_REMOTE_TOKEN, undefined, 'only for the remote backend');
+  });
+
   it('refuses the remote backend without an http(s) URL, saying which setting to fix', () => {
     assert.match(launchProblem({ ...DEFAULTS, backend: 'remote' }) ?? '', /tramontane\.remote\.url/);
     assert.ok(launchProblem({ ...DEFAULTS, backend: 'remote', remoteUrl: 'ftp://x' }));
