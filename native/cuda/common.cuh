@@ -108,10 +108,11 @@ __device__ __forceinline__ void prefetch_l2(const void* ptr, uint32_t bytes) {
 #endif
 }
 
-// 16-byte load of data read once (weights): bypass L1.
+// 16-byte load of data read once (weights): bypass L1, and let a miss bring the whole
+// 256-byte block into L2 (the gemv kernels read each row in 256-byte runs).
 __device__ __forceinline__ uint4 ld_stream(const void* ptr) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                : "l"(ptr));
   return v;

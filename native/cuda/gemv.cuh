@@ -20,7 +20,6 @@
 
 namespace tramontane::cuda::gemv {
 
-constexpr int kSteps = 4;  // 32-element steps per batch of loads: 8 × 16 B per thread
 
 // Input: RMSNorm of fp32 rows, normalized once per block into shared memory as bf16
 // (row stride K + 8 elements: consecutive tokens land on different banks).
@@ -86,11 +85,13 @@ __device__ __forceinline__ uint4 load_input(const VecInput& in, const bf16*, int
 // two batches of weight loads in registers: the next batch is issued before the current
 // one is multiplied, across tile boundaries too, and the very first batch is issued
 // before waiting on the previous kernel (weights never depend on it).
+// kSteps: 32-element steps per batch of loads (2 × kSteps 16-byte loads per thread).
+template <int kSteps>
 struct Batch {
   uint4 a0[kSteps], a1[kSteps];
 };
 
-template <int WARPS, class In, class Epi>
+template <int WARPS, int kSteps, class In, class Epi>
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_kernel(const bf16* __restrict__ w, int K, int n_tiles, int n, In in, Epi epi) {
   extern __shared__ uint4 smem_dyn[];
@@ -107,7 +108,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int per_warp_max = (n_steps + WARPS - 1) / WARPS;
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
 
-  auto load = [&](Batch& b, int tile, int batch) {
+  auto load = [&](Batch<kSteps>& b, int tile, int batch) {
     const bf16* row0 = w + size_t(epi.row(tile, g, 0)) * K + 8 * t;
     const bf16* row1 = w + size_t(epi.row(tile, g, 1)) * K + 8 * t;
 #pragma unroll
@@ -124,7 +125,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
   };
 
-  Batch cur, nxt;
+  Batch<kSteps> cur, nxt;
   int tile = blockIdx.x, batch = 0;
   if (tile < n_tiles) load(cur, tile, 0);
   pdl_enter();
@@ -186,7 +187,7 @@ __global__ void __launch_bounds__(WARPS * 32)
 
 // Launches gemv_kernel with the configured warps and grid.
 template <class In, class Epi>
-void launch_gemv(const Launch& l, int warps, int grid, const bf16* w, int K, int n_tiles, int n,
+void launch_gemv(const Launch& l, const GemvConfig& c, const bf16* w, int K, int n_tiles, int n,
                  const In& in, const Epi& epi) {
   if (n < 1 || n > 8) throw Error("gemv: token count out of range");
   if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
@@ -194,19 +195,21 @@ void launch_gemv(const Launch& l, int warps, int grid, const bf16* w, int K, int
     throw Error("gemv: normalized input does not fit in shared memory");
   }
   const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(bf16) : 0;
+  int grid = c.grid;
   if (grid <= 0 || grid > n_tiles) grid = n_tiles;
   auto run = [&](auto kernel, int threads) {
     allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
     launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
   };
-  if (warps == 2) {
-    run(gemv_kernel<2, In, Epi>, 64);
-  } else if (warps == 4) {
-    run(gemv_kernel<4, In, Epi>, 128);
-  } else if (warps == 8) {
-    run(gemv_kernel<8, In, Epi>, 256);
-  } else {
-    throw Error("gemv: warps must be 2, 4 or 8");
+  const int key = c.warps * 10 + c.steps;
+  switch (key) {
+    case 22: return run(gemv_kernel<2, 2, In, Epi>, 64);
+    case 24: return run(gemv_kernel<2, 4, In, Epi>, 64);
+    case 42: return run(gemv_kernel<4, 2, In, Epi>, 128);
+    case 44: return run(gemv_kernel<4, 4, In, Epi>, 128);
+    case 82: return run(gemv_kernel<8, 2, In, Epi>, 256);
+    case 84: return run(gemv_kernel<8, 4, In, Epi>, 256);
+    default: throw Error("gemv: warps must be 2, 4 or 8 and steps 2 or 4");
   }
 }
 
@@ -215,9 +218,9 @@ template <class Epi>
 void launch_normed(const Launch& l, const GemvConfig& c, const bf16* w, int K, int n_tiles, int n,
                    const NormedInput& x, const Epi& epi) {
   if (x.xn) {
-    launch_gemv(l, c.warps, c.grid, w, K, n_tiles, n, VecInput{x.xn}, epi);
+    launch_gemv(l, c, w, K, n_tiles, n, VecInput{x.xn}, epi);
   } else {
-    launch_gemv(l, c.warps, c.grid, w, K, n_tiles, n, NormInput{x.x, x.norm_w, x.eps}, epi);
+    launch_gemv(l, c, w, K, n_tiles, n, NormInput{x.x, x.norm_w, x.eps}, epi);
   }
 }
 

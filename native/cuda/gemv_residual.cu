@@ -35,7 +35,7 @@ void gemv_residual(const Launch& l, const GemvConfig& c, const bf16* w, const bf
                    int in_dim, int out_dim, float* x) {
   gemv::VecInput in{v};
   ResidualEpilogue epi{x, out_dim};
-  gemv::launch_gemv(l, c.warps, c.grid, w, in_dim, gemv_rows_tiles(out_dim), n, in, epi);
+  gemv::launch_gemv(l, c, w, in_dim, gemv_rows_tiles(out_dim), n, in, epi);
 }
 
 }  // namespace tramontane::cuda

@@ -458,13 +458,14 @@ void Session::tune_gemv(int reps) {
   for (int n : {1, kGemvMaxTokens}) {
     GemvPlan& plan = n == 1 ? plan1_ : plan8_;
     for (const Item& it : items) {
-      GemvConfig best{8, 0};
+      GemvConfig best{8, 0, 4};
       float best_ms = 1e30f;
+      for (int steps : {2, 4})
       for (int warps : {2, 4, 8}) {
         for (int mult : {0, 1, 2, 3, 4, 6, 8, 12, 16}) {
           const int grid = mult == 0 ? 0 : mult * sms;
           if (grid >= it.tiles) continue;
-          config_of(plan, it.op) = GemvConfig{warps, grid};
+          config_of(plan, it.op) = GemvConfig{warps, grid, steps};
           const int layers = it.op == Op::Logits ? 1 : s_.n_layers;
           std::vector<float> times;
           for (int r = 0; r < reps + 1; ++r) {
@@ -479,7 +480,7 @@ void Session::tune_gemv(int reps) {
           const float ms = median_of(times);
           if (ms < best_ms) {
             best_ms = ms;
-            best = GemvConfig{warps, grid};
+            best = GemvConfig{warps, grid, steps};
           }
         }
       }

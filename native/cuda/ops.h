@@ -51,6 +51,7 @@ struct NormedInput {
 struct GemvConfig {
   int warps = 8;  // 2, 4 or 8 warps per block (splitting K)
   int grid = 0;   // blocks; 0 = one per tile
+  int steps = 4;  // 2 or 4 steps of 32 elements per batch of loads (2 batches in flight)
 };
 
 // RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (bf16 [n][q_dim]),

@@ -164,9 +164,11 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     for (int single : {1, 0}) {
       const GemvPlan& p = sess.gemv_plan(single);
-      std::printf("  gemv plan (%s): qkv %d/%d  o %d/%d  gate_up %d/%d  down %d/%d  logits %d/%d (warps/grid)\n",
-                  single ? "n=1" : "n<=8", p.qkv.warps, p.qkv.grid, p.o.warps, p.o.grid, p.gate_up.warps,
-                  p.gate_up.grid, p.down.warps, p.down.grid, p.logits.warps, p.logits.grid);
+      std::printf("  gemv plan (%s): qkv %d/%d/%d  o %d/%d/%d  gate_up %d/%d/%d  down %d/%d/%d  logits %d/%d/%d"
+                  " (warps/grid/steps)\n",
+                  single ? "n=1" : "n<=8", p.qkv.warps, p.qkv.grid, p.qkv.steps, p.o.warps, p.o.grid, p.o.steps,
+                  p.gate_up.warps, p.gate_up.grid, p.gate_up.steps, p.down.warps, p.down.grid, p.down.steps,
+                  p.logits.warps, p.logits.grid, p.logits.steps);
     }
 
     std::vector<int> tokens(8192);

@@ -132,8 +132,8 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
           if (!is_poison16(gk[(size_t(h) * C + s) * hd + d]) || !is_poison16(gv[(size_t(h) * C + s) * hd + d]))
             stray = true;
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d%s", dim, heads,
-                kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid,
+  std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d s%d%s", dim,
+                heads, kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid, cfg.steps,
                 prenorm ? " prenorm" : "");
   report(name, R::rel_err(out.data(), ref.data(), out.size()), 1e-2, !stray,
          stray ? "stray cache writes" : "");
@@ -161,8 +161,8 @@ void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm =
           R::silu(gu[size_t(t) * 2 * hidden + i]) * gu[size_t(t) * 2 * hidden + hidden + i];
   auto out = widen(dh.down());
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d%s", dim, hidden, n,
-                cfg.warps, cfg.grid, prenorm ? " prenorm" : "");
+  std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d s%d%s", dim, hidden, n,
+                cfg.warps, cfg.grid, cfg.steps, prenorm ? " prenorm" : "");
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -186,8 +186,8 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
     delta[i] = out[i] - x[i];  // the added part, compared on its own scale
   }
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d", in, outd, n, cfg.warps,
-                cfg.grid);
+  std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d s%d", in, outd, n, cfg.warps,
+                cfg.grid, cfg.steps);
   report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -656,6 +656,9 @@ int main(int argc, char** argv) {
       test_gemv_logits(4096, 32000, n, {8, 3 * sms}, n == 8);
     }
     test_gemv_qkv(4096, 32, 8, 128, 8, RopeLayout::RotateHalf, 4352, 100, {8, 2 * sms});
+    test_gemv_qkv(4096, 32, 8, 128, 1, RopeLayout::Interleaved, 4352, 77, {8, 3 * sms, 2});
+    test_gemv_residual(14336, 4096, 3, {2, 0, 2});
+    test_gemv_swiglu(4096, 14336, 1, {4, 0, 2});
     test_gemv_swiglu(4096, 14336, 8, {8, 3 * sms});
     test_gemv_qkv(520, 8, 2, 128, 3, RopeLayout::Interleaved, 300, 299, {4, 7});
     test_gemv_qkv(1024, 16, 4, 64, 2, RopeLayout::RotateHalf, 50, 0, {8, 0});
