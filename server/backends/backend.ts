@@ -44,6 +44,9 @@ export interface ChatRun {
   promptTokens?: number;
   generatedTokens: number;
   finish: RunFinish;
+  /** The whole answer decoded at once, when the backend can: the streamed pieces can
+   *  differ where a preemption split a character between two generation steps. */
+  text?: string;
 }
 
 export interface Backend {

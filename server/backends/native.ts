@@ -160,7 +160,9 @@ export class NativeBackend implements Backend {
         }
         return job.signal.aborted ? ('cancelled' as const) : ('preempted' as const);
       });
-      if (step !== 'preempted') return { promptTokens: prompt.length, generatedTokens: generated.length, finish: step };
+      if (step !== 'preempted') {
+        return { promptTokens: prompt.length, generatedTokens: generated.length, finish: step, text: this.model.detokenize(generated) };
+      }
     }
   }
 

@@ -75,7 +75,7 @@ export class ChatService {
       },
     });
     return {
-      text,
+      text: run.text ?? text,
       finish: run.finish,
       promptTokens: run.promptTokens,
       generatedTokens: run.generatedTokens,
