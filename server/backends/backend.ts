@@ -2,6 +2,7 @@
 // OpenAI-compatible server. Prompts are built by the server (the same for both);
 // backends run them and stream text.
 import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
+import type { TemplateName } from '../prompt/templates';
 import type { PromptTokenizer } from '../prompt/tokenizer';
 
 export interface CompletionJob {
@@ -11,6 +12,8 @@ export interface CompletionJob {
   tokens?: number[];
   /** The prompt as text (remote backends send it). */
   text: string;
+  /** The prompt's two halves, for servers that apply the FIM template themselves. */
+  fim?: { prefix: string; suffix: string };
   maxTokens: number;
   temperature: number;
   stop: string[];
@@ -56,6 +59,8 @@ export interface Backend {
   /** For building prompts exactly; remote backends have none and estimate. */
   readonly tokenizer?: PromptTokenizer;
   readonly chatTemplate?: ChatTemplateName;
+  /** What the "auto" template means without a tokenizer to inspect. */
+  readonly autoTemplate?: TemplateName;
   /** Most prompt + generated tokens one sequence may hold (Infinity if unbounded). */
   readonly contextLimit: number;
   complete(job: CompletionJob): Promise<CompletionRun>;

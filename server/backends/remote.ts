@@ -1,6 +1,7 @@
 // A remote OpenAI-compatible server (vLLM, TGI, llama.cpp's server, or another
 // `tramontane serve --http`): the same prompts, sent as text to /v1/completions and
 // streamed back as server-sent events; chat through /v1/chat/completions.
+import type { TemplateName } from '../prompt/templates';
 import type { BackendKind } from '../protocol';
 import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, RunFinish } from './backend';
 import { sseData } from './sse';
@@ -12,6 +13,12 @@ export interface RemoteOptions {
   token?: string;
   /** The "model" field of requests. */
   model?: string;
+  /**
+   * "template" (default): send the prompt rendered by the FIM template as text.
+   * "suffix": send `prompt` (the prefix) and `suffix`, and let the server apply its
+   * model's own FIM encoding (vLLM with Codestral, another Tramontane).
+   */
+  fim?: 'template' | 'suffix';
 }
 
 interface StreamChunk {
@@ -28,6 +35,7 @@ export class RemoteBackend implements Backend {
   readonly kind: BackendKind = 'remote';
   readonly label: string;
   readonly contextLimit = Infinity;
+  readonly autoTemplate?: TemplateName;
   private readonly base: string;
 
   constructor(private readonly options: RemoteOptions) {
@@ -40,6 +48,9 @@ export class RemoteBackend implements Backend {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${options.url}`);
     this.base = url.href.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.label = this.base;
+    // The server encodes prefix and suffix itself; the client still needs suffix-first
+    // windows, whatever the text rendering (which is not sent).
+    if (options.fim === 'suffix') this.autoTemplate = 'mistral';
   }
 
   private async post(path: string, body: Record<string, unknown>, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
@@ -97,7 +108,7 @@ export class RemoteBackend implements Backend {
       const body = await this.post(
         '/v1/completions',
         {
-          prompt: job.text,
+          ...(this.options.fim === 'suffix' && job.fim ? { prompt: job.fim.prefix, suffix: job.fim.suffix } : { prompt: job.text }),
           max_tokens: job.maxTokens,
           temperature: job.temperature,
           stop: job.stop.length > 0 ? job.stop : undefined,

@@ -54,6 +54,7 @@ export function buildProgram(): Command {
     .option('--remote <url>', 'complete with a remote OpenAI-compatible server instead of --model')
     .option('--remote-token <secret>', 'bearer token for --remote (or TRAMONTANE_REMOTE_TOKEN)')
     .option('--remote-model <name>', 'model name sent to --remote')
+    .addOption(new Option('--remote-fim <mode>', 'send the FIM prompt as rendered text, or as prompt + suffix').choices(['template', 'suffix']).default('template'))
     .option('--completion-sessions <n>', 'documents whose caches stay warm at once', parsePositive, 2)
     .option('--slack <n>', 'cache slots beyond the window (exact rollback distance)', parseCount)
     .option('--context <n>', 'cache length for models without a sliding window', parsePositive)

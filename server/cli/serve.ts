@@ -14,6 +14,7 @@ export interface ServeOptions extends EngineOptions {
   remote?: string;
   remoteToken?: string;
   remoteModel?: string;
+  remoteFim?: 'template' | 'suffix';
   completionSessions?: number;
   slack?: number;
   context?: number;
@@ -22,7 +23,13 @@ export interface ServeOptions extends EngineOptions {
 export function backendSpec(options: ServeOptions): BackendSpec {
   if (options.remote) {
     if (options.model) throw new Error('give either --model or --remote, not both');
-    return { kind: 'remote', url: options.remote, token: options.remoteToken ?? process.env.TRAMONTANE_REMOTE_TOKEN, model: options.remoteModel };
+    return {
+      kind: 'remote',
+      url: options.remote,
+      token: options.remoteToken ?? process.env.TRAMONTANE_REMOTE_TOKEN,
+      model: options.remoteModel,
+      fim: options.remoteFim,
+    };
   }
   return {
     kind: 'native',

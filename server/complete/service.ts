@@ -40,7 +40,7 @@ export class CompletionService {
     private settings: Settings,
     private readonly stats: StatsLog,
   ) {
-    this.template = resolveTemplate(settings.fimTemplate, backend.tokenizer);
+    this.template = resolveTemplate(settings.fimTemplate, backend.tokenizer, backend.autoTemplate);
     this.builder = this.makeBuilder();
   }
 
@@ -59,7 +59,7 @@ export class CompletionService {
 
   /** New settings apply to the next request; windows are placed afresh. */
   configure(settings: Settings): void {
-    this.template = resolveTemplate(settings.fimTemplate, this.backend.tokenizer);
+    this.template = resolveTemplate(settings.fimTemplate, this.backend.tokenizer, this.backend.autoTemplate);
     this.settings = settings;
     this.builder = this.makeBuilder();
     this.memos.clear();
@@ -123,6 +123,7 @@ export class CompletionService {
         key: doc.uri,
         tokens: prompt.tokens,
         text: prompt.text,
+        fim: { prefix: prompt.extra + prompt.prefix, suffix: prompt.suffix },
         maxTokens: this.settings.maxTokens,
         temperature: this.settings.temperature,
         stop: completionMode(ctx) === 'single-line' ? ['\n'] : [],

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Backend } from '../backends/backend';
 import { sseEvent } from '../backends/sse';
+import { renderTokens, resolveTemplate, type FimTemplate } from '../prompt/templates';
 import type { ChatMessage } from '../protocol';
 
 export interface HttpOptions {
@@ -159,7 +160,10 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     let prompt = body.prompt;
     if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') prompt = prompt[0];
     let tokens: number[];
-    if (typeof prompt === 'string') {
+    if (typeof prompt === 'string' && typeof body.suffix === 'string') {
+      // OpenAI's `suffix`: fill in the middle with the model's own template, token-exact.
+      tokens = renderTokens(fimTemplate(engine).segments(prompt, body.suffix), engine.tokenizer);
+    } else if (typeof prompt === 'string') {
       // BOS is added here, as llama.cpp and vLLM do; a literal leading <s> is that BOS.
       tokens = [engine.tokenizer.bosId, ...tokenizeWithControls(engine, prompt.replace(/^<s>/, ''))];
     } else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every((t) => Number.isInteger(t))) {
@@ -291,6 +295,17 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     });
   });
   return server;
+}
+
+const templates = new WeakMap<Backend, FimTemplate>();
+function fimTemplate(engine: Backend): FimTemplate {
+  let template = templates.get(engine);
+  if (!template) {
+    template = resolveTemplate('auto', engine.tokenizer);
+    if (!template.usesSuffix) throw new HttpError(400, 'suffix is not supported: this model has no fill-in-the-middle tokens');
+    templates.set(engine, template);
+  }
+  return template;
 }
 
 /** Text with control tokens written in it ("[SUFFIX]", "[INST]") turned into their ids. */

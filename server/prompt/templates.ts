@@ -105,11 +105,12 @@ export function detectTemplate(tokenizer: PromptTokenizer): TemplateName {
 }
 
 /**
- * The template to use: the override unless "auto", else detected. With a tokenizer, an
+ * The template to use: the override unless "auto", else detected (or `fallback` without a
+ * tokenizer). With a tokenizer, an
  * override naming tokens the vocabulary lacks is an error rather than a silent garbage prompt.
  */
-export function resolveTemplate(name: FimTemplateName, tokenizer?: PromptTokenizer): FimTemplate {
-  const chosen: TemplateName = name === 'auto' ? (tokenizer ? detectTemplate(tokenizer) : 'prefix-only') : name;
+export function resolveTemplate(name: FimTemplateName, tokenizer?: PromptTokenizer, fallback: TemplateName = 'prefix-only'): FimTemplate {
+  const chosen: TemplateName = name === 'auto' ? (tokenizer ? detectTemplate(tokenizer) : fallback) : name;
   const template = chosen === 'prefix-only' ? prefixOnly : chosen === 'mistral' ? mistral : chosen === 'codellama' ? codellama(codellamaPieces(tokenizer)) : starcoder;
   if (tokenizer) {
     for (const segment of template.segments('a', 'b')) {

@@ -156,6 +156,26 @@ describe('remote backend against a second tramontane server', () => {
     assert.ok(result.text.length > 0);
   });
 
+  test('--remote-fim suffix: the server applies the FIM encoding, token for token as the native backend', async () => {
+    const text = 'import math\n\ndef area(r):\n    return math.pi * r * r\n\n\ndef perimeter(r):\n    \n\nprint(area(2))\n';
+    const position = { line: 7, character: 4 };
+    const remote = await LspClient.start(['--remote', base, '--remote-token', TOKEN, '--remote-fim', 'suffix'], { maxTokens: 8 });
+    const native = await LspClient.start(['--model', dir], { maxTokens: 8 });
+    try {
+      await Promise.all([remote.ready(), native.ready()]);
+      for (const c of [remote, native]) {
+        c.open('file:///work/circle.py', text, 'python');
+        await c.complete('file:///work/circle.py', position);
+      }
+      const [r, n] = [await remote.lastStats(), await native.lastStats()];
+      assert.ok(n.promptTokens! > 20);
+      assert.equal(r.promptTokens, n.promptTokens, 'the same prompt tokens');
+      assert.equal(r.generatedTokens, n.generatedTokens);
+    } finally {
+      await Promise.all([remote.stop(), native.stop()]);
+    }
+  });
+
   test('a wrong token at the remote is a clear RequestFailed', async () => {
     const bad = await LspClient.start(['--remote', base, '--remote-token', 'wrong'], { fimTemplate: 'mistral' });
     try {
