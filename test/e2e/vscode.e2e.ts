@@ -124,6 +124,7 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     await page.keyboard.press('Control+End');
     const typed = 'def square_perimeter(side):';
     await page.keyboard.type(typed, { delay: 40 });
+    assert.ok((await wb.visibleLines()).some((l) => l.startsWith(typed)), 'typed into the editor');
     await page.keyboard.press('Enter');
     const ghost = await wb.waitForGhostText(MODEL_TIMEOUT);
     await wb.screenshot('ghost-text');
@@ -136,6 +137,12 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
       assert.ok(await wb.ghostText().first().isVisible(), 'ghost text survives typing through it');
     }
 
+    // Accept a word (VS Code's own partial accept), then the rest with Tab.
+    await page.keyboard.press('Control+ArrowRight');
+    await wb.screenshot('accepted-word');
+    if (/\S\s+\S/.test(ghost.trim())) {
+      assert.ok(await wb.ghostText().first().isVisible(), 'the rest is still shown after accepting a word');
+    }
     await page.keyboard.press('Tab');
     await wb.ghostText().first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
     await page.keyboard.press('Control+S');
@@ -171,7 +178,7 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
   });
 
   it('explains the selection in the panel', async () => {
-    await wb.editor().click();
+    await wb.focusEditor();
     await page.keyboard.press('Control+Home');
     // Select the first function (lines 4-5).
     for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
@@ -202,13 +209,34 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     assert.equal(after.length, 1);
     assert.notEqual(after[0], before[0], 'a new server process');
 
-    await wb.editor().click();
+    await wb.focusEditor();
     await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
     await page.keyboard.type('def triangle_area(base, height):', { delay: 40 });
+    assert.ok((await wb.visibleLines()).some((l) => l.includes('def triangle_area(base, height):')), 'typed into the editor');
     await page.keyboard.press('Enter');
     const ghost = await wb.waitForGhostText(MODEL_TIMEOUT);
     await wb.screenshot('restarted-ghost-text');
     assert.ok(ghost.trim().length > 0);
+  });
+
+  it('says what is wrong with a model folder that does not load, and recovers when fixed', async () => {
+    const settingsFile = path.join(server.userDataDir, 'User', 'settings.json');
+    const original = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
+    const missing = path.join(workspace, 'no-such-model');
+    await wb.writeUserSettings({ ...original, 'tramontane.model.path': missing });
+    const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'could not load the model' });
+    await toast.first().waitFor({ state: 'visible', timeout: MODEL_TIMEOUT });
+    const message = await toast.first().innerText();
+    await wb.screenshot('model-error');
+    assert.match(message, /no-such-model/);
+    assert.match(message, /Select Model/);
+    await wb.waitForStatus((t) => !isReady(t), 10_000, 'not ready');
+
+    await toast.first().locator('.codicon-notifications-clear, .codicon-close').first().click().catch(() => undefined);
+    await wb.writeUserSettings(original);
+    await wb.waitForStatus(isReady, MODEL_TIMEOUT, 'the model ready after the fix');
+    await wb.screenshot('model-fixed');
   });
 
   it('ran without errors in the page', () => {

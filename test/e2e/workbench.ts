@@ -45,11 +45,44 @@ export class Workbench {
     await row.waitFor({ state: 'visible', timeout: 15_000 });
     await input.press('Enter');
     await this.page.locator(`.tab.active[aria-label^="${name}"]`).waitFor({ state: 'visible', timeout: 15_000 });
-    await this.editor().click();
+    await this.focusEditor();
   }
 
-  editor(): Locator {
-    return this.page.locator('.editor-instance .monaco-editor .view-lines').first();
+  /** Puts the keyboard focus in the active editor, by command (a click may land anywhere on a wide line). */
+  async focusEditor(): Promise<void> {
+    await this.runCommand('View: Focus Active Editor Group');
+    await this.page.locator('.editor-group-container.active .monaco-editor.focused').waitFor({ state: 'visible', timeout: 10_000 });
+  }
+
+  /** The text of the active editor's visible lines. */
+  async visibleLines(): Promise<string[]> {
+    return this.page
+      .locator('.editor-group-container.active .monaco-editor .view-lines .view-line')
+      .evaluateAll((lines) =>
+        lines
+          .map((l) => ({ top: parseFloat((l as HTMLElement).style.top || '0'), text: (l.textContent ?? '').replace(/\u00a0/g, ' ') }))
+          .sort((a, b) => a.top - b.top)
+          .map((l) => l.text),
+      );
+  }
+
+  /**
+   * Rewrites the user settings as a user does: opens settings.json in the editor, replaces
+   * its text and saves (VS Code applies settings it saves itself at once).
+   */
+  async writeUserSettings(settings: Record<string, unknown>): Promise<void> {
+    await this.runCommand('Preferences: Open User Settings (JSON)');
+    await this.page.locator('.tab.active[aria-label^="settings.json"]').waitFor({ state: 'visible', timeout: 15_000 });
+    await this.focusEditor();
+    await this.page.keyboard.press('Control+A');
+    // One line, so that auto-indent has nothing to do; then drop whatever the editor
+    // closed on its own after the cursor (a bracket, a quote).
+    await this.page.keyboard.insertText(JSON.stringify(settings));
+    await this.page.keyboard.press('Control+Shift+End');
+    await this.page.keyboard.press('Delete');
+    await this.page.keyboard.press('Control+S');
+    await this.page.locator('.tab.active[aria-label^="settings.json"]:not(.dirty)').waitFor({ state: 'visible', timeout: 15_000 });
+    await this.page.keyboard.press('Control+W');
   }
 
   ghostText(): Locator {
@@ -61,11 +94,6 @@ export class Workbench {
     await this.ghostText().first().waitFor({ state: 'visible', timeout: timeoutMs });
     const parts = await this.ghostText().evaluateAll((elements) => elements.map((e) => e.textContent ?? ''));
     return parts.join('\n');
-  }
-
-  /** The Tramontane status bar entry's text (with codicons as text). */
-  statusItem(): Locator {
-    return this.page.locator('.statusbar-item[id="tramontane.tramontane.tramontane.status"], .statusbar-item[aria-label*="Tramontane"]').first();
   }
 
   async statusText(): Promise<string> {
