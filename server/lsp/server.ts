@@ -2,7 +2,9 @@
 // incremental document sync, textDocument/inlineCompletion, and Tramontane's custom
 // methods (server/protocol.ts). Errors answer the request; the server stays up.
 import {
+  MessageType,
   ProgressType,
+  ShowMessageNotification,
   TextDocumentSyncKind,
   type CancellationToken,
   type Connection,
@@ -133,7 +135,9 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
       ready?.completions.configure(settings);
       ready?.chat.configure(settings);
     } catch (error) {
-      connection.window.showErrorMessage(`Tramontane: ${firstLine(error)}`);
+      // A notification, not window/showMessageRequest: a client without that request
+      // would answer with an error that nobody waits for.
+      void connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Error, message: `Tramontane: ${firstLine(error)}` });
     }
   });
 

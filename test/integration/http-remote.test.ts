@@ -111,6 +111,27 @@ describe('OpenAI-compatible HTTP endpoint', () => {
     assert.equal((await fetch(`${base}/v2/nothing`, { headers: auth })).status, 404);
   });
 
+  test('a client that goes away stops its generation', async () => {
+    const abort = new AbortController();
+    const response = await fetch(`${base}/v1/completions`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 60000, temperature: 0, stream: true }),
+      signal: abort.signal,
+    });
+    let events = 0;
+    try {
+      for await (const _ of sseData(response.body!)) if (++events === 5) abort.abort();
+    } catch {
+      // aborted
+    }
+    // One engine, one request at a time: this answers promptly only if the other stopped.
+    const started = Date.now();
+    const next = await (await post('/v1/completions', { prompt: 'x', max_tokens: 2, temperature: 0 })).json();
+    assert.equal(next.usage.completion_tokens, 2);
+    assert.ok(Date.now() - started < 5000, `waited ${Date.now() - started} ms`);
+  });
+
   test('only loopback addresses can be bound', () => {
     const result = tramontane(['serve', '--model', dir, '--http', '0.0.0.0:8080']);
     assert.equal(result.status, 1);

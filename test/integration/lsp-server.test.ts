@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CancellationTokenSource, ResponseError } from 'vscode-languageserver-protocol/node';
+import { CancellationTokenSource, DidChangeConfigurationNotification, ResponseError, ShowMessageNotification } from 'vscode-languageserver-protocol/node';
 import { ErrorCodes } from '../../server/protocol';
 import { LspClient, itemsOf, positionAt } from '../helpers/lsp-client';
 import { SMALL, writeTinyModel } from '../helpers/tiny-model';
@@ -267,6 +267,18 @@ describe('bad input', () => {
     await rejectsWith(client.complete('file:///small.ts', { line: -1, character: 0 }), ErrorCodes.InvalidParams, /non-negative/);
     await rejectsWith(client.explain({ uri: 'file:///gone.ts' }), ErrorCodes.InvalidParams, /unknown document/);
     await rejectsWith(client.chat({ messages: [{ role: 'assistant', content: 'hi' }] }), ErrorCodes.InvalidParams, /alternate/);
+  });
+
+  test('settings change with workspace/didChangeConfiguration; bad values are refused', async () => {
+    await client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { tramontane: { maxTokens: 3, maxLines: 50 } } });
+    client.open('file:///config.ts', 'function f() {\n');
+    await client.complete('file:///config.ts', { line: 1, character: 0 });
+    const stats = await client.lastStats();
+    assert.ok(stats.generatedTokens <= 3, `generated ${stats.generatedTokens}`);
+    assert.equal(stats.outcome === 'length' || stats.outcome === 'complete', true);
+    const shown = new Promise<string>((resolve) => client.connection.onNotification(ShowMessageNotification.type, (m) => resolve(m.message)));
+    await client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { tramontane: { maxTokens: -1 } } });
+    assert.match(await shown, /setting maxTokens must be an integer from 1 to 4096/);
   });
 
   test('the server is still up and completes after all that', async () => {
