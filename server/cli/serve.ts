@@ -48,6 +48,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const loader = new BackendLoader(spec);
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
+  // A stray rejection (a notification to a client that went away) must not take the
+  // server down with it.
+  process.on('unhandledRejection', (error) => log(`unexpected error: ${error instanceof Error ? error.message : String(error)}`));
 
   if (listen) {
     const token = options.token ?? process.env.TRAMONTANE_HTTP_TOKEN;
