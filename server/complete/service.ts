@@ -118,7 +118,6 @@ export class CompletionService {
       let raw = '';
       let shown = '';
       let firstTokenMs: number | undefined;
-      let processed = postProcess('', ctx, false);
       const run = await this.backend.complete({
         key: doc.uri,
         tokens: prompt.tokens,
@@ -133,7 +132,7 @@ export class CompletionService {
           if (enough.signal.aborted) return;
           firstTokenMs ??= performance.now() - started;
           raw += piece;
-          processed = postProcess(raw, ctx, false);
+          const processed = postProcess(raw, ctx, false);
           if (processed.text !== shown && processed.text.trim() !== '') {
             shown = processed.text;
             input.onPartial?.(shown);
