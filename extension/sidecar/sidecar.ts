@@ -101,8 +101,9 @@ export class Sidecar implements vscode.Disposable {
       if (generation === this.generation) this.modelStatus(status);
     });
     client.onNotification(LoadProgressNotification, (params: LoadProgressParams) => {
-      if (generation !== this.generation || this.current.kind !== 'loading') return;
-      this.setState({ ...this.current, progress: params.fraction });
+      if (generation !== this.generation) return;
+      if (this.current.kind === 'loading') this.setState({ ...this.current, progress: params.fraction });
+      else if (this.current.kind === 'starting') this.setState({ kind: 'loading', progress: params.fraction });
     });
 
     let startError: unknown;
