@@ -33,7 +33,9 @@ const BLOCK_OPENER = /(?:[{([:]|=>|\b(?:do|then|else|begin))\s*$/;
 export function completionMode(ctx: CursorContext): Mode {
   if (!CLOSING_TAIL.test(ctx.lineSuffix)) return 'single-line';
   if (ctx.linePrefix.trim() === '') return 'multi-line';
-  return BLOCK_OPENER.test(ctx.linePrefix) ? 'multi-line' : 'single-line';
+  if (ctx.lineSuffix.trim() === '') return BLOCK_OPENER.test(ctx.linePrefix) ? 'multi-line' : 'single-line';
+  // Closers after the cursor: arguments in "f(|)" stay on the line; a body in "{|}" does not.
+  return /\{\s*$/.test(ctx.linePrefix) ? 'multi-line' : 'single-line';
 }
 
 export function indentWidth(line: string): number {

@@ -12,6 +12,16 @@ describe('post-processing', () => {
     assert.deepEqual(out, { text: 'compute(1)', done: true, reason: 'line-end' });
   });
 
+  test('mode: arguments between auto-closed brackets stay on the line, a body between braces does not', () => {
+    assert.equal(completionMode(ctx('  call(', ')')), 'single-line');
+    assert.equal(completionMode(ctx('  const a = [', '];')), 'single-line');
+    assert.equal(completionMode(ctx('function f() {', '}')), 'multi-line');
+    assert.equal(completionMode(ctx('  call(', '')), 'multi-line');
+    assert.equal(completionMode(ctx('def f(x):', '')), 'multi-line');
+    assert.equal(completionMode(ctx('  x = 1', '')), 'single-line');
+    assert.equal(completionMode(ctx('    ', '')), 'multi-line');
+  });
+
   test('an empty line or a block opener: several lines, cut where the block ends', () => {
     const c = ctx('function f() {', '', '\nexport {};\n');
     assert.equal(completionMode(c), 'multi-line');
