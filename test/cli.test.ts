@@ -41,6 +41,15 @@ describe('tramontane CLI', () => {
     assert.ok(result.stdout.length > 1);
   });
 
+  test('demo types a file and shows each answered suggestion, then the figures', () => {
+    const result = tramontane(['demo', '--model', dir, '--chars', '6', '--interval', '30', '--max-tokens', '4']);
+    assert.equal(result.status, 0, result.stderr);
+    const answered = result.stdout.split('\n').filter((line) => line.includes(' → '));
+    assert.ok(answered.length >= 1, result.stdout);
+    assert.match(result.stdout, /keystroke → first token: +p50 [\d.]+ ms/);
+    assert.match(result.stdout, /computed tokens \/ keystroke: +p50 [\d.]+/);
+  });
+
   const bad: [string, string[], RegExp][] = [
     ['a missing model folder', ['tokenize', '--model', '/nonexistent', 'x'], /not found|does not exist/i],
     ['a bad backend', ['tokenize', '--model', dir, '--backend', 'tpu', 'x'], /cpu or cuda/],

@@ -38,6 +38,17 @@ export interface KeystrokeBenchOptions {
   intervalMs: number;
   settings: Partial<Settings>;
   seed: number;
+  /** Watches the replay as it happens (the demo draws the ghost text from these). */
+  observer?: KeystrokeObserver;
+}
+
+export interface KeystrokeObserver {
+  /** After each keystroke: the line being typed, up to the cursor. */
+  typed?(lineBeforeCursor: string): void;
+  /** Each streamed update of the current keystroke's suggestion (the whole text so far). */
+  suggestion?(text: string): void;
+  /** The current keystroke's request was answered. */
+  answered?(text: string, elapsedMs: number): void;
 }
 
 export interface KeystrokeSample {
@@ -150,8 +161,11 @@ export async function benchKeystrokes(options: KeystrokeBenchOptions): Promise<K
       const cancel = new CancellationTokenSource();
       previous = cancel;
       const partialResultToken = `bench-${++tokenCounter}`;
-      const progress = connection.onProgress(new ProgressType<InlineCompletionPartial>(), partialResultToken, () => {
+      const current = () => previous === cancel;
+      options.observer?.typed?.(text.slice(text.lastIndexOf('\n', offset - 1) + 1, offset));
+      const progress = connection.onProgress(new ProgressType<InlineCompletionPartial>(), partialResultToken, (items) => {
         sample.firstMs ??= performance.now() - pressed;
+        if (current()) options.observer?.suggestion?.(insertText(items));
       });
       pending.push(
         connection
@@ -161,9 +175,11 @@ export async function benchKeystrokes(options: KeystrokeBenchOptions): Promise<K
             cancel.token,
           )
           .then(
-            () => {
+            (result) => {
               sample.completeMs = performance.now() - pressed;
               sample.firstMs ??= sample.completeMs;
+              const items = Array.isArray(result) ? result : (result?.items ?? []);
+              if (current()) options.observer?.answered?.(insertText(items), sample.completeMs);
             },
             () => undefined, // cancelled by the next keystroke
           )
@@ -214,6 +230,11 @@ function summarize(samples: KeystrokeSample[], status: ModelStatus): KeystrokeRe
     answered: answered.length,
     superseded: withStats.filter((s) => s.outcome === 'superseded' || s.outcome === 'cancelled').length,
   };
+}
+
+function insertText(items: InlineCompletionPartial): string {
+  const first = items[0]?.insertText;
+  return typeof first === 'string' ? first : (first?.value ?? '');
 }
 
 function languageOf(file: string): string {

@@ -1,7 +1,8 @@
-// The tramontane command line: complete, tokenize, logits (and later serve, bench).
+// The tramontane command line: complete, tokenize, logits, serve, bench, demo.
 import { Command, Option } from 'commander';
 import { benchKeystrokesCommand } from './bench';
 import { completeCommand } from './complete';
+import { demoCommand } from './demo';
 import { logitsCommand } from './logits';
 import { parseBackend, parseCount, parseNumber, parsePositive, parseTokenList } from './options';
 import { serveCommand } from './serve';
@@ -72,6 +73,15 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of the typing rhythm', parseCount, 1)
     .option('--json', 'print the figures as JSON')
     .action((options) => benchKeystrokesCommand(options));
+
+  engineOptions(program.command('demo'))
+    .description('type a source file and show each suggestion as it streams (what `npm start` runs)')
+    .option('--file <path>', 'source file to type (default: media/demo/inventory.py)')
+    .option('--line <n>', 'line to start typing at (default: 60% down the file)', parsePositive)
+    .option('--chars <n>', 'characters to type', parsePositive, 160)
+    .option('--interval <ms>', 'mean time between keystrokes', parseNumber, 150)
+    .option('--max-tokens <n>', 'most tokens per suggestion', parsePositive, 48)
+    .action((options) => demoCommand(options));
 
   return program;
 }
