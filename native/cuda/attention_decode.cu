@@ -3,7 +3,7 @@
 //
 // Grid (split, kv_head). Query i sits at position p_i = *d_pos + i and attends positions
 // max(0, p_i − W + 1) .. p_i, in slots (position mod C). The union of the queries' ranges
-// is cut into at most gridDim.x splits of a multiple of 32 keys (at most
+// is cut into at most gridDim.x splits of a multiple of 16 keys (at least 32, at most
 // kDecodeMaxChunk), so short contexts use few blocks and long ones fill the card.
 //
 // A block copies its split's keys and values of one KV head into shared memory with
@@ -45,31 +45,38 @@ __device__ __forceinline__ void load_f(const bf16* p, float* f) {
   }
 }
 
-// Shared memory: K tile (later the p·V reduction), V tile, scores [nq·G][chunk].
+// Keys per split: a multiple of 16, at least 32. The host sizes shared memory for the
+// largest chunk its split count allows (chunk_cap); both kernels use the same rule.
+__host__ __device__ __forceinline__ int chunk_for(int len, int splits) {
+  const int c = (len + splits - 1) / splits;
+  const int r = (c + 15) / 16 * 16;
+  return r > 32 ? r : 32;
+}
+
+// Shared memory: K tile (later the p·V reduction), V tile, scores [nq·G][chunk_cap].
 template <int G, int HD>
-size_t smem_bytes(int nq) {
-  const size_t tile = size_t(kDecodeMaxChunk) * HD * sizeof(bf16);
+size_t smem_bytes(int nq, int chunk_cap) {
+  const size_t tile = size_t(chunk_cap) * HD * sizeof(bf16);
   const size_t red = size_t(8) * G * HD * sizeof(float);
-  return (tile > red ? tile : red) + tile + size_t(nq) * G * kDecodeMaxChunk * sizeof(float);
+  return (tile > red ? tile : red) + tile + size_t(nq) * G * chunk_cap * sizeof(float);
 }
 
 template <int G, int HD>
 __global__ void __launch_bounds__(kThreads)
     attention_decode_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
                             const bf16* __restrict__ v_cache, const int* __restrict__ d_pos, int nq,
-                            int n_heads, int capacity, int window, float scale_log2, float* part_o,
-                            float* part_ml, bf16* __restrict__ out) {
+                            int n_heads, int capacity, int window, int chunk_cap, float scale_log2,
+                            float* part_o, float* part_ml, bf16* __restrict__ out) {
   constexpr int DPL = HD / 16;  // dimensions per lane of a half-warp
   constexpr int CH = HD / 8;    // 16-byte chunks per row
-  constexpr size_t kTile = size_t(kDecodeMaxChunk) * HD;
-  constexpr size_t kRedFloats = size_t(8) * G * HD;
+  const size_t tile_elems = size_t(chunk_cap) * HD;
+  constexpr size_t kRedBytes = size_t(8) * G * HD * sizeof(float);
   extern __shared__ uint4 smem_dyn[];
   bf16* sk = reinterpret_cast<bf16*>(smem_dyn);
   float* s_red = reinterpret_cast<float*>(smem_dyn);  // reuses the K tile after the scores
-  constexpr size_t kFirstBytes =
-      kTile * sizeof(bf16) > kRedFloats * sizeof(float) ? kTile * sizeof(bf16) : kRedFloats * sizeof(float);
-  bf16* sv = reinterpret_cast<bf16*>(reinterpret_cast<char*>(smem_dyn) + kFirstBytes);
-  float* s_p = reinterpret_cast<float*>(sv + kTile);  // [nq·G][kDecodeMaxChunk]
+  const size_t first_bytes = tile_elems * sizeof(bf16) > kRedBytes ? tile_elems * sizeof(bf16) : kRedBytes;
+  bf16* sv = reinterpret_cast<bf16*>(reinterpret_cast<char*>(smem_dyn) + first_bytes);
+  float* s_p = reinterpret_cast<float*>(sv + tile_elems);  // [nq·G][chunk_cap]
   __shared__ float s_m[kGemvMaxTokens * G], s_l[kGemvMaxTokens * G];
 
   const int split = blockIdx.x, kvh = blockIdx.y;
@@ -83,8 +90,7 @@ __global__ void __launch_bounds__(kThreads)
   const int last = pos0 + nq - 1;
   const int lo = window > 0 ? max(0, pos0 - window + 1) : 0;  // first query's first key
   const int len = last - lo + 1;
-  int chunk = (len + splits - 1) / splits;
-  chunk = max(32, (chunk + 31) / 32 * 32);
+  const int chunk = chunk_for(len, splits);
   const int active = (len + chunk - 1) / chunk;
   if (split >= active) return;
   const int kb = lo + split * chunk;
@@ -147,7 +153,7 @@ __global__ void __launch_bounds__(kThreads)
           for (int u = 0; u < 4; ++u) {
             const int j = base + hw + 8 * u;
             const int kp = kb + j;
-            if (j < nk) s_p[(qi * G + g) * kDecodeMaxChunk + j] = kp >= qlo && kp <= qp ? d[u] : -INFINITY;
+            if (j < nk) s_p[(qi * G + g) * chunk_cap + j] = kp >= qlo && kp <= qp ? d[u] : -INFINITY;
           }
         }
       }
@@ -158,7 +164,7 @@ __global__ void __launch_bounds__(kThreads)
   // Softmax statistics per row (a warp per row). A row with nothing visible in this split
   // keeps m = -inf, l = 0 and contributes nothing when merged.
   for (int r = warp; r < rows; r += kThreads / 32) {
-    float* row = s_p + r * kDecodeMaxChunk;
+    float* row = s_p + r * chunk_cap;
     float m = -INFINITY;
     for (int j = lane; j < nk; j += 32) m = fmaxf(m, row[j]);
     m = warp_max(m);
@@ -190,7 +196,7 @@ __global__ void __launch_bounds__(kThreads)
       load_f<DPL>(sv + j * HD + DPL * hl, vf);
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        const float p = s_p[(qi * G + g) * kDecodeMaxChunk + j];
+        const float p = s_p[(qi * G + g) * chunk_cap + j];
 #pragma unroll
         for (int e = 0; e < DPL; ++e) acc[g][e] += p * vf[e];
       }
@@ -238,8 +244,7 @@ __global__ void __launch_bounds__(HD)
   const int last = pos0 + nq - 1;
   const int lo = window > 0 ? max(0, pos0 - window + 1) : 0;
   const int len = last - lo + 1;
-  int chunk = (len + splits - 1) / splits;
-  chunk = max(32, (chunk + 31) / 32 * 32);
+  const int chunk = chunk_for(len, splits);
   const int active = (len + chunk - 1) / chunk;
   if (active == 1) return;  // written directly
   const float* ml = part_ml + (size_t(qi) * n_heads + head) * splits * 2;
@@ -270,11 +275,13 @@ template <int G, int HD>
 void run(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, const int* d_pos, int nq,
          const AttnShape& a, const DecodeScratch& s, bf16* out) {
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
-  const size_t smem = smem_bytes<G, HD>(nq);
+  const int longest = (a.window > 0 ? a.window : a.capacity) + nq - 1;
+  const int chunk_cap = chunk_for(longest, s.max_splits);
+  const size_t smem = smem_bytes<G, HD>(nq, chunk_cap);
   auto kernel = attention_decode_kernel<G, HD>;
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   launch(l, kernel, dim3(s.max_splits, a.n_kv_heads), dim3(kThreads), smem, q, kc, vc, d_pos, nq,
-         a.n_heads, a.capacity, a.window, scale_log2, s.part_o, s.part_ml, out);
+         a.n_heads, a.capacity, a.window, chunk_cap, scale_log2, s.part_o, s.part_ml, out);
   launch(l, attention_merge_kernel<HD>, dim3(a.n_heads, nq), dim3(HD), 0, d_pos, a.n_heads,
          a.window, s.max_splits, s.part_o, s.part_ml, out);
 }
@@ -296,7 +303,7 @@ void run_hd(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, cons
 int decode_splits_for(const AttnShape& a) {
   const int longest = (a.window > 0 ? a.window : a.capacity) + kGemvMaxTokens - 1;
   const int for_length = ceil_div(longest, kDecodeMaxChunk);
-  const int to_fill = ceil_div(256, a.n_kv_heads);  // about two blocks per SM
+  const int to_fill = ceil_div(512, a.n_kv_heads);  // about four blocks per SM
   return for_length > to_fill ? for_length : to_fill;
 }
 
@@ -307,7 +314,7 @@ void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const
     throw Error("attention_decode: too many queries");
   if (a.n_heads % a.n_kv_heads != 0) throw Error("attention_decode: bad head counts");
   const int longest = (a.window > 0 ? a.window : a.capacity) + nq - 1;
-  if (ceil_div(longest, s.max_splits) > kDecodeMaxChunk)
+  if (chunk_for(longest, s.max_splits) > kDecodeMaxChunk)
     throw Error("attention_decode: too few splits for the window");
   if (s.max_splits > kMaxSplits) throw Error("attention_decode: context too long for the split merge");
   switch (a.head_dim) {

@@ -82,9 +82,8 @@ __device__ __forceinline__ uint4 load_input(const VecInput& in, const bf16*, int
 //     acc[2·half + j] = y[token 2t + j][row(tile, g, half)]
 //
 // Pipelining: each warp walks a flat sequence of (tile, batch of kSteps steps) and keeps
-// two batches of weight loads in registers: the next batch is issued before the current
-// one is multiplied, across tile boundaries too, and the very first batch is issued
-// before waiting on the previous kernel (weights never depend on it).
+// two batches of weight loads in registers, across tile boundaries too; the first two
+// are issued before waiting on the previous kernel (weights never depend on it).
 // kSteps: 32-element steps per batch of loads (2 × kSteps 16-byte loads per thread).
 template <int kSteps>
 struct Batch {
@@ -125,22 +124,31 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
   };
 
-  Batch<kSteps> cur, nxt;
-  int tile = blockIdx.x, batch = 0;
-  if (tile < n_tiles) load(cur, tile, 0);
+  // Two register buffers alternate over the flat sequence of (tile, batch) positions:
+  // A holds the even ones, B the odd ones. While one is multiplied the other is in
+  // flight, and a buffer is refilled (two positions ahead) as soon as it is consumed,
+  // so no register copy ever waits on a pending load.
+  auto advance = [&](int& tl, int& bt) {
+    if (++bt == batches) {
+      bt = 0;
+      tl += gridDim.x;
+    }
+  };
+  Batch<kSteps> A, B;
+  int ta = blockIdx.x, ba = 0;
+  int tb = ta, bb = 0;
+  advance(tb, bb);
+  // Both buffers in flight before waiting on the previous kernel and normalizing the
+  // input: they hide that prologue.
+  if (ta < n_tiles) load(A, ta, ba);
+  if (tb < n_tiles) load(B, tb, bb);
   pdl_enter();
   prepare_input(in, xs, K, n);
   const bool has_input = g < n;
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  while (tile < n_tiles) {
-    int ntile = tile, nbatch = batch + 1;
-    if (nbatch == batches) {
-      ntile += gridDim.x;
-      nbatch = 0;
-    }
-    if (ntile < n_tiles) load(nxt, ntile, nbatch);
-
+  auto step = [&](Batch<kSteps>& buf, int& tile, int& batch) -> bool {
+    if (tile >= n_tiles) return false;
     uint4 b[kSteps];
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
@@ -151,11 +159,10 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
-      mma_bf16_16816(acc, cur.a0[u].x, cur.a1[u].x, cur.a0[u].y, cur.a1[u].y, b[u].x, b[u].y);
-      mma_bf16_16816(acc, cur.a0[u].z, cur.a1[u].z, cur.a0[u].w, cur.a1[u].w, b[u].z, b[u].w);
+      mma_bf16_16816(acc, buf.a0[u].x, buf.a1[u].x, buf.a0[u].y, buf.a1[u].y, b[u].x, b[u].y);
+      mma_bf16_16816(acc, buf.a0[u].z, buf.a1[u].z, buf.a0[u].w, buf.a1[u].w, b[u].z, b[u].w);
     }
-
-    if (nbatch == 0) {  // the tile is complete: reduce over the warps, store
+    if (batch == batches - 1) {  // the tile is complete: reduce over the warps, store
       if constexpr (WARPS > 1) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) red[warp][i][lane] = acc[i];
@@ -175,13 +182,12 @@ __global__ void __launch_bounds__(WARPS * 32)
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[i] = 0.f;
     }
-#pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
-      cur.a0[u] = nxt.a0[u];
-      cur.a1[u] = nxt.a1[u];
-    }
-    tile = ntile;
-    batch = nbatch;
+    advance(tile, batch);
+    advance(tile, batch);
+    if (tile < n_tiles) load(buf, tile, batch);
+    return true;
+  };
+  while (step(A, ta, ba) && step(B, tb, bb)) {
   }
 }
 

@@ -108,8 +108,9 @@ struct DecodeScratch {
     return size_t(queries) * a.n_heads * splits * a.head_dim;
   }
 };
-// Splits the window is divided into at most (grid x); each split is a multiple of 32
-// keys and at most kDecodeMaxChunk (its keys and values sit in shared memory).
+// Splits the window is divided into at most (grid x); each split is a multiple of 16
+// keys, at least 32 and at most kDecodeMaxChunk (its keys and values sit in shared
+// memory).
 constexpr int kDecodeMaxChunk = 128;
 int decode_splits_for(const AttnShape& a);
 void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
