@@ -1,0 +1,295 @@
+"""Measures the exported default model and writes the engine's reference fixture.
+
+    python3 training/evaluate.py --data training/data/tokens --model $OUT/run/model --out $OUT/eval
+
+1. Loads model.safetensors (bf16) into transformers' MistralForCausalLM (fp32, eager
+   attention) and into model.py's implementation; checks that their logits agree on a
+   sequence longer than the sliding window, prefix-only and FIM.
+2. Reference fixture for the engine: HF fp32 eager logits on the bf16 weights
+   (reference.json + reference_logits.f32, raw little-endian float32 [n, vocab]); a second
+   one over a FIM prompt longer than the window (last positions only).
+3. Held-out perplexity and bits per byte per language (files never trained on).
+4. Exact match of greedy completions on held-out files, prefix-only and FIM: the next
+   line, the rest of a line from a cursor inside it, a return statement's expression,
+   and the closing brackets of a call.
+5. Completions of hand-written demo prompts.
+"""
+import argparse
+import json
+import os
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from data import Decoder, FileView, Split, load_meta
+from model import Config, MistralLM
+
+p = argparse.ArgumentParser()
+p.add_argument("--data", default="training/data/tokens")
+p.add_argument("--model", required=True)
+p.add_argument("--out", required=True)
+p.add_argument("--max-cases", type=int, default=100000)
+p.add_argument("--batch", type=int, default=128)
+p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the model folder's)")
+args = p.parse_args()
+os.makedirs(args.out, exist_ok=True)
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+dev = "cuda"
+meta, ids = load_meta(args.data)
+BOS, EOS, PRE, SUF, NL = ids["bos"], ids["eos"], ids["prefix"], ids["suffix"], ids["newline"]
+held = Split(args.data, "heldout")
+dec = Decoder(args.data)
+report = {"date": time.strftime("%Y-%m-%d"), "device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+
+with open(os.path.join(args.model, "config.json")) as f:
+    hfc = json.load(f)
+cfg = Config(**{k: hfc[k] for k in Config.__dataclass_fields__ if k in hfc})
+sd = load_file(os.path.join(args.model, "model.safetensors"))
+model = MistralLM(cfg)
+model.load_state_dict({k: v.float() for k, v in sd.items()})
+model.to(dev).eval()
+report["parameters"] = sum(v.numel() for v in sd.values())
+report["safetensors_bytes"] = os.path.getsize(os.path.join(args.model, "model.safetensors"))
+
+
+# ------------------------------------------------------------------ 1. HF agreement
+def fim_parts(fv, L, frag, s_budget, total_budget):
+    """(suffix, prefix) token lists, both without the dummy prefix, line-aligned windows."""
+    suffix = fv.s[fv.line_end(L):][:s_budget]
+    pb = total_budget - 3 - len(suffix) - len(frag)
+    p0 = fv.prefix_start_line(L, pb)
+    prefix = fv.span(p0, fv.starts[L]) if L > 0 else fv.s[0:0]
+    return suffix.tolist(), prefix.tolist() + list(frag)
+
+
+def fim_prompt(fv, L, frag, s_budget, total_budget):
+    """The layout the model was trained on: [BOS][SUFFIX] suffix [PREFIX] prefix."""
+    suffix, prefix = fim_parts(fv, L, frag, s_budget, total_budget)
+    return [BOS, SUF] + suffix + [PRE] + prefix
+
+
+def lm_prompt(fv, L, frag, budget):
+    pb = budget - 1 - len(frag)
+    p0 = fv.prefix_start_line(L, pb)
+    # From the file's start this is exactly [BOS] + encode(text before the cursor); a window
+    # that starts later begins at a line start.
+    return [BOS] + fv.s[fv.starts[p0]:fv.starts[L]].tolist() + list(frag)
+
+
+from transformers import MistralForCausalLM  # noqa: E402
+
+hf = MistralForCausalLM.from_pretrained(args.model, dtype=torch.float32, attn_implementation="eager").to(dev).eval()
+report["hf_tied_embeddings"] = bool(hf.lm_head.weight.data_ptr() == hf.model.embed_tokens.weight.data_ptr())
+long_files = [i for i in range(held.n) if held.rows[i, 1] > 700]
+fv_long = FileView(held, long_files[0], NL)
+seq_lm = [BOS] + fv_long.s[:599].tolist()
+L_mid = int(np.searchsorted(fv_long.starts, 500))
+seq_fim = fim_prompt(fv_long, L_mid, [], 128, 600)
+with torch.no_grad():
+    agree = {}
+    for name, seq in (("prefix_only_600", seq_lm), ("fim_%d" % len(seq_fim), seq_fim)):
+        x = torch.tensor([seq], device=dev)
+        a = hf(x).logits[0].float()
+        h, _ = model.hidden(x)
+        b = model.logits(h)[0]
+        agree[name] = float((a - b).abs().max())
+report["hf_vs_training_implementation_max_abs_logit_diff"] = agree
+print("HF agreement:", agree, flush=True)
+
+# ------------------------------------------------------------------ 2. fixtures
+fx = os.path.join(args.out, "fixture")
+os.makedirs(fx, exist_ok=True)
+fixture_file = long_files[1]
+seq64 = [BOS] + held.stream(fixture_file)[:63].astype(np.int64).tolist()
+with torch.no_grad():
+    lg = hf(torch.tensor([seq64], device=dev)).logits[0].float().cpu().numpy()
+    gen = hf.generate(torch.tensor([seq64], device=dev), max_new_tokens=16, do_sample=False,
+                      eos_token_id=None, pad_token_id=EOS)[0, len(seq64):].tolist()
+lg.astype("<f4").tofile(os.path.join(fx, "reference_logits.f32"))
+fv_w = FileView(held, long_files[2], NL)
+seq_w = fim_prompt(fv_w, int(np.searchsorted(fv_w.starts, 420)), [], 96, 320)
+with torch.no_grad():
+    lw = hf(torch.tensor([seq_w], device=dev)).logits[0].float().cpu().numpy()
+n_last = 16
+lw[-n_last:].astype("<f4").tofile(os.path.join(fx, "reference_window_logits.f32"))
+common = {
+    "model": "models/default", "dtype_weights": "bfloat16", "compute": "float32, transformers MistralForCausalLM, attn_implementation=eager",
+    "transformers": __import__("transformers").__version__, "torch": torch.__version__, "device": report["device"],
+    "vocab_size": cfg.vocab_size, "sliding_window": cfg.sliding_window, "tolerance": 1e-4,
+}
+with open(os.path.join(fx, "reference.json"), "w") as f:
+    json.dump({**common, "description": "prefix-only prompt: BOS + the first 63 tokens of a held-out file; logits at every position",
+               "tokens": seq64, "n": len(seq64), "logits_file": "reference_logits.f32", "logits_shape": [len(seq64), cfg.vocab_size],
+               "argmax": lg.argmax(-1).tolist(), "greedy_continuation_16": gen,
+               "text": dec.text(seq64[1:])}, f, indent=1)
+with open(os.path.join(fx, "reference_window.json"), "w") as f:
+    json.dump({**common, "description": f"FIM prompt ([BOS][SUFFIX]...[PREFIX]...) of {len(seq_w)} tokens, longer than the sliding window; logits of the last {n_last} positions only",
+               "tokens": seq_w, "n": len(seq_w), "logits_file": "reference_window_logits.f32",
+               "logits_positions": list(range(len(seq_w) - n_last, len(seq_w))), "logits_shape": [n_last, cfg.vocab_size],
+               "argmax": lw[-n_last:].argmax(-1).tolist()}, f, indent=1)
+del hf
+torch.cuda.empty_cache()
+
+# ------------------------------------------------------------------ 3. perplexity
+langs = meta["langs"]
+ppl = {}
+with torch.no_grad():
+    for li, lang in enumerate(langs):
+        files = np.flatnonzero(held.lang == li)
+        stream = np.concatenate([np.concatenate([[BOS], held.stream(i).astype(np.int64), [EOS]]) for i in files])
+        T1 = 1025
+        n_chunks = (len(stream) - 1) // (T1 - 1)
+        nll, ntok = 0.0, 0
+        for c0 in range(0, n_chunks, 32):
+            rows = np.stack([stream[c * (T1 - 1): c * (T1 - 1) + T1] for c in range(c0, min(c0 + 32, n_chunks))])
+            x = torch.from_numpy(rows).to(dev)
+            h, _ = model.hidden(x[:, :-1])
+            logits = model.logits(h)
+            nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum").item()
+            ntok += x[:, 1:].numel()
+        nbytes = int(held.nbytes[files].sum()) * ntok / (len(stream) - 1)
+        ppl[lang] = {"files": int(len(files)), "tokens": ntok, "loss_nats": nll / ntok, "perplexity": float(np.exp(nll / ntok)),
+                     "bits_per_byte": nll / np.log(2) / nbytes}
+        print(lang, ppl[lang], flush=True)
+report["heldout_perplexity"] = ppl
+
+
+# ------------------------------------------------------------------ 4. greedy completions
+@torch.no_grad()
+def generate(prompts, max_new, stop):
+    """Greedy decoding for a list of token lists, batched with left padding and a KV cache."""
+    W = cfg.sliding_window
+    out = [None] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    for b0 in range(0, len(order), args.batch):
+        idx = order[b0:b0 + args.batch]
+        B, Tp = len(idx), max(len(prompts[i]) for i in idx)
+        x = torch.zeros((B, Tp), dtype=torch.long)
+        pad = torch.tensor([Tp - len(prompts[i]) for i in idx])
+        for r, i in enumerate(idx):
+            x[r, pad[r]:] = torch.tensor(prompts[i])
+        x, pad = x.to(dev), pad.to(dev)
+        ar = torch.arange(Tp, device=dev)
+        pos = (ar[None] - pad[:, None]).clamp(min=0)
+        valid = ar[None] >= pad[:, None]
+        qi, kj = ar[:, None], ar[None]
+        m = ((kj <= qi) & (qi - kj < W))[None] & valid[:, None, :]
+        m = m | torch.eye(Tp, dtype=torch.bool, device=dev)[None]  # padded rows attend to themselves
+        h, caches = model.hidden(x, pos, m[:, None])
+        nxt = model.logits(h[:, -1]).argmax(-1)
+        gen = [[] for _ in range(B)]
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        stop_t = torch.tensor(sorted(stop), device=dev)
+        for t in range(max_new):
+            for r, v in enumerate(nxt.tolist()):
+                if not done[r]:
+                    gen[r].append(v)
+            done |= torch.isin(nxt, stop_t)
+            if bool(done.all()) or t == max_new - 1:
+                break
+            cur = Tp + t
+            valid = torch.cat([valid, torch.ones((B, 1), dtype=torch.bool, device=dev)], 1)
+            kpos = torch.arange(cur + 1, device=dev)
+            mm = valid & (cur - kpos[None] < W)
+            h, caches = model.hidden(nxt[:, None], (cur - pad)[:, None], mm[:, None, None, :], caches)
+            nxt = model.logits(h[:, -1]).argmax(-1)
+        for r, i in enumerate(idx):
+            out[i] = [v for v in gen[r] if v not in stop]
+    return out
+
+
+with open(os.path.join(args.data, "eval_cases.json")) as f:
+    cases = json.load(f)[:args.max_cases]
+views = {}
+# Prompt shapes: prefix-only with up to 960 tokens before the cursor; FIM "short" (the
+# recommended shape for this model: suffix <= 64 tokens, whole prompt <= 320, so the suffix
+# stays within the sliding window of the completion) and FIM "long" (suffix <= 256, <= 960).
+P_LM, P_FS, P_FL = [], [], []
+for c in cases:
+    fv = views.get(c["file"]) or views.setdefault(c["file"], FileView(held, c["file"], NL))
+    frag = c["prefix_frag"]
+    P_LM.append(lm_prompt(fv, c["line"], frag, 960))
+    P_FS.append(fim_prompt(fv, c["line"], frag, 64, 320))
+    P_FL.append(fim_prompt(fv, c["line"], frag, 256, 960))
+# The same FIM cases the way the Tramontane server encodes them (mistral-common's
+# encode_fim): the prefix with SentencePiece's dummy prefix, the suffix without; and with
+# an empty suffix (typing at the end of a file), [SUFFIX] left out altogether.
+from tokenizers import Tokenizer  # noqa: E402
+
+tok = Tokenizer.from_file(args.tokenizer or os.path.join(args.model, "tokenizer.json"))
+P_SV, P_SN = [], []
+for c in cases:
+    fv = views[c["file"]]
+    suffix, prefix = fim_parts(fv, c["line"], c["prefix_frag"], 64, 320)
+    pre = tok.encode(dec.text(prefix), add_special_tokens=False).ids
+    P_SV.append([BOS, SUF] + suffix + [PRE] + pre)
+    P_SN.append([BOS, PRE] + pre)
+t0 = time.time()
+G_LM = generate(P_LM, 48, {NL, EOS})
+G_SV = generate(P_SV, 64, {EOS})
+G_SN = generate(P_SN, 64, {EOS})
+G_FS = generate(P_FS, 64, {EOS})
+G_FL = generate(P_FL, 64, {EOS})
+report["generation_seconds"] = round(time.time() - t0, 1)
+report["prompt_tokens_mean"] = {"prefix_only": float(np.mean([len(x) for x in P_LM])),
+                                "fim_server": float(np.mean([len(x) for x in P_SV])),
+                                "fim_short": float(np.mean([len(x) for x in P_FS])),
+                                "fim_long": float(np.mean([len(x) for x in P_FL]))}
+stats = defaultdict(lambda: [0, 0])
+rows = []
+for c, g1, g2, g3, g4, g5 in zip(cases, G_LM, G_FS, G_FL, G_SV, G_SN):
+    t = c["target"]
+    a = dec.text(g1)
+    fs, fl = dec.text(g2), dec.text(g3)
+    sv, sn = dec.text(g4), dec.text(g5)
+    # "fim_*": the first line of the middle equals the target (a server stops a one-line
+    # completion at the newline); "fim_*_exact": the whole middle, up to EOS, equals it.
+    res = {"prefix_only": a == t,
+           "fim_short": fs.split("\n")[0] == t, "fim_short_exact": fs == t,
+           "fim_long": fl.split("\n")[0] == t, "fim_long_exact": fl == t,
+           "fim_server": sv.split("\n")[0] == t, "fim_server_no_suffix": sn.split("\n")[0] == t}
+    for mode, ok in res.items():
+        for key in (f"{mode}/{c['kind']}", f"{mode}/{c['kind']}/{c['lang']}", f"{mode}/all", f"{mode}/all/{c['lang']}"):
+            stats[key][0] += int(ok)
+            stats[key][1] += 1
+    rows.append({**{k: c[k] for k in ("kind", "lang", "path", "line", "cursor", "target")},
+                 "text_prefix_only": a, "text_fim_short": fs, "text_fim_long": fl,
+                 "text_fim_server": sv, "text_fim_server_no_suffix": sn, "match": res})
+# A few held-out examples for the model card: the first three cases of each kind.
+examples, seen = [], defaultdict(int)
+for c, p_lm, r in zip(cases, P_LM, rows):
+    if seen[c["kind"]] < 3:
+        seen[c["kind"]] += 1
+        tail = dec.text(p_lm[-48:]).split("\n")[-3:]
+        examples.append({"kind": c["kind"], "lang": c["lang"], "path": c["path"], "before_cursor": "\n".join(tail),
+                         "target": c["target"], "prefix_only": r["text_prefix_only"],
+                         "fim_short_first_line": r["text_fim_short"].split("\n")[0]})
+report["heldout_examples"] = examples
+report["exact_match"] = {k: {"hits": v[0], "n": v[1], "rate": round(v[0] / v[1], 4)} for k, v in sorted(stats.items())}
+for k in sorted(stats):
+    if k.count("/") == 1:
+        print(f"{k:32s} {stats[k][0]:5d}/{stats[k][1]:5d} = {stats[k][0] / stats[k][1]:.3f}")
+with open(os.path.join(args.out, "completions.jsonl"), "w") as f:
+    for r in rows:
+        f.write(json.dumps(r) + "\n")
+
+# ------------------------------------------------------------------ 5. demo prompts
+with open(os.path.join(args.data, "demo_prompts.json")) as f:
+    demos = json.load(f)
+outs = generate([d["tokens"] for d in demos], 48, {EOS})
+report["demo_completions"] = []
+for d, g in zip(demos, outs):
+    text = dec.text(g)
+    if "suffix" not in d:
+        text = text.split("\n\n")[0]
+    report["demo_completions"].append({"lang": d["lang"], "prefix": d["prefix"], "suffix": d.get("suffix"), "completion": text})
+    print(json.dumps(report["demo_completions"][-1]), flush=True)
+
+with open(os.path.join(args.out, "eval.json"), "w") as f:
+    json.dump(report, f, indent=1)
+print("eval done", flush=True)
