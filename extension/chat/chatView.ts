@@ -178,12 +178,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       source.dispose();
       this.onActivity(false);
     }
+    // The stop button goes before the answer shows as finished.
+    if (!this.running) await vscode.commands.executeCommand('setContext', 'tramontane.chatBusy', false);
     await this.history.finish(id, text, note);
     this.post({ type: 'done', id, content: text, note });
-    if (!this.running) {
-      this.post({ type: 'busy', busy: false });
-      void vscode.commands.executeCommand('setContext', 'tramontane.chatBusy', false);
-    }
+    if (!this.running) this.post({ type: 'busy', busy: false });
   }
 
   private target(editor: vscode.TextEditor): Target {
