@@ -124,7 +124,7 @@ function delta(id: string, text: string): void {
 function done(id: string, content: string | undefined, note?: string): void {
   const entry = streaming.get(id);
   streaming.delete(id);
-  const item = list.querySelector(`article[data-id="${CSS.escape(id)}"]`);
+  const item = Array.from(list.querySelectorAll('article')).find((a) => a.dataset.id === id);
   if (!item) return;
   item.classList.remove('pending');
   if (entry) renderBody(entry.body, 'assistant', content ?? entry.content);
