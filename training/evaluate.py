@@ -161,8 +161,10 @@ report["heldout_perplexity"] = ppl
 
 # ------------------------------------------------------------------ 4. greedy completions
 @torch.no_grad()
-def generate(prompts, max_new, stop):
-    """Greedy decoding for a list of token lists, batched with left padding and a KV cache."""
+def generate(prompts, max_new, stop, first_space=None):
+    """Greedy decoding for a list of token lists, batched with left padding and a KV cache.
+    first_space[i]: the first token of completion i must begin with '▁' (token healing
+    of a prompt whose trailing lone '▁' was removed)."""
     W = cfg.sliding_window
     out = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -181,7 +183,11 @@ def generate(prompts, max_new, stop):
         m = ((kj <= qi) & (qi - kj < W))[None] & valid[:, None, :]
         m = m | torch.eye(Tp, dtype=torch.bool, device=dev)[None]  # padded rows attend to themselves
         h, caches = model.hidden(x, pos, m[:, None])
-        nxt = model.logits(h[:, -1]).argmax(-1)
+        lg = model.logits(h[:, -1])
+        if first_space is not None:
+            rows_h = torch.tensor([bool(first_space[i]) for i in idx], device=dev)
+            lg = torch.where(rows_h[:, None] & ~SPACE_START[None], torch.full_like(lg, float("-inf")), lg)
+        nxt = lg.argmax(-1)
         gen = [[] for _ in range(B)]
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         stop_t = torch.tensor(sorted(stop), device=dev)
@@ -201,6 +207,20 @@ def generate(prompts, max_new, stop):
         for r, i in enumerate(idx):
             out[i] = [v for v in gen[r] if v not in stop]
     return out
+
+
+SPACE = 29473  # '▁'
+SPACE_START = torch.tensor([p.startswith("\u2581") for p in dec.vocab], device=dev)
+
+
+def heal(prompts):
+    """Drops a trailing lone '▁'; returns (prompts, flags)."""
+    out, flags = [], []
+    for p_ in prompts:
+        h_ = len(p_) > 1 and p_[-1] == SPACE
+        out.append(p_[:-1] if h_ else p_)
+        flags.append(h_)
+    return out, flags
 
 
 with open(os.path.join(args.data, "eval_cases.json")) as f:
@@ -235,6 +255,11 @@ G_SV = generate(P_SV, 64, {EOS})
 G_SN = generate(P_SN, 64, {EOS})
 G_FS = generate(P_FS, 64, {EOS})
 G_FL = generate(P_FL, 64, {EOS})
+P_LMH, H_LM = heal(P_LM)
+P_SVH, H_SV = heal(P_SV)
+G_LMH = generate(P_LMH, 48, {NL, EOS}, H_LM)
+G_SVH = generate(P_SVH, 64, {EOS}, H_SV)
+report["healed_fraction"] = float(np.mean(H_LM))
 report["generation_seconds"] = round(time.time() - t0, 1)
 report["prompt_tokens_mean"] = {"prefix_only": float(np.mean([len(x) for x in P_LM])),
                                 "fim_server": float(np.mean([len(x) for x in P_SV])),
@@ -242,8 +267,10 @@ report["prompt_tokens_mean"] = {"prefix_only": float(np.mean([len(x) for x in P_
                                 "fim_long": float(np.mean([len(x) for x in P_FL]))}
 stats = defaultdict(lambda: [0, 0])
 rows = []
-for c, g1, g2, g3, g4, g5 in zip(cases, G_LM, G_FS, G_FL, G_SV, G_SN):
+for c, g1, g2, g3, g4, g5, g6, h6, g7, h7 in zip(cases, G_LM, G_FS, G_FL, G_SV, G_SN, G_LMH, H_LM, G_SVH, H_SV):
     t = c["target"]
+    lh = dec.text(g6)[1 if h6 else 0:]
+    svh = dec.text(g7)[1 if h7 else 0:]
     a = dec.text(g1)
     fs, fl = dec.text(g2), dec.text(g3)
     sv, sn = dec.text(g4), dec.text(g5)
@@ -252,14 +279,16 @@ for c, g1, g2, g3, g4, g5 in zip(cases, G_LM, G_FS, G_FL, G_SV, G_SN):
     res = {"prefix_only": a == t,
            "fim_short": fs.split("\n")[0] == t, "fim_short_exact": fs == t,
            "fim_long": fl.split("\n")[0] == t, "fim_long_exact": fl == t,
-           "fim_server": sv.split("\n")[0] == t, "fim_server_no_suffix": sn.split("\n")[0] == t}
+           "fim_server": sv.split("\n")[0] == t, "fim_server_no_suffix": sn.split("\n")[0] == t,
+           "prefix_only_healed": lh == t, "fim_server_healed": svh.split("\n")[0] == t}
     for mode, ok in res.items():
         for key in (f"{mode}/{c['kind']}", f"{mode}/{c['kind']}/{c['lang']}", f"{mode}/all", f"{mode}/all/{c['lang']}"):
             stats[key][0] += int(ok)
             stats[key][1] += 1
     rows.append({**{k: c[k] for k in ("kind", "lang", "path", "line", "cursor", "target")},
                  "text_prefix_only": a, "text_fim_short": fs, "text_fim_long": fl,
-                 "text_fim_server": sv, "text_fim_server_no_suffix": sn, "match": res})
+                 "text_fim_server": sv, "text_fim_server_no_suffix": sn,
+                 "text_prefix_only_healed": lh, "text_fim_server_healed": svh, "match": res})
 # A few held-out examples for the model card: the first three cases of each kind.
 examples, seen = [], defaultdict(int)
 for c, p_lm, r in zip(cases, P_LM, rows):
@@ -281,14 +310,17 @@ with open(os.path.join(args.out, "completions.jsonl"), "w") as f:
 # ------------------------------------------------------------------ 5. demo prompts
 with open(os.path.join(args.data, "demo_prompts.json")) as f:
     demos = json.load(f)
-outs = generate([d["tokens"] for d in demos], 48, {EOS})
-report["demo_completions"] = []
-for d, g in zip(demos, outs):
-    text = dec.text(g)
-    if "suffix" not in d:
-        text = text.split("\n\n")[0]
-    report["demo_completions"].append({"lang": d["lang"], "prefix": d["prefix"], "suffix": d.get("suffix"), "completion": text})
-    print(json.dumps(report["demo_completions"][-1]), flush=True)
+DP, DH = heal([d["tokens"] for d in demos])
+for key, prompts, flags in (("demo_completions", [d["tokens"] for d in demos], None),
+                            ("demo_completions_healed", DP, DH)):
+    outs = generate(prompts, 48, {EOS}, flags)
+    report[key] = []
+    for i, (d, g) in enumerate(zip(demos, outs)):
+        text = dec.text(g)[1 if flags and flags[i] else 0:]
+        if "suffix" not in d:
+            text = text.split("\n\n")[0]
+        report[key].append({"lang": d["lang"], "prefix": d["prefix"], "suffix": d.get("suffix"), "completion": text})
+        print(key, json.dumps(report[key][-1]), flush=True)
 
 with open(os.path.join(args.out, "eval.json"), "w") as f:
     json.dump(report, f, indent=1)
