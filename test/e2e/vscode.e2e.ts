@@ -125,7 +125,10 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     const typed = 'def square_perimeter(side):';
     await page.keyboard.type(typed, { delay: 40 });
     assert.ok((await wb.visibleLines()).some((l) => l.startsWith(typed)), 'typed into the editor');
+    // Enter indents the body; the model finishes the return statement.
     await page.keyboard.press('Enter');
+    const body = '    return';
+    await page.keyboard.type(body.trim(), { delay: 40 });
     const ghost = await wb.waitForGhostText(MODEL_TIMEOUT);
     await wb.screenshot('ghost-text');
     assert.ok(ghost.trim().length > 0, 'the suggestion has visible text');
@@ -148,8 +151,8 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     await page.keyboard.press('Control+S');
     await wb.screenshot('accepted');
     const saved = await waitForFile(path.join(workspace, SAMPLE), (text) => text !== SAMPLE_TEXT, 10_000);
-    assert.ok(saved.startsWith(SAMPLE_TEXT + typed + '\n'), `typed text saved:\n${saved}`);
-    const inserted = saved.slice(SAMPLE_TEXT.length + typed.length + 1);
+    assert.ok(saved.startsWith(`${SAMPLE_TEXT}${typed}\n${body}`), `typed text saved:\n${saved}`);
+    const inserted = saved.slice(`${SAMPLE_TEXT}${typed}\n${body}`.length);
     // Monaco shows the ghost text's lines in separate elements; compare without layout whitespace.
     const squash = (t: string) => t.replace(/\s+/g, '');
     assert.ok(squash(inserted).length > 0, 'Tab inserted the suggestion');
