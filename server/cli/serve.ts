@@ -48,6 +48,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const loader = new BackendLoader(spec);
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
+  if (spec.kind === 'native' && !options.model) {
+    log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) for real completions`);
+  }
   // A stray rejection (a notification to a client that went away) must not take the
   // server down with it.
   process.on('unhandledRejection', (error) => log(`unexpected error: ${error instanceof Error ? error.message : String(error)}`));
