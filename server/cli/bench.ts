@@ -1,6 +1,6 @@
 // tramontane bench keystrokes: see server/bench/keystrokes.ts.
 import path from 'node:path';
-import { benchKeystrokes, formatReport } from '../bench/keystrokes';
+import { benchKeystrokes, formatReport, type KeystrokeBenchOptions } from '../bench/keystrokes';
 import { resolveModelDir, type EngineOptions } from './options';
 
 export interface BenchKeystrokesOptions extends EngineOptions {
@@ -15,15 +15,18 @@ export interface BenchKeystrokesOptions extends EngineOptions {
   json?: boolean;
 }
 
+/** The replay's server: this same command line as a child, run as editors run it. */
+export function replayServer(modelDir: string, options: EngineOptions): Pick<KeystrokeBenchOptions, 'serverCommand' | 'serverArgs'> {
+  const serverArgs = ['--model', modelDir, '--backend', options.backend];
+  if (options.threads) serverArgs.push('--threads', String(options.threads));
+  return { serverCommand: [process.execPath, process.argv[1]], serverArgs };
+}
+
 export async function benchKeystrokesCommand(options: BenchKeystrokesOptions): Promise<void> {
   if (options.chars > 900) throw new Error('--chars must be at most 900 (the stats log keeps 1000 requests)');
   const file = path.resolve(options.file ?? path.join(__dirname, '..', 'server', 'lsp', 'server.ts'));
-  const serverArgs = ['--model', resolveModelDir(options.model), '--backend', options.backend];
-  if (options.threads) serverArgs.push('--threads', String(options.threads));
-  const benchOptions = {
-    // This same command line, as a child process: the server is measured as editors run it.
-    serverCommand: [process.execPath, process.argv[1]],
-    serverArgs,
+  const benchOptions: KeystrokeBenchOptions = {
+    ...replayServer(resolveModelDir(options.model), options),
     file,
     chars: options.chars,
     line: options.line === undefined ? undefined : options.line - 1,

@@ -3,7 +3,8 @@
 // then prints the per-keystroke latency and cache-reuse figures.
 import fs from 'node:fs';
 import path from 'node:path';
-import { benchKeystrokes, formatReport, type KeystrokeObserver } from '../bench/keystrokes';
+import { benchKeystrokes, formatReport, type KeystrokeBenchOptions, type KeystrokeObserver } from '../bench/keystrokes';
+import { replayServer } from './bench';
 import { defaultModelDir, resolveModelDir, type EngineOptions } from './options';
 
 export interface DemoOptions extends EngineOptions {
@@ -91,11 +92,8 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
     );
   }
   out.write(`Typing ${path.basename(file)}; suggestions appear dimmed after the cursor.\n\n`);
-  const serverArgs = ['--model', modelDir, '--backend', options.backend];
-  if (options.threads) serverArgs.push('--threads', String(options.threads));
-  const benchOptions = {
-    serverCommand: [process.execPath, process.argv[1]],
-    serverArgs,
+  const benchOptions: KeystrokeBenchOptions = {
+    ...replayServer(modelDir, options),
     file,
     chars: options.chars,
     line: options.line === undefined ? undefined : options.line - 1,
