@@ -26,79 +26,14 @@
 #include <vector>
 
 #include "config.h"
+#include "harness.h"
 #include "kv_cache.h"
 #include "sampler.h"
 #include "stop_strings.h"
 #include "tramontane/engine.h"
 
 using namespace tramontane;
-
-// ---------------------------------------------------------------------------------
-// A minimal test runner.
-
-static int g_failed_checks = 0;
-
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failed_checks;                                                           \
-    }                                                                              \
-  } while (0)
-
-#define CHECK_MSG(cond, ...)                                                       \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "  %s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                           \
-      std::fprintf(stderr, "\n");                                                  \
-      ++g_failed_checks;                                                           \
-    }                                                                              \
-  } while (0)
-
-struct TestCase {
-  const char* name;
-  void (*fn)();
-};
-static std::vector<TestCase>& registry() {
-  static std::vector<TestCase> tests;
-  return tests;
-}
-struct Register {
-  Register(const char* name, void (*fn)()) { registry().push_back({name, fn}); }
-};
-#define TEST(name)                              \
-  static void name();                           \
-  static Register register_##name(#name, name); \
-  static void name()
-
-// Runs body, which must throw tramontane::Error whose one-line message contains every
-// needle.
-template <class Body>
-static void expect_error(Body&& body, std::vector<std::string> needles, int line) {
-  try {
-    body();
-    std::fprintf(stderr, "  line %d: expected an Error, none was thrown\n", line);
-    ++g_failed_checks;
-  } catch (const Error& e) {
-    std::string message = e.what();
-    for (const auto& needle : needles) {
-      if (message.find(needle) == std::string::npos) {
-        std::fprintf(stderr, "  line %d: error \"%s\" does not mention \"%s\"\n", line,
-                     message.c_str(), needle.c_str());
-        ++g_failed_checks;
-      }
-    }
-    if (message.find('\n') != std::string::npos) {
-      std::fprintf(stderr, "  line %d: error is not one line: %s\n", line, message.c_str());
-      ++g_failed_checks;
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "  line %d: expected tramontane::Error, got: %s\n", line, e.what());
-    ++g_failed_checks;
-  }
-}
-#define EXPECT_ERROR(body, ...) expect_error([&] { body; }, {__VA_ARGS__}, __LINE__)
+using harness::TempDir;
 
 static float max_abs_diff(const float* a, const float* b, size_t n) {
   float worst = 0;
@@ -114,32 +49,7 @@ static float max_abs_diff(const std::vector<float>& a, const std::vector<float>&
 }
 
 // ---------------------------------------------------------------------------------
-// Temporary directories and a safetensors writer.
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/tramontane-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() { remove_all(path); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  static void remove_all(const std::string& dir) {
-    if (DIR* d = ::opendir(dir.c_str())) {
-      while (dirent* e = ::readdir(d)) {
-        std::string name = e->d_name;
-        if (name == "." || name == "..") continue;
-        std::string p = dir + "/" + name;
-        struct stat st;
-        if (::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) remove_all(p);
-        else ::unlink(p.c_str());
-      }
-      ::closedir(d);
-    }
-    ::rmdir(dir.c_str());
-  }
-};
+// A safetensors writer.
 
 static void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -1391,23 +1301,4 @@ TEST(load_reports_progress_up_to_one) {
 
 // ---------------------------------------------------------------------------------
 
-int main() {
-  int passed = 0, failed = 0;
-  for (const TestCase& t : registry()) {
-    int before = g_failed_checks;
-    try {
-      t.fn();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "  unexpected exception: %s\n", e.what());
-      ++g_failed_checks;
-    }
-    if (g_failed_checks == before) {
-      ++passed;
-    } else {
-      ++failed;
-      std::fprintf(stderr, "FAILED %s\n", t.name);
-    }
-  }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
-}
+int main() { return harness::run_all(); }

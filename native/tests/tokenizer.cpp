@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "harness.h"
 #include "tramontane/engine.h"
 #include "tramontane/tokenizer.h"
 
@@ -27,22 +28,12 @@ using tramontane::Tokenizer;
 
 namespace {
 
-// ---------------------------------------------------------------------------
-// A small test runner.
-
-int g_failures = 0;
 std::string g_tokenizers_dir;
 
-void report_failure(int line, const std::string& what) {
-  std::fprintf(stderr, "  line %d: %s\n", line, what.c_str());
-  ++g_failures;
-}
+using harness::report_failure;
+using harness::TempDir;
 
-#define CHECK(cond)                                       \
-  do {                                                    \
-    if (!(cond)) report_failure(__LINE__, "CHECK " #cond); \
-  } while (0)
-
+// show() prints CHECK_EQ operands when a comparison fails.
 std::string show(const std::vector<int>& ids) {
   std::string s = "[";
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
@@ -61,69 +52,6 @@ std::string show(const std::string& text) {
   }
   return s + "\"";
 }
-
-#define CHECK_EQ(a, b)                                                                       \
-  do {                                                                                       \
-    const auto& a_ = (a);                                                                    \
-    const auto& b_ = (b);                                                                    \
-    if (!(a_ == b_)) report_failure(__LINE__, std::string(#a " == " #b ": ") + show(a_) + " vs " + show(b_)); \
-  } while (0)
-
-struct Test {
-  const char* name;
-  std::function<void()> body;
-};
-std::vector<Test>& tests() {
-  static std::vector<Test> all;
-  return all;
-}
-struct Add {
-  Add(const char* name, std::function<void()> body) { tests().push_back({name, std::move(body)}); }
-};
-#define TEST(name) \
-  void name();     \
-  Add add_##name(#name, name); \
-  void name()
-
-// The body must throw tramontane::Error, with a one-line message containing `needle`.
-void expect_error(const std::function<void()>& body, const std::string& needle, int line) {
-  try {
-    body();
-    report_failure(line, "expected an Error mentioning \"" + needle + "\", nothing was thrown");
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    if (message.find(needle) == std::string::npos) {
-      report_failure(line, "error \"" + message + "\" does not mention \"" + needle + "\"");
-    }
-    if (message.find('\n') != std::string::npos) report_failure(line, "error is not one line: " + message);
-  } catch (const std::exception& e) {
-    report_failure(line, std::string("expected tramontane::Error, got ") + e.what());
-  }
-}
-#define EXPECT_ERROR(body, needle) expect_error([&] { body; }, needle, __LINE__)
-
-// ---------------------------------------------------------------------------
-// Files
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char pattern[] = "/tmp/tramontane-tokenizer-XXXXXX";
-    const char* made = mkdtemp(pattern);
-    if (!made) throw std::runtime_error("mkdtemp failed");
-    path = made;
-  }
-  ~TempDir() {
-    const std::string command = "rm -rf '" + path + "'";
-    if (std::system(command.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path.c_str());
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string file = path + "/" + name;
-    std::ofstream out(file, std::ios::binary);
-    out << bytes;
-    return file;
-  }
-};
 
 // ---------------------------------------------------------------------------
 // Writing SentencePiece models: the protobuf wire format by hand.
@@ -739,21 +667,5 @@ TEST(real_vocabularies) {
 
 int main(int argc, char** argv) {
   if (argc > 1) g_tokenizers_dir = argv[1];
-  int passed = 0, failed = 0;
-  for (const Test& t : tests()) {
-    const int before = g_failures;
-    try {
-      t.body();
-    } catch (const std::exception& e) {
-      report_failure(0, std::string("unexpected exception: ") + e.what());
-    }
-    if (g_failures == before) {
-      ++passed;
-    } else {
-      ++failed;
-      std::fprintf(stderr, "FAILED %s\n", t.name);
-    }
-  }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return harness::run_all();
 }
