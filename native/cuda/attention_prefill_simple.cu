@@ -1,5 +1,6 @@
 // Prefill attention, the simple version: one block per (query, head), fp32 throughout,
-// an online softmax per warp merged at the end. Slow, obviously right; the tiled
+// an online softmax per warp merged at the end. Also the only attention kernel compiled
+// for the small head sizes of test models (8, 16, 32). Slow, obviously right; the tiled
 // tensor-core kernel in attention_prefill.cu is checked against it on the device.
 #include <cfloat>
 
@@ -16,7 +17,9 @@ __global__ void __launch_bounds__(128)
                                     const bf16* __restrict__ v_cache, int n, int pos0,
                                     int n_heads, int n_kv_heads, int capacity, int window,
                                     float scale, bf16* __restrict__ out) {
-  constexpr int DPL = HD / 32;
+  // Dimensions per lane; a head narrower than a warp leaves lanes HD.. idle.
+  constexpr int DPL = HD >= 32 ? HD / 32 : 1;
+  const bool active = (threadIdx.x & 31) * DPL < HD;
   __shared__ float s_m[4], s_l[4];
   __shared__ float s_o[4][HD];
   pdl_enter();
@@ -27,7 +30,7 @@ __global__ void __launch_bounds__(128)
 
   float qf[DPL];
   const bf16* qrow = q + (size_t(tok) * n_heads + head) * HD;
-  for (int e = 0; e < DPL; ++e) qf[e] = __bfloat162float(qrow[lane * DPL + e]) * scale;
+  for (int e = 0; e < DPL; ++e) qf[e] = active ? __bfloat162float(qrow[lane * DPL + e]) * scale : 0.f;
 
   float m = -FLT_MAX, l = 0.f, acc[DPL];
   for (int e = 0; e < DPL; ++e) acc[e] = 0.f;
@@ -42,19 +45,22 @@ __global__ void __launch_bounds__(128)
       vrow = v_cache + (size_t(kvh) * capacity + kp % capacity) * HD;
     }
     float s = 0.f;
-    for (int e = 0; e < DPL; ++e) s += qf[e] * __bfloat162float(krow[lane * DPL + e]);
+    if (active)
+      for (int e = 0; e < DPL; ++e) s += qf[e] * __bfloat162float(krow[lane * DPL + e]);
     s = warp_sum(s);
     const float m_new = fmaxf(m, s);
     const float f = __expf(m - m_new), p = __expf(s - m_new);
     l = l * f + p;
-    for (int e = 0; e < DPL; ++e) acc[e] = acc[e] * f + p * __bfloat162float(vrow[lane * DPL + e]);
+    if (active)
+      for (int e = 0; e < DPL; ++e) acc[e] = acc[e] * f + p * __bfloat162float(vrow[lane * DPL + e]);
     m = m_new;
   }
   if (lane == 0) {
     s_m[warp] = m;
     s_l[warp] = l;
   }
-  for (int e = 0; e < DPL; ++e) s_o[warp][lane * DPL + e] = acc[e];
+  if (active)
+    for (int e = 0; e < DPL; ++e) s_o[warp][lane * DPL + e] = acc[e];
   __syncthreads();
   float mm = -FLT_MAX;
   for (int w = 0; w < 4; ++w) mm = fmaxf(mm, s_m[w]);
@@ -74,16 +80,17 @@ void attention_prefill_simple(const Launch& l, const bf16* q, const bf16* k_new,
                               int n, int pos0, const AttnShape& a, bf16* out) {
   if (n <= 0) return;
   const float scale = 1.f / sqrtf(float(a.head_dim));
+  auto go = [&](auto kernel) {
+    launch(l, kernel, dim3(n, a.n_heads), dim3(128), 0, q, k_new, v_new, k_cache, v_cache, n,
+           pos0, a.n_heads, a.n_kv_heads, a.capacity, a.window, scale, out);
+  };
   switch (a.head_dim) {
-    case 128:
-      return launch(l, attention_prefill_simple_kernel<128>, dim3(n, a.n_heads), dim3(128), 0, q,
-                    k_new, v_new, k_cache, v_cache, n, pos0, a.n_heads, a.n_kv_heads,
-                    a.capacity, a.window, scale, out);
-    case 64:
-      return launch(l, attention_prefill_simple_kernel<64>, dim3(n, a.n_heads), dim3(128), 0, q,
-                    k_new, v_new, k_cache, v_cache, n, pos0, a.n_heads, a.n_kv_heads,
-                    a.capacity, a.window, scale, out);
-    default: throw Error("attention_prefill_simple: head_dim must be 64 or 128");
+    case 128: return go(attention_prefill_simple_kernel<128>);
+    case 64: return go(attention_prefill_simple_kernel<64>);
+    case 32: return go(attention_prefill_simple_kernel<32>);
+    case 16: return go(attention_prefill_simple_kernel<16>);
+    case 8: return go(attention_prefill_simple_kernel<8>);
+    default: throw Error("attention_prefill_simple: head_dim must be 8, 16, 32, 64 or 128");
   }
 }
 

@@ -77,41 +77,71 @@ class Carver {
   size_t offset_ = 0;
 };
 
+// Checks up front that `bytes` more fit in the GPU's free memory, so a shortage is a
+// one-line error naming what did not fit rather than a failure half-way through.
+void require_free_memory(size_t bytes, const std::string& what) {
+  size_t free_b = 0, total_b = 0;
+  TR_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (bytes > free_b) {
+    throw Error("not enough GPU memory for " + what + ": need " + std::to_string(bytes >> 20) +
+                " MiB, " + std::to_string(free_b >> 20) + " MiB free of " +
+                std::to_string(total_b >> 20));
+  }
+}
+
 }  // namespace
 
-std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelShape& s, uint64_t seed,
-                                                     cudaStream_t stream) {
+std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelShape& s, bool tied,
+                                                       Places* places, cudaStream_t stream) {
   auto w = std::unique_ptr<DeviceWeights>(new DeviceWeights());
   w->shape_ = s;
   const size_t d = size_t(s.dim), q = size_t(s.n_heads) * s.head_dim, h = size_t(s.hidden);
-
-  auto carve = [&](Carver& c) {
-    struct Ptrs {
-      std::vector<bf16*> wqkv, wo, wgu, wd;
-      std::vector<float*> an, fn;
-      bf16 *embed, *lm_head;
-      float *final_norm, *inv_freq;
-    } p;
+  float* inv_freq = nullptr;
+  auto carve = [&](Carver& c, Places& p) {
+    p = Places{};
     for (int l = 0; l < s.n_layers; ++l) {
       p.wqkv.push_back(c.take<bf16>(size_t(s.qkv_rows()) * d));
       p.wo.push_back(c.take<bf16>(d * q));
       p.wgu.push_back(c.take<bf16>(2 * h * d));
       p.wd.push_back(c.take<bf16>(d * h));
-      p.an.push_back(c.take<float>(d));
-      p.fn.push_back(c.take<float>(d));
+      p.attn_norm.push_back(c.take<float>(d));
+      p.ffn_norm.push_back(c.take<float>(d));
     }
     p.embed = c.take<bf16>(size_t(s.vocab) * d);
-    p.lm_head = c.take<bf16>(size_t(s.vocab) * d);
+    p.lm_head = tied ? p.embed : c.take<bf16>(size_t(s.vocab) * d);
     p.final_norm = c.take<float>(d);
-    p.inv_freq = c.take<float>(size_t(s.head_dim / 2));
-    return p;
+    inv_freq = c.take<float>(size_t(s.head_dim / 2));
   };
   Carver counter;
-  carve(counter);
+  carve(counter, *places);
+  require_free_memory(counter.size(), "the model's weights");
   w->storage_ = DeviceBuffer(counter.size());
   Carver placer(w->storage_.as<void>());
-  auto p = carve(placer);
+  carve(placer, *places);
 
+  const Places& p = *places;
+  for (int i = 0; i < s.n_layers; ++i)
+    w->layers_.push_back(LayerWeights{p.wqkv[i], p.wo[i], p.wgu[i], p.wd[i], p.attn_norm[i],
+                                      p.ffn_norm[i]});
+  w->embed_ = p.embed;
+  w->lm_head_ = p.lm_head;
+  w->final_norm_ = p.final_norm;
+  w->inv_freq_ = inv_freq;
+  // As HF computes it: 1 / θ^(2i/d) in fp32.
+  std::vector<float> inv(size_t(s.head_dim / 2));
+  for (int i = 0; i < s.head_dim / 2; ++i)
+    inv[size_t(i)] = 1.f / std::pow(s.rope_theta, float(2 * i) / float(s.head_dim));
+  TR_CUDA_CHECK(cudaMemcpyAsync(inv_freq, inv.data(), inv.size() * sizeof(float),
+                                cudaMemcpyHostToDevice, stream));
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return w;
+}
+
+std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelShape& s, uint64_t seed,
+                                                     cudaStream_t stream) {
+  Places p;
+  auto w = allocate(s, false, &p, stream);
+  const size_t d = size_t(s.dim), q = size_t(s.n_heads) * s.head_dim, h = size_t(s.hidden);
   const Launch l{stream, false};
   uint64_t k = seed * 1000003ull;
   auto fill_w = [&](bf16* ptr, size_t count, size_t fan_in) {
@@ -123,24 +153,13 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelShape& s, uint64
     fill_w(p.wo[i], d * q, q);
     fill_w(p.wgu[i], 2 * h * d, d);
     fill_w(p.wd[i], d * h, h);
-    fill_uniform(l, p.an[i], d, ++k, 0.8f, 1.2f);
-    fill_uniform(l, p.fn[i], d, ++k, 0.8f, 1.2f);
-    w->layers_.push_back(LayerWeights{p.wqkv[i], p.wo[i], p.wgu[i], p.wd[i], p.an[i], p.fn[i]});
+    fill_uniform(l, p.attn_norm[i], d, ++k, 0.8f, 1.2f);
+    fill_uniform(l, p.ffn_norm[i], d, ++k, 0.8f, 1.2f);
   }
   fill_uniform(l, p.embed, size_t(s.vocab) * d, ++k, -1.f, 1.f);
   fill_w(p.lm_head, size_t(s.vocab) * d, d);
   fill_uniform(l, p.final_norm, d, ++k, 0.8f, 1.2f);
-  // As HF computes it: 1 / θ^(2i/d) in fp32.
-  std::vector<float> inv(size_t(s.head_dim / 2));
-  for (int i = 0; i < s.head_dim / 2; ++i)
-    inv[size_t(i)] = 1.f / std::pow(s.rope_theta, float(2 * i) / float(s.head_dim));
-  TR_CUDA_CHECK(cudaMemcpyAsync(p.inv_freq, inv.data(), inv.size() * sizeof(float),
-                                cudaMemcpyHostToDevice, stream));
   TR_CUDA_CHECK(cudaStreamSynchronize(stream));
-  w->embed_ = p.embed;
-  w->lm_head_ = p.lm_head;
-  w->final_norm_ = p.final_norm;
-  w->inv_freq_ = p.inv_freq;
   return w;
 }
 
@@ -165,8 +184,8 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   rows_ = std::max(config_.max_chunk, kGemvMaxTokens);
   config_.logits_rows = std::max(1, std::min(config_.logits_rows, rows_));
 
-  cache_ = DeviceBuffer(2 * size_t(s_.n_layers) * s_.n_kv_heads * size_t(capacity_) *
-                        s_.head_dim * sizeof(bf16));
+  const size_t cache_bytes = 2 * size_t(s_.n_layers) * s_.n_kv_heads * size_t(capacity_) *
+                            s_.head_dim * sizeof(bf16);
 
   decode_.max_splits = decode_splits_for(attn_);
   decode_.max_queries = kGemvMaxTokens;
@@ -192,6 +211,10 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   };
   Carver counter;
   carve(counter);
+  require_free_memory(cache_bytes + counter.size(),
+                      "a session (KV cache " + std::to_string(cache_bytes >> 20) + " MiB + scratch " +
+                          std::to_string(counter.size() >> 20) + " MiB)");
+  cache_ = DeviceBuffer(cache_bytes);
   scratch_ = DeviceBuffer(counter.size());
   Carver placer(scratch_.as<void>());
   carve(placer);

@@ -70,6 +70,20 @@ class DeviceWeights {
   static std::unique_ptr<DeviceWeights> random(const ModelShape& shape, uint64_t seed,
                                                cudaStream_t stream);
 
+  // Where each tensor of a model lives on the device (tied: lm_head is embed).
+  struct Places {
+    std::vector<bf16*> wqkv, wo, wgu, wd;
+    std::vector<float*> attn_norm, ffn_norm;
+    bf16* embed = nullptr;
+    bf16* lm_head = nullptr;
+    float* final_norm = nullptr;
+  };
+  // Device storage for a model of this shape, checked against the free GPU memory first
+  // (one-line Error on shortage). Only the RoPE table is written; the caller copies the
+  // tensors to `places` (the engine's loader, cuda/engine_backend.cu).
+  static std::unique_ptr<DeviceWeights> allocate(const ModelShape& shape, bool tied,
+                                                 Places* places, cudaStream_t stream);
+
   const ModelShape& shape() const { return shape_; }
   const LayerWeights& layer(int i) const { return layers_[size_t(i)]; }
   const bf16* embed() const { return embed_; }

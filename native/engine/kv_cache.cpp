@@ -6,12 +6,13 @@
 
 namespace tramontane {
 
-KvCache::KvCache(int n_layers, int kv_dim, int window, int capacity)
+KvCache::KvCache(int n_layers, int kv_dim, int window, int capacity, Storage storage)
     : n_layers_(n_layers), kv_dim_(kv_dim), window_(window), capacity_(capacity) {
   if (capacity < 1 || (window > 0 && capacity < window)) {
     throw Error("KV cache capacity " + std::to_string(capacity) + " is below the window " +
                 std::to_string(window));
   }
+  if (storage == Storage::None) return;
   size_t count = size_t(n_layers) * size_t(capacity) * size_t(kv_dim);
   keys_.reset(static_cast<float*>(std::calloc(count, sizeof(float))));
   values_.reset(static_cast<float*>(std::calloc(count, sizeof(float))));

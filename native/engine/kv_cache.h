@@ -23,6 +23,10 @@
 // Positions are written only by whoever runs a forward pass (write_key/write_value),
 // after that pass has read what it needs: a chunk longer than the slack would otherwise
 // overwrite keys its own first queries still need.
+//
+// A backend that keeps keys and values elsewhere (the GPU) derives from KvCache with
+// Storage::None: the positions are bookkept here all the same, and key()/value() must
+// not be called.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +37,13 @@ namespace tramontane {
 
 class KvCache {
  public:
+  enum class Storage { Host, None };
+
   // kv_dim = n_kv_heads * head_dim; window = 0 for full attention.
-  KvCache(int n_layers, int kv_dim, int window, int capacity);
+  KvCache(int n_layers, int kv_dim, int window, int capacity, Storage storage = Storage::Host);
+  virtual ~KvCache() = default;
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
 
   int capacity() const { return capacity_; }
   int window() const { return window_; }

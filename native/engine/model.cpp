@@ -7,10 +7,12 @@
 namespace tramontane {
 
 std::shared_ptr<Model> Model::load(const std::string& dir, const LoadOptions& options) {
+#ifndef TRAMONTANE_WITH_CUDA
   if (options.backend == BackendKind::Cuda) {
     throw Error("this build has no CUDA backend (use the cpu backend)");
   }
-  return std::make_shared<CpuModel>(dir, options);
+#endif
+  return std::make_shared<LoadedModel>(dir, options);
 }
 
 static int thread_count(int requested) {
@@ -22,7 +24,7 @@ static int thread_count(int requested) {
   return cores > 0 ? int(cores) : 1;
 }
 
-CpuModel::CpuModel(const std::string& dir, const LoadOptions& options) {
+LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) {
   const int threads = thread_count(options.threads);
   LoadedConfig loaded = load_config(dir);
   config_ = loaded.config;
@@ -36,22 +38,18 @@ CpuModel::CpuModel(const std::string& dir, const LoadOptions& options) {
     throw Error("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
                 " tokens but the model only " + std::to_string(config_.vocab_size));
   }
-  forward_ = std::make_unique<cpu::Forward>(config_, weights_, threads);
+#ifdef TRAMONTANE_WITH_CUDA
+  if (options.backend == BackendKind::Cuda) {
+    backend_ = make_cuda_backend(config_, weights_);
+    return;
+  }
+#endif
+  backend_ = make_cpu_backend(config_, weights_, threads);
 }
 
-std::unique_ptr<Session> CpuModel::new_session(const SessionOptions& options) {
-  auto self = std::static_pointer_cast<CpuModel>(shared_from_this());
-  return std::make_unique<CpuSession>(std::move(self), options);
-}
-
-void CpuModel::reserve(int chunk, int64_t max_keys) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  forward_->reserve(chunk, max_keys);
-}
-
-void CpuModel::forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  forward_->run(cache, tokens, n, logits, all_rows);
+std::unique_ptr<Session> LoadedModel::new_session(const SessionOptions& options) {
+  auto self = std::static_pointer_cast<LoadedModel>(shared_from_this());
+  return std::make_unique<ModelSession>(std::move(self), options);
 }
 
 }  // namespace tramontane

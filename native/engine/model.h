@@ -1,13 +1,12 @@
-// The CPU model: config, memory-mapped weights, tokenizer and the forward pass that
-// all of its sessions share.
+// A loaded model: config, memory-mapped weights, tokenizer, and the backend that runs
+// the forward pass all of its sessions share.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "config.h"
-#include "forward.h"
+#include "forward_backend.h"
 #include "kv_cache.h"
 #include "safetensors.h"
 #include "tramontane/engine.h"
@@ -16,21 +15,22 @@
 
 namespace tramontane {
 
-class CpuModel : public Model {
+class LoadedModel : public Model {
  public:
-  CpuModel(const std::string& dir, const LoadOptions& options);
+  LoadedModel(const std::string& dir, const LoadOptions& options);
 
   const ModelConfig& config() const override { return config_; }
-  BackendKind backend() const override { return BackendKind::Cpu; }
+  BackendKind backend() const override { return backend_->kind(); }
   const Tokenizer* tokenizer() const override { return tokenizer_.get(); }
   std::unique_ptr<Session> new_session(const SessionOptions& options) override;
 
-  int threads() const { return forward_->threads(); }
-
-  // What sessions call. Forward passes of all sessions take turns on one mutex: they
-  // share the thread pool and the scratch buffers.
-  void reserve(int chunk, int64_t max_keys);
-  void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows);
+  // What sessions call (see ForwardBackend).
+  std::unique_ptr<KvCache> new_cache(int capacity, int chunk) {
+    return backend_->new_cache(capacity, chunk);
+  }
+  void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
+    backend_->forward(cache, tokens, n, logits, all_rows);
+  }
 
  private:
   ModelConfig config_;
@@ -38,8 +38,7 @@ class CpuModel : public Model {
   TensorStore store_;
   Weights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::mutex mutex_;
-  std::unique_ptr<cpu::Forward> forward_;
+  std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_
 };
 
 }  // namespace tramontane

@@ -44,21 +44,16 @@ static int cache_capacity(const ModelConfig& c, const SessionOptions& o) {
   return c.max_position > 0 ? std::min(c.max_position, kDefaultContextCap) : kDefaultContextCap;
 }
 
-CpuSession::CpuSession(std::shared_ptr<CpuModel> model, const SessionOptions& options)
+ModelSession::ModelSession(std::shared_ptr<LoadedModel> model, const SessionOptions& options)
     : model_(std::move(model)),
       options_(options),
       vocab_(model_->config().vocab_size),
       last_logits_(size_t(vocab_)),
       sampler_(vocab_) {
-  const ModelConfig& c = model_->config();
-  const int capacity = cache_capacity(c, options);
-  cache_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, c.sliding_window,
-                                     capacity);
-  // A query sees at most W keys with a window, at most the whole cache without.
-  model_->reserve(options.chunk, c.sliding_window > 0 ? c.sliding_window : capacity);
+  cache_ = model_->new_cache(cache_capacity(model_->config(), options), options.chunk);
 }
 
-void CpuSession::check_ids(const int* tokens, size_t n) const {
+void ModelSession::check_ids(const int* tokens, size_t n) const {
   for (size_t i = 0; i < n; ++i) {
     if (tokens[i] < 0 || tokens[i] >= vocab_) {
       throw Error("token " + std::to_string(i) + " (" + std::to_string(tokens[i]) +
@@ -67,14 +62,14 @@ void CpuSession::check_ids(const int* tokens, size_t n) const {
   }
 }
 
-void CpuSession::check_fits(size_t total) const {
+void ModelSession::check_fits(size_t total) const {
   if (cache_->window() == 0 && total > size_t(cache_->capacity())) {
     throw Error("context full: " + std::to_string(total) + " tokens exceed the context of " +
                 std::to_string(cache_->capacity()));
   }
 }
 
-void CpuSession::feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) {
+void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) {
   if (n == 0) return;
   check_ids(tokens, n);
   check_fits(tokens_.size() + n);
@@ -95,7 +90,7 @@ void CpuSession::feed(const int* tokens, size_t n, float* logits, const std::ato
   }
 }
 
-size_t CpuSession::cut(size_t length) {
+size_t ModelSession::cut(size_t length) {
   if (length >= tokens_.size()) return tokens_.size();
   if (cache_->can_truncate(int64_t(length))) {
     cache_->truncate(int64_t(length));
@@ -107,7 +102,7 @@ size_t CpuSession::cut(size_t length) {
   return tokens_.size();
 }
 
-size_t CpuSession::rollback(size_t length) {
+size_t ModelSession::rollback(size_t length) {
   if (length > tokens_.size()) {
     throw Error("rollback to " + std::to_string(length) + " tokens: the session holds only " +
                 std::to_string(tokens_.size()));
@@ -124,7 +119,7 @@ size_t CpuSession::rollback(size_t length) {
   return length - kept;
 }
 
-ReuseStats CpuSession::reuse(const std::vector<int>& prompt, const std::atomic<bool>* cancel) {
+ReuseStats ModelSession::reuse(const std::vector<int>& prompt, const std::atomic<bool>* cancel) {
   check_ids(prompt.data(), prompt.size());
   check_fits(prompt.size());
   if (prompt.empty()) {
@@ -142,7 +137,7 @@ ReuseStats CpuSession::reuse(const std::vector<int>& prompt, const std::atomic<b
   return {kept, prompt.size() - kept};
 }
 
-GenerateResult CpuSession::generate(const SamplingParams& params, const OnText& on_text,
+GenerateResult ModelSession::generate(const SamplingParams& params, const OnText& on_text,
                                     const std::atomic<bool>* cancel) {
   if (tokens_.empty()) throw Error("generate: the session holds no tokens; feed a prompt first");
   if (!(params.temperature >= 0.f) || !std::isfinite(params.temperature)) {

@@ -1,4 +1,6 @@
-// A sequence of tokens with its rolling KV cache: feed, rollback, reuse, generate.
+// A sequence of tokens with its rolling KV cache: feed, rollback, reuse, generate. The
+// same for every backend: the model's ForwardBackend runs the chunks and owns where the
+// cache's keys and values live.
 //
 // Invariants between calls: the cache holds exactly tokens() (cache.end() ==
 // tokens().size()), and last_logits() is the model's output after the last token
@@ -14,9 +16,9 @@
 
 namespace tramontane {
 
-class CpuSession : public Session {
+class ModelSession : public Session {
  public:
-  CpuSession(std::shared_ptr<CpuModel> model, const SessionOptions& options);
+  ModelSession(std::shared_ptr<LoadedModel> model, const SessionOptions& options);
 
   const std::vector<int>& tokens() const override { return tokens_; }
   int window() const override { return cache_->window(); }
@@ -36,7 +38,7 @@ class CpuSession : public Session {
   // else empties the session (the caller re-feeds). Returns the tokens still held.
   size_t cut(size_t length);
 
-  std::shared_ptr<CpuModel> model_;
+  std::shared_ptr<LoadedModel> model_;
   SessionOptions options_;
   int vocab_;
   std::unique_ptr<KvCache> cache_;

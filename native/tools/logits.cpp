@@ -1,5 +1,5 @@
 // tramontane-logits --model DIR --tokens 1,2,3 [--chunk N] [--slack N] [--context N]
-//                   [--threads N]
+//                   [--threads N] [--backend cpu|cuda]
 // Runs the tokens through the model and prints {"logits": [[...], ...]}: one row of
 // vocab_size floats per input position, each printed so that it reads back exactly.
 #include <cerrno>
@@ -25,6 +25,12 @@ int parse_int(const std::string& flag, const std::string& text, long min, long m
                 std::to_string(max) + "], got \"" + text + "\"");
   }
   return int(value);
+}
+
+tramontane::BackendKind parse_backend(const std::string& text) {
+  if (text == "cpu") return tramontane::BackendKind::Cpu;
+  if (text == "cuda") return tramontane::BackendKind::Cuda;
+  throw Error("--backend expects cpu or cuda, got \"" + text + "\"");
 }
 
 std::vector<int> parse_tokens(const std::string& text) {
@@ -63,6 +69,7 @@ int run(int argc, char** argv) {
     else if (flag == "--slack") session_options.slack = parse_int(flag, value, 0, 1 << 24);
     else if (flag == "--context") session_options.context = parse_int(flag, value, 0, 1 << 24);
     else if (flag == "--threads") load.threads = parse_int(flag, value, 0, 1024);
+    else if (flag == "--backend") load.backend = parse_backend(value);
     else throw Error("unknown option " + flag);
   }
   if (model_dir.empty()) throw Error("--model DIR is required");

@@ -1,0 +1,198 @@
+// The CUDA backend behind the engine's ForwardBackend interface: the model's weights
+// copied to the GPU, and per session a cuda::Session (rolling KV cache + activations)
+// beside the KvCache whose positions the engine's session logic keeps.
+//
+// Weights: bf16 tensors are copied as they are; f32 tensors are rounded to bf16 (round
+// to nearest even) on the way, the precision every kernel here computes from; f16 is
+// refused with an error rather than converted. The q/k/v matrices are placed one after
+// the other (wqkv) and gate/up likewise (wgu), the layouts the kernels read.
+//
+// Paths: head_dim 64 and 128 take the fast kernels (gemv decode path, flash-decoding and
+// tiled tensor-core attention). Other head sizes (8, 16, 32: the test models) run every
+// chunk through the prefill path with the simple attention kernel: correct, not fast.
+//
+// GPU memory is checked against cudaMemGetInfo before each allocation: the weights when
+// the model loads, each session's cache and scratch when it is created.
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "forward_backend.h"
+#include "gemm.h"
+#include "model.h"
+
+namespace tramontane {
+namespace {
+
+// fp32 → bf16, round to nearest even (NaN stays NaN).
+uint16_t to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  if (std::isnan(f)) return uint16_t((bits >> 16) | 0x40);
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return uint16_t(bits >> 16);
+}
+
+void check_dtype(const Matrix& m, const std::string& what) {
+  if (m.dtype == DType::F16) {
+    throw Error("f16 weights are not yet supported on CUDA (" + what +
+                "): use bf16 weights or the cpu backend");
+  }
+}
+
+// Copies a [rows][cols] weight matrix to dst as bf16.
+void upload(cuda::bf16* dst, const Matrix& m, std::vector<uint16_t>& staging) {
+  const size_t count = size_t(m.rows) * size_t(m.cols);
+  const void* src = m.data;
+  if (m.dtype == DType::F32) {
+    staging.resize(count);
+    const float* f = static_cast<const float*>(m.data);
+    for (size_t i = 0; i < count; ++i) staging[i] = to_bf16(f[i]);
+    src = staging.data();
+  }
+  TR_CUDA_CHECK(cudaMemcpy(dst, src, count * sizeof(uint16_t), cudaMemcpyHostToDevice));
+}
+
+void upload(float* dst, const std::vector<float>& v) {
+  TR_CUDA_CHECK(cudaMemcpy(dst, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+cuda::ModelShape shape_of(const ModelConfig& c) {
+  cuda::ModelShape s;
+  s.vocab = c.vocab_size;
+  s.dim = c.dim;
+  s.n_layers = c.n_layers;
+  s.n_heads = c.n_heads;
+  s.n_kv_heads = c.n_kv_heads;
+  s.head_dim = c.head_dim;
+  s.hidden = c.hidden_dim;
+  s.window = c.sliding_window;
+  s.rope_theta = c.rope_theta;
+  s.norm_eps = c.norm_eps;
+  s.rope_layout = c.rope_layout;
+  return s;
+}
+
+// Positions are bookkept by KvCache; keys and values live in the GPU session.
+class CudaCache : public KvCache {
+ public:
+  CudaCache(const ModelConfig& c, int capacity, std::unique_ptr<cuda::Session> gpu)
+      : KvCache(c.n_layers, c.n_kv_heads * c.head_dim, c.sliding_window, capacity,
+                Storage::None),
+        gpu_(std::move(gpu)) {}
+  cuda::Session& gpu() { return *gpu_; }
+
+ private:
+  std::unique_ptr<cuda::Session> gpu_;
+};
+
+class CudaBackend : public ForwardBackend {
+ public:
+  CudaBackend(const ModelConfig& config, const Weights& w) : config_(config) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+      cudaGetLastError();
+      throw Error("--backend cuda: no CUDA GPU is available on this machine");
+    }
+    check_dtype(w.embed, "embed_tokens");
+    check_dtype(w.lm_head, "lm_head");
+    for (size_t l = 0; l < w.layers.size(); ++l) {
+      const LayerWeights& lw = w.layers[l];
+      const std::string layer = "layer " + std::to_string(l);
+      for (const Matrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down})
+        check_dtype(*m, layer);
+    }
+    const cuda::ModelShape s = shape_of(config);
+    if (s.dim % 8 != 0 || s.hidden % 8 != 0 || s.head_dim % 8 != 0) {
+      throw Error("the CUDA backend needs hidden_size, intermediate_size and head_dim to be "
+                  "multiples of 8");
+    }
+    fast_ = s.head_dim == 64 || s.head_dim == 128;
+    TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    gemm_ = std::make_unique<cuda::Gemm>();
+
+    const bool tied = w.lm_head.data == w.embed.data;
+    cuda::DeviceWeights::Places p;
+    weights_ = cuda::DeviceWeights::allocate(s, tied, &p, stream_);
+    std::vector<uint16_t> staging;
+    const size_t d = size_t(s.dim);
+    for (int l = 0; l < s.n_layers; ++l) {
+      const LayerWeights& lw = w.layers[size_t(l)];
+      upload(p.wqkv[l], lw.wq, staging);
+      upload(p.wqkv[l] + size_t(lw.wq.rows) * d, lw.wk, staging);
+      upload(p.wqkv[l] + size_t(lw.wq.rows + lw.wk.rows) * d, lw.wv, staging);
+      upload(p.wo[l], lw.wo, staging);
+      upload(p.wgu[l], lw.w_gate, staging);
+      upload(p.wgu[l] + size_t(lw.w_gate.rows) * d, lw.w_up, staging);
+      upload(p.wd[l], lw.w_down, staging);
+      upload(p.attn_norm[l], lw.attn_norm);
+      upload(p.ffn_norm[l], lw.ffn_norm);
+    }
+    upload(p.embed, w.embed, staging);
+    if (!tied) upload(p.lm_head, w.lm_head, staging);
+    upload(p.final_norm, w.final_norm);
+  }
+
+  ~CudaBackend() override {
+    weights_.reset();
+    gemm_.reset();
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  BackendKind kind() const override { return BackendKind::Cuda; }
+
+  std::unique_ptr<KvCache> new_cache(int capacity, int chunk) override {
+    cuda::SessionConfig sc;
+    const int window = config_.sliding_window;
+    sc.slack = window > 0 ? capacity - window : 0;
+    sc.context = window > 0 ? 0 : capacity;
+    sc.max_chunk = chunk;
+    if (!fast_) {
+      sc.gemv_max = 0;  // every chunk on the prefill path
+      sc.simple_attention = true;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto gpu = std::make_unique<cuda::Session>(*weights_, *gemm_, sc, stream_);
+    return std::make_unique<CudaCache>(config_, capacity, std::move(gpu));
+  }
+
+  void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) override {
+    auto* c = dynamic_cast<CudaCache*>(&cache);
+    if (!c) throw Error("the CUDA backend was given a cache it did not create");
+    if (n < 1 || !cache.fits(n)) {
+      throw Error("forward pass of " + std::to_string(n) + " tokens does not fit the cache");
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    cuda::Session& gpu = c->gpu();
+    gpu.rollback(cache.end());  // the engine may have truncated or cleared the cache
+    if (all_rows) {
+      gpu.feed(tokens, n, n, logits);
+    } else {
+      gpu.feed(tokens, n, n, nullptr);
+      TR_CUDA_CHECK(cudaMemcpyAsync(logits, gpu.last_logits(),
+                                    sizeof(float) * size_t(config_.vocab_size),
+                                    cudaMemcpyDeviceToHost, stream_));
+      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+    cache.commit(n);
+  }
+
+ private:
+  const ModelConfig& config_;
+  bool fast_ = false;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::Gemm> gemm_;
+  std::unique_ptr<cuda::DeviceWeights> weights_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
+                                                  const Weights& weights) {
+  return std::make_unique<CudaBackend>(config, weights);
+}
+
+}  // namespace tramontane

@@ -1,0 +1,48 @@
+// What a model's forward pass runs on. The session logic (feed, rollback, reuse,
+// generate) is the same for every backend: ModelSession keeps the tokens and the cache's
+// positions (KvCache), and asks the backend to run chunks of tokens through the model.
+//
+//   CPU  (cpu_backend.cpp): keys and values in the KvCache's own host memory.
+//   CUDA (cuda/engine_backend.cu, built with TRAMONTANE_WITH_CUDA): a KvCache that
+//        holds positions only, with the keys and values in a GPU session beside it.
+#pragma once
+
+#include <memory>
+
+#include "config.h"
+#include "kv_cache.h"
+#include "weights.h"
+
+namespace tramontane {
+
+class ForwardBackend {
+ public:
+  virtual ~ForwardBackend() = default;
+
+  virtual BackendKind kind() const = 0;
+
+  // A new session's cache of `capacity` slots, with the backend's scratch sized for
+  // chunks of up to `chunk` tokens. Throws a one-line Error when memory is short.
+  virtual std::unique_ptr<KvCache> new_cache(int capacity, int chunk) = 0;
+
+  // Runs n tokens (n ≤ the chunk given to new_cache) at positions cache.end() ..
+  // cache.end() + n − 1 and commits them to the cache. logits (host memory) receives
+  // [n][vocab] when all_rows, else the last token's [vocab]. `cache` must come from this
+  // backend's new_cache. Safe to call from several threads (calls take turns).
+  virtual void forward(KvCache& cache, const int* tokens, int n, float* logits,
+                       bool all_rows) = 0;
+};
+
+// The reference backend: cpu/forward.cpp on `threads` threads. Keeps references to
+// config and weights, which must outlive it.
+std::unique_ptr<ForwardBackend> make_cpu_backend(const ModelConfig& config,
+                                                 const Weights& weights, int threads);
+
+#ifdef TRAMONTANE_WITH_CUDA
+// The GPU backend (cuda/engine_backend.cu): copies the weights to the GPU (bf16 as they
+// are; f32 rounded to bf16; f16 refused with an error). Keeps references to config.
+std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
+                                                  const Weights& weights);
+#endif
+
+}  // namespace tramontane
