@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The Node side on a GPU machine: builds the engine with its CUDA backend and the Node
+# addon with CMake directly (no npm, no network), makes a Mistral-7B-shaped random bf16
+# model, checks the engine against HF transformers on it, then runs the bundled CLI:
+# `complete --backend cuda` and `bench keystrokes --backend cuda`. Everything goes to
+# one log, $OUT/log.txt, plus $OUT/keystrokes.json.
+#
+# Needs, prepared on a machine with Node (see shared DESIGN.md, "Where things run"):
+#   dist/                 npm run build
+#   .node-carry/node.xz   xz -c "$(command -v node)"
+#   .node-carry/include/node            /usr/include/node (openssl/ left out)
+#   .node-carry/node-addon-api          node_modules/node-addon-api
+#   .node-carry/tokenizer.model         node scripts/make-tokenizers.mjs → v1/tokenizer.model
+# and on the GPU machine: nvcc + cuBLASLt, CMake, ninja, Python with torch, transformers,
+# safetensors, numpy.
+#
+#   OUT=/some/dir scripts/device/node_e2e.sh
+# Without a GPU (a dry run of the build recipe): NODE_E2E_CPU=1 builds the CPU engine and
+# the addon the same way and stops.
+set -uo pipefail
+OUT=${OUT:-$PWD/node-e2e-out}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+CARRY=$ROOT/.node-carry
+BUILD=${BUILD:-build/cuda}
+MODEL=${MODEL:-/tmp/m7b}
+REF=${REF:-/tmp/m7b-ref}
+export PYTHONUNBUFFERED=1
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+t_start=$(now_ms)
+since() { local d=$(( $(now_ms) - $1 )); printf '%d.%03d' $(( d / 1000 )) $(( d % 1000 )); }
+stamp() { printf '\n=== [%s s] %s\n' "$(since "$t_start")" "$*"; }
+
+stamp "machine"
+date -u
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 || true
+nvcc --version 2>&1 | tail -1 || true
+nproc
+
+# --- 1. Node ------------------------------------------------------------------------------
+stamp "unpack Node"
+mkdir -p /tmp/node/bin
+xz -dc "$CARRY/node.xz" > /tmp/node/bin/node && chmod +x /tmp/node/bin/node || exit 1
+export PATH=/tmp/node/bin:$PATH
+node --version || exit 1
+mkdir -p node_modules
+[ -e node_modules/node-addon-api ] || ln -s "$CARRY/node-addon-api" node_modules/node-addon-api
+node -p "require('node-addon-api').include_dir" || exit 1
+
+# --- 2. model + HF reference, in the background while the engine builds -----------------
+if [ -z "${NODE_E2E_CPU:-}" ]; then
+  stamp "start: model + HF reference (background, log at the end of the build)"
+  python3 scripts/device/m7b_reference.py make --out "$MODEL" --ref "$REF" \
+    --tokenizer "$CARRY/tokenizer.model" > /tmp/m7b-make.log 2>&1 &
+  make_pid=$!
+fi
+
+# --- 3. engine + addon ----------------------------------------------------------------------
+stamp "build: cmake + ninja (engine, CUDA backend, addon, tramontane-logits)"
+b0=$(date +%s)
+cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_JS_VERSION=8.0.0 -DCMAKE_JS_INC="$CARRY/include/node" > /tmp/node-e2e-build.log 2>&1 &&
+  ninja -C "$BUILD" tramontane_addon tramontane-logits >> /tmp/node-e2e-build.log 2>&1
+rc=$?
+grep -E "Tramontane:|CMAKE_JS|error|warning: " /tmp/node-e2e-build.log | head -20
+tail -3 /tmp/node-e2e-build.log
+echo "build exit $rc, $(( $(date +%s) - b0 )) s"
+if [ $rc -ne 0 ]; then tail -60 /tmp/node-e2e-build.log; exit 1; fi
+export TRAMONTANE_ADDON=$ROOT/$BUILD/Release/tramontane_addon.node
+ls -la "$TRAMONTANE_ADDON" || exit 1
+ldd "$TRAMONTANE_ADDON" | grep -E "cuda|cublas|not found" || true
+node -e "const a = require(process.env.TRAMONTANE_ADDON); console.log('addon exports:', Object.keys(a).join(', '))" || exit 1
+
+if [ -n "${NODE_E2E_CPU:-}" ]; then
+  stamp "CPU dry run: complete on models/default"
+  node dist/cli.js complete --model models/default --max-tokens 8 "def fibonacci(n):"
+  exit $?
+fi
+
+stamp "waiting for the model + HF reference"
+wait $make_pid
+make_rc=$?
+cat /tmp/m7b-make.log | grep -v "^\s*$" | tail -20
+echo "make exit $make_rc"
+if [ $make_rc -ne 0 ]; then exit 1; fi
+ls -la "$MODEL" "$REF"
+nvidia-smi --query-gpu=memory.used --format=csv 2>&1 || true
+
+# --- 4. engine vs HF on the 7B shape ----------------------------------------------------------
+TOKENS=$(cat "$REF/tokens.txt")
+runs=()
+for spec in "all-at-once:" "chunk-64:--chunk 64" "slack-0:--slack 0" "chunk-64-slack-0:--chunk 64 --slack 0"; do
+  name=${spec%%:*}
+  flags=${spec#*:}
+  stamp "tramontane-logits --backend cuda --model $MODEL --tokens <256 ids> $flags"
+  t0=$(now_ms)
+  # shellcheck disable=SC2086
+  timeout 120 "$BUILD"/bin/tramontane-logits --backend cuda --model "$MODEL" --tokens "$TOKENS" $flags \
+    > "/tmp/logits-$name.json"
+  echo "exit $?, $(since "$t0") s (load + upload + forward + printing)"
+  runs+=("$name=/tmp/logits-$name.json")
+done
+stamp "compare with HF (fp32 eager, bf16 weights upcast)"
+timeout 180 python3 scripts/device/m7b_reference.py compare --ref "$REF" "${runs[@]}"
+rm -f /tmp/logits-*.json
+
+# --- 5. complete --backend cuda ---------------------------------------------------------------
+stamp "node dist/cli.js complete --backend cuda --model $MODEL --max-tokens 64 \"def fibonacci(n):\""
+# Each piece of stdout as it arrives, with its time since the command started.
+timeout 120 node dist/cli.js complete --backend cuda --model "$MODEL" --max-tokens 64 "def fibonacci(n):" |
+  python3 -c '
+import os, sys, time
+t0 = time.time(); pieces = []
+while True:
+    b = os.read(0, 65536)
+    if not b: break
+    pieces.append((time.time() - t0, b))
+text = b"".join(b for _, b in pieces).decode("utf-8", "replace")
+print("text:", repr(text))
+for t, b in pieces[:6]: print(f"  {t * 1000:8.1f} ms  {b!r}")
+if len(pieces) > 6: print(f"  ... {len(pieces) - 6} more pieces; last at {pieces[-1][0] * 1000:.1f} ms")
+if len(pieces) > 2:
+    span = pieces[-2][0] - pieces[0][0]
+    print(f"{len(pieces)} stdout pieces; first at {pieces[0][0] * 1000:.0f} ms (load + prompt), "
+          f"first to last piece {span * 1000:.0f} ms ({(len(pieces) - 2) / span if span > 0 else 0:.1f} pieces/s)")
+'
+echo "exit ${PIPESTATUS[0]}"
+t0=$(now_ms)
+timeout 120 node dist/cli.js complete --backend cuda --model "$MODEL" --max-tokens 64 "def fibonacci(n):" > /dev/null
+echo "exit $?; again, whole command (Node start, model load and upload, prompt, 64 tokens): $(since "$t0") s"
+
+# --- 6. bench keystrokes --backend cuda ---------------------------------------------------------
+stamp "node dist/cli.js bench keystrokes --model $MODEL --backend cuda --chars 200 --max-tokens 16"
+timeout 150 node dist/cli.js bench keystrokes --model "$MODEL" --backend cuda --chars 200 --max-tokens 16
+echo "exit $?"
+stamp "node dist/cli.js bench keystrokes --model $MODEL --backend cuda --chars 200 --max-tokens 16 --json"
+timeout 150 node dist/cli.js bench keystrokes --model "$MODEL" --backend cuda --chars 200 --max-tokens 16 --json \
+  > "$OUT/keystrokes.json"
+echo "exit $?"
+head -c 3000 "$OUT/keystrokes.json"
+echo
+stamp "done"
