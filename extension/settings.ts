@@ -3,7 +3,7 @@
 // No `vscode` import: the reader takes a lookup function, which keeps this testable.
 import { DEFAULT_SETTINGS, type FimTemplateName, type Settings as ServerSettings } from '../server/protocol';
 
-export type BackendSetting = 'cpu' | 'cuda' | 'remote';
+export type BackendSetting = 'auto' | 'cpu' | 'cuda' | 'remote';
 
 export interface ExtensionSettings {
   /** Model folder; '' = the embedded demo model. */
@@ -35,7 +35,7 @@ export const DEFAULT_ENABLED_LANGUAGES: Readonly<Record<string, boolean>> = {
 
 export const DEFAULTS: ExtensionSettings = {
   modelPath: '',
-  backend: 'cpu',
+  backend: 'auto',
   remoteUrl: '',
   contextTokens: DEFAULT_SETTINGS.contextTokens,
   maxTokens: DEFAULT_SETTINGS.maxTokens,
@@ -71,7 +71,7 @@ export const KEYS = {
 /** Settings that only the server process reads at start: changing one needs a restart. */
 export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'nodePath', 'threads'];
 
-const BACKENDS: readonly BackendSetting[] = ['cpu', 'cuda', 'remote'];
+const BACKENDS: readonly BackendSetting[] = ['auto', 'cpu', 'cuda', 'remote'];
 const TEMPLATES: readonly FimTemplateName[] = ['auto', 'prefix-only', 'mistral', 'codellama', 'starcoder'];
 
 function str(value: unknown, fallback: string): string {

@@ -74,9 +74,13 @@ export interface InitializationOptions {
 export type ModelState = 'loading' | 'ready' | 'error';
 export type BackendKind = 'cpu' | 'cuda' | 'remote';
 
+/** A status's backend: `auto` only while an engine asked for auto is loading. */
+export type StatusBackend = BackendKind | 'auto';
+
 export interface ModelStatus {
   state: ModelState;
-  backend: BackendKind;
+  /** Once ready, the backend actually in use (an auto request reports cpu or cuda). */
+  backend: StatusBackend;
   /** Folder of the model, or the URL of a remote server. */
   model: string;
   /** Load progress in [0, 1] while loading. */

@@ -33,6 +33,22 @@ describe('loading', () => {
     await assert.rejects(loadModel('/nonexistent/model'), /not found|does not exist|no such/i);
   });
 
+  test('auto falls back to the CPU where the build has no CUDA or there is no GPU', async () => {
+    const model = await loadModel(tinyModel(), { backend: 'auto' });
+    assert.equal(model.backend, 'cpu');
+    model.dispose();
+  });
+
+  test('the default backend is auto: the CPU here', async () => {
+    const model = await loadModel(tinyModel(), {});
+    assert.equal(model.backend, 'cpu');
+    model.dispose();
+  });
+
+  test('an unknown backend is a clear error listing the choices', async () => {
+    await assert.rejects(loadModel(tinyModel(), { backend: 'tpu' as 'auto' }), /expected auto, cpu or cuda/);
+  });
+
   test('asking for CUDA without it is a clear error', async () => {
     await assert.rejects(loadModel(tinyModel(), { backend: 'cuda' }), /cuda/i);
   });

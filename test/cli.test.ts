@@ -52,7 +52,7 @@ describe('tramontane CLI', () => {
 
   const bad: [string, string[], RegExp][] = [
     ['a missing model folder', ['tokenize', '--model', '/nonexistent', 'x'], /not found|does not exist/i],
-    ['a bad backend', ['tokenize', '--model', dir, '--backend', 'tpu', 'x'], /cpu or cuda/],
+    ['a bad backend', ['tokenize', '--model', dir, '--backend', 'tpu', 'x'], /expected auto, cpu or cuda/],
     ['bad token ids', ['logits', '--model', dir, '--tokens', '1,x'], /token ids/],
     ['token ids beyond the vocabulary', ['logits', '--model', dir, '--tokens', '1,99999'], /not an id/],
     ['a zero chunk', ['logits', '--model', dir, '--tokens', '1', '--chunk', '0'], /positive/],

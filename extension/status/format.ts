@@ -87,7 +87,7 @@ export function statusView(input: StatusInput): StatusView {
       break;
   }
   const status = sidecar.status;
-  const backend = status.backend === 'cuda' ? 'CUDA' : status.backend === 'cpu' ? 'CPU' : 'remote';
+  const backend = status.backend === 'cuda' ? 'CUDA' : status.backend === 'cpu' ? 'CPU' : status.backend === 'auto' ? 'auto' : 'remote';
   const name = modelName(status.model, input.embedded && status.backend !== 'remote');
   const where = `${backend} · ${name}`;
   const detail = [

@@ -50,9 +50,10 @@ class LoadWorker : public Napi::AsyncProgressQueueWorker<float> {
 };
 
 BackendKind parse_backend(Napi::Env env, const std::string& name) {
+  if (name == "auto") return BackendKind::Auto;
   if (name == "cpu") return BackendKind::Cpu;
   if (name == "cuda") return BackendKind::Cuda;
-  throw Napi::TypeError::New(env, "unknown backend '" + name + "' (expected cpu or cuda)");
+  throw Napi::TypeError::New(env, "unknown backend '" + name + "' (expected auto, cpu or cuda)");
 }
 
 }  // namespace
@@ -63,6 +64,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "loadModel(dir, options?, onProgress?): dir must be a string");
   }
   LoadOptions options;
+  options.backend = BackendKind::Auto;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object opts = info[1].As<Napi::Object>();
     if (opts.Has("backend") && opts.Get("backend").IsString()) {

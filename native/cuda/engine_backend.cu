@@ -91,9 +91,7 @@ class CudaCache : public KvCache {
 class CudaBackend : public ForwardBackend {
  public:
   CudaBackend(const ModelConfig& config, const Weights& w) : config_(config) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
+    if (!cuda_device_available()) {
       throw Error("--backend cuda: no CUDA GPU is available on this machine");
     }
     check_dtype(w.embed, "embed_tokens");
@@ -189,6 +187,15 @@ class CudaBackend : public ForwardBackend {
 };
 
 }  // namespace
+
+bool cuda_device_available() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices <= 0) {
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+}
 
 std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
                                                   const Weights& weights) {

@@ -43,6 +43,10 @@ std::unique_ptr<ForwardBackend> make_cpu_backend(const ModelConfig& config,
 // are; f32 rounded to bf16; f16 refused with an error). Keeps references to config.
 std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
                                                   const Weights& weights);
+
+// True when at least one CUDA device can be used (cudaGetDeviceCount succeeds and
+// reports one or more); clears the error it may leave otherwise.
+bool cuda_device_available();
 #endif
 
 }  // namespace tramontane

@@ -39,7 +39,8 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) {
                 " tokens but the model only " + std::to_string(config_.vocab_size));
   }
 #ifdef TRAMONTANE_WITH_CUDA
-  if (options.backend == BackendKind::Cuda) {
+  if (options.backend == BackendKind::Cuda ||
+      (options.backend == BackendKind::Auto && cuda_device_available())) {
     backend_ = make_cuda_backend(config_, weights_);
     return;
   }

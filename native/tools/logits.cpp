@@ -1,5 +1,5 @@
 // tramontane-logits --model DIR --tokens 1,2,3 [--chunk N] [--slack N] [--context N]
-//                   [--threads N] [--backend cpu|cuda]
+//                   [--threads N] [--backend auto|cpu|cuda]
 // Runs the tokens through the model and prints {"logits": [[...], ...]}: one row of
 // vocab_size floats per input position, each printed so that it reads back exactly.
 #include <cerrno>
@@ -28,9 +28,10 @@ int parse_int(const std::string& flag, const std::string& text, long min, long m
 }
 
 tramontane::BackendKind parse_backend(const std::string& text) {
+  if (text == "auto") return tramontane::BackendKind::Auto;
   if (text == "cpu") return tramontane::BackendKind::Cpu;
   if (text == "cuda") return tramontane::BackendKind::Cuda;
-  throw Error("--backend expects cpu or cuda, got \"" + text + "\"");
+  throw Error("--backend expects auto, cpu or cuda, got \"" + text + "\"");
 }
 
 std::vector<int> parse_tokens(const std::string& text) {

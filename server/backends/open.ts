@@ -1,12 +1,13 @@
 // Opens the backend a `serve` command names: the engine on a model folder, or a remote
 // OpenAI-compatible server.
-import { loadModel, type BackendName } from '../engine/engine';
+import { loadModel, type BackendChoice } from '../engine/engine';
+import type { StatusBackend } from '../protocol';
 import type { Backend } from './backend';
 import { NativeBackend, type NativeOptions } from './native';
 import { RemoteBackend, type RemoteOptions } from './remote';
 
 export type BackendSpec =
-  | { kind: 'native'; modelDir: string; engine: BackendName; threads?: number; native?: NativeOptions }
+  | { kind: 'native'; modelDir: string; engine: BackendChoice; threads?: number; native?: NativeOptions }
   | ({ kind: 'remote' } & RemoteOptions);
 
 export async function openBackend(spec: BackendSpec, onProgress?: (fraction: number) => void): Promise<Backend> {
@@ -23,6 +24,7 @@ export async function openBackend(spec: BackendSpec, onProgress?: (fraction: num
   return new NativeBackend(model, spec.modelDir, spec.native);
 }
 
-export function describeSpec(spec: BackendSpec): { backend: 'cpu' | 'cuda' | 'remote'; model: string } {
+/** What a spec asks for; `auto` until the engine has loaded and says which it chose. */
+export function describeSpec(spec: BackendSpec): { backend: StatusBackend; model: string } {
   return spec.kind === 'remote' ? { backend: 'remote', model: spec.url } : { backend: spec.engine, model: spec.modelDir };
 }

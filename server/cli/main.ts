@@ -11,7 +11,7 @@ import { tokenizeCommand } from './tokenize';
 function engineOptions(command: Command): Command {
   return command
     .option('--model <dir>', 'model folder (HF config.json or Mistral params.json); default: the embedded demo model')
-    .addOption(new Option('--backend <name>', 'cpu or cuda').argParser(parseBackend).default('cpu'))
+    .addOption(new Option('--backend <name>', 'auto (CUDA when built with it and a GPU is present, else CPU), cpu or cuda').argParser(parseBackend).default('auto'))
     .option('--threads <n>', 'CPU threads (default: all cores)', parsePositive);
 }
 

@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import type { BackendName } from '../engine/engine';
+import type { BackendChoice } from '../engine/engine';
 
-export function parseBackend(value: string): BackendName {
-  if (value !== 'cpu' && value !== 'cuda') {
-    throw new InvalidArgumentError('expected cpu or cuda.');
+export function parseBackend(value: string): BackendChoice {
+  if (value !== 'auto' && value !== 'cpu' && value !== 'cuda') {
+    throw new InvalidArgumentError('expected auto, cpu or cuda.');
   }
   return value;
 }
@@ -57,6 +57,6 @@ export function resolveModelDir(model: string | undefined): string {
 
 export interface EngineOptions {
   model?: string;
-  backend: BackendName;
+  backend: BackendChoice;
   threads?: number;
 }

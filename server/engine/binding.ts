@@ -3,7 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/** The backend a loaded model runs on. */
 export type BackendName = 'cpu' | 'cuda';
+/** The backend asked for at load: auto takes CUDA when the build has it and a GPU is present. */
+export type BackendChoice = 'auto' | BackendName;
 
 export interface ModelConfig {
   vocabSize: number;
@@ -81,7 +84,7 @@ export interface NativeModel {
 export interface NativeAddon {
   loadModel(
     dir: string,
-    options?: { backend?: BackendName; threads?: number },
+    options?: { backend?: BackendChoice; threads?: number },
     onProgress?: (fraction: number) => void,
   ): Promise<NativeModel>;
 }

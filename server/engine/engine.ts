@@ -3,6 +3,7 @@
 // time natively); an AbortSignal stops the call in flight within one token.
 import {
   nativeAddon,
+  type BackendChoice,
   type BackendName,
   type GenerateResult,
   type ModelConfig,
@@ -13,10 +14,11 @@ import {
   type SessionOptions,
 } from './binding';
 
-export type { BackendName, GenerateResult, ModelConfig, ReuseStats, SamplingOptions, SessionOptions };
+export type { BackendChoice, BackendName, GenerateResult, ModelConfig, ReuseStats, SamplingOptions, SessionOptions };
 
 export interface LoadOptions {
-  backend?: BackendName;
+  /** Default auto: CUDA when the build has it and a GPU is present, else the CPU. */
+  backend?: BackendChoice;
   threads?: number;
   onProgress?: (fraction: number) => void;
 }

@@ -10,7 +10,7 @@ describe('server launch', () => {
   it("runs the CLI's serve --stdio on VS Code's own runtime, as Node", () => {
     const spec = launchSpec('/ext/dist/cli.js', DEFAULTS, host);
     assert.equal(spec.command, '/opt/vscode/code');
-    assert.deepEqual(spec.args, ['/ext/dist/cli.js', 'serve', '--stdio', '--backend', 'cpu']);
+    assert.deepEqual(spec.args, ['/ext/dist/cli.js', 'serve', '--stdio', '--backend', 'auto']);
     assert.equal(spec.env.ELECTRON_RUN_AS_NODE, '1');
     assert.equal(spec.env.PATH, '/usr/bin');
   });

@@ -58,7 +58,7 @@ describe('settings', () => {
 
   it('falls back to the default for values of the wrong type or out of the list', () => {
     const s = read({ 'model.backend': 'tpu', 'completion.fimTemplate': 'fim', 'completion.maxTokens': '64', 'model.path': 42 });
-    assert.equal(s.backend, 'cpu');
+    assert.equal(s.backend, 'auto');
     assert.equal(s.fimTemplate, 'auto');
     assert.equal(s.maxTokens, DEFAULTS.maxTokens);
     assert.equal(s.modelPath, '');

@@ -24,7 +24,9 @@ class Cancelled : public Error {
   using Error::Error;
 };
 
-enum class BackendKind { Cpu, Cuda };
+// Auto (a load option only): CUDA when the build has it and a CUDA device is present,
+// else the CPU. Model::backend() reports the one chosen, never Auto.
+enum class BackendKind { Cpu, Cuda, Auto };
 
 // Where the attention weights came from decides how q/k rows are laid out for RoPE.
 enum class RopeLayout {
