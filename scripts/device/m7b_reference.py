@@ -9,7 +9,20 @@ relative logit error <= 2e-2).
         of HF MistralForCausalLM, fp32 eager on the GPU, with the bf16 weights upcast
         (TF32 off).
     python3 scripts/device/m7b_reference.py compare --ref /tmp/m7b-ref NAME=FILE.json ...
-        compares each {"logits": [[...]]} file (tramontane-logits) with the HF logits.
+        compares each {"logits": [[...]]} file (tramontane-logits) or .npy file with the HF
+        logits (--against FILE.npy in --ref picks another reference than hf_logits.npy).
+    python3 scripts/device/m7b_reference.py baseline --scheme base --ref /tmp/m7b-ref \
+        [--out /tmp/m7b]
+        the bf16 baseline: draws the weights of --scheme, writes the model to --out when
+        given, and the logits of HF on the same 256 token ids: hf_logits.npy (fp32 eager, as
+        `make`), hf_fp32_sdpa.npy, hf_bf16_eager.npy and hf_bf16_sdpa.npy (model.to(bf16),
+        logits as HF returns them, bf16), hf_bf16_eager_f32head.npy and
+        hf_bf16_sdpa_f32head.npy (the bf16 model's final normed hidden state times lm_head in
+        fp32: no bf16 rounding of the logits themselves). Schemes:
+          base     the weights of `make` (identical values, same seed)
+          hf-init  HF's own init: every linear layer and the embedding normal std 0.02,
+                   norms 1
+          head-x4  base with lm_head times 4 (logits 4x larger, same shape)
 
 Weights (same recipe as scripts/reference/make_fixtures.py): every linear layer normal
 with std 1.2/sqrt(fan_in) (0.019 for 4096 inputs), the embedding normal with std 1, the
@@ -36,9 +49,8 @@ def log(*a):
     print(*a, flush=True)
 
 
-def make(a):
+def build_model():
     import torch
-    from safetensors.torch import save_file
     from transformers import MistralConfig, MistralForCausalLM
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -54,22 +66,57 @@ def make(a):
         model = MistralForCausalLM(cfg).float().eval()
     log(f"HF model built on the GPU (fp32): {time.time() - t0:.1f} s, "
         f"{sum(p.numel() for p in model.parameters()) / 1e9:.3f} B parameters")
+    return cfg, model
 
-    t0 = time.time()
+
+def draw_weights(model, scheme):
+    """Draws every parameter of scheme into the (fp32) model, rounded to bf16 values;
+    returns the bf16 tensors on the CPU. "base" is the recipe of `make`."""
+    import torch
+
     g = torch.Generator(device="cuda").manual_seed(SEED)
     tensors = {}
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
-            if name.endswith("norm.weight"):
-                w = 1.0 + 0.1 * torch.randn(p.shape, generator=g, device="cuda")
-            elif name == "model.embed_tokens.weight":
-                w = torch.randn(p.shape, generator=g, device="cuda")
-            else:  # nn.Linear [out, in]
-                w = (1.2 / math.sqrt(p.shape[1])) * torch.randn(p.shape, generator=g, device="cuda")
+            if scheme in ("base", "head-x4"):
+                if name.endswith("norm.weight"):
+                    w = 1.0 + 0.1 * torch.randn(p.shape, generator=g, device="cuda")
+                elif name == "model.embed_tokens.weight":
+                    w = torch.randn(p.shape, generator=g, device="cuda")
+                else:  # nn.Linear [out, in]
+                    w = (1.2 / math.sqrt(p.shape[1])) * torch.randn(p.shape, generator=g, device="cuda")
+                if scheme == "head-x4" and name == "lm_head.weight":
+                    w = 4.0 * w  # a power of two: the same bf16 mantissas
+            elif scheme == "hf-init":
+                if name.endswith("norm.weight"):
+                    w = torch.ones(p.shape, device="cuda")
+                else:
+                    w = 0.02 * torch.randn(p.shape, generator=g, device="cuda")
+            else:
+                raise SystemExit(f"unknown scheme {scheme}")
             w = w.to(torch.bfloat16)
             p.copy_(w)
             tensors[name] = w.cpu()
     torch.cuda.synchronize()
+    return tensors
+
+
+def seeded_tokens():
+    import torch
+
+    gt = torch.Generator().manual_seed(SEED + 1)
+    tokens = torch.randint(3, SHAPE["vocab_size"], (N_TOKENS,), generator=gt)
+    tokens[0] = 1  # BOS
+    return tokens
+
+
+def make(a):
+    import torch
+    from safetensors.torch import save_file
+
+    cfg, model = build_model()
+    t0 = time.time()
+    tensors = draw_weights(model, "base")
     log(f"weights drawn (bf16): {time.time() - t0:.1f} s")
 
     os.makedirs(a.out, exist_ok=True)
@@ -85,9 +132,7 @@ def make(a):
     log(f"saved {a.out}: {time.time() - t0:.1f} s, "
         f"{os.path.getsize(os.path.join(a.out, 'model.safetensors')) / 2**30:.2f} GiB")
 
-    gt = torch.Generator().manual_seed(SEED + 1)
-    tokens = torch.randint(3, SHAPE["vocab_size"], (N_TOKENS,), generator=gt)
-    tokens[0] = 1  # BOS
+    tokens = seeded_tokens()
     with open(os.path.join(a.ref, "tokens.txt"), "w") as f:
         f.write(",".join(str(int(t)) for t in tokens))
     t0 = time.time()
@@ -101,7 +146,74 @@ def make(a):
         f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 
+def set_attention(model, impl):
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(impl)
+    else:
+        model.config._attn_implementation = impl
+    got = model.config._attn_implementation
+    if got != impl:
+        raise SystemExit(f"asked for attention {impl}, the model has {got}")
+
+
+def baseline(a):
+    """HF fp32 and HF bf16 (eager and sdpa) on the weights of one scheme."""
+    import torch
+    from safetensors.torch import save_file
+
+    cfg, model = build_model()
+    t0 = time.time()
+    tensors = draw_weights(model, a.scheme)
+    log(f"scheme {a.scheme}: weights drawn (bf16): {time.time() - t0:.1f} s")
+    if a.out:
+        t0 = time.time()
+        os.makedirs(a.out, exist_ok=True)
+        cfg.dtype = torch.bfloat16
+        cfg.save_pretrained(a.out)
+        save_file(tensors, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
+        log(f"saved {a.out}: {time.time() - t0:.1f} s")
+    del tensors
+    os.makedirs(a.ref, exist_ok=True)
+    tokens = seeded_tokens()
+    with open(os.path.join(a.ref, "tokens.txt"), "w") as f:
+        f.write(",".join(str(int(t)) for t in tokens))
+    ids = tokens[None, :].cuda()
+    log(f"torch {torch.__version__}; TF32 matmul {torch.backends.cuda.matmul.allow_tf32}; "
+        f"bf16 reduced-precision reduction "
+        f"{torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction}")
+
+    def save(name, logits):
+        x = logits.float().cpu().numpy()
+        np.save(os.path.join(a.ref, name + ".npy"), x)
+        srt = np.sort(x, 1)
+        log(f"  {name}: rms {float(np.sqrt((x.astype(np.float64) ** 2).mean())):.4f}, "
+            f"median top-1/top-2 gap {float(np.median(srt[:, -1] - srt[:, -2])):.4f}")
+
+    with torch.no_grad():
+        for impl in ("eager", "sdpa"):
+            set_attention(model, impl)
+            t0 = time.time()
+            logits = model(input_ids=ids, use_cache=False).logits[0]
+            torch.cuda.synchronize()
+            log(f"HF fp32 {impl}: {time.time() - t0:.2f} s")
+            save("hf_logits" if impl == "eager" else "hf_fp32_sdpa", logits)
+        model.to(torch.bfloat16)
+        head = model.lm_head.weight.float()
+        for impl in ("eager", "sdpa"):
+            set_attention(model, impl)
+            t0 = time.time()
+            h = model.model(input_ids=ids, use_cache=False).last_hidden_state[0]
+            logits = model.lm_head(h)  # what MistralForCausalLM returns: bf16 logits
+            torch.cuda.synchronize()
+            log(f"HF bf16 {impl}: {time.time() - t0:.2f} s (hidden {h.dtype}, logits {logits.dtype})")
+            save(f"hf_bf16_{impl}", logits)
+            save(f"hf_bf16_{impl}_f32head", h.float() @ head.t())
+    log(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+
+
 def load_engine(path):
+    if path.endswith(".npy"):
+        return np.load(path).astype(np.float64)
     with open(path) as f:
         rows = json.load(f)["logits"]
     try:
@@ -111,17 +223,19 @@ def load_engine(path):
 
 
 def compare(a):
-    ref = np.load(os.path.join(a.ref, "hf_logits.npy")).astype(np.float64)
+    ref = np.load(os.path.join(a.ref, a.against)).astype(np.float64)
     n = ref.shape[0]
     top_ref = ref.argmax(1)
     srt = np.sort(ref, 1)
     gap_ref = srt[:, -1] - srt[:, -2]
-    log(f"HF reference: {n} positions x {ref.shape[1]} logits, rms {np.sqrt((ref ** 2).mean()):.3f}, "
-        f"median top-1/top-2 gap {np.median(gap_ref):.3f}")
+    log(f"reference {a.against}: {n} positions x {ref.shape[1]} logits, "
+        f"rms {np.sqrt((ref ** 2).mean()):.3f}, top-1/top-2 gap: median {np.median(gap_ref):.4f}, "
+        f"p5 {np.percentile(gap_ref, 5):.4f}, p25 {np.percentile(gap_ref, 25):.4f}, "
+        f"min {gap_ref.min():.4f}")
     log("")
-    log("| engine run | overall rel. error | per-position rel. error: median / p95 / max "
-        "| argmax agreement | max abs diff |")
-    log("|---|---|---|---|---|")
+    log("| run | overall rel. error | per-position rel. error: median / p95 / max "
+        "| argmax agreement | max abs diff | rms abs error | positions with gap < rms err |")
+    log("|---|---|---|---|---|---|---|")
     results = {}
     per_pos = {}
     for spec in a.runs:
@@ -129,25 +243,31 @@ def compare(a):
         try:
             eng = load_engine(path)
         except Exception as e:  # noqa: BLE001
-            log(f"| {name} | failed to read {path}: {e} | | | |")
+            log(f"| {name} | failed to read {path}: {e} | | | | | |")
             continue
         if eng.shape != ref.shape or not np.isfinite(eng).all():
-            log(f"| {name} | shape {eng.shape}, finite {np.isfinite(eng).all()} | | | |")
+            log(f"| {name} | shape {eng.shape}, finite {np.isfinite(eng).all()} | | | | | |")
             continue
         d = eng - ref
         rel_pos = np.linalg.norm(d, axis=1) / np.linalg.norm(ref, axis=1)
         overall = np.linalg.norm(d) / np.linalg.norm(ref)
+        rms_abs = float(np.sqrt((d ** 2).mean()))
         top = eng.argmax(1)
         agree = int((top == top_ref).sum())
         results[name] = eng
         per_pos[name] = rel_pos
         log(f"| {name} | {overall:.2e} | {np.median(rel_pos):.2e} / {np.percentile(rel_pos, 95):.2e} / "
-            f"{rel_pos.max():.2e} | {agree}/{n} = {100.0 * agree / n:.1f}% | {np.abs(d).max():.3f} |")
+            f"{rel_pos.max():.2e} | {agree}/{n} = {100.0 * agree / n:.1f}% | {np.abs(d).max():.3f} "
+            f"| {rms_abs:.4f} | {int((gap_ref < rms_abs).sum())} |")
         bad = np.nonzero(top != top_ref)[0]
-        for p in bad[:8]:
-            log(f"    position {p}: HF picks {top_ref[p]} ({ref[p, top_ref[p]]:.4f}), engine {top[p]} "
-                f"(HF logit {ref[p, top[p]]:.4f}, HF gap {ref[p, top_ref[p]] - ref[p, top[p]]:.4f}; "
-                f"engine gap {eng[p, top[p]] - eng[p, top_ref[p]]:.4f})")
+        if len(bad):
+            lost = ref[bad, top_ref[bad]] - ref[bad, top[bad]]
+            log(f"    {len(bad)} mismatches; the reference's top-1 is ahead of the run's pick by "
+                f"{lost.min():.4f} to {lost.max():.4f} in the reference (rms abs error {rms_abs:.4f})")
+        for p in bad[:a.show]:
+            log(f"    position {p}: ref picks {top_ref[p]} ({ref[p, top_ref[p]]:.4f}), run {top[p]} "
+                f"(ref logit {ref[p, top[p]]:.4f}, ref gap {ref[p, top_ref[p]] - ref[p, top[p]]:.4f}; "
+                f"run gap {eng[p, top[p]] - eng[p, top_ref[p]]:.4f})")
     if per_pos:
         log("")
         log("per-position relative error by block of 32 positions (max in block):")
@@ -174,9 +294,15 @@ def main():
     m.add_argument("--tokenizer")
     c = sub.add_parser("compare")
     c.add_argument("--ref", required=True)
-    c.add_argument("runs", nargs="+", help="NAME=FILE.json")
+    c.add_argument("--against", default="hf_logits.npy", help="reference .npy in --ref")
+    c.add_argument("--show", type=int, default=8, help="mismatching positions listed per run")
+    c.add_argument("runs", nargs="+", help="NAME=FILE.json or NAME=FILE.npy")
+    b = sub.add_parser("baseline")
+    b.add_argument("--scheme", default="base", choices=("base", "hf-init", "head-x4"))
+    b.add_argument("--ref", required=True)
+    b.add_argument("--out")
     a = ap.parse_args()
-    make(a) if a.cmd == "make" else compare(a)
+    {"make": make, "compare": compare, "baseline": baseline}[a.cmd](a)
 
 
 if __name__ == "__main__":
