@@ -211,6 +211,25 @@ describe('the event loop stays free', () => {
   });
 });
 
+describe('cancelling a prefill', () => {
+  test('stops between chunks, rejects with CancelledError and keeps the finished chunks', async () => {
+    const c: TinyConfig = { vocab: 512, dim: 256, layers: 4, heads: 8, kvHeads: 2, headDim: 32, hidden: 768, window: 512 };
+    const model = await loadModel(tinyModel(c, 6), { threads: 1 });
+    const session = model.createSession({ chunk: 32 });
+    const prompt = Array.from({ length: 1500 }, (_, i) => (i * 17 + 5) % c.vocab);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 30);
+    await assert.rejects(session.feed(prompt, { signal: abort.signal }), CancelledError);
+    const kept = session.tokens.length;
+    assert.ok(kept >= 32 && kept < prompt.length, `kept ${kept} tokens`);
+    assert.equal(kept % 32, 0, 'whole chunks only');
+    assert.deepEqual(session.tokens, prompt.slice(0, kept));
+    // The session is still usable: reuse picks up where the prefill stopped.
+    assert.deepEqual(await session.reuse(prompt.slice(0, kept + 3)), { reused: kept, computed: 3 });
+    model.dispose();
+  });
+});
+
 describe('bad input through the binding', () => {
   function corrupt(mutate: (dir: string) => void): string {
     const dir = tinyModel();

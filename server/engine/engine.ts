@@ -167,6 +167,10 @@ export class Session {
       signal?.addEventListener('abort', onAbort);
       try {
         return await call();
+      } catch (error) {
+        // The engine stops a prefill between chunks with its own error; callers see one kind.
+        if (signal?.aborted) throw new CancelledError();
+        throw error;
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
