@@ -83,6 +83,8 @@ class CudaCache : public KvCache {
                 Storage::None),
         gpu_(std::move(gpu)) {}
   cuda::Session& gpu() { return *gpu_; }
+  bool captured = false;  // the decode-step graph of gpu() (decode_greedy)
+  int slot = -1;          // what the device token slot holds, when known (else -1)
 
  private:
   std::unique_ptr<cuda::Session> gpu_;
@@ -175,6 +177,48 @@ class CudaBackend : public ForwardBackend {
       TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
     cache.commit(n);
+    c->slot = -1;
+  }
+
+  // The session's captured decode step (cuda::Session::capture_decode, once per session):
+  // embeds the token in the device slot, runs the layers, writes the argmax back into
+  // the slot. The token goes to the device only when the slot does not already hold it
+  // (it does when generation feeds back the previous pick), and the pick comes back as
+  // one int: the logits stay on the device.
+  bool decode_greedy(KvCache& cache, int token, int* next) override {
+    if (!fast_) return false;  // heads of 8/16/32: no gemv decode path
+    auto* c = dynamic_cast<CudaCache*>(&cache);
+    if (!c) throw Error("the CUDA backend was given a cache it did not create");
+    if (!cache.fits(1)) throw Error("decode step does not fit the cache");
+    if (token < 0 || token >= config_.vocab_size) {
+      throw Error("token " + std::to_string(token) + " is not an id in the vocabulary");
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    cuda::Session& gpu = c->gpu();
+    gpu.rollback(cache.end());
+    if (!c->captured) {
+      gpu.capture_decode();
+      c->captured = true;
+    }
+    const int held = c->slot;
+    c->slot = -1;
+    if (held != token) gpu.set_token(token);
+    gpu.replay(1);
+    const int picked = gpu.token();
+    cache.commit(1);
+    c->slot = picked;
+    *next = picked;
+    return true;
+  }
+
+  void read_last_logits(KvCache& cache, float* logits) override {
+    auto* c = dynamic_cast<CudaCache*>(&cache);
+    if (!c) throw Error("the CUDA backend was given a cache it did not create");
+    std::lock_guard<std::mutex> lock(mutex_);
+    TR_CUDA_CHECK(cudaMemcpyAsync(logits, c->gpu().last_logits(),
+                                  sizeof(float) * size_t(config_.vocab_size),
+                                  cudaMemcpyDeviceToHost, stream_));
+    TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
  private:

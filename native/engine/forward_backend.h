@@ -31,6 +31,25 @@ class ForwardBackend {
   // backend's new_cache. Safe to call from several threads (calls take turns).
   virtual void forward(KvCache& cache, const int* tokens, int n, float* logits,
                        bool all_rows) = 0;
+
+  // Optional fast path for greedy decoding: runs one token at position cache.end() as
+  // forward(cache, &token, 1, ...) would, commits it, and writes the argmax of its logits
+  // (lowest id on ties, as Sampler's greedy pick) to *next without copying the logits to
+  // the host. Returns false, having done nothing, where the backend has no such path (the
+  // CPU backend; CUDA models whose head size takes the prefill path); callers then use
+  // forward(). CUDA: a decode step captured once per session as a graph, argmax on the
+  // device.
+  virtual bool decode_greedy(KvCache& cache, int token, int* next) {
+    (void)cache, (void)token, (void)next;
+    return false;
+  }
+
+  // The logits [vocab] after the last token that decode_greedy ran (host memory). Only
+  // called after decode_greedy returned true, before any other call on the cache.
+  virtual void read_last_logits(KvCache& cache, float* logits) {
+    (void)cache, (void)logits;
+    throw Error("read_last_logits: this backend has no greedy decode path");
+  }
 };
 
 // The reference backend: cpu/forward.cpp on `threads` threads. Keeps references to

@@ -31,6 +31,12 @@ class LoadedModel : public Model {
   void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
     backend_->forward(cache, tokens, n, logits, all_rows);
   }
+  bool decode_greedy(KvCache& cache, int token, int* next) {
+    return backend_->decode_greedy(cache, token, next);
+  }
+  void read_last_logits(KvCache& cache, float* logits) {
+    backend_->read_last_logits(cache, logits);
+  }
 
  private:
   ModelConfig config_;

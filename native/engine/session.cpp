@@ -165,33 +165,61 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
     if (listening && on_text) listening = on_text(text);
   };
 
-  for (;;) {
-    if (cancel && cancel->load()) {
-      result.finish = FinishReason::Cancelled;
-      break;
+  // Greedy picks may come from the backend's decode fast path: it runs the token and
+  // returns the next pick without the logits reaching the host. last_logits_ is then
+  // behind the cache (stale) until read back, which happens once, when generate ends.
+  bool fast = options_.fast_greedy && (params.temperature <= 0.f || params.top_k == 1);
+  bool stale = false;
+  int next = -1;  // the greedy pick after the last token while stale
+  try {
+    for (;;) {
+      if (cancel && cancel->load()) {
+        result.finish = FinishReason::Cancelled;
+        break;
+      }
+      if (result.tokens.size() >= size_t(params.max_tokens) || !cache_->fits(1)) {
+        result.finish = FinishReason::Length;  // asked-for length, or a full context
+        break;
+      }
+      const int id = stale ? next : sampler_.sample(last_logits_.data(), params);
+      if (id == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) !=
+                           params.stop_tokens.end()) {
+        result.finish = FinishReason::StopToken;
+        break;
+      }
+      result.tokens.push_back(id);
+      if (decoder) emit(stops.push(decoder->push(id)));
+      // Fed back even when generation ends here, so the session holds prompt + output.
+      if (fast && model_->decode_greedy(*cache_, id, &next)) {
+        tokens_.push_back(id);
+        stale = true;
+      } else {
+        fast = false;  // no fast path on this backend: the plain one from here on
+        feed(&id, 1, nullptr, nullptr);
+        stale = false;
+      }
+      if (stops.matched()) {
+        result.finish = FinishReason::StopString;
+        break;
+      }
+      if (!listening) {
+        result.finish = FinishReason::Cancelled;
+        break;
+      }
     }
-    if (result.tokens.size() >= size_t(params.max_tokens) || !cache_->fits(1)) {
-      result.finish = FinishReason::Length;  // asked-for length, or a full context
-      break;
+    if (stale) {
+      model_->read_last_logits(*cache_, last_logits_.data());
+      stale = false;
     }
-    const int id = sampler_.sample(last_logits_.data(), params);
-    if (id == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) !=
-                         params.stop_tokens.end()) {
-      result.finish = FinishReason::StopToken;
-      break;
+  } catch (...) {
+    if (stale) {
+      try {
+        model_->read_last_logits(*cache_, last_logits_.data());
+      } catch (...) {
+        cut(0);  // the invariants hold for an empty session
+      }
     }
-    result.tokens.push_back(id);
-    if (decoder) emit(stops.push(decoder->push(id)));
-    // Fed back even when generation ends here, so the session holds prompt + output.
-    feed(&id, 1, nullptr, nullptr);
-    if (stops.matched()) {
-      result.finish = FinishReason::StopString;
-      break;
-    }
-    if (!listening) {
-      result.finish = FinishReason::Cancelled;
-      break;
-    }
+    throw;
   }
 
   // Release what was held back: pending UTF-8 bytes and a possible stop-string start.

@@ -7,6 +7,9 @@
 #   engine-test.log     tramontane-test-cuda-engine on every fixture, models/default and
 #                       the head_dim 64/128 models
 #   engine-cli.log      tramontane-logits --backend cuda (a bf16 model, and the f16 refusal)
+#   engine-bench.log    with BENCH_7B=1: tramontane-test-cuda-engine --bench-7b (writes a
+#                       random Mistral-7B-shaped model, 14.5 GB, to /tmp/m7b-engine; times
+#                       greedy generate through the graph fast path and the plain path)
 #
 #   scripts/device/engine_cuda.sh [extra ninja targets, e.g. tramontane-test-cuda]
 set -uo pipefail
@@ -42,4 +45,9 @@ status=0
   echo "exit status $? (1 expected: f16 is refused)"
 } > "$OUT/engine-cli.log" 2>&1
 cat "$OUT/engine-cli.log"
+if [ "${BENCH_7B:-0}" = 1 ]; then
+  mkdir -p /tmp/m7b-engine
+  "$BUILD"/bin/tramontane-test-cuda-engine --bench-7b /tmp/m7b-engine 2>&1 |
+    tee "$OUT/engine-bench.log" || status=1
+fi
 exit $status

@@ -10,15 +10,28 @@
 // Folders without reference files use a seeded token sequence and the CPU engine as the
 // reference (the CPU engine itself is checked against HF by the repo's tests).
 //
+// Greedy generation (64 tokens after a 16-token prompt): the decode fast path (captured
+// graph, argmax on the device; head_dim 64/128) against the plain path (logits to the
+// host, host argmax): identical tokens, identical logits after the last token, and a
+// rollback into the output followed by generate again gives the same continuation. The
+// CPU engine's greedy tokens are compared and printed (bf16 may flip near-ties).
+//
+// --bench-7b DIR: writes a Mistral-7B-shaped random bf16 model to DIR (when DIR has no
+// model.safetensors), loads it with --backend cuda, and times greedy generate (256
+// tokens after a 16-token prompt) through the fast and the plain path; same tokens.
+//
 // Every comparison: relative L2 error of the logits ≤ 2e-2 (bf16 weights and
 // activations), and no decisive argmax mismatch: positions where the two disagree count
 // only where the reference's top-1 leads its top-2 by more than 5× the rms logit error
 // (random weights make near-ties that bf16 rounding may flip). Agreement is printed.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.h"
@@ -119,6 +132,8 @@ bool read_reference(const std::string& dir, std::vector<int>* tokens, Logits* re
   return true;
 }
 
+void test_greedy(Model& cpu, Model& gpu, const std::vector<int>& tokens);
+
 void test_folder(const std::string& dir) {
   std::printf("== %s\n", dir.c_str());
   LoadOptions cpu_options, gpu_options;
@@ -167,6 +182,187 @@ void test_folder(const std::string& dir) {
   r = rollback_refeed(*gpu, tokens, far, 16, 8, &recomputed);
   compare("rollback to n/2 (recomputed " + std::to_string(recomputed) + ") + refeed", r, whole,
           far);
+  test_greedy(*cpu, *gpu, tokens);
+}
+
+struct Greedy {
+  std::vector<int> tokens;
+  std::vector<float> last;  // last_logits() afterwards
+  size_t held = 0;          // session tokens afterwards
+  double seconds = 0;       // generate only
+  std::vector<int> again;   // after rollback to prompt + half: generate the rest again
+};
+
+Greedy greedy(Model& m, const std::vector<int>& prompt, int n, bool fast, bool again) {
+  SessionOptions o;
+  o.fast_greedy = fast;
+  auto s = m.new_session(o);
+  s->feed(prompt.data(), prompt.size(), nullptr);
+  SamplingParams p;
+  p.max_tokens = n;
+  Greedy g;
+  const auto t0 = std::chrono::steady_clock::now();
+  g.tokens = s->generate(p, nullptr).tokens;
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  g.held = s->tokens().size();
+  const int vocab = m.config().vocab_size;
+  g.last.assign(s->last_logits(), s->last_logits() + vocab);
+  if (again) {
+    const size_t half = g.tokens.size() / 2;
+    s->rollback(prompt.size() + half);
+    p.max_tokens = int(g.tokens.size() - half);
+    g.again = s->generate(p, nullptr).tokens;
+    g.again.insert(g.again.begin(), g.tokens.begin(), g.tokens.begin() + std::ptrdiff_t(half));
+  }
+  return g;
+}
+
+void check(bool ok, const std::string& what) {
+  (ok ? g_passed : g_failed)++;
+  std::printf("  %-4s %s\n", ok ? "ok" : "FAIL", what.c_str());
+}
+
+void test_greedy(Model& cpu, Model& gpu, const std::vector<int>& tokens) {
+  const std::vector<int> prompt(tokens.begin(), tokens.begin() + std::min<size_t>(16, tokens.size()));
+  const int n = 64;
+  const Greedy fast = greedy(gpu, prompt, n, true, true);
+  const Greedy plain = greedy(gpu, prompt, n, false, true);
+  const Greedy ref = greedy(cpu, prompt, n, false, false);
+  double num = 0, den = 0;
+  for (size_t v = 0; v < plain.last.size(); ++v) {
+    num += double(fast.last[v] - plain.last[v]) * (fast.last[v] - plain.last[v]);
+    den += double(plain.last[v]) * plain.last[v];
+  }
+  size_t agree = 0;
+  while (agree < std::min(ref.tokens.size(), fast.tokens.size()) && ref.tokens[agree] == fast.tokens[agree]) ++agree;
+  check(fast.tokens == plain.tokens,
+        "greedy " + std::to_string(fast.tokens.size()) + " tokens: fast path == plain path");
+  check(fast.held == prompt.size() + fast.tokens.size() && plain.held == fast.held,
+        "session holds prompt + output after generate (" + std::to_string(fast.held) + ")");
+  check(num == 0 || std::sqrt(num / std::max(den, 1e-30)) <= 1e-6,
+        "last_logits after generate: fast vs plain rel " + std::to_string(std::sqrt(num / std::max(den, 1e-30))));
+  check(fast.again == fast.tokens && plain.again == plain.tokens,
+        "rollback to prompt + half, generate again: same tokens (fast and plain)");
+  std::printf("       CPU engine greedy: first %zu of %zu tokens identical to the GPU's%s\n", agree,
+              fast.tokens.size(), ref.tokens == fast.tokens ? " (all)" : "");
+  std::printf("       gpu:");
+  for (int t : fast.tokens) std::printf(" %d", t);
+  std::printf("\n       cpu:");
+  for (int t : ref.tokens) std::printf(" %d", t);
+  std::printf("\n");
+}
+
+// A Mistral-7B-shaped model with random bf16 weights (uniform, ±sqrt(3/fan_in); norms 1).
+void write_7b(const std::string& dir) {
+  const int vocab = 32000, dim = 4096, hidden = 14336, layers = 32, heads = 32, kv = 8, hd = 128;
+  struct T { std::string name; int64_t rows, cols; float scale; };
+  std::vector<T> ts;
+  ts.push_back({"model.embed_tokens.weight", vocab, dim, std::sqrt(3.f)});
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const float sd = std::sqrt(3.f / dim), sh = std::sqrt(3.f / hidden), so = std::sqrt(3.f / (heads * hd));
+    ts.push_back({p + "self_attn.q_proj.weight", heads * hd, dim, sd});
+    ts.push_back({p + "self_attn.k_proj.weight", kv * hd, dim, sd});
+    ts.push_back({p + "self_attn.v_proj.weight", kv * hd, dim, sd});
+    ts.push_back({p + "self_attn.o_proj.weight", dim, heads * hd, so});
+    ts.push_back({p + "mlp.gate_proj.weight", hidden, dim, sd});
+    ts.push_back({p + "mlp.up_proj.weight", hidden, dim, sd});
+    ts.push_back({p + "mlp.down_proj.weight", dim, hidden, sh});
+    ts.push_back({p + "input_layernorm.weight", 1, dim, 0});
+    ts.push_back({p + "post_attention_layernorm.weight", 1, dim, 0});
+  }
+  ts.push_back({"model.norm.weight", 1, dim, 0});
+  ts.push_back({"lm_head.weight", vocab, dim, std::sqrt(3.f / dim)});
+  std::string header = "{";
+  int64_t off = 0;
+  for (const T& t : ts) {
+    const int64_t bytes = t.rows * t.cols * 2;
+    if (header.size() > 1) header += ",";
+    header += "\"" + t.name + "\":{\"dtype\":\"BF16\",\"shape\":[";
+    header += t.rows == 1 ? std::to_string(t.cols) : std::to_string(t.rows) + "," + std::to_string(t.cols);
+    header += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + bytes) + "]}";
+    off += bytes;
+  }
+  header += "}";
+  while (header.size() % 8) header += " ";
+  std::ofstream f(files::join(dir, "model.safetensors"), std::ios::binary);
+  const uint64_t hlen = header.size();
+  f.write(reinterpret_cast<const char*>(&hlen), 8);
+  f.write(header.data(), std::streamsize(header.size()));
+  std::vector<uint16_t> buf;
+  uint64_t seed = 1;
+  for (const T& t : ts) {
+    const int64_t count = t.rows * t.cols;
+    buf.resize(size_t(count));
+    if (t.scale == 0) {
+      std::fill(buf.begin(), buf.end(), uint16_t(0x3f80));  // 1.0
+    } else {
+      const int nt = 16;
+      std::vector<std::thread> th;
+      for (int k = 0; k < nt; ++k) {
+        th.emplace_back([&, k] {
+          uint64_t x = (seed * 0x9e3779b97f4a7c15ull) ^ (uint64_t(k + 1) * 0xbf58476d1ce4e5b9ull);
+          for (int64_t i = count * k / nt; i < count * (k + 1) / nt; ++i) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            const float u = float(int32_t(x >> 32)) * (1.f / 2147483648.f) * t.scale;
+            uint32_t bits;
+            std::memcpy(&bits, &u, 4);
+            buf[size_t(i)] = uint16_t(bits >> 16);
+          }
+        });
+      }
+      for (auto& h : th) h.join();
+    }
+    ++seed;
+    f.write(reinterpret_cast<const char*>(buf.data()), std::streamsize(count * 2));
+  }
+  if (!f) throw Error("cannot write " + dir + "/model.safetensors");
+  std::ofstream c(files::join(dir, "config.json"));
+  c << R"({"architectures":["MistralForCausalLM"],"model_type":"mistral","vocab_size":32000,)"
+       R"("hidden_size":4096,"intermediate_size":14336,"num_hidden_layers":32,)"
+       R"("num_attention_heads":32,"num_key_value_heads":8,"head_dim":128,"hidden_act":"silu",)"
+       R"("max_position_embeddings":32768,"rms_norm_eps":1e-05,"rope_theta":10000.0,)"
+       R"("sliding_window":4096,"tie_word_embeddings":false,"bos_token_id":1,"eos_token_id":2,)"
+       R"("dtype":"bfloat16"})";
+}
+
+void bench_7b(const std::string& dir) {
+  std::printf("== 7B shape, random bf16 weights: %s\n", dir.c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!files::is_file(files::join(dir, "model.safetensors"))) {
+    write_7b(dir);
+    std::printf("  wrote the model in %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  LoadOptions o;
+  o.backend = BackendKind::Cuda;
+  auto t1 = std::chrono::steady_clock::now();
+  auto gpu = Model::load(dir, o);
+  std::printf("  loaded in %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  std::vector<int> prompt{1};
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int i = 1; i < 16; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    prompt.push_back(3 + int(x % 31997));
+  }
+  greedy(*gpu, prompt, 16, true, false);  // warm-up (both paths)
+  greedy(*gpu, prompt, 16, false, false);
+  const int n = 256;
+  for (int rep = 0; rep < 2; ++rep) {
+    const Greedy plain = greedy(*gpu, prompt, n, false, false);
+    const Greedy fast = greedy(*gpu, prompt, n, true, false);
+    const double tp = double(plain.tokens.size()) / plain.seconds;
+    const double tf = double(fast.tokens.size()) / fast.seconds;
+    std::printf("  run %d: plain path %zu tokens in %.3f s: %.1f tokens/s (%.2f ms/token)\n", rep + 1,
+                plain.tokens.size(), plain.seconds, tp, 1e3 / tp);
+    std::printf("  run %d: fast path  %zu tokens in %.3f s: %.1f tokens/s (%.2f ms/token)\n", rep + 1,
+                fast.tokens.size(), fast.seconds, tf, 1e3 / tf);
+    check(fast.tokens == plain.tokens, "7B greedy " + std::to_string(fast.tokens.size()) +
+                                           " tokens: fast path == plain path");
+    check(fast.held == plain.held && fast.held == prompt.size() + fast.tokens.size(),
+          "7B session holds prompt + output");
+  }
 }
 
 }  // namespace
@@ -178,6 +374,10 @@ int main(int argc, char** argv) {
   }
   for (int i = 1; i < argc; ++i) {
     try {
+      if (std::string(argv[i]) == "--bench-7b" && i + 1 < argc) {
+        bench_7b(argv[++i]);
+        continue;
+      }
       test_folder(argv[i]);
     } catch (const std::exception& e) {
       ++g_failed;

@@ -64,6 +64,10 @@ struct SessionOptions {
   int chunk = 512;    // prefill chunk size (tokens per forward call)
   int context = 0;    // cache length for models without a window; 0 = model default:
                       // min(max_position_embeddings, 32768). Ignored with a window.
+  // Greedy generation (temperature 0 or top_k 1) through the backend's decode fast path
+  // where it has one (CUDA: a captured decode-step graph with the argmax on the device,
+  // no logits copied per token). Same tokens either way; false forces the plain path.
+  bool fast_greedy = true;
 };
 
 struct ReuseStats {
