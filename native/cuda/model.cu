@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace tramontane::cuda {
 
@@ -187,7 +188,14 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   const size_t cache_bytes = 2 * size_t(s_.n_layers) * s_.n_kv_heads * size_t(capacity_) *
                             s_.head_dim * sizeof(bf16);
 
-  decode_.max_splits = decode_splits_for(attn_);
+  int dev = 0, sms = 0;
+  TR_CUDA_CHECK(cudaGetDevice(&dev));
+  TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  decode_.max_splits = decode_splits_for(attn_, sms);
+  // The gemv configurations tune_gemv picked on an H100 (132 SMs), as multiples of the
+  // SM count: a sound start on any card; the bench tunes them on the card at hand.
+  plan1_ = GemvPlan{{8, 0, 2}, {8, 0, 4}, {8, 2 * sms, 4}, {8, 0, 4}, {8, 8 * sms, 4}};
+  plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
   decode_.max_queries = kGemvMaxTokens;
   const size_t r = size_t(rows_), d = size_t(s_.dim), qd = size_t(attn_.q_dim());
   auto carve = [&](Carver& c) {
@@ -208,6 +216,7 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
                                                                 decode_.max_queries));
     decode_.part_ml = c.take<float>(size_t(decode_.max_queries) * s_.n_heads *
                                     decode_.max_splits * 2);
+    decode_.done_count = c.take<int>(size_t(s_.n_kv_heads));
   };
   Carver counter;
   carve(counter);
@@ -220,6 +229,7 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   carve(placer);
   TR_CUDA_CHECK(cudaMemsetAsync(d_pos_, 0, sizeof(int), stream_));
   TR_CUDA_CHECK(cudaMemsetAsync(d_token_, 0, sizeof(int), stream_));
+  TR_CUDA_CHECK(cudaMemsetAsync(decode_.done_count, 0, sizeof(int) * s_.n_kv_heads, stream_));
   last_logits_ = logits_;
   TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
@@ -483,11 +493,17 @@ void Session::tune_gemv(int reps) {
     for (const Item& it : items) {
       GemvConfig best{8, 0, 4};
       float best_ms = 1e30f;
+      // Grids: one block per tile (0), whole multiples of the SM count, and grids that
+      // give every block the same number of tiles.
+      std::vector<int> grids = {0};
+      for (int mult : {1, 2, 3, 4, 6, 8, 12, 16}) grids.push_back(mult * sms);
+      for (int per_block = 2; per_block <= 8; ++per_block) grids.push_back(ceil_div(it.tiles, per_block));
+      std::sort(grids.begin(), grids.end());
+      grids.erase(std::unique(grids.begin(), grids.end()), grids.end());
       for (int steps : {2, 4})
       for (int warps : {2, 4, 8}) {
-        for (int mult : {0, 1, 2, 3, 4, 6, 8, 12, 16}) {
-          const int grid = mult == 0 ? 0 : mult * sms;
-          if (grid >= it.tiles) continue;
+        for (int grid : grids) {
+          if (grid >= it.tiles || grid > 16 * sms) continue;
           config_of(plan, it.op) = GemvConfig{warps, grid, steps};
           const int layers = it.op == Op::Logits ? 1 : s_.n_layers;
           std::vector<float> times;

@@ -107,8 +107,8 @@ struct SessionConfig {
   int context = 0;        // cache length for models without a window
   int max_chunk = 4096;   // largest prefill chunk (activation buffers are sized for it)
   int gemv_max = kGemvMaxTokens;  // chunks of at most this many tokens take the gemv path
-  bool pdl = false;       // programmatic dependent launch between kernels (measured slower
-                          // inside the captured decode graph: see cuda/NOTES.md)
+  bool pdl = true;        // programmatic dependent launch between kernels (the fastest
+                          // decode, in the captured graph too: see cuda/NOTES.md)
   bool simple_attention = false;  // prefill attention by the simple kernel (checks)
   int logits_rows = 256;  // rows of logits computed per lm_head product on the GEMM path
 };

@@ -98,10 +98,11 @@ void kv_commit(const Launch& l, const bf16* k_new, const bf16* v_new, int n, int
 // Flash-decoding over the rolling buffer for nq ≤ kGemvMaxTokens queries at positions
 // *d_pos + i, whose keys are already in the cache. Each block reads one KV head's keys
 // and values over one split of the window once, for every query and its whole query
-// group; a second kernel merges the splits (nothing to merge on short contexts).
+// group; the last block of each KV head merges the splits (one launch).
 struct DecodeScratch {
   float* part_o = nullptr;    // [max_queries][n_heads][max_splits][head_dim]
   float* part_ml = nullptr;   // [max_queries][n_heads][max_splits][2]
+  int* done_count = nullptr;  // [n_kv_heads], zero between launches (the kernel resets it)
   int max_splits = 0;
   int max_queries = 0;
   static size_t part_o_floats(const AttnShape& a, int splits, int queries) {
@@ -110,9 +111,11 @@ struct DecodeScratch {
 };
 // Splits the window is divided into at most (grid x); each split is a multiple of 16
 // keys, at least 32 and at most kDecodeMaxChunk (its keys and values sit in shared
-// memory).
-constexpr int kDecodeMaxChunk = 128;
-int decode_splits_for(const AttnShape& a);
+// memory; 272 puts a 4096 window plus 7 appended queries in 16 splits, one block per
+// SM for 8 KV heads on a 132-SM card). At least one block per SM (sms) across the KV
+// heads.
+constexpr int kDecodeMaxChunk = 272;
+int decode_splits_for(const AttnShape& a, int sms);
 void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
                       const int* d_pos, int nq, const AttnShape& a, const DecodeScratch& s,
                       bf16* out);

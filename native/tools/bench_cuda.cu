@@ -6,7 +6,7 @@
 // prompt and produce the first sampled token, peak GPU memory, and per-kernel times
 // against their bandwidth or FLOP floors.
 //
-//   tramontane-bench-cuda [--reps N]
+//   tramontane-bench-cuda [--reps N] [--decode-only]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +26,7 @@ using namespace tramontane::cuda;
 namespace {
 
 int g_reps = 10;
+bool g_decode_only = false;  // stop after the decode figures (quick A/B runs)
 
 float median(std::vector<float> v) {
   std::sort(v.begin(), v.end());
@@ -89,6 +90,7 @@ std::string pct(double x) {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) g_reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--decode-only")) g_decode_only = true;
   try {
     cudaDeviceProp prop;
     TR_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -184,6 +186,7 @@ int main(int argc, char** argv) {
     std::printf("\nprefill (fresh session, all tokens in one chunk unless noted)\n");
     double prefill_tps[2] = {0, 0};
     for (int n : {512, 4096}) {
+      if (g_decode_only) break;
       const float ms = time_ms(st, std::max(3, g_reps / 2), [&] {
         sess.rollback(0);
         sess.feed(tokens.data(), n);
@@ -193,6 +196,7 @@ int main(int argc, char** argv) {
       line("prefill " + std::to_string(n) + " tokens", tps, "tok/s", std::to_string(ms) + " ms");
     }
     for (int chunk : {2048, 1024}) {
+      if (g_decode_only) break;
       const float ms = time_ms(st, 3, [&] {
         sess.rollback(0);
         sess.feed(tokens.data(), 4096, chunk);
@@ -232,6 +236,7 @@ int main(int argc, char** argv) {
     sess.set_pdl(pdl_default);
     sess.capture_decode();
     const double dec128 = decode_tps[0][1][pdl_default], dec4096 = decode_tps[1][1][pdl_default];
+    if (g_decode_only) return 0;
 
     // --- append onto a cached prompt ------------------------------------------------------
     std::printf("\nnew tokens onto a cached 4096-token prompt -> first sampled token (host clock, incl. sync)\n");
@@ -256,7 +261,7 @@ int main(int argc, char** argv) {
     }
 
     // --- per-kernel ---------------------------------------------------------------------------
-    std::printf("\ndecode kernels, n tokens, 32 layers back to back, context 4096 (attention includes its merge)\n");
+    std::printf("\ndecode kernels, n tokens, 32 layers back to back, context 4096 (attention: one kernel, splits merged)\n");
     std::printf("  %-14s %3s %4s %10s %10s %10s %9s\n", "kernel", "n", "PDL", "us/launch", "floor us", "GB/s", "of copy");
     using Op = Session::Op;
     struct K {

@@ -24,6 +24,13 @@ relative logit error <= 2e-2).
                    norms 1
           head-x4  base with lm_head times 4 (logits 4x larger, same shape)
 
+    python3 scripts/device/m7b_reference.py ablation --ref /tmp/m7b-ablation
+        where the bf16 roundings of an engine like ours cost argmax agreement: HF fp32
+        eager on the `make` weights, then the same model with one rounding to bf16 added
+        at a time (k/v as stored in the KV cache, q too, the attention probabilities before
+        p·V, every linear layer's input), and all of them together; each compared with
+        plain HF fp32.
+
 Weights (same recipe as scripts/reference/make_fixtures.py): every linear layer normal
 with std 1.2/sqrt(fan_in) (0.019 for 4096 inputs), the embedding normal with std 1, the
 RMSNorm weights 1 + 0.1 * normal; drawn on the GPU from a seeded generator, rounded to
@@ -211,6 +218,81 @@ def baseline(a):
     log(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 
+def rounded_attention(round_q, round_kv, round_probs):
+    """Eager attention as HF computes it, with q, with k and v (as a bf16 KV cache holds
+    them) and/or with the softmax probabilities (as a bf16 p·V product takes them) rounded
+    to bf16."""
+    import torch
+    from transformers.models.mistral import modeling_mistral as mm
+
+    def to_bf16(x):
+        return x.to(torch.bfloat16).float()
+
+    def attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+        attention.calls += 1
+        if round_q:
+            query = to_bf16(query)
+        if round_kv:
+            key, value = to_bf16(key), to_bf16(value)
+        key = mm.repeat_kv(key, module.num_key_value_groups)
+        value = mm.repeat_kv(value, module.num_key_value_groups)
+        w = torch.matmul(query, key.transpose(2, 3)) * scaling
+        if attention_mask is not None:
+            w = w + attention_mask[:, :, :, : key.shape[-2]]
+        else:
+            n = w.shape[-1]
+            w = w.masked_fill(torch.ones(n, n, dtype=torch.bool, device=w.device).triu(1), float("-inf"))
+        w = torch.softmax(w, dim=-1, dtype=torch.float32)
+        if round_probs:
+            w = to_bf16(w)
+        return torch.matmul(w, value).transpose(1, 2).contiguous(), w
+
+    attention.calls = 0
+    return attention
+
+
+def ablation(a):
+    import torch
+    from transformers.models.mistral import modeling_mistral as mm
+
+    cfg, model = build_model()
+    draw_weights(model, "base")
+    os.makedirs(a.ref, exist_ok=True)
+    ids = seeded_tokens()[None, :].cuda()
+    plain = mm.eager_attention_forward
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    variants = [  # name, round q, round k/v, round probabilities, round linear inputs
+        ("hf_logits", False, False, False, False),
+        ("kv_bf16", False, True, False, False),
+        ("qkv_bf16", True, True, False, False),
+        ("probs_bf16", False, False, True, False),
+        ("linear_in_bf16", False, False, False, True),
+        ("all_bf16", True, True, True, True),
+    ]
+    runs = []
+    with torch.no_grad():
+        plain_logits = model(input_ids=ids, use_cache=False).logits[0].float()
+        for name, rq, rkv, rp, rl in variants:
+            mm.eager_attention_forward = rounded_attention(rq, rkv, rp)
+            hooks = [m.register_forward_pre_hook(lambda _m, inp: (inp[0].to(torch.bfloat16).float(),))
+                     for m in linears] if rl else []
+            logits = model(input_ids=ids, use_cache=False).logits[0].float()
+            for h in hooks:
+                h.remove()
+            if mm.eager_attention_forward.calls != cfg.num_hidden_layers:
+                raise SystemExit(f"{name}: the attention replacement ran "
+                                 f"{mm.eager_attention_forward.calls} times")
+            if name == "hf_logits":
+                diff = float((logits - plain_logits).abs().max())
+                log(f"the reimplemented attention vs HF's own: max abs diff {diff:.2e}")
+            np.save(os.path.join(a.ref, name + ".npy"), logits.cpu().numpy())
+            log(f"{name}: done")
+            if name != "hf_logits":
+                runs.append(f"{name}={os.path.join(a.ref, name + '.npy')}")
+    mm.eager_attention_forward = plain
+    compare(argparse.Namespace(ref=a.ref, against="hf_logits.npy", show=0, runs=runs))
+
+
 def load_engine(path):
     if path.endswith(".npy"):
         return np.load(path).astype(np.float64)
@@ -301,8 +383,10 @@ def main():
     b.add_argument("--scheme", default="base", choices=("base", "hf-init", "head-x4"))
     b.add_argument("--ref", required=True)
     b.add_argument("--out")
+    ab = sub.add_parser("ablation")
+    ab.add_argument("--ref", required=True)
     a = ap.parse_args()
-    {"make": make, "compare": compare, "baseline": baseline}[a.cmd](a)
+    {"make": make, "compare": compare, "baseline": baseline, "ablation": ablation}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -344,12 +344,16 @@ void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, in
   auto kc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f);
   auto q = rng.bf16s(size_t(nq) * heads * hd, -2.f, 2.f);
   DecodeScratch s;
-  s.max_splits = decode_splits_for(a);
+  int dev = 0, sms = 0;
+  TR_CUDA_CHECK(cudaGetDevice(&dev));
+  TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  s.max_splits = decode_splits_for(a, sms);
   s.max_queries = kGemvMaxTokens;
   Dev<float> po(DecodeScratch::part_o_floats(a, s.max_splits, s.max_queries)),
       pml(size_t(s.max_queries) * heads * s.max_splits * 2);
-  Dev<int> dpos(1);
-  s.part_o = po.p(); s.part_ml = pml.p();
+  Dev<int> dpos(1), done(static_cast<size_t>(kvh));
+  done.up(std::vector<int>(size_t(kvh), 0));
+  s.part_o = po.p(); s.part_ml = pml.p(); s.done_count = done.p();
   Dev<uint16_t> dk(kc.size()), dv(vc.size()), dq(q.size()), dout(q.size());
   dk.up(kc); dv.up(vc); dq.up(q); dpos.up({pos});
   std::vector<float> outs[2];
@@ -678,6 +682,8 @@ int main(int argc, char** argv) {
     test_attention_decode(32, 8, 128, 0, 3000, 2900, 5);
     test_attention_decode(16, 16, 64, 100, 120, 0, 1);
     test_attention_decode(16, 2, 64, 100, 120, 333, 8);
+    test_attention_decode(64, 8, 128, 4096, 4352, 6000, 8);  // 8 query heads per KV head
+    test_attention_decode(32, 8, 128, 0, 32768, 32000, 2);   // no window: many splits
 
     test_attention_prefill(32, 8, 128, 4096, 4352, 0, 300);
     test_attention_prefill(8, 2, 128, 256, 288, 500, 200);
