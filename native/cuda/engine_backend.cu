@@ -2,23 +2,27 @@
 // copied to the GPU, and per session a cuda::Session (rolling KV cache + activations)
 // beside the KvCache whose positions the engine's session logic keeps.
 //
-// Weights: bf16 tensors are copied as they are; f32 tensors are rounded to bf16 (round
-// to nearest even) on the way, the precision every kernel here computes from; f16 is
-// refused with an error rather than converted. The q/k/v matrices are placed one after
+// Weights: bf16 tensors are copied as they are; f32 and f16 tensors are rounded to bf16
+// (round to nearest even) on the way, the precision every kernel here computes from
+// (f16 → bf16 keeps the range and drops 3 mantissa bits, an error the size of the
+// activations' own rounding). The q/k/v matrices are placed one after
 // the other (wqkv) and gate/up likewise (wgu), the layouts the kernels read.
 //
 // Paths: head_dim 64 and 128 take the fast kernels (gemv decode path, flash-decoding and
-// tiled tensor-core attention). Other head sizes (8, 16, 32: the test models) run every
+// tiled tensor-core attention); a single token, greedy or sampled, replays the session's
+// captured decode step. Other head sizes (8, 16, 32: the test models) run every
 // chunk through the prefill path with the simple attention kernel: correct, not fast.
 //
 // GPU memory is checked against cudaMemGetInfo before each allocation: the weights when
 // the model loads, each session's cache and scratch when it is created.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "convert.h"
 #include "forward_backend.h"
 #include "gemm.h"
 #include "model.h"
@@ -35,21 +39,21 @@ uint16_t to_bf16(float f) {
   return uint16_t(bits >> 16);
 }
 
-void check_dtype(const Matrix& m, const std::string& what) {
-  if (m.dtype == DType::F16) {
-    throw Error("f16 weights are not yet supported on CUDA (" + what +
-                "): use bf16 weights or the cpu backend");
-  }
-}
-
 // Copies a [rows][cols] weight matrix to dst as bf16.
 void upload(cuda::bf16* dst, const Matrix& m, std::vector<uint16_t>& staging) {
   const size_t count = size_t(m.rows) * size_t(m.cols);
   const void* src = m.data;
-  if (m.dtype == DType::F32) {
+  if (m.dtype != DType::BF16) {
     staging.resize(count);
-    const float* f = static_cast<const float*>(m.data);
-    for (size_t i = 0; i < count; ++i) staging[i] = to_bf16(f[i]);
+    std::vector<float> wide;
+    constexpr size_t kPiece = size_t(1) << 20;  // widened a piece at a time
+    const size_t elem = m.dtype == DType::F32 ? 4 : 2;
+    for (size_t i = 0; i < count; i += kPiece) {
+      const size_t n = std::min(kPiece, count - i);
+      wide.resize(n);
+      cpu::to_f32(wide.data(), static_cast<const char*>(m.data) + i * elem, m.dtype, n);
+      for (size_t j = 0; j < n; ++j) staging[i + j] = to_bf16(wide[j]);
+    }
     src = staging.data();
   }
   TR_CUDA_CHECK(cudaMemcpy(dst, src, count * sizeof(uint16_t), cudaMemcpyHostToDevice));
@@ -95,14 +99,6 @@ class CudaBackend : public ForwardBackend {
   CudaBackend(const ModelConfig& config, const Weights& w) : config_(config) {
     if (!cuda_device_available()) {
       throw Error("--backend cuda: no CUDA GPU is available on this machine");
-    }
-    check_dtype(w.embed, "embed_tokens");
-    check_dtype(w.lm_head, "lm_head");
-    for (size_t l = 0; l < w.layers.size(); ++l) {
-      const LayerWeights& lw = w.layers[l];
-      const std::string layer = "layer " + std::to_string(l);
-      for (const Matrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down})
-        check_dtype(*m, layer);
     }
     const cuda::ModelShape s = shape_of(config);
     if (s.dim % 8 != 0 || s.hidden % 8 != 0 || s.head_dim % 8 != 0) {
@@ -167,6 +163,15 @@ class CudaBackend : public ForwardBackend {
     std::lock_guard<std::mutex> lock(mutex_);
     cuda::Session& gpu = c->gpu();
     gpu.rollback(cache.end());  // the engine may have truncated or cleared the cache
+    if (fast_ && n == 1) {  // one token (sampled generation): the captured decode step
+      step(*c, tokens[0]);
+      c->slot = -1;  // the step left its argmax in the slot, not a token the caller chose
+      TR_CUDA_CHECK(cudaMemcpyAsync(logits, gpu.last_logits(),
+                                    sizeof(float) * size_t(config_.vocab_size),
+                                    cudaMemcpyDeviceToHost, stream_));
+      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      return;
+    }
     if (all_rows) {
       gpu.feed(tokens, n, n, logits);
     } else {
@@ -180,35 +185,42 @@ class CudaBackend : public ForwardBackend {
     c->slot = -1;
   }
 
-  // The session's captured decode step (cuda::Session::capture_decode, once per session):
-  // embeds the token in the device slot, runs the layers, writes the argmax back into
-  // the slot. The token goes to the device only when the slot does not already hold it
-  // (it does when generation feeds back the previous pick), and the pick comes back as
-  // one int: the logits stay on the device.
+  // Greedy decoding: one captured step (see step()), and the pick comes back as one int;
+  // the logits stay on the device.
   bool decode_greedy(KvCache& cache, int token, int* next) override {
     if (!fast_) return false;  // heads of 8/16/32: no gemv decode path
     auto* c = dynamic_cast<CudaCache*>(&cache);
     if (!c) throw Error("the CUDA backend was given a cache it did not create");
     if (!cache.fits(1)) throw Error("decode step does not fit the cache");
-    if (token < 0 || token >= config_.vocab_size) {
-      throw Error("token " + std::to_string(token) + " is not an id in the vocabulary");
-    }
     std::lock_guard<std::mutex> lock(mutex_);
-    cuda::Session& gpu = c->gpu();
-    gpu.rollback(cache.end());
-    if (!c->captured) {
-      gpu.capture_decode();
-      c->captured = true;
-    }
-    const int held = c->slot;
-    c->slot = -1;
-    if (held != token) gpu.set_token(token);
-    gpu.replay(1);
-    const int picked = gpu.token();
-    cache.commit(1);
+    c->gpu().rollback(cache.end());
+    step(*c, token);
+    const int picked = c->gpu().token();
     c->slot = picked;
     *next = picked;
     return true;
+  }
+
+  // One token through the session's captured decode step (cuda::Session::capture_decode,
+  // once per session): embeds the token in the device slot, runs the layers, writes the
+  // argmax back into the slot, and commits the position. The token goes to the device
+  // only when the slot does not already hold it (it does when greedy generation feeds
+  // back the previous pick). Called with the lock held and the GPU session rolled back to
+  // cache.end().
+  void step(CudaCache& c, int token) {
+    if (token < 0 || token >= config_.vocab_size) {
+      throw Error("token " + std::to_string(token) + " is not an id in the vocabulary");
+    }
+    cuda::Session& gpu = c.gpu();
+    if (!c.captured) {
+      gpu.capture_decode();
+      c.captured = true;
+    }
+    const int held = c.slot;
+    c.slot = -1;
+    if (held != token) gpu.set_token(token);
+    gpu.replay(1);
+    c.commit(1);
   }
 
   void read_last_logits(KvCache& cache, float* logits) override {

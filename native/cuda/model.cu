@@ -191,10 +191,12 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   int dev = 0, sms = 0;
   TR_CUDA_CHECK(cudaGetDevice(&dev));
   TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  decode_.max_splits = decode_splits_for(attn_, sms);
+  decode_.max_splits = decode_splits_for(attn_, sms * std::max(1, config_.decode_blocks_per_sm));
   // The gemv configurations tune_gemv picked on an H100 (132 SMs), as multiples of the
-  // SM count: a sound start on any card; the bench tunes them on the card at hand.
-  plan1_ = GemvPlan{{8, 0, 2}, {8, 0, 4}, {8, 2 * sms, 4}, {8, 0, 4}, {8, 8 * sms, 4}};
+  // SM count or of the tiles per block: a sound start on any card; the bench tunes them
+  // on the card at hand.
+  plan1_ = GemvPlan{{8, ceil_div(gemv_qkv_tiles(attn_), 2), 4}, {8, 0, 4}, {8, 2 * sms, 4},
+                    {8, 0, 4}, {8, 8 * sms, 4}};
   plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
   decode_.max_queries = kGemvMaxTokens;
   const size_t r = size_t(rows_), d = size_t(s_.dim), qd = size_t(attn_.q_dim());

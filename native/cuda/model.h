@@ -110,6 +110,7 @@ struct SessionConfig {
   bool pdl = true;        // programmatic dependent launch between kernels (the fastest
                           // decode, in the captured graph too: see cuda/NOTES.md)
   bool simple_attention = false;  // prefill attention by the simple kernel (checks)
+  int decode_blocks_per_sm = 1;   // decode attention blocks per SM at full window
   int logits_rows = 256;  // rows of logits computed per lm_head product on the GEMM path
 };
 

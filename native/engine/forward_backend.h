@@ -59,7 +59,7 @@ std::unique_ptr<ForwardBackend> make_cpu_backend(const ModelConfig& config,
 
 #ifdef TRAMONTANE_WITH_CUDA
 // The GPU backend (cuda/engine_backend.cu): copies the weights to the GPU (bf16 as they
-// are; f32 rounded to bf16; f16 refused with an error). Keeps references to config.
+// are; f32 and f16 rounded to bf16). Keeps references to config.
 std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
                                                   const Weights& weights);
 

@@ -6,7 +6,7 @@
 // prompt and produce the first sampled token, peak GPU memory, and per-kernel times
 // against their bandwidth or FLOP floors.
 //
-//   tramontane-bench-cuda [--reps N] [--decode-only]
+//   tramontane-bench-cuda [--reps N] [--decode-only] [--decode-blocks-per-sm N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +27,7 @@ namespace {
 
 int g_reps = 10;
 bool g_decode_only = false;  // stop after the decode figures (quick A/B runs)
+int g_decode_blocks_per_sm = 1;
 
 float median(std::vector<float> v) {
   std::sort(v.begin(), v.end());
@@ -91,6 +92,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) g_reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--decode-only")) g_decode_only = true;
+    else if (!std::strcmp(argv[i], "--decode-blocks-per-sm") && i + 1 < argc)
+      g_decode_blocks_per_sm = std::atoi(argv[++i]);
   try {
     cudaDeviceProp prop;
     TR_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
     SessionConfig cfg;
     cfg.slack = 256;
     cfg.max_chunk = 4096;
+    cfg.decode_blocks_per_sm = g_decode_blocks_per_sm;
     Session sess(*weights, gemm, cfg, st);
     t0 = std::chrono::steady_clock::now();
     sess.tune_gemv(8);
