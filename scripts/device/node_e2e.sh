@@ -83,7 +83,8 @@ nvidia-smi --query-gpu=memory.used --format=csv 2>&1 || true
 # --- 4. engine vs HF on the 7B shape ----------------------------------------------------------
 TOKENS=$(cat "$REF/tokens.txt")
 runs=()
-for spec in "all-at-once:" "chunk-64:--chunk 64" "slack-0:--slack 0" "chunk-64-slack-0:--chunk 64 --slack 0"; do
+for spec in "all-at-once:" "chunk-64:--chunk 64" "slack-0:--slack 0" "chunk-64-slack-0:--chunk 64 --slack 0" \
+            "token-by-token:--chunk 1"; do
   name=${spec%%:*}
   flags=${spec#*:}
   stamp "tramontane-logits --backend cuda --model $MODEL --tokens <256 ids> $flags"
