@@ -38,18 +38,18 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
-// Two 8x8 bf16 matrices, transposed: the B fragment of an m16n8k16 product whose k runs
+// Two 8x8 f16 matrices, transposed: the B fragment of an m16n8k16 product whose k runs
 // down the rows of shared memory (lanes 0..15 address rows k0 .. k0 + 15).
 __device__ __forceinline__ void ldmatrix_x2_trans(uint32_t* r, uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];"
                : "=r"(r[0]), "=r"(r[1])
                : "r"(addr));
 }
-// p = hi + lo with both halves bf16 (about 16 significant bits): P·V on tensor cores at
+// p = hi + lo with both halves f16 (about 16 significant bits): P·V on tensor cores at
 // nearly fp32 precision, for two products' worth of instructions.
-__device__ __forceinline__ void split_bf16x2(float2 v, uint32_t& hi, uint32_t& lo) {
-  hi = pack_bf16x2(v.x, v.y);
-  lo = pack_bf16x2(v.x - bf16_lo(hi), v.y - bf16_hi(hi));
+__device__ __forceinline__ void split_f16x2(float2 v, uint32_t& hi, uint32_t& lo) {
+  hi = pack_f16x2(v.x, v.y);
+  lo = pack_f16x2(v.x - f16_lo(hi), v.y - f16_hi(hi));
 }
 
 // Keys per split: a multiple of 16, at least 32. The host sizes shared memory for the
@@ -64,25 +64,25 @@ __host__ __device__ __forceinline__ int chunk_for(int len, int splits) {
 // loads free of bank conflicts), then scores/probabilities [nq·G][chunk_cap + 8] fp32.
 template <int G, int HD>
 size_t smem_bytes(int nq, int chunk_cap) {
-  const size_t tile = size_t(chunk_cap) * (HD + 8) * sizeof(bf16);
+  const size_t tile = size_t(chunk_cap) * (HD + 8) * sizeof(f16);
   return 2 * tile + size_t(nq) * G * (chunk_cap + 8) * sizeof(float);
 }
 
 template <int G, int HD>
 __global__ void __launch_bounds__(kThreads)
-    attention_decode_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
-                            const bf16* __restrict__ v_cache, const int* __restrict__ d_pos, int nq,
+    attention_decode_kernel(const f16* __restrict__ q, const f16* __restrict__ k_cache,
+                            const f16* __restrict__ v_cache, const int* __restrict__ d_pos, int nq,
                             int n_heads, int capacity, int window, int chunk_cap, float scale_log2,
                             float* part_o, float* part_ml, int* done_count,
-                            bf16* __restrict__ out) {
+                            f16* __restrict__ out) {
   constexpr int RS = HD + 8;             // row stride of the K and V tiles (elements)
   constexpr int CH = HD / 8;             // 16-byte chunks per row
   constexpr int KS = HD / 16;            // k-steps of Q·Kᵀ
   constexpr int DT = HD / (8 * kWarps);  // 8-wide dimension tiles per warp in P·V
   static_assert(HD % (8 * kWarps) == 0, "head_dim must be a multiple of 64");
   extern __shared__ uint4 smem_dyn[];
-  bf16* sk = reinterpret_cast<bf16*>(smem_dyn);
-  bf16* sv = sk + size_t(chunk_cap) * RS;
+  f16* sk = reinterpret_cast<f16*>(smem_dyn);
+  f16* sv = sk + size_t(chunk_cap) * RS;
   float* sp = reinterpret_cast<float*>(sv + size_t(chunk_cap) * RS);  // [rows][ps]
   const int ps = chunk_cap + 8;
   __shared__ float s_m[kGemvMaxTokens * G], s_l[kGemvMaxTokens * G];
@@ -108,8 +108,8 @@ __global__ void __launch_bounds__(kThreads)
   const int nk16 = (nk + 15) & ~15;  // P·V walks whole steps of 16 keys
 
   // Keys, then values, into shared memory: every load in flight at once.
-  const bf16* kbase = k_cache + size_t(kvh) * capacity * HD;
-  const bf16* vbase = v_cache + size_t(kvh) * capacity * HD;
+  const f16* kbase = k_cache + size_t(kvh) * capacity * HD;
+  const f16* vbase = v_cache + size_t(kvh) * capacity * HD;
   for (int i = tid; i < nk * CH; i += kThreads) {
     const int j = i / CH, c = i % CH;
     cp_async16(sk + j * RS + c * 8, kbase + size_t((kb + j) % capacity) * HD + c * 8);
@@ -131,11 +131,11 @@ __global__ void __launch_bounds__(kThreads)
   // w, w + 8, ... Keys outside a query's window score -inf (log2 domain).
   for (int rt = 0; rt < row_tiles; ++rt) {
     const int r0 = rt * 16 + g, r1 = r0 + 8;
-    auto q_row = [&](int r) -> const bf16* {
+    auto q_row = [&](int r) -> const f16* {
       return r < rows ? q + (size_t(r / G) * n_heads + kvh * G + r % G) * HD : nullptr;
     };
-    const bf16* q0 = q_row(r0);
-    const bf16* q1 = q_row(r1);
+    const f16* q0 = q_row(r0);
+    const f16* q1 = q_row(r1);
     uint32_t qa[KS][4];
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks) {
@@ -147,12 +147,12 @@ __global__ void __launch_bounds__(kThreads)
     }
     for (int nt = warp; nt * 8 < nk; nt += kWarps) {
       float sc[4] = {0.f, 0.f, 0.f, 0.f};
-      const bf16* krow = sk + (nt * 8 + g) * RS + 2 * t;
+      const f16* krow = sk + (nt * 8 + g) * RS + 2 * t;
 #pragma unroll
       for (int ks = 0; ks < KS; ++ks) {
         const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + ks * 16);
         const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + ks * 16 + 8);
-        mma_bf16_16816(sc, qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b0, b1);
+        mma_f16_16816(sc, qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b0, b1);
       }
 #pragma unroll
       for (int e = 0; e < 4; ++e) {  // sc[0..1]: row r0, sc[2..3]: row r1; keys 2t, 2t+1
@@ -192,7 +192,7 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
 
   // O = P·V on tensor cores: warp w owns DT tiles of 8 dimensions for every row, and walks
-  // the keys 16 at a time (P split into bf16 hi + lo, V by ldmatrix.trans).
+  // the keys 16 at a time (P split into f16 hi + lo, V by ldmatrix.trans).
   for (int rt = 0; rt < row_tiles; ++rt) {
     const int r0 = rt * 16 + g, r1 = r0 + 8;
     const float* p0 = sp + r0 * ps + 2 * t;
@@ -207,17 +207,17 @@ __global__ void __launch_bounds__(kThreads)
       const float2 v01 = r0 < rows ? *reinterpret_cast<const float2*>(p0 + k0 + 8) : zero;
       const float2 v11 = r1 < rows ? *reinterpret_cast<const float2*>(p1 + k0 + 8) : zero;
       uint32_t hi[4], lo[4];
-      split_bf16x2(v00, hi[0], lo[0]);
-      split_bf16x2(v10, hi[1], lo[1]);
-      split_bf16x2(v01, hi[2], lo[2]);
-      split_bf16x2(v11, hi[3], lo[3]);
+      split_f16x2(v00, hi[0], lo[0]);
+      split_f16x2(v10, hi[1], lo[1]);
+      split_f16x2(v01, hi[2], lo[2]);
+      split_f16x2(v11, hi[3], lo[3]);
 #pragma unroll
       for (int dt = 0; dt < DT; ++dt) {
         const int d0 = (warp * DT + dt) * 8;
         uint32_t b[2];
         ldmatrix_x2_trans(b, smem_addr(sv + (k0 + (lane & 15)) * RS + d0));
-        mma_bf16_16816(o[dt], hi[0], hi[1], hi[2], hi[3], b[0], b[1]);
-        mma_bf16_16816(o[dt], lo[0], lo[1], lo[2], lo[3], b[0], b[1]);
+        mma_f16_16816(o[dt], hi[0], hi[1], hi[2], hi[3], b[0], b[1]);
+        mma_f16_16816(o[dt], lo[0], lo[1], lo[2], lo[3], b[0], b[1]);
       }
     }
     // o[dt][0..1]: row r0, dimensions d0 + 2t, d0 + 2t + 1; o[dt][2..3]: row r1.
@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(kThreads)
         const float x0 = o[dt][2 * half], x1 = o[dt][2 * half + 1];
         if (active == 1) {
           const float inv = 1.f / s_l[r];
-          *reinterpret_cast<uint32_t*>(out + head_row * HD + d) = pack_bf16x2(x0 * inv, x1 * inv);
+          *reinterpret_cast<uint32_t*>(out + head_row * HD + d) = pack_f16x2(x0 * inv, x1 * inv);
         } else {
           *reinterpret_cast<float2*>(part_o + (head_row * splits + split) * HD + d) = make_float2(x0, x1);
         }
@@ -297,16 +297,16 @@ __global__ void __launch_bounds__(kThreads)
     }
     const float inv = 1.f / l;
     uint2 packed;
-    packed.x = pack_bf16x2(acc.x * inv, acc.y * inv);
-    packed.y = pack_bf16x2(acc.z * inv, acc.w * inv);
+    packed.x = pack_f16x2(acc.x * inv, acc.y * inv);
+    packed.y = pack_f16x2(acc.z * inv, acc.w * inv);
     *reinterpret_cast<uint2*>(out + (size_t(qi) * n_heads + head) * HD + 4 * c) = packed;
   }
   if (tid == 0) done_count[kvh] = 0;  // ready for the next launch
 }
 
 template <int G, int HD>
-void run(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, const int* d_pos, int nq,
-         const AttnShape& a, const DecodeScratch& s, bf16* out) {
+void run(const Launch& l, const f16* q, const f16* kc, const f16* vc, const int* d_pos, int nq,
+         const AttnShape& a, const DecodeScratch& s, f16* out) {
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
   const int longest = (a.window > 0 ? a.window : a.capacity) + nq - 1;
   const int chunk_cap = chunk_for(longest, s.max_splits);
@@ -319,8 +319,8 @@ void run(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, const i
 }
 
 template <int HD>
-void run_hd(const Launch& l, const bf16* q, const bf16* kc, const bf16* vc, const int* d_pos,
-            int nq, const AttnShape& a, const DecodeScratch& s, bf16* out) {
+void run_hd(const Launch& l, const f16* q, const f16* kc, const f16* vc, const int* d_pos,
+            int nq, const AttnShape& a, const DecodeScratch& s, f16* out) {
   switch (a.group()) {
     case 1: return run<1, HD>(l, q, kc, vc, d_pos, nq, a, s, out);
     case 2: return run<2, HD>(l, q, kc, vc, d_pos, nq, a, s, out);
@@ -339,9 +339,9 @@ int decode_splits_for(const AttnShape& a, int sms) {
   return for_length > to_fill ? for_length : to_fill;
 }
 
-void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
+void attention_decode(const Launch& l, const f16* q, const f16* k_cache, const f16* v_cache,
                       const int* d_pos, int nq, const AttnShape& a, const DecodeScratch& s,
-                      bf16* out) {
+                      f16* out) {
   if (nq < 1 || nq > s.max_queries || nq > kGemvMaxTokens)
     throw Error("attention_decode: too many queries");
   if (a.n_heads % a.n_kv_heads != 0) throw Error("attention_decode: bad head counts");

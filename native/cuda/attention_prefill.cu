@@ -3,10 +3,10 @@
 //
 // Flash-attention style. A block takes 64 queries of one head (4 warps × 16 rows) and
 // walks the key positions its queries can see, 64 keys per tile, double-buffered in
-// shared memory with cp.async. Per tile and warp: S = Q Kᵀ (m16n8k16 bf16 products, K
+// shared memory with cp.async. Per tile and warp: S = Q Kᵀ (m16n8k16 f16 products, K
 // fragments by ldmatrix), the causal/window mask only on tiles that need it, an online
 // softmax in fp32 (log2 domain), then O += P V (P repacked from the S accumulators as
-// bf16, V fragments by ldmatrix.trans). Rows of shared memory are 16-byte-chunk swizzled
+// f16, V fragments by ldmatrix.trans). Rows of shared memory are 16-byte-chunk swizzled
 // (chunk c of row r at c ^ (r mod 8)) so ldmatrix reads are free of bank conflicts.
 //
 // Blocks run heaviest first (the last query tile sees the most keys), with the heads of
@@ -50,17 +50,17 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, uint32_t addr) {
 
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32)
-    attention_prefill_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_new,
-                             const bf16* __restrict__ v_new, const bf16* __restrict__ k_cache,
-                             const bf16* __restrict__ v_cache, int n, int pos0, int n_heads,
+    attention_prefill_kernel(const f16* __restrict__ q, const f16* __restrict__ k_new,
+                             const f16* __restrict__ v_new, const f16* __restrict__ k_cache,
+                             const f16* __restrict__ v_cache, int n, int pos0, int n_heads,
                              int n_kv_heads, int capacity, int window, float scale_log2,
-                             bf16* __restrict__ out) {
+                             f16* __restrict__ out) {
   constexpr int CH = HD / 8;          // 16-byte chunks per row
   constexpr int KS = HD / 16;         // k-steps of the S product
   constexpr int TILE = kBlockK * HD;  // elements per K or V tile
   extern __shared__ uint4 smem_dyn[];
-  bf16* sk = reinterpret_cast<bf16*>(smem_dyn);  // [2][kBlockK][HD]
-  bf16* sv = sk + 2 * TILE;                      // [2][kBlockK][HD]
+  f16* sk = reinterpret_cast<f16*>(smem_dyn);  // [2][kBlockK][HD]
+  f16* sv = sk + 2 * TILE;                      // [2][kBlockK][HD]
 
   const int head = blockIdx.x;
   const int kvh = head / (n_heads / n_kv_heads);
@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       const int kp = ts + r;
       const bool valid = kp <= kmax;
       size_t off;
-      const bf16 *kb, *vb;
+      const f16 *kb, *vb;
       if (kp >= pos0) {
         off = (size_t(kvh) * n + (valid ? kp - pos0 : 0)) * HD;
         kb = k_new;
@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(kWarps * 32)
         kb = k_cache;
         vb = v_cache;
       }
-      const uint32_t so = uint32_t((r * HD + ((c ^ (r & 7)) * 8)) * sizeof(bf16));
+      const uint32_t so = uint32_t((r * HD + ((c ^ (r & 7)) * 8)) * sizeof(f16));
       cp_async16(kdst + so, kb + off + c * 8, valid);
       cp_async16(vdst + so, vb + off + c * 8, valid);
     }
@@ -157,9 +157,9 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int ks = 0; ks < KS; ks += 2) {
           const int c = 2 * ks + (lane >> 3);
           uint32_t b[4];
-          ldmatrix_x4(b, kbase + uint32_t((key * HD + ((c ^ (key & 7)) * 8)) * sizeof(bf16)));
-          mma_bf16_16816(s[nt], qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b[0], b[1]);
-          mma_bf16_16816(s[nt], qa[ks + 1][0], qa[ks + 1][1], qa[ks + 1][2], qa[ks + 1][3], b[2],
+          ldmatrix_x4(b, kbase + uint32_t((key * HD + ((c ^ (key & 7)) * 8)) * sizeof(f16)));
+          mma_f16_16816(s[nt], qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b[0], b[1]);
+          mma_f16_16816(s[nt], qa[ks + 1][0], qa[ks + 1][1], qa[ks + 1][2], qa[ks + 1][3], b[2],
                          b[3]);
         }
       }
@@ -193,7 +193,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       m0 = mn0;
       m1 = mn1;
 
-      // P = exp2(S − m), packed as bf16 A fragments of the P V product.
+      // P = exp2(S − m), packed as f16 A fragments of the P V product.
       uint32_t pa[4][4];
       float rs0 = 0.f, rs1 = 0.f;
 #pragma unroll
@@ -203,8 +203,8 @@ __global__ void __launch_bounds__(kWarps * 32)
         rs0 += p0 + p1;
         rs1 += p2 + p3;
         const int kk = nt >> 1, hi = nt & 1;
-        pa[kk][hi * 2 + 0] = pack_bf16x2(p0, p1);
-        pa[kk][hi * 2 + 1] = pack_bf16x2(p2, p3);
+        pa[kk][hi * 2 + 0] = pack_f16x2(p0, p1);
+        pa[kk][hi * 2 + 1] = pack_f16x2(p2, p3);
       }
       l0 = l0 * alpha0 + rs0;
       l1 = l1 * alpha1 + rs1;
@@ -224,9 +224,9 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int dt = 0; dt < HD / 8; dt += 2) {
           const int c = dt + (lane >> 4);
           uint32_t b[4];
-          ldmatrix_x4_trans(b, vbase + uint32_t((key * HD + ((c ^ (key & 7)) * 8)) * sizeof(bf16)));
-          mma_bf16_16816(o[dt], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[0], b[1]);
-          mma_bf16_16816(o[dt + 1], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[2], b[3]);
+          ldmatrix_x4_trans(b, vbase + uint32_t((key * HD + ((c ^ (key & 7)) * 8)) * sizeof(f16)));
+          mma_f16_16816(o[dt], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[0], b[1]);
+          mma_f16_16816(o[dt + 1], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b[2], b[3]);
         }
       }
     }
@@ -242,20 +242,20 @@ __global__ void __launch_bounds__(kWarps * 32)
     uint32_t* dst = reinterpret_cast<uint32_t*>(out + (size_t(row0) * n_heads + head) * HD);
 #pragma unroll
     for (int dt = 0; dt < HD / 8; ++dt)
-      dst[dt * 4 + t] = pack_bf16x2(o[dt][0] * inv0, o[dt][1] * inv0);
+      dst[dt * 4 + t] = pack_f16x2(o[dt][0] * inv0, o[dt][1] * inv0);
   }
   if (row1 < n) {
     uint32_t* dst = reinterpret_cast<uint32_t*>(out + (size_t(row1) * n_heads + head) * HD);
 #pragma unroll
     for (int dt = 0; dt < HD / 8; ++dt)
-      dst[dt * 4 + t] = pack_bf16x2(o[dt][2] * inv1, o[dt][3] * inv1);
+      dst[dt * 4 + t] = pack_f16x2(o[dt][2] * inv1, o[dt][3] * inv1);
   }
 }
 
 template <int HD>
-void run(const Launch& l, const bf16* q, const bf16* k_new, const bf16* v_new, const bf16* kc,
-         const bf16* vc, int n, int pos0, const AttnShape& a, bf16* out) {
-  const size_t smem = 4 * size_t(kBlockK) * HD * sizeof(bf16);
+void run(const Launch& l, const f16* q, const f16* k_new, const f16* v_new, const f16* kc,
+         const f16* vc, int n, int pos0, const AttnShape& a, f16* out) {
+  const size_t smem = 4 * size_t(kBlockK) * HD * sizeof(f16);
   auto kernel = attention_prefill_kernel<HD>;
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
@@ -265,9 +265,9 @@ void run(const Launch& l, const bf16* q, const bf16* k_new, const bf16* v_new, c
 
 }  // namespace
 
-void attention_prefill(const Launch& l, const bf16* q, const bf16* k_new, const bf16* v_new,
-                       const bf16* k_cache, const bf16* v_cache, int n, int pos0,
-                       const AttnShape& a, bf16* out) {
+void attention_prefill(const Launch& l, const f16* q, const f16* k_new, const f16* v_new,
+                       const f16* k_cache, const f16* v_cache, int n, int pos0,
+                       const AttnShape& a, f16* out) {
   if (n <= 0) return;
   if (a.n_heads % a.n_kv_heads != 0) throw Error("attention_prefill: bad head counts");
   switch (a.head_dim) {

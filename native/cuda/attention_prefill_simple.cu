@@ -11,12 +11,12 @@ namespace {
 
 template <int HD>
 __global__ void __launch_bounds__(128)
-    attention_prefill_simple_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k_new,
-                                    const bf16* __restrict__ v_new,
-                                    const bf16* __restrict__ k_cache,
-                                    const bf16* __restrict__ v_cache, int n, int pos0,
+    attention_prefill_simple_kernel(const f16* __restrict__ q, const f16* __restrict__ k_new,
+                                    const f16* __restrict__ v_new,
+                                    const f16* __restrict__ k_cache,
+                                    const f16* __restrict__ v_cache, int n, int pos0,
                                     int n_heads, int n_kv_heads, int capacity, int window,
-                                    float scale, bf16* __restrict__ out) {
+                                    float scale, f16* __restrict__ out) {
   // Dimensions per lane; a head narrower than a warp leaves lanes HD.. idle.
   constexpr int DPL = HD >= 32 ? HD / 32 : 1;
   const bool active = (threadIdx.x & 31) * DPL < HD;
@@ -29,14 +29,14 @@ __global__ void __launch_bounds__(128)
   const int lo = window > 0 ? max(0, qpos - window + 1) : 0;
 
   float qf[DPL];
-  const bf16* qrow = q + (size_t(tok) * n_heads + head) * HD;
-  for (int e = 0; e < DPL; ++e) qf[e] = active ? __bfloat162float(qrow[lane * DPL + e]) * scale : 0.f;
+  const f16* qrow = q + (size_t(tok) * n_heads + head) * HD;
+  for (int e = 0; e < DPL; ++e) qf[e] = active ? __half2float(qrow[lane * DPL + e]) * scale : 0.f;
 
   float m = -FLT_MAX, l = 0.f, acc[DPL];
   for (int e = 0; e < DPL; ++e) acc[e] = 0.f;
   for (int kp = lo + warp; kp <= qpos; kp += 4) {
-    const bf16* krow;
-    const bf16* vrow;
+    const f16* krow;
+    const f16* vrow;
     if (kp >= pos0) {
       krow = k_new + (size_t(kvh) * n + (kp - pos0)) * HD;
       vrow = v_new + (size_t(kvh) * n + (kp - pos0)) * HD;
@@ -46,13 +46,13 @@ __global__ void __launch_bounds__(128)
     }
     float s = 0.f;
     if (active)
-      for (int e = 0; e < DPL; ++e) s += qf[e] * __bfloat162float(krow[lane * DPL + e]);
+      for (int e = 0; e < DPL; ++e) s += qf[e] * __half2float(krow[lane * DPL + e]);
     s = warp_sum(s);
     const float m_new = fmaxf(m, s);
     const float f = __expf(m - m_new), p = __expf(s - m_new);
     l = l * f + p;
     if (active)
-      for (int e = 0; e < DPL; ++e) acc[e] = acc[e] * f + p * __bfloat162float(vrow[lane * DPL + e]);
+      for (int e = 0; e < DPL; ++e) acc[e] = acc[e] * f + p * __half2float(vrow[lane * DPL + e]);
     m = m_new;
   }
   if (lane == 0) {
@@ -69,15 +69,15 @@ __global__ void __launch_bounds__(128)
   for (int d = threadIdx.x; d < HD; d += blockDim.x) {
     float o = 0.f;
     for (int w = 0; w < 4; ++w) o += s_o[w][d] * __expf(s_m[w] - mm);
-    out[(size_t(tok) * n_heads + head) * HD + d] = __float2bfloat16_rn(o / ll);
+    out[(size_t(tok) * n_heads + head) * HD + d] = __float2half_rn(o / ll);
   }
 }
 
 }  // namespace
 
-void attention_prefill_simple(const Launch& l, const bf16* q, const bf16* k_new,
-                              const bf16* v_new, const bf16* k_cache, const bf16* v_cache,
-                              int n, int pos0, const AttnShape& a, bf16* out) {
+void attention_prefill_simple(const Launch& l, const f16* q, const f16* k_new,
+                              const f16* v_new, const f16* k_cache, const f16* v_cache,
+                              int n, int pos0, const AttnShape& a, f16* out) {
   if (n <= 0) return;
   const float scale = 1.f / sqrtf(float(a.head_dim));
   auto go = [&](auto kernel) {

@@ -1,17 +1,18 @@
 // Shared pieces of the CUDA backend: error checks, the launch helper (with programmatic
-// dependent launch), bf16 packing and the few PTX instructions the kernels use.
+// dependent launch), f16 packing and the few PTX instructions the kernels use.
 //
 // Conventions for every kernel in this folder:
-//   - weights are bf16, row-major [out][in] (PyTorch nn.Linear layout);
-//   - the residual stream is fp32 [n][dim]; inputs to matrix products are bf16;
-//   - the KV cache is bf16 [layer][kv_head][slot][head_dim], keys after RoPE,
+//   - weights are f16 (IEEE half), row-major [out][in] (PyTorch nn.Linear layout);
+//   - the residual stream is fp32 [n][dim]; inputs to matrix products are f16 (11
+//     significant bits, 8× finer than bf16: see NOTES.md on precision);
+//   - the KV cache is f16 [layer][kv_head][slot][head_dim], keys after RoPE,
 //     position p in slot p mod C;
 //   - a kernel launched with programmatic dependent launch (PDL) calls pdl_wait()
 //     before it reads anything an earlier kernel wrote, and before it writes anything;
 //     only weights (never written) may be touched before that.
 #pragma once
 
-#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -24,7 +25,7 @@
 
 namespace tramontane::cuda {
 
-using bf16 = __nv_bfloat16;
+using f16 = __half;
 
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char* file,
                                           int line) {
@@ -118,31 +119,40 @@ __device__ __forceinline__ uint4 ld_stream(const void* ptr) {
   return v;
 }
 
-// bf16 <-> fp32. A bf16 is the top half of an fp32.
-__device__ __forceinline__ float bf16_lo(uint32_t packed) { return __uint_as_float(packed << 16); }
-__device__ __forceinline__ float bf16_hi(uint32_t packed) {
-  return __uint_as_float(packed & 0xffff0000u);
+// f16 <-> fp32, on f16 pairs packed in 32 bits (the low half is the first element).
+__device__ __forceinline__ float f16_lo(uint32_t packed) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(packed & 0xffffu)));
 }
-__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+__device__ __forceinline__ float f16_hi(uint32_t packed) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(packed >> 16)));
+}
+__device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
 }
+// Saturating at ±65504 (the largest f16) instead of overflowing to infinity: for
+// outputs with no natural bound (the SwiGLU product).
+__device__ __forceinline__ float clamp_f16_range(float x) { return fminf(fmaxf(x, -65504.f), 65504.f); }
+__device__ __forceinline__ f16 to_f16_sat(float x) { return __float2half_rn(clamp_f16_range(x)); }
+__device__ __forceinline__ uint32_t pack_f16x2_sat(float lo, float hi) {
+  return pack_f16x2(clamp_f16_range(lo), clamp_f16_range(hi));
+}
 __device__ __forceinline__ void unpack8(const uint4& v, float* f) {
-  f[0] = bf16_lo(v.x); f[1] = bf16_hi(v.x);
-  f[2] = bf16_lo(v.y); f[3] = bf16_hi(v.y);
-  f[4] = bf16_lo(v.z); f[5] = bf16_hi(v.z);
-  f[6] = bf16_lo(v.w); f[7] = bf16_hi(v.w);
+  f[0] = f16_lo(v.x); f[1] = f16_hi(v.x);
+  f[2] = f16_lo(v.y); f[3] = f16_hi(v.y);
+  f[4] = f16_lo(v.z); f[5] = f16_hi(v.z);
+  f[6] = f16_lo(v.w); f[7] = f16_hi(v.w);
 }
 
-// D = A·B + D, one m16n8k16 bf16 tensor-core product with fp32 accumulators.
+// D = A·B + D, one m16n8k16 f16 tensor-core product with fp32 accumulators.
 // Fragment layout (g = lane / 4, t = lane % 4):
 //   a0: A[g][2t..2t+1]   a1: A[g+8][2t..2t+1]   a2: A[g][2t+8..]   a3: A[g+8][2t+8..]
 //   b0: B[2t..2t+1][g]   b1: B[2t+8..2t+9][g]
 //   d0,d1: D[g][2t..2t+1]   d2,d3: D[g+8][2t..2t+1]
-__device__ __forceinline__ void mma_bf16_16816(float* d, uint32_t a0, uint32_t a1, uint32_t a2,
+__device__ __forceinline__ void mma_f16_16816(float* d, uint32_t a0, uint32_t a1, uint32_t a2,
                                                uint32_t a3, uint32_t b0, uint32_t b1) {
   asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
       "{%8, %9}, {%0, %1, %2, %3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));

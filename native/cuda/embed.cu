@@ -4,11 +4,11 @@
 namespace tramontane::cuda {
 namespace {
 
-__global__ void embed_kernel(float* __restrict__ x, const bf16* __restrict__ table, int dim,
+__global__ void embed_kernel(float* __restrict__ x, const f16* __restrict__ table, int dim,
                              const int* __restrict__ tokens) {
   pdl_enter();
   const int t = blockIdx.x;
-  const bf16* row = table + size_t(tokens[t]) * dim;
+  const f16* row = table + size_t(tokens[t]) * dim;
   float* out = x + size_t(t) * dim;
   for (int k = threadIdx.x * 8; k < dim; k += blockDim.x * 8) {
     const uint4 v = __ldg(reinterpret_cast<const uint4*>(row + k));
@@ -21,7 +21,7 @@ __global__ void embed_kernel(float* __restrict__ x, const bf16* __restrict__ tab
 
 }  // namespace
 
-void embed(const Launch& l, float* x, const bf16* table, int dim, const int* tokens, int n) {
+void embed(const Launch& l, float* x, const f16* table, int dim, const int* tokens, int n) {
   if (dim % 8 != 0) throw Error("embed: dim must be a multiple of 8");
   if (n <= 0) return;
   launch(l, embed_kernel, dim3(n), dim3(256), 0, x, table, dim, tokens);

@@ -2,11 +2,11 @@
 // copied to the GPU, and per session a cuda::Session (rolling KV cache + activations)
 // beside the KvCache whose positions the engine's session logic keeps.
 //
-// Weights: bf16 tensors are copied as they are; f32 and f16 tensors are rounded to bf16
-// (round to nearest even) on the way, the precision every kernel here computes from
-// (f16 → bf16 keeps the range and drops 3 mantissa bits, an error the size of the
-// activations' own rounding). The q/k/v matrices are placed one after
-// the other (wqkv) and gate/up likewise (wgu), the layouts the kernels read.
+// Weights: the kernels compute in f16 (IEEE half; NOTES.md says why not bf16). f16
+// tensors are copied as they are; bf16 and f32 tensors are rounded to f16 on the GPU
+// (bf16 is exact in f16 for magnitudes 6.1e-5 .. 65504; a weight beyond 65504 is refused
+// with an error naming its tensor). The q/k/v matrices are placed one after the other
+// (wqkv) and gate/up likewise (wgu), the layouts the kernels read.
 //
 // Paths: head_dim 64 and 128 take the fast kernels (gemv decode path, flash-decoding and
 // tiled tensor-core attention); a single token, greedy or sampled, replays the session's
@@ -22,7 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "convert.h"
 #include "forward_backend.h"
 #include "gemm.h"
 #include "model.h"
@@ -30,37 +29,52 @@
 namespace tramontane {
 namespace {
 
-// fp32 → bf16, round to nearest even (NaN stays NaN).
-uint16_t to_bf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  if (std::isnan(f)) return uint16_t((bits >> 16) | 0x40);
-  bits += 0x7fff + ((bits >> 16) & 1);
-  return uint16_t(bits >> 16);
-}
+// Copies weight matrices to the GPU as f16: each one raw into a device staging buffer,
+// then rounded there (convert_to_f16); a value beyond the f16 range is refused, naming
+// the tensor. Every copy is ordered on the backend's stream: a plain cudaMemcpy from
+// pageable memory may return before its DMA lands, and the kernels run on a
+// non-blocking stream that would not wait for it.
+class WeightUploader {
+ public:
+  explicit WeightUploader(cudaStream_t stream) : stream_(stream), overflow_(sizeof(unsigned)) {}
 
-// Copies a [rows][cols] weight matrix to dst as bf16.
-void upload(cuda::bf16* dst, const Matrix& m, std::vector<uint16_t>& staging) {
-  const size_t count = size_t(m.rows) * size_t(m.cols);
-  const void* src = m.data;
-  if (m.dtype != DType::BF16) {
-    staging.resize(count);
-    std::vector<float> wide;
-    constexpr size_t kPiece = size_t(1) << 20;  // widened a piece at a time
-    const size_t elem = m.dtype == DType::F32 ? 4 : 2;
-    for (size_t i = 0; i < count; i += kPiece) {
-      const size_t n = std::min(kPiece, count - i);
-      wide.resize(n);
-      cpu::to_f32(wide.data(), static_cast<const char*>(m.data) + i * elem, m.dtype, n);
-      for (size_t j = 0; j < n; ++j) staging[i + j] = to_bf16(wide[j]);
+  void upload(cuda::f16* dst, const Matrix& m, const std::string& name) {
+    const size_t count = size_t(m.rows) * size_t(m.cols);
+    const size_t bytes = count * dtype_size(m.dtype);
+    if (m.dtype == DType::F16) {
+      TR_CUDA_CHECK(cudaMemcpyAsync(dst, m.data, bytes, cudaMemcpyHostToDevice, stream_));
+      return;
     }
-    src = staging.data();
+    if (staging_.bytes() < bytes) {
+      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the old buffer may still be read
+      staging_ = cuda::DeviceBuffer(bytes);
+    }
+    TR_CUDA_CHECK(cudaMemcpyAsync(staging_.as<void>(), m.data, bytes, cudaMemcpyHostToDevice,
+                                  stream_));
+    TR_CUDA_CHECK(cudaMemsetAsync(overflow_.as<unsigned>(), 0, sizeof(unsigned), stream_));
+    const auto format = m.dtype == DType::BF16 ? cuda::StoredFormat::BF16 : cuda::StoredFormat::F32;
+    cuda::convert_to_f16(cuda::Launch{stream_, false}, staging_.as<void>(), format, count, dst,
+                         overflow_.as<unsigned>());
+    unsigned overflow = 0;
+    TR_CUDA_CHECK(cudaMemcpyAsync(&overflow, overflow_.as<unsigned>(), sizeof overflow,
+                                  cudaMemcpyDeviceToHost, stream_));
+    TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (overflow > 0) {
+      throw Error(name + ": " + std::to_string(overflow) +
+                  " weights beyond the f16 range (|w| > 65504), which the CUDA backend computes "
+                  "in; use --backend cpu");
+    }
   }
-  TR_CUDA_CHECK(cudaMemcpy(dst, src, count * sizeof(uint16_t), cudaMemcpyHostToDevice));
-}
 
-void upload(float* dst, const std::vector<float>& v) {
-  TR_CUDA_CHECK(cudaMemcpy(dst, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+ private:
+  static size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+  cudaStream_t stream_;
+  cuda::DeviceBuffer staging_, overflow_;
+};
+
+void upload(float* dst, const std::vector<float>& v, cudaStream_t stream) {
+  TR_CUDA_CHECK(cudaMemcpyAsync(dst, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice,
+                                stream));
 }
 
 cuda::ModelShape shape_of(const ModelConfig& c) {
@@ -112,23 +126,25 @@ class CudaBackend : public ForwardBackend {
     const bool tied = w.lm_head.data == w.embed.data;
     cuda::DeviceWeights::Places p;
     weights_ = cuda::DeviceWeights::allocate(s, tied, &p, stream_);
-    std::vector<uint16_t> staging;
+    WeightUploader up(stream_);
     const size_t d = size_t(s.dim);
     for (int l = 0; l < s.n_layers; ++l) {
       const LayerWeights& lw = w.layers[size_t(l)];
-      upload(p.wqkv[l], lw.wq, staging);
-      upload(p.wqkv[l] + size_t(lw.wq.rows) * d, lw.wk, staging);
-      upload(p.wqkv[l] + size_t(lw.wq.rows + lw.wk.rows) * d, lw.wv, staging);
-      upload(p.wo[l], lw.wo, staging);
-      upload(p.wgu[l], lw.w_gate, staging);
-      upload(p.wgu[l] + size_t(lw.w_gate.rows) * d, lw.w_up, staging);
-      upload(p.wd[l], lw.w_down, staging);
-      upload(p.attn_norm[l], lw.attn_norm);
-      upload(p.ffn_norm[l], lw.ffn_norm);
+      const std::string layer = "layer " + std::to_string(l) + " ";
+      up.upload(p.wqkv[l], lw.wq, layer + "q_proj");
+      up.upload(p.wqkv[l] + size_t(lw.wq.rows) * d, lw.wk, layer + "k_proj");
+      up.upload(p.wqkv[l] + size_t(lw.wq.rows + lw.wk.rows) * d, lw.wv, layer + "v_proj");
+      up.upload(p.wo[l], lw.wo, layer + "o_proj");
+      up.upload(p.wgu[l], lw.w_gate, layer + "gate_proj");
+      up.upload(p.wgu[l] + size_t(lw.w_gate.rows) * d, lw.w_up, layer + "up_proj");
+      up.upload(p.wd[l], lw.w_down, layer + "down_proj");
+      upload(p.attn_norm[l], lw.attn_norm, stream_);
+      upload(p.ffn_norm[l], lw.ffn_norm, stream_);
     }
-    upload(p.embed, w.embed, staging);
-    if (!tied) upload(p.lm_head, w.lm_head, staging);
-    upload(p.final_norm, w.final_norm);
+    up.upload(p.embed, w.embed, "embed_tokens");
+    if (!tied) up.upload(p.lm_head, w.lm_head, "lm_head");
+    upload(p.final_norm, w.final_norm, stream_);
+    TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host's weights may be unmapped next
   }
 
   ~CudaBackend() override {

@@ -15,11 +15,11 @@ __device__ __forceinline__ float uniform01(uint64_t seed, uint64_t i) {
   return float(mix64(seed * 0x632be59bd9b4e019ull + i) >> 40) * (1.f / 16777216.f);
 }
 
-__global__ void fill_bf16_kernel(bf16* p, size_t n, uint64_t seed, float lo, float span) {
+__global__ void fill_f16_kernel(f16* p, size_t n, uint64_t seed, float lo, float span) {
   pdl_enter();
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
        i += size_t(gridDim.x) * blockDim.x)
-    p[i] = __float2bfloat16_rn(lo + span * uniform01(seed, i));
+    p[i] = __float2half_rn(lo + span * uniform01(seed, i));
 }
 __global__ void fill_f32_kernel(float* p, size_t n, uint64_t seed, float lo, float span) {
   pdl_enter();
@@ -42,8 +42,8 @@ dim3 grid_for(size_t n) {
 
 }  // namespace
 
-void fill_uniform(const Launch& l, bf16* p, size_t n, uint64_t seed, float lo, float hi) {
-  launch(l, fill_bf16_kernel, grid_for(n), dim3(256), 0, p, n, seed, lo, hi - lo);
+void fill_uniform(const Launch& l, f16* p, size_t n, uint64_t seed, float lo, float hi) {
+  launch(l, fill_f16_kernel, grid_for(n), dim3(256), 0, p, n, seed, lo, hi - lo);
 }
 void fill_uniform(const Launch& l, float* p, size_t n, uint64_t seed, float lo, float hi) {
   launch(l, fill_f32_kernel, grid_for(n), dim3(256), 0, p, n, seed, lo, hi - lo);

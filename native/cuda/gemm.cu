@@ -50,9 +50,9 @@ struct Gemm::Impl {
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     TR_LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     TR_LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-    TR_LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, uint64_t(k), uint64_t(n), int64_t(k)));
-    TR_LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, uint64_t(k), uint64_t(m), int64_t(k)));
-    TR_LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, y_f32 ? CUDA_R_32F : CUDA_R_16BF, uint64_t(n),
+    TR_LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16F, uint64_t(k), uint64_t(n), int64_t(k)));
+    TR_LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16F, uint64_t(k), uint64_t(m), int64_t(k)));
+    TR_LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, y_f32 ? CUDA_R_32F : CUDA_R_16F, uint64_t(n),
                                            uint64_t(m), int64_t(n)));
     cublasLtMatmulPreference_t pref = nullptr;
     TR_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -69,14 +69,14 @@ struct Gemm::Impl {
       if (results[i].state == CUBLAS_STATUS_SUCCESS) p->algos.push_back(results[i].algo);
     if (p->algos.empty())
       throw Error("cuBLASLt has no algorithm for a " + std::to_string(m) + "x" + std::to_string(n) +
-                  "x" + std::to_string(k) + " bf16 product");
+                  "x" + std::to_string(k) + " f16 product");
     Plan& ref = *p;
     plans.emplace(key, std::move(p));
     return ref;
   }
 
-  void matmul(cudaStream_t stream, Plan& p, const cublasLtMatmulAlgo_t& algo, const bf16* x,
-              const bf16* w, void* y, bool accumulate) {
+  void matmul(cudaStream_t stream, Plan& p, const cublasLtMatmulAlgo_t& algo, const f16* x,
+              const f16* w, void* y, bool accumulate) {
     const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
     TR_LT_CHECK(cublasLtMatmul(handle, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo,
                                workspace, kWorkspaceBytes, stream));
@@ -94,7 +94,7 @@ Gemm::~Gemm() {
   if (impl_->handle) cublasLtDestroy(impl_->handle);
 }
 
-void Gemm::run(cudaStream_t stream, const bf16* x, const bf16* w, void* y, bool y_f32, int m,
+void Gemm::run(cudaStream_t stream, const f16* x, const f16* w, void* y, bool y_f32, int m,
                int n, int k, bool accumulate) {
   if (m <= 0) return;
   Plan& p = impl_->plan(m, n, k, y_f32);
@@ -102,7 +102,7 @@ void Gemm::run(cudaStream_t stream, const bf16* x, const bf16* w, void* y, bool 
   TR_CUDA_CHECK(cudaGetLastError());
 }
 
-float Gemm::tune(cudaStream_t stream, const bf16* x, const bf16* w, void* y, bool y_f32, int m,
+float Gemm::tune(cudaStream_t stream, const f16* x, const f16* w, void* y, bool y_f32, int m,
                  int n, int k, int reps) {
   Plan& p = impl_->plan(m, n, k, y_f32);
   cudaEvent_t start, stop;

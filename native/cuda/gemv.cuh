@@ -21,7 +21,7 @@
 namespace tramontane::cuda::gemv {
 
 
-// Input: RMSNorm of fp32 rows, normalized once per block into shared memory as bf16
+// Input: RMSNorm of fp32 rows, normalized once per block into shared memory as f16
 // (row stride K + 8 elements: consecutive tokens land on different banks).
 struct NormInput {
   const float* x;  // [n][K]
@@ -31,15 +31,15 @@ struct NormInput {
   __device__ static int stride(int K) { return K + 8; }
 };
 
-// Input: bf16 rows in global memory, read through L1 (every warp of a block reads them).
+// Input: f16 rows in global memory, read through L1 (every warp of a block reads them).
 struct VecInput {
-  const bf16* x;  // [n][K]
+  const f16* x;  // [n][K]
   static constexpr bool kUsesSmem = false;
 };
 
-__device__ __forceinline__ void prepare_input(const VecInput&, bf16*, int, int) {}
+__device__ __forceinline__ void prepare_input(const VecInput&, f16*, int, int) {}
 
-__device__ __forceinline__ void prepare_input(const NormInput& in, bf16* xs, int K, int n) {
+__device__ __forceinline__ void prepare_input(const NormInput& in, f16* xs, int K, int n) {
   __shared__ float scratch[32];
   const int stride = NormInput::stride(K);
   for (int t = 0; t < n; ++t) {
@@ -56,21 +56,21 @@ __device__ __forceinline__ void prepare_input(const NormInput& in, bf16* xs, int
       const float4 wa = *reinterpret_cast<const float4*>(in.w + k);
       const float4 wb = *reinterpret_cast<const float4*>(in.w + k + 4);
       uint4 o;
-      o.x = pack_bf16x2(a.x * inv * wa.x, a.y * inv * wa.y);
-      o.y = pack_bf16x2(a.z * inv * wa.z, a.w * inv * wa.w);
-      o.z = pack_bf16x2(b.x * inv * wb.x, b.y * inv * wb.y);
-      o.w = pack_bf16x2(b.z * inv * wb.z, b.w * inv * wb.w);
+      o.x = pack_f16x2(a.x * inv * wa.x, a.y * inv * wa.y);
+      o.y = pack_f16x2(a.z * inv * wa.z, a.w * inv * wa.w);
+      o.z = pack_f16x2(b.x * inv * wb.x, b.y * inv * wb.y);
+      o.w = pack_f16x2(b.z * inv * wb.z, b.w * inv * wb.w);
       *reinterpret_cast<uint4*>(xs + size_t(t) * stride + k) = o;
     }
   }
   __syncthreads();
 }
 
-__device__ __forceinline__ uint4 load_input(const NormInput&, const bf16* xs, int K, int t,
+__device__ __forceinline__ uint4 load_input(const NormInput&, const f16* xs, int K, int t,
                                             int k) {
   return *reinterpret_cast<const uint4*>(xs + size_t(t) * NormInput::stride(K) + k);
 }
-__device__ __forceinline__ uint4 load_input(const VecInput& in, const bf16*, int K, int t,
+__device__ __forceinline__ uint4 load_input(const VecInput& in, const f16*, int K, int t,
                                             int k) {
   return __ldg(reinterpret_cast<const uint4*>(in.x + size_t(t) * K + k));
 }
@@ -92,9 +92,9 @@ struct Batch {
 
 template <int WARPS, int kSteps, class In, class Epi>
 __global__ void __launch_bounds__(WARPS * 32)
-    gemv_kernel(const bf16* __restrict__ w, int K, int n_tiles, int n, In in, Epi epi) {
+    gemv_kernel(const f16* __restrict__ w, int K, int n_tiles, int n, In in, Epi epi) {
   extern __shared__ uint4 smem_dyn[];
-  bf16* xs = reinterpret_cast<bf16*>(smem_dyn);
+  f16* xs = reinterpret_cast<f16*>(smem_dyn);
   __shared__ float red[WARPS][4][32];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -108,8 +108,8 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
 
   auto load = [&](Batch<kSteps>& b, int tile, int batch) {
-    const bf16* row0 = w + size_t(epi.row(tile, g, 0)) * K + 8 * t;
-    const bf16* row1 = w + size_t(epi.row(tile, g, 1)) * K + 8 * t;
+    const f16* row0 = w + size_t(epi.row(tile, g, 0)) * K + 8 * t;
+    const f16* row1 = w + size_t(epi.row(tile, g, 1)) * K + 8 * t;
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
       const int s = s_begin + batch * kSteps + u;
@@ -159,8 +159,8 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
-      mma_bf16_16816(acc, buf.a0[u].x, buf.a1[u].x, buf.a0[u].y, buf.a1[u].y, b[u].x, b[u].y);
-      mma_bf16_16816(acc, buf.a0[u].z, buf.a1[u].z, buf.a0[u].w, buf.a1[u].w, b[u].z, b[u].w);
+      mma_f16_16816(acc, buf.a0[u].x, buf.a1[u].x, buf.a0[u].y, buf.a1[u].y, b[u].x, b[u].y);
+      mma_f16_16816(acc, buf.a0[u].z, buf.a1[u].z, buf.a0[u].w, buf.a1[u].w, b[u].z, b[u].w);
     }
     if (batch == batches - 1) {  // the tile is complete: reduce over the warps, store
       if constexpr (WARPS > 1) {
@@ -193,14 +193,14 @@ __global__ void __launch_bounds__(WARPS * 32)
 
 // Launches gemv_kernel with the configured warps and grid.
 template <class In, class Epi>
-void launch_gemv(const Launch& l, const GemvConfig& c, const bf16* w, int K, int n_tiles, int n,
+void launch_gemv(const Launch& l, const GemvConfig& c, const f16* w, int K, int n_tiles, int n,
                  const In& in, const Epi& epi) {
   if (n < 1 || n > 8) throw Error("gemv: token count out of range");
   if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
-  if (In::kUsesSmem && size_t(n) * size_t(K + 8) * sizeof(bf16) > 200 * 1024) {
+  if (In::kUsesSmem && size_t(n) * size_t(K + 8) * sizeof(f16) > 200 * 1024) {
     throw Error("gemv: normalized input does not fit in shared memory");
   }
-  const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(bf16) : 0;
+  const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(f16) : 0;
   int grid = c.grid;
   if (grid <= 0 || grid > n_tiles) grid = n_tiles;
   auto run = [&](auto kernel, int threads) {
@@ -219,9 +219,9 @@ void launch_gemv(const Launch& l, const GemvConfig& c, const bf16* w, int K, int
   }
 }
 
-// The normalized-input operators: fused RMSNorm, or pre-normalized bf16 rows.
+// The normalized-input operators: fused RMSNorm, or pre-normalized f16 rows.
 template <class Epi>
-void launch_normed(const Launch& l, const GemvConfig& c, const bf16* w, int K, int n_tiles, int n,
+void launch_normed(const Launch& l, const GemvConfig& c, const f16* w, int K, int n_tiles, int n,
                    const NormedInput& x, const Epi& epi) {
   if (x.xn) {
     launch_gemv(l, c, w, K, n_tiles, n, VecInput{x.xn}, epi);

@@ -28,7 +28,7 @@ struct LogitsEpilogue {
 
 }  // namespace
 
-void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const NormedInput& x,
+void gemv_logits(const Launch& l, const GemvConfig& c, const f16* w, const NormedInput& x,
                  int n, int dim, int vocab, float* logits) {
   LogitsEpilogue epi{logits, vocab};
   gemv::launch_normed(l, c, w, dim, gemv_rows_tiles(vocab), n, x, epi);

@@ -9,9 +9,9 @@ namespace {
 // Tiles: first the q heads, then the k heads, 8 RoPE pairs per tile (rows g and g+8 of
 // the fragment are the two halves of a pair), then the v rows, 16 plain rows per tile.
 struct QkvEpilogue {
-  bf16* q;        // [n][n_heads · head_dim]
-  bf16* kc;       // [n_kv_heads][C][head_dim]
-  bf16* vc;
+  f16* q;        // [n][n_heads · head_dim]
+  f16* kc;       // [n_kv_heads][C][head_dim]
+  f16* vc;
   const float* inv_freq;  // [head_dim / 2]
   const int* d_pos;
   int n_heads, n_kv_heads, head_dim, capacity;
@@ -48,14 +48,14 @@ struct QkvEpilogue {
         const float y0 = x0 * c - x1 * s;
         const float y1 = x1 * c + x0 * s;
         if (head < n_heads) {
-          bf16* qt = q + size_t(tok) * n_heads * head_dim + size_t(head) * head_dim;
-          qt[d0] = __float2bfloat16_rn(y0);
-          qt[d1] = __float2bfloat16_rn(y1);
+          f16* qt = q + size_t(tok) * n_heads * head_dim + size_t(head) * head_dim;
+          qt[d0] = __float2half_rn(y0);
+          qt[d1] = __float2half_rn(y1);
         } else {
           const int slot = pos % capacity;
-          bf16* kt = kc + (size_t(head - n_heads) * capacity + slot) * head_dim;
-          kt[d0] = __float2bfloat16_rn(y0);
-          kt[d1] = __float2bfloat16_rn(y1);
+          f16* kt = kc + (size_t(head - n_heads) * capacity + slot) * head_dim;
+          kt[d0] = __float2half_rn(y0);
+          kt[d1] = __float2half_rn(y1);
         }
       }
     } else {
@@ -69,7 +69,7 @@ struct QkvEpilogue {
           const int tok = 2 * t + j;
           if (tok >= n) continue;
           const int slot = (pos0 + tok) % capacity;
-          vc[(size_t(kvh) * capacity + slot) * head_dim + d] = __float2bfloat16_rn(acc[2 * half + j]);
+          vc[(size_t(kvh) * capacity + slot) * head_dim + d] = __float2half_rn(acc[2 * half + j]);
         }
       }
     }
@@ -82,10 +82,10 @@ int gemv_qkv_tiles(const AttnShape& a) {
   return (a.n_heads + a.n_kv_heads) * (a.head_dim / 16) + a.n_kv_heads * a.head_dim / 16;
 }
 
-void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const NormedInput& x,
+void gemv_qkv(const Launch& l, const GemvConfig& c, const f16* wqkv, const NormedInput& x,
               int n, int dim, const AttnShape& a,
-              RopeLayout layout, const float* inv_freq, const int* d_pos, bf16* q_out,
-              bf16* k_cache, bf16* v_cache) {
+              RopeLayout layout, const float* inv_freq, const int* d_pos, f16* q_out,
+              f16* k_cache, f16* v_cache) {
   if (a.head_dim % 16 != 0) throw Error("gemv_qkv: head_dim must be a multiple of 16");
   QkvEpilogue epi{q_out, k_cache, v_cache, inv_freq, d_pos, a.n_heads, a.n_kv_heads,
                   a.head_dim, a.capacity, layout == RopeLayout::Interleaved ? 1 : 0};

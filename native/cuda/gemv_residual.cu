@@ -31,7 +31,7 @@ struct ResidualEpilogue {
 
 int gemv_rows_tiles(int out_dim) { return (out_dim + 15) / 16; }
 
-void gemv_residual(const Launch& l, const GemvConfig& c, const bf16* w, const bf16* v, int n,
+void gemv_residual(const Launch& l, const GemvConfig& c, const f16* w, const f16* v, int n,
                    int in_dim, int out_dim, float* x) {
   gemv::VecInput in{v};
   ResidualEpilogue epi{x, out_dim};

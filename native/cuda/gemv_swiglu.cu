@@ -7,7 +7,7 @@ namespace tramontane::cuda {
 namespace {
 
 struct SwigluEpilogue {
-  bf16* h;  // [n][hidden]
+  f16* h;  // [n][hidden]
   int hidden;
 
   __device__ int row(int tile, int g, int half) const {
@@ -20,7 +20,7 @@ struct SwigluEpilogue {
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       const int tok = 2 * t + j;
-      if (tok < n) h[size_t(tok) * hidden + i] = __float2bfloat16_rn(silu(acc[j]) * acc[2 + j]);
+      if (tok < n) h[size_t(tok) * hidden + i] = to_f16_sat(silu(acc[j]) * acc[2 + j]);
     }
   }
 };
@@ -29,8 +29,8 @@ struct SwigluEpilogue {
 
 int gemv_swiglu_tiles(int hidden) { return (hidden + 7) / 8; }
 
-void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const NormedInput& x,
-                 int n, int dim, int hidden, bf16* h) {
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const f16* wgu, const NormedInput& x,
+                 int n, int dim, int hidden, f16* h) {
   SwigluEpilogue epi{h, hidden};
   gemv::launch_normed(l, c, wgu, dim, gemv_swiglu_tiles(hidden), n, x, epi);
 }

@@ -7,9 +7,9 @@
 namespace tramontane::cuda {
 namespace {
 
-__global__ void kv_commit_kernel(const bf16* __restrict__ k_new, const bf16* __restrict__ v_new,
+__global__ void kv_commit_kernel(const f16* __restrict__ k_new, const f16* __restrict__ v_new,
                                  int n, int pos0, int first, int head_dim, int capacity,
-                                 bf16* __restrict__ k_cache, bf16* __restrict__ v_cache) {
+                                 f16* __restrict__ k_cache, f16* __restrict__ v_cache) {
   pdl_enter();
   const int tok = first + blockIdx.x;  // index in the chunk
   const int kvh = blockIdx.y;
@@ -27,8 +27,8 @@ __global__ void kv_commit_kernel(const bf16* __restrict__ k_new, const bf16* __r
 
 }  // namespace
 
-void kv_commit(const Launch& l, const bf16* k_new, const bf16* v_new, int n, int pos0,
-               const AttnShape& a, bf16* k_cache, bf16* v_cache) {
+void kv_commit(const Launch& l, const f16* k_new, const f16* v_new, int n, int pos0,
+               const AttnShape& a, f16* k_cache, f16* v_cache) {
   if (a.head_dim % 8 != 0) throw Error("kv_commit: head_dim must be a multiple of 8");
   if (n <= 0) return;
   const int first = n > a.capacity ? n - a.capacity : 0;

@@ -101,15 +101,15 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelShape& s, bool
   auto carve = [&](Carver& c, Places& p) {
     p = Places{};
     for (int l = 0; l < s.n_layers; ++l) {
-      p.wqkv.push_back(c.take<bf16>(size_t(s.qkv_rows()) * d));
-      p.wo.push_back(c.take<bf16>(d * q));
-      p.wgu.push_back(c.take<bf16>(2 * h * d));
-      p.wd.push_back(c.take<bf16>(d * h));
+      p.wqkv.push_back(c.take<f16>(size_t(s.qkv_rows()) * d));
+      p.wo.push_back(c.take<f16>(d * q));
+      p.wgu.push_back(c.take<f16>(2 * h * d));
+      p.wd.push_back(c.take<f16>(d * h));
       p.attn_norm.push_back(c.take<float>(d));
       p.ffn_norm.push_back(c.take<float>(d));
     }
-    p.embed = c.take<bf16>(size_t(s.vocab) * d);
-    p.lm_head = tied ? p.embed : c.take<bf16>(size_t(s.vocab) * d);
+    p.embed = c.take<f16>(size_t(s.vocab) * d);
+    p.lm_head = tied ? p.embed : c.take<f16>(size_t(s.vocab) * d);
     p.final_norm = c.take<float>(d);
     inv_freq = c.take<float>(size_t(s.head_dim / 2));
   };
@@ -145,7 +145,7 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelShape& s, uint64
   const size_t d = size_t(s.dim), q = size_t(s.n_heads) * s.head_dim, h = size_t(s.hidden);
   const Launch l{stream, false};
   uint64_t k = seed * 1000003ull;
-  auto fill_w = [&](bf16* ptr, size_t count, size_t fan_in) {
+  auto fill_w = [&](f16* ptr, size_t count, size_t fan_in) {
     const float a = std::sqrt(3.f / float(fan_in));
     fill_uniform(l, ptr, count, ++k, -a, a);
   };
@@ -186,7 +186,7 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   config_.logits_rows = std::max(1, std::min(config_.logits_rows, rows_));
 
   const size_t cache_bytes = 2 * size_t(s_.n_layers) * s_.n_kv_heads * size_t(capacity_) *
-                            s_.head_dim * sizeof(bf16);
+                            s_.head_dim * sizeof(f16);
 
   int dev = 0, sms = 0;
   TR_CUDA_CHECK(cudaGetDevice(&dev));
@@ -202,14 +202,14 @@ Session::Session(const DeviceWeights& weights, Gemm& gemm, const SessionConfig& 
   const size_t r = size_t(rows_), d = size_t(s_.dim), qd = size_t(attn_.q_dim());
   auto carve = [&](Carver& c) {
     x_ = c.take<float>(r * d);
-    xn_ = c.take<bf16>(r * d);
+    xn_ = c.take<f16>(r * d);
     qkv_ = c.take<float>(r * size_t(s_.qkv_rows()));
-    q_ = c.take<bf16>(r * qd);
-    k_new_ = c.take<bf16>(r * size_t(attn_.kv_dim()));
-    v_new_ = c.take<bf16>(r * size_t(attn_.kv_dim()));
-    ao_ = c.take<bf16>(r * qd);
-    gu_ = c.take<bf16>(r * 2 * size_t(s_.hidden));
-    h_ = c.take<bf16>(r * size_t(s_.hidden));
+    q_ = c.take<f16>(r * qd);
+    k_new_ = c.take<f16>(r * size_t(attn_.kv_dim()));
+    v_new_ = c.take<f16>(r * size_t(attn_.kv_dim()));
+    ao_ = c.take<f16>(r * qd);
+    gu_ = c.take<f16>(r * 2 * size_t(s_.hidden));
+    h_ = c.take<f16>(r * size_t(s_.hidden));
     logits_ = c.take<float>(size_t(std::max(config_.logits_rows, kGemvMaxTokens)) * s_.vocab);
     d_tokens_ = c.take<int>(r);
     d_pos_ = c.take<int>(1);
@@ -241,10 +241,10 @@ Session::~Session() {
   if (graph_) cudaGraphDestroy(graph_);
 }
 
-bf16* Session::layer_k(int layer) const {
-  return cache_.as<bf16>() + size_t(layer) * s_.n_kv_heads * size_t(capacity_) * s_.head_dim;
+f16* Session::layer_k(int layer) const {
+  return cache_.as<f16>() + size_t(layer) * s_.n_kv_heads * size_t(capacity_) * s_.head_dim;
 }
-bf16* Session::layer_v(int layer) const {
+f16* Session::layer_v(int layer) const {
   return layer_k(layer) + size_t(s_.n_layers) * s_.n_kv_heads * size_t(capacity_) * s_.head_dim;
 }
 

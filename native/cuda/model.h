@@ -7,7 +7,7 @@
 //     read each weight once (gemv_*.cu), flash-decoding attention over the cache;
 //   - a chunk of prefill: RMSNorm, cuBLASLt products, RoPE, tiled tensor-core
 //     attention, kv_commit, SwiGLU.
-// Both compute the same function up to fp32 summation order and bf16 rounding.
+// Both compute the same function up to fp32 summation order and f16 rounding.
 #pragma once
 
 #include <cstdint>
@@ -55,27 +55,27 @@ class DeviceBuffer {
 };
 
 struct LayerWeights {
-  const bf16* wqkv;        // [qkv_rows][dim]: q rows, k rows, v rows
-  const bf16* wo;          // [dim][n_heads · head_dim]
-  const bf16* wgu;         // [2 · hidden][dim]: gate rows, then up rows
-  const bf16* wd;          // [dim][hidden]
+  const f16* wqkv;        // [qkv_rows][dim]: q rows, k rows, v rows
+  const f16* wo;          // [dim][n_heads · head_dim]
+  const f16* wgu;         // [2 · hidden][dim]: gate rows, then up rows
+  const f16* wd;          // [dim][hidden]
   const float* attn_norm;  // [dim]
   const float* ffn_norm;   // [dim]
 };
 
 class DeviceWeights {
  public:
-  // Random bf16 weights of the given shape generated on the GPU (benchmarks, tests):
+  // Random f16 weights of the given shape generated on the GPU (benchmarks, tests):
   // uniform in ±sqrt(3/fan_in) so activations keep unit scale, norms near 1.
   static std::unique_ptr<DeviceWeights> random(const ModelShape& shape, uint64_t seed,
                                                cudaStream_t stream);
 
   // Where each tensor of a model lives on the device (tied: lm_head is embed).
   struct Places {
-    std::vector<bf16*> wqkv, wo, wgu, wd;
+    std::vector<f16*> wqkv, wo, wgu, wd;
     std::vector<float*> attn_norm, ffn_norm;
-    bf16* embed = nullptr;
-    bf16* lm_head = nullptr;
+    f16* embed = nullptr;
+    f16* lm_head = nullptr;
     float* final_norm = nullptr;
   };
   // Device storage for a model of this shape, checked against the free GPU memory first
@@ -86,8 +86,8 @@ class DeviceWeights {
 
   const ModelShape& shape() const { return shape_; }
   const LayerWeights& layer(int i) const { return layers_[size_t(i)]; }
-  const bf16* embed() const { return embed_; }
-  const bf16* lm_head() const { return lm_head_; }
+  const f16* embed() const { return embed_; }
+  const f16* lm_head() const { return lm_head_; }
   const float* final_norm() const { return final_norm_; }
   const float* inv_freq() const { return inv_freq_; }  // [head_dim / 2], θ^(−2i/d)
   size_t bytes() const { return storage_.bytes(); }
@@ -96,8 +96,8 @@ class DeviceWeights {
   ModelShape shape_;
   DeviceBuffer storage_;
   std::vector<LayerWeights> layers_;
-  const bf16* embed_ = nullptr;
-  const bf16* lm_head_ = nullptr;
+  const f16* embed_ = nullptr;
+  const f16* lm_head_ = nullptr;
   const float* final_norm_ = nullptr;
   const float* inv_freq_ = nullptr;
 };
@@ -177,8 +177,8 @@ class Session {
   void run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_logits);
   void set_pos(int pos);
   Launch launch_cfg() const { return Launch{stream_, config_.pdl}; }
-  bf16* layer_k(int layer) const;
-  bf16* layer_v(int layer) const;
+  f16* layer_k(int layer) const;
+  f16* layer_v(int layer) const;
 
   const DeviceWeights& w_;
   Gemm& gemm_;
@@ -192,14 +192,14 @@ class Session {
 
   DeviceBuffer cache_, scratch_;
   float* x_ = nullptr;       // [rows][dim] residual stream
-  bf16* xn_ = nullptr;       // [rows][dim] normalized input of a product
+  f16* xn_ = nullptr;       // [rows][dim] normalized input of a product
   float* qkv_ = nullptr;     // [rows][qkv_rows]
-  bf16* q_ = nullptr;        // [rows][q_dim]
-  bf16* k_new_ = nullptr;    // [kv_heads][rows][head_dim]
-  bf16* v_new_ = nullptr;
-  bf16* ao_ = nullptr;       // [rows][q_dim] attention output
-  bf16* gu_ = nullptr;       // [rows][2 hidden]
-  bf16* h_ = nullptr;        // [rows][hidden]
+  f16* q_ = nullptr;        // [rows][q_dim]
+  f16* k_new_ = nullptr;    // [kv_heads][rows][head_dim]
+  f16* v_new_ = nullptr;
+  f16* ao_ = nullptr;       // [rows][q_dim] attention output
+  f16* gu_ = nullptr;       // [rows][2 hidden]
+  f16* h_ = nullptr;        // [rows][hidden]
   float* logits_ = nullptr;  // [max(logits_rows, 8)][vocab]
   int* d_tokens_ = nullptr;  // [rows]
   int* d_pos_ = nullptr;

@@ -28,11 +28,11 @@ struct AttnShape {
 
 // --- embed.cu ---------------------------------------------------------------------------
 // x[t] = fp32(table[tokens[t]]), tokens on the device. x: [n][dim].
-void embed(const Launch& l, float* x, const bf16* table, int dim, const int* tokens, int n);
+void embed(const Launch& l, float* x, const f16* table, int dim, const int* tokens, int n);
 
 // --- rmsnorm.cu -------------------------------------------------------------------------
-// out = bf16(w ⊙ x / sqrt(mean(x²) + eps)), the input of a matrix product. [n][dim].
-void rmsnorm(const Launch& l, bf16* out, const float* x, const float* w, int n, int dim,
+// out = f16(w ⊙ x / sqrt(mean(x²) + eps)), the input of a matrix product. [n][dim].
+void rmsnorm(const Launch& l, f16* out, const float* x, const float* w, int n, int dim,
              float eps);
 
 // --- gemv_*.cu: matrix × few vectors (decode and short appends), on tensor cores -------
@@ -40,13 +40,13 @@ void rmsnorm(const Launch& l, bf16* out, const float* x, const float* w, int n, 
 // rows; a block's warps split the input dimension; a block may loop over tiles.
 constexpr int kGemvMaxTokens = 8;
 // The input of a normalized product: fp32 rows normalized inside the kernel (x, norm_w,
-// eps; best for one token), or rows already normalized to bf16 by rmsnorm() (xn; best
+// eps; best for one token), or rows already normalized to f16 by rmsnorm() (xn; best
 // for several tokens, which would otherwise normalize every row in every block).
 struct NormedInput {
   const float* x = nullptr;       // [n][dim]
   const float* norm_w = nullptr;  // [dim]
   float eps = 0.f;
-  const bf16* xn = nullptr;       // [n][dim]; when set, x and norm_w are not used
+  const f16* xn = nullptr;       // [n][dim]; when set, x and norm_w are not used
 };
 struct GemvConfig {
   int warps = 8;  // 2, 4 or 8 warps per block (splitting K)
@@ -54,26 +54,26 @@ struct GemvConfig {
   int steps = 4;  // 2 or 4 steps of 32 elements per batch of loads (2 batches in flight)
 };
 
-// RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (bf16 [n][q_dim]),
+// RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (f16 [n][q_dim]),
 // k and v into the cache slots (pos + t) mod C, where pos = *d_pos.
 // wqkv: [(n_heads + 2 n_kv_heads) · head_dim][dim], q rows, then k rows, then v rows.
-void gemv_qkv(const Launch& l, const GemvConfig& c, const bf16* wqkv, const NormedInput& x,
+void gemv_qkv(const Launch& l, const GemvConfig& c, const f16* wqkv, const NormedInput& x,
               int n, int dim, const AttnShape& a,
-              RopeLayout layout, const float* inv_freq, const int* d_pos, bf16* q_out,
-              bf16* k_cache, bf16* v_cache);
+              RopeLayout layout, const float* inv_freq, const int* d_pos, f16* q_out,
+              f16* k_cache, f16* v_cache);
 
-// RMSNorm(x) → h = silu(Wg xn) ⊙ (Wu xn), bf16 [n][hidden].
+// RMSNorm(x) → h = silu(Wg xn) ⊙ (Wu xn), f16 [n][hidden].
 // wgu: [2 · hidden][dim], the gate rows then the up rows.
-void gemv_swiglu(const Launch& l, const GemvConfig& c, const bf16* wgu, const NormedInput& x,
-                 int n, int dim, int hidden, bf16* h);
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const f16* wgu, const NormedInput& x,
+                 int n, int dim, int hidden, f16* h);
 
 // x += W v: the output and down projections with the residual add in the epilogue.
-// w: [out_dim][in_dim], v: bf16 [n][in_dim], x: fp32 [n][out_dim].
-void gemv_residual(const Launch& l, const GemvConfig& c, const bf16* w, const bf16* v, int n,
+// w: [out_dim][in_dim], v: f16 [n][in_dim], x: fp32 [n][out_dim].
+void gemv_residual(const Launch& l, const GemvConfig& c, const f16* w, const f16* v, int n,
                    int in_dim, int out_dim, float* x);
 
 // logits = W · RMSNorm(x): final norm and lm_head. logits: fp32 [n][vocab].
-void gemv_logits(const Launch& l, const GemvConfig& c, const bf16* w, const NormedInput& x,
+void gemv_logits(const Launch& l, const GemvConfig& c, const f16* w, const NormedInput& x,
                  int n, int dim, int vocab, float* logits);
 
 // Tiles of 16 output rows each op has (for choosing GemvConfig::grid).
@@ -82,17 +82,17 @@ int gemv_swiglu_tiles(int hidden);
 int gemv_rows_tiles(int out_dim);
 
 // --- rope_qkv.cu (prefill) ------------------------------------------------------------
-// qkv: fp32 [n][q_dim + 2 kv_dim] from the QKV product. Writes RoPE'd q (bf16
-// [n][q_dim]) and this chunk's keys/values, bf16 [kv_head][n][head_dim] (k after RoPE).
+// qkv: fp32 [n][q_dim + 2 kv_dim] from the QKV product. Writes RoPE'd q (f16
+// [n][q_dim]) and this chunk's keys/values, f16 [kv_head][n][head_dim] (k after RoPE).
 // inv_freq: head_dim / 2 floats, θ^(−2i/d).
 void rope_qkv(const Launch& l, const float* qkv, int n, int pos0, const AttnShape& a,
-              RopeLayout layout, const float* inv_freq, bf16* q, bf16* k_new, bf16* v_new);
+              RopeLayout layout, const float* inv_freq, f16* q, f16* k_new, f16* v_new);
 
 // --- kv_commit.cu ---------------------------------------------------------------------
 // Writes a chunk's keys/values into their cache slots, after the chunk's attention has
 // read the old ones. Only the last C positions are written when n > C.
-void kv_commit(const Launch& l, const bf16* k_new, const bf16* v_new, int n, int pos0,
-               const AttnShape& a, bf16* k_cache, bf16* v_cache);
+void kv_commit(const Launch& l, const f16* k_new, const f16* v_new, int n, int pos0,
+               const AttnShape& a, f16* k_cache, f16* v_cache);
 
 // --- attention_decode.cu --------------------------------------------------------------
 // Flash-decoding over the rolling buffer for nq ≤ kGemvMaxTokens queries at positions
@@ -116,27 +116,27 @@ struct DecodeScratch {
 // heads.
 constexpr int kDecodeMaxChunk = 272;
 int decode_splits_for(const AttnShape& a, int sms);
-void attention_decode(const Launch& l, const bf16* q, const bf16* k_cache, const bf16* v_cache,
+void attention_decode(const Launch& l, const f16* q, const f16* k_cache, const f16* v_cache,
                       const int* d_pos, int nq, const AttnShape& a, const DecodeScratch& s,
-                      bf16* out);
+                      f16* out);
 
 // --- attention_prefill.cu -------------------------------------------------------------
 // Causal sliding-window attention for a chunk of n queries at positions pos0.., with
 // GQA. Keys at positions ≥ pos0 come from k_new/v_new ([kv_head][n][head_dim]), older
 // ones from the cache (slot p mod C, read before kv_commit overwrites them).
-// q: bf16 [n][q_dim]; out: bf16 [n][q_dim].
-void attention_prefill(const Launch& l, const bf16* q, const bf16* k_new, const bf16* v_new,
-                       const bf16* k_cache, const bf16* v_cache, int n, int pos0,
-                       const AttnShape& a, bf16* out);
+// q: f16 [n][q_dim]; out: f16 [n][q_dim].
+void attention_prefill(const Launch& l, const f16* q, const f16* k_new, const f16* v_new,
+                       const f16* k_cache, const f16* v_cache, int n, int pos0,
+                       const AttnShape& a, f16* out);
 // The same function computed simply (one block per query and head, fp32 throughout):
 // the first correct version, kept to check the tiled one on the device.
-void attention_prefill_simple(const Launch& l, const bf16* q, const bf16* k_new,
-                              const bf16* v_new, const bf16* k_cache, const bf16* v_cache,
-                              int n, int pos0, const AttnShape& a, bf16* out);
+void attention_prefill_simple(const Launch& l, const f16* q, const f16* k_new,
+                              const f16* v_new, const f16* k_cache, const f16* v_cache,
+                              int n, int pos0, const AttnShape& a, f16* out);
 
 // --- swiglu.cu ------------------------------------------------------------------------
-// h = silu(gate) ⊙ up for gu = [n][gate (hidden) | up (hidden)] bf16.
-void swiglu(const Launch& l, const bf16* gu, int n, int hidden, bf16* h);
+// h = silu(gate) ⊙ up for gu = [n][gate (hidden) | up (hidden)] f16.
+void swiglu(const Launch& l, const f16* gu, int n, int hidden, f16* h);
 
 // --- argmax.cu ------------------------------------------------------------------------
 // token_out[0] = argmax(logits[0 .. vocab)) (lowest index on ties). If advance_pos is
@@ -144,9 +144,16 @@ void swiglu(const Launch& l, const bf16* gu, int n, int hidden, bf16* h);
 void argmax(const Launch& l, const float* logits, int vocab, int* token_out, int* advance_pos,
             int advance_by);
 
+// --- convert.cu -----------------------------------------------------------------------
+// dst = f16(src) for n weights stored on the device as StoredFormat (round to nearest
+// even); *overflow += the number of finite values beyond the f16 range (±65504).
+enum class StoredFormat { F32, BF16, F16 };
+void convert_to_f16(const Launch& l, const void* src, StoredFormat format, size_t n, f16* dst,
+                    unsigned* overflow);
+
 // --- fill.cu --------------------------------------------------------------------------
 // Deterministic pseudo-random values uniform in [lo, hi), from (seed, index).
-void fill_uniform(const Launch& l, bf16* p, size_t n, uint64_t seed, float lo, float hi);
+void fill_uniform(const Launch& l, f16* p, size_t n, uint64_t seed, float lo, float hi);
 void fill_uniform(const Launch& l, float* p, size_t n, uint64_t seed, float lo, float hi);
 void fill_int(const Launch& l, int* p, size_t n, int value);
 // p[i] = value for i < n, as raw 16-bit or 32-bit patterns (NaN poisoning in tests).

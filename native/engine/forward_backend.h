@@ -58,8 +58,9 @@ std::unique_ptr<ForwardBackend> make_cpu_backend(const ModelConfig& config,
                                                  const Weights& weights, int threads);
 
 #ifdef TRAMONTANE_WITH_CUDA
-// The GPU backend (cuda/engine_backend.cu): copies the weights to the GPU (bf16 as they
-// are; f32 and f16 rounded to bf16). Keeps references to config.
+// The GPU backend (cuda/engine_backend.cu): copies the weights to the GPU as f16, the
+// precision its kernels compute in (f16 as they are; bf16 and f32 rounded). Keeps
+// references to config.
 std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
                                                   const Weights& weights);
 

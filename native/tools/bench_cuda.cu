@@ -1,6 +1,6 @@
-// tramontane-bench-cuda: speed of the CUDA backend on Mistral-7B-shaped random bf16
+// tramontane-bench-cuda: speed of the CUDA backend on Mistral-7B-shaped random f16
 // weights generated on the GPU. Runs without Node. In one run it prints the measured
-// ceilings (copy and read bandwidth, bf16 GEMM rate), decode tok/s at context 128 and
+// ceilings (copy and read bandwidth, f16 GEMM rate), decode tok/s at context 128 and
 // 4096 (the decode step captured in a CUDA graph and replayed), prefill tok/s for 512
 // and 4096 tokens, the time to take 1, 8 and 32 new tokens onto a cached 4096-token
 // prompt and produce the first sampled token, peak GPU memory, and per-kernel times
@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
       const size_t bytes = size_t(2) << 30;
       DeviceBuffer a(bytes), b(bytes);
       DeviceBuffer out(256);
-      fill_uniform(lst, a.as<bf16>(), bytes / 2, 1, -1.f, 1.f);
-      fill_uniform(lst, b.as<bf16>(), bytes / 2, 2, -1.f, 1.f);
+      fill_uniform(lst, a.as<f16>(), bytes / 2, 1, -1.f, 1.f);
+      fill_uniform(lst, b.as<f16>(), bytes / 2, 2, -1.f, 1.f);
       const float ms = time_ms(st, g_reps, [&] {
         TR_CUDA_CHECK(cudaMemcpyAsync(b.as<void>(), a.as<void>(), bytes, cudaMemcpyDeviceToDevice, st));
       });
@@ -132,12 +132,12 @@ int main(int argc, char** argv) {
     {
       const int m = 8192;
       DeviceBuffer x(size_t(m) * m * 2), w(size_t(m) * m * 2), y(size_t(m) * m * 2);
-      fill_uniform(lst, x.as<bf16>(), size_t(m) * m, 3, -1.f, 1.f);
-      fill_uniform(lst, w.as<bf16>(), size_t(m) * m, 4, -1.f, 1.f);
+      fill_uniform(lst, x.as<f16>(), size_t(m) * m, 3, -1.f, 1.f);
+      fill_uniform(lst, w.as<f16>(), size_t(m) * m, 4, -1.f, 1.f);
       Gemm g;
-      const float ms = g.tune(st, x.as<bf16>(), w.as<bf16>(), y.as<void>(), false, m, m, m, g_reps);
+      const float ms = g.tune(st, x.as<f16>(), w.as<f16>(), y.as<void>(), false, m, m, m, g_reps);
       gemm_tflops = 2.0 * m * m * double(m) / (ms * 1e-3) / 1e12;
-      line("bf16 GEMM 8192^3 (cuBLASLt, fp32 accumulate)", gemm_tflops, "TFLOP/s");
+      line("f16 GEMM 8192^3 (cuBLASLt, fp32 accumulate)", gemm_tflops, "TFLOP/s");
     }
 
     // --- model ----------------------------------------------------------------------------
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     const double weight_bytes = double(shape.parameter_count()) * 2;
     // Bytes one decode step must read: every weight except the embedding table (one row).
     const double decode_bytes = weight_bytes - double(shape.vocab) * shape.dim * 2;
-    std::printf("\nmodel: Mistral 7B shape, %.3f B parameters, %.2f GB bf16; decode reads %.2f GB/token\n",
+    std::printf("\nmodel: Mistral 7B shape, %.3f B parameters, %.2f GB f16; decode reads %.2f GB/token\n",
                 shape.parameter_count() / 1e9, weight_bytes / 1e9, decode_bytes / 1e9);
     const double decode_limit = copy_bw / decode_bytes;
     line("decode limit = copy bandwidth / bytes per token", decode_limit, "tok/s");
@@ -319,22 +319,22 @@ int main(int argc, char** argv) {
           vn(size_t(m) * shape.n_kv_heads * shape.head_dim * 2),
           kc(size_t(4352) * shape.n_kv_heads * shape.head_dim * 2),
           vc(size_t(4352) * shape.n_kv_heads * shape.head_dim * 2);
-      fill_uniform(lst, xn.as<bf16>(), size_t(m) * d, 5, -1.f, 1.f);
+      fill_uniform(lst, xn.as<f16>(), size_t(m) * d, 5, -1.f, 1.f);
       fill_uniform(lst, x.as<float>(), size_t(m) * d, 6, -1.f, 1.f);
       fill_uniform(lst, qkv.as<float>(), size_t(m) * shape.qkv_rows(), 7, -1.f, 1.f);
-      fill_uniform(lst, ao.as<bf16>(), size_t(m) * qd, 8, -1.f, 1.f);
-      fill_uniform(lst, gu.as<bf16>(), size_t(m) * 2 * hid, 9, -1.f, 1.f);
-      fill_uniform(lst, h.as<bf16>(), size_t(m) * hid, 10, -1.f, 1.f);
-      fill_uniform(lst, q.as<bf16>(), size_t(m) * qd, 11, -1.f, 1.f);
-      fill_uniform(lst, kn.as<bf16>(), kn.bytes() / 2, 12, -1.f, 1.f);
-      fill_uniform(lst, vn.as<bf16>(), vn.bytes() / 2, 13, -1.f, 1.f);
-      fill_uniform(lst, kc.as<bf16>(), kc.bytes() / 2, 14, -1.f, 1.f);
-      fill_uniform(lst, vc.as<bf16>(), vc.bytes() / 2, 15, -1.f, 1.f);
+      fill_uniform(lst, ao.as<f16>(), size_t(m) * qd, 8, -1.f, 1.f);
+      fill_uniform(lst, gu.as<f16>(), size_t(m) * 2 * hid, 9, -1.f, 1.f);
+      fill_uniform(lst, h.as<f16>(), size_t(m) * hid, 10, -1.f, 1.f);
+      fill_uniform(lst, q.as<f16>(), size_t(m) * qd, 11, -1.f, 1.f);
+      fill_uniform(lst, kn.as<f16>(), kn.bytes() / 2, 12, -1.f, 1.f);
+      fill_uniform(lst, vn.as<f16>(), vn.bytes() / 2, 13, -1.f, 1.f);
+      fill_uniform(lst, kc.as<f16>(), kc.bytes() / 2, 14, -1.f, 1.f);
+      fill_uniform(lst, vc.as<f16>(), vc.bytes() / 2, 15, -1.f, 1.f);
       AttnShape a{shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.window, 4352};
       const Launch L{st, true};
       std::printf("  %-34s %10s %12s %10s\n", "kernel", "ms", "rate", "of ceiling");
-      auto gemm_row = [&](const char* name, int n, int k, const bf16* in, void* out, bool f32, bool acc,
-                          const bf16* (*wsel)(const LayerWeights&)) {
+      auto gemm_row = [&](const char* name, int n, int k, const f16* in, void* out, bool f32, bool acc,
+                          const f16* (*wsel)(const LayerWeights&)) {
         int li = 0;
         const float ms = time_ms(st, g_reps, [&] {
           gemm.run(st, in, wsel(weights->layer(li++ % shape.n_layers)), out, f32, m, n, k, acc);
@@ -344,13 +344,13 @@ int main(int argc, char** argv) {
         return ms;
       };
       double layer_ms = 0;
-      layer_ms += gemm_row("gemm qkv 4096x6144x4096 -> fp32", shape.qkv_rows(), shape.dim, xn.as<bf16>(),
+      layer_ms += gemm_row("gemm qkv 4096x6144x4096 -> fp32", shape.qkv_rows(), shape.dim, xn.as<f16>(),
                            qkv.as<void>(), true, false, [](const LayerWeights& l) { return l.wqkv; });
-      layer_ms += gemm_row("gemm o 4096x4096x4096 += fp32", shape.dim, int(qd), ao.as<bf16>(), x.as<void>(),
+      layer_ms += gemm_row("gemm o 4096x4096x4096 += fp32", shape.dim, int(qd), ao.as<f16>(), x.as<void>(),
                            true, true, [](const LayerWeights& l) { return l.wo; });
-      layer_ms += gemm_row("gemm gate_up 4096x28672x4096 -> bf16", 2 * shape.hidden, shape.dim,
-                           xn.as<bf16>(), gu.as<void>(), false, false, [](const LayerWeights& l) { return l.wgu; });
-      layer_ms += gemm_row("gemm down 4096x4096x14336 += fp32", shape.dim, shape.hidden, h.as<bf16>(),
+      layer_ms += gemm_row("gemm gate_up 4096x28672x4096 -> f16", 2 * shape.hidden, shape.dim,
+                           xn.as<f16>(), gu.as<void>(), false, false, [](const LayerWeights& l) { return l.wgu; });
+      layer_ms += gemm_row("gemm down 4096x4096x14336 += fp32", shape.dim, shape.hidden, h.as<f16>(),
                            x.as<void>(), true, true, [](const LayerWeights& l) { return l.wd; });
       auto bw_row = [&](const char* name, double bytes, const std::function<void()>& fn) {
         const float ms = time_ms(st, g_reps, fn);
@@ -360,20 +360,20 @@ int main(int argc, char** argv) {
       };
       const float* nw = weights->layer(0).attn_norm;
       layer_ms += 2 * bw_row("rmsnorm (x2 per layer)", double(m) * d * 6,
-                             [&] { rmsnorm(L, xn.as<bf16>(), x.as<float>(), nw, m, shape.dim, 1e-5f); });
+                             [&] { rmsnorm(L, xn.as<f16>(), x.as<float>(), nw, m, shape.dim, 1e-5f); });
       layer_ms += bw_row("rope_qkv", double(m) * shape.qkv_rows() * 6, [&] {
-        rope_qkv(L, qkv.as<float>(), m, 0, a, RopeLayout::RotateHalf, weights->inv_freq(), q.as<bf16>(),
-                 kn.as<bf16>(), vn.as<bf16>());
+        rope_qkv(L, qkv.as<float>(), m, 0, a, RopeLayout::RotateHalf, weights->inv_freq(), q.as<f16>(),
+                 kn.as<f16>(), vn.as<f16>());
       });
       layer_ms += bw_row("swiglu", double(m) * hid * 6,
-                         [&] { swiglu(L, gu.as<bf16>(), m, shape.hidden, h.as<bf16>()); });
+                         [&] { swiglu(L, gu.as<f16>(), m, shape.hidden, h.as<f16>()); });
       layer_ms += bw_row("kv_commit", double(m) * shape.n_kv_heads * shape.head_dim * 8, [&] {
-        kv_commit(L, kn.as<bf16>(), vn.as<bf16>(), m, 0, a, kc.as<bf16>(), vc.as<bf16>());
+        kv_commit(L, kn.as<f16>(), vn.as<f16>(), m, 0, a, kc.as<f16>(), vc.as<f16>());
       });
       {
         const float ms = time_ms(st, g_reps, [&] {
-          attention_prefill(L, q.as<bf16>(), kn.as<bf16>(), vn.as<bf16>(), kc.as<bf16>(), vc.as<bf16>(), m, 0,
-                            a, ao.as<bf16>());
+          attention_prefill(L, q.as<f16>(), kn.as<f16>(), vn.as<f16>(), kc.as<f16>(), vc.as<f16>(), m, 0,
+                            a, ao.as<f16>());
         });
         const double flops = 4.0 * shape.head_dim * shape.n_heads * (double(m) * (m + 1) / 2);
         const double tf = flops / (ms * 1e-3) / 1e12;
@@ -381,8 +381,8 @@ int main(int argc, char** argv) {
                     pct(tf / gemm_tflops).c_str());
         layer_ms += ms;
         const float sms = time_ms(st, 1, [&] {
-          attention_prefill_simple(L, q.as<bf16>(), kn.as<bf16>(), vn.as<bf16>(), kc.as<bf16>(),
-                                   vc.as<bf16>(), m, 0, a, ao.as<bf16>());
+          attention_prefill_simple(L, q.as<f16>(), kn.as<f16>(), vn.as<f16>(), kc.as<f16>(),
+                                   vc.as<f16>(), m, 0, a, ao.as<f16>());
         });
         std::printf("  %-34s %10.3f %8.1f TF/s %10s\n", "attention, simple kernel", sms,
                     flops / (sms * 1e-3) / 1e12, "(first version)");

@@ -45,7 +45,7 @@ status=0
   rc=$?
   head -c 400 /tmp/f16-logits.json
   echo
-  echo "exit status $rc (f16 weights are rounded to bf16 on upload)"
+  echo "exit status $rc (f16 weights are used as they are)"
 } > "$OUT/engine-cli.log" 2>&1
 cat "$OUT/engine-cli.log"
 if [ "${BENCH_7B:-0}" = 1 ]; then

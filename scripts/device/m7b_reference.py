@@ -28,8 +28,10 @@ relative logit error <= 2e-2).
         where the bf16 roundings of an engine like ours cost argmax agreement: HF fp32
         eager on the `make` weights, then the same model with one rounding to bf16 added
         at a time (k/v as stored in the KV cache, q too, the attention probabilities before
-        p·V, every linear layer's input), and all of them together; each compared with
-        plain HF fp32.
+        p·V, every linear layer's input), and all of them together; then the same with
+        float16 instead of bfloat16 (k/v alone, and everything), and everything plus the
+        gate/up outputs stored in 16 bits (the engine's prefill path) in both formats;
+        each compared with plain HF fp32.
 
 Weights (same recipe as scripts/reference/make_fixtures.py): every linear layer normal
 with std 1.2/sqrt(fan_in) (0.019 for 4096 inputs), the embedding normal with std 1, the
@@ -218,22 +220,22 @@ def baseline(a):
     log(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 
-def rounded_attention(round_q, round_kv, round_probs):
-    """Eager attention as HF computes it, with q, with k and v (as a bf16 KV cache holds
-    them) and/or with the softmax probabilities (as a bf16 p·V product takes them) rounded
-    to bf16."""
+def rounded_attention(round_q, round_kv, round_probs, dtype):
+    """Eager attention as HF computes it, with q, with k and v (as a 16-bit KV cache holds
+    them) and/or with the softmax probabilities (as a 16-bit p·V product takes them)
+    rounded to dtype (torch.bfloat16 or torch.float16)."""
     import torch
     from transformers.models.mistral import modeling_mistral as mm
 
-    def to_bf16(x):
-        return x.to(torch.bfloat16).float()
+    def rounded(x):
+        return x.to(dtype).float()
 
     def attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
         attention.calls += 1
         if round_q:
-            query = to_bf16(query)
+            query = rounded(query)
         if round_kv:
-            key, value = to_bf16(key), to_bf16(value)
+            key, value = rounded(key), rounded(value)
         key = mm.repeat_kv(key, module.num_key_value_groups)
         value = mm.repeat_kv(value, module.num_key_value_groups)
         w = torch.matmul(query, key.transpose(2, 3)) * scaling
@@ -244,7 +246,7 @@ def rounded_attention(round_q, round_kv, round_probs):
             w = w.masked_fill(torch.ones(n, n, dtype=torch.bool, device=w.device).triu(1), float("-inf"))
         w = torch.softmax(w, dim=-1, dtype=torch.float32)
         if round_probs:
-            w = to_bf16(w)
+            w = rounded(w)
         return torch.matmul(w, value).transpose(1, 2).contiguous(), w
 
     attention.calls = 0
@@ -261,21 +263,31 @@ def ablation(a):
     ids = seeded_tokens()[None, :].cuda()
     plain = mm.eager_attention_forward
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    variants = [  # name, round q, round k/v, round probabilities, round linear inputs
-        ("hf_logits", False, False, False, False),
-        ("kv_bf16", False, True, False, False),
-        ("qkv_bf16", True, True, False, False),
-        ("probs_bf16", False, False, True, False),
-        ("linear_in_bf16", False, False, False, True),
-        ("all_bf16", True, True, True, True),
+    bf, hf = torch.bfloat16, torch.float16
+    variants = [  # name, round q, round k/v, round probabilities, round linear inputs, to
+        ("hf_logits", False, False, False, False, bf),
+        ("kv_bf16", False, True, False, False, bf),
+        ("qkv_bf16", True, True, False, False, bf),
+        ("probs_bf16", False, False, True, False, bf),
+        ("linear_in_bf16", False, False, False, True, bf),
+        ("all_bf16", True, True, True, True, bf),
+        ("kv_f16", False, True, False, False, hf),
+        ("all_f16", True, True, True, True, hf),
+        # as the engine's prefill path: also the gate/up product outputs stored in 16 bits
+        ("engine_like_bf16", True, True, True, True, bf),
+        ("engine_like_f16", True, True, True, True, hf),
     ]
+    gate_up = [m for name, m in model.named_modules() if name.endswith(("gate_proj", "up_proj"))]
     runs = []
     with torch.no_grad():
         plain_logits = model(input_ids=ids, use_cache=False).logits[0].float()
-        for name, rq, rkv, rp, rl in variants:
-            mm.eager_attention_forward = rounded_attention(rq, rkv, rp)
-            hooks = [m.register_forward_pre_hook(lambda _m, inp: (inp[0].to(torch.bfloat16).float(),))
+        for name, rq, rkv, rp, rl, dtype in variants:
+            mm.eager_attention_forward = rounded_attention(rq, rkv, rp, dtype)
+            hooks = [m.register_forward_pre_hook(lambda _m, inp, dt=dtype: (inp[0].to(dt).float(),))
                      for m in linears] if rl else []
+            if name.startswith("engine_like"):
+                hooks += [m.register_forward_hook(lambda _m, _i, out, dt=dtype: out.to(dt).float())
+                          for m in gate_up]
             logits = model(input_ids=ids, use_cache=False).logits[0].float()
             for h in hooks:
                 h.remove()

@@ -14,16 +14,16 @@
 // graph, argmax on the device; head_dim 64/128) against the plain path (logits to the
 // host, host argmax): identical tokens, identical logits after the last token, and a
 // rollback into the output followed by generate again gives the same continuation. The
-// CPU engine's greedy tokens are compared and printed (bf16 may flip near-ties).
+// CPU engine's greedy tokens are compared and printed (f16 rounding may flip near-ties).
 //
 // --bench-7b DIR: writes a Mistral-7B-shaped random bf16 model to DIR (when DIR has no
 // model.safetensors), loads it with --backend cuda, and times greedy generate (256
 // tokens after a 16-token prompt) through the fast and the plain path; same tokens.
 //
-// Every comparison: relative L2 error of the logits ≤ 2e-2 (bf16 weights and
+// Every comparison: relative L2 error of the logits ≤ 2e-2 (f16 weights and
 // activations), and no decisive argmax mismatch: positions where the two disagree count
 // only where the reference's top-1 leads its top-2 by more than 5× the rms logit error
-// (random weights make near-ties that bf16 rounding may flip). Agreement is printed.
+// (random weights make near-ties that f16 rounding may flip). Agreement is printed.
 #include <algorithm>
 #include <chrono>
 #include <cmath>

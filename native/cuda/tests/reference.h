@@ -1,6 +1,8 @@
-// Plain CPU references for the CUDA checks: fp32/fp64 loops over bf16 weights, written
+// Plain CPU references for the CUDA checks: fp32/fp64 loops over f16 weights, written
 // for clarity (threads only where the 7B shape would otherwise take minutes).
 #pragma once
+
+#include <cuda_fp16.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,18 +17,13 @@
 
 namespace tramontane::cuda::ref {
 
-inline uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
-  u += 0x7fffu + ((u >> 16) & 1u);                      // round to nearest even
-  return uint16_t(u >> 16);
+inline uint16_t to_f16(float f) {  // round to nearest even (cuda_fp16's host conversion)
+  return __half_raw(__float2half_rn(f)).x;
 }
-inline float from_bf16(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+inline float from_f16(uint16_t b) {
+  __half_raw r;
+  r.x = b;
+  return __half2float(__half(r));
 }
 
 struct Rng {
@@ -40,9 +37,9 @@ struct Rng {
     for (auto& x : v) x = uniform(lo, hi);
     return v;
   }
-  std::vector<uint16_t> bf16s(size_t n, float lo, float hi) {
+  std::vector<uint16_t> f16s(size_t n, float lo, float hi) {
     std::vector<uint16_t> v(n);
-    for (auto& x : v) x = to_bf16(uniform(lo, hi));
+    for (auto& x : v) x = to_f16(uniform(lo, hi));
     return v;
   }
 };
@@ -57,12 +54,12 @@ inline void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>&
   for (auto& t : threads) t.join();
 }
 
-// out[t][r] = Σ_k w[r][k] · x[t][k]; w bf16 [rows][cols], x fp32 [n][cols]. fp64 sums.
+// out[t][r] = Σ_k w[r][k] · x[t][k]; w f16 [rows][cols], x fp32 [n][cols]. fp64 sums.
 inline void matmul(float* out, const float* x, int n, const uint16_t* w, int64_t rows, int cols) {
   parallel_for(rows, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(static_cast<size_t>(cols));
     for (int64_t r = r0; r < r1; ++r) {
-      for (int k = 0; k < cols; ++k) row[size_t(k)] = from_bf16(w[size_t(r) * cols + k]);
+      for (int k = 0; k < cols; ++k) row[size_t(k)] = from_f16(w[size_t(r) * cols + k]);
       for (int t = 0; t < n; ++t) {
         const float* xt = x + size_t(t) * cols;
         double s = 0;
@@ -143,7 +140,7 @@ inline double rel_err(const float* a, const float* b, size_t n) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-// A whole model on the host, bf16 weights as downloaded from the GPU.
+// A whole model on the host, f16 weights as downloaded from the GPU.
 struct HostModel {
   int vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, hidden, window;
   float rope_theta, norm_eps;
@@ -167,7 +164,7 @@ struct HostModel {
         attn(size_t(n) * qd), gu(size_t(n) * 2 * hidden), h(size_t(n) * hidden), tmp(x.size());
     for (int t = 0; t < n; ++t)
       for (int k = 0; k < dim; ++k)
-        x[size_t(t) * dim + k] = from_bf16(embed[size_t(tokens[size_t(t)]) * dim + k]);
+        x[size_t(t) * dim + k] = from_f16(embed[size_t(tokens[size_t(t)]) * dim + k]);
     for (const Layer& L : layers) {
       rmsnorm(xn.data(), x.data(), L.attn_norm.data(), n, dim, norm_eps);
       matmul(qkv.data(), xn.data(), n, L.wqkv.data(), qkv_rows, dim);

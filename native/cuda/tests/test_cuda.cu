@@ -56,13 +56,13 @@ struct Dev {
 
 const Launch kL{nullptr, false};
 
-void poison_bf16(void* p, size_t n) { fill_u16(kL, p, n, 0xffff); }
+void poison_f16(void* p, size_t n) { fill_u16(kL, p, n, 0xffff); }
 void poison_f32(void* p, size_t n) { fill_u32(kL, p, n, 0xffffffffu); }
 bool is_poison16(uint16_t v) { return v == 0xffff; }
 
 std::vector<float> widen(const std::vector<uint16_t>& v) {
   std::vector<float> f(v.size());
-  for (size_t i = 0; i < v.size(); ++i) f[i] = R::from_bf16(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) f[i] = R::from_f16(v[i]);
   return f;
 }
 
@@ -70,7 +70,7 @@ std::vector<float> widen(const std::vector<uint16_t>& v) {
 // --- gemv operators -----------------------------------------------------------------------
 
 // The normalized input either fused (prenorm false) or from rmsnorm() (prenorm true).
-NormedInput normed_input(const float* x, const float* w, int n, int dim, bool prenorm, bf16* xn) {
+NormedInput normed_input(const float* x, const float* w, int n, int dim, bool prenorm, f16* xn) {
   if (!prenorm) return NormedInput{x, w, 1e-5f, nullptr};
   rmsnorm(kL, xn, x, w, n, dim, 1e-5f);
   return NormedInput{nullptr, nullptr, 0.f, xn};
@@ -81,7 +81,7 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, 0, C};
   const int rows = (heads + 2 * kvh) * hd, qd = heads * hd;
-  auto w = rng.bf16s(size_t(rows) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  auto w = rng.f16s(size_t(rows) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
   auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   auto freq = R::inv_freq(hd, 10000.f);
@@ -91,11 +91,11 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   Dev<int> dpos(1);
   Dev<uint16_t> dxn(x.size());
   dw.up(w); dx.up(x); dn.up(nw); df.up(freq); dpos.up({pos});
-  poison_bf16(dq.p(), dq.n); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
-  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<bf16*>(dxn.p()));
-  gemv_qkv(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), in, n, dim, a, layout,
-           df.p(), dpos.p(), reinterpret_cast<bf16*>(dq.p()), reinterpret_cast<bf16*>(dk.p()),
-           reinterpret_cast<bf16*>(dv.p()));
+  poison_f16(dq.p(), dq.n); poison_f16(dk.p(), dk.n); poison_f16(dv.p(), dv.n);
+  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
+  gemv_qkv(kL, cfg, reinterpret_cast<const f16*>(dw.p()), in, n, dim, a, layout,
+           df.p(), dpos.p(), reinterpret_cast<f16*>(dq.p()), reinterpret_cast<f16*>(dk.p()),
+           reinterpret_cast<f16*>(dv.p()));
   TR_CUDA_CHECK(cudaDeviceSynchronize());
   // Reference.
   std::vector<float> xn(x.size()), y(size_t(n) * rows);
@@ -110,7 +110,7 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   bool stray = false;
   for (int t = 0; t < n; ++t)
     for (int e = 0; e < qd; ++e) {
-      out.push_back(R::from_bf16(gq[size_t(t) * qd + e]));
+      out.push_back(R::from_f16(gq[size_t(t) * qd + e]));
       ref.push_back(y[size_t(t) * rows + e]);
     }
   std::vector<char> written(size_t(C), 0);
@@ -119,9 +119,9 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
     written[size_t(slot)] = 1;
     for (int h = 0; h < kvh; ++h)
       for (int d = 0; d < hd; ++d) {
-        out.push_back(R::from_bf16(gk[(size_t(h) * C + slot) * hd + d]));
+        out.push_back(R::from_f16(gk[(size_t(h) * C + slot) * hd + d]));
         ref.push_back(y[size_t(t) * rows + qd + h * hd + d]);
-        out.push_back(R::from_bf16(gv[(size_t(h) * C + slot) * hd + d]));
+        out.push_back(R::from_f16(gv[(size_t(h) * C + slot) * hd + d]));
         ref.push_back(y[size_t(t) * rows + qd + kvh * hd + h * hd + d]);
       }
   }
@@ -141,17 +141,17 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
 
 void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm = false) {
   R::Rng rng(g_seed++);
-  auto w = rng.bf16s(size_t(2 * hidden) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  auto w = rng.f16s(size_t(2 * hidden) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
   auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   Dev<uint16_t> dw(w.size()), dh(size_t(n) * hidden);
   Dev<float> dx(x.size()), dn(nw.size());
   Dev<uint16_t> dxn(x.size());
   dw.up(w); dx.up(x); dn.up(nw);
-  poison_bf16(dh.p(), dh.n);
-  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<bf16*>(dxn.p()));
-  gemv_swiglu(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), in, n, dim, hidden,
-              reinterpret_cast<bf16*>(dh.p()));
+  poison_f16(dh.p(), dh.n);
+  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
+  gemv_swiglu(kL, cfg, reinterpret_cast<const f16*>(dw.p()), in, n, dim, hidden,
+              reinterpret_cast<f16*>(dh.p()));
   std::vector<float> xn(x.size()), gu(size_t(n) * 2 * hidden), ref(size_t(n) * hidden);
   R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
   R::matmul(gu.data(), xn.data(), n, w.data(), 2 * hidden, dim);
@@ -168,13 +168,13 @@ void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm =
 
 void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
   R::Rng rng(g_seed++);
-  auto w = rng.bf16s(size_t(outd) * in, -std::sqrt(3.f / in), std::sqrt(3.f / in));
-  auto v = rng.bf16s(size_t(n) * in, -1.f, 1.f);
+  auto w = rng.f16s(size_t(outd) * in, -std::sqrt(3.f / in), std::sqrt(3.f / in));
+  auto v = rng.f16s(size_t(n) * in, -1.f, 1.f);
   auto x = rng.floats(size_t(n) * outd, -1.f, 1.f);
   Dev<uint16_t> dw(w.size()), dvv(v.size());
   Dev<float> dx(x.size());
   dw.up(w); dvv.up(v); dx.up(x);
-  gemv_residual(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), reinterpret_cast<const bf16*>(dvv.p()),
+  gemv_residual(kL, cfg, reinterpret_cast<const f16*>(dw.p()), reinterpret_cast<const f16*>(dvv.p()),
                 n, in, outd, dx.p());
   auto vf = widen(v);
   std::vector<float> y(size_t(n) * outd);
@@ -193,7 +193,7 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
 
 void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = false) {
   R::Rng rng(g_seed++);
-  auto w = rng.bf16s(size_t(vocab) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  auto w = rng.f16s(size_t(vocab) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
   auto x = rng.floats(size_t(n) * dim, -3.f, 3.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   Dev<uint16_t> dw(w.size());
@@ -201,8 +201,8 @@ void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = 
   Dev<uint16_t> dxn(x.size());
   dw.up(w); dx.up(x); dn.up(nw);
   poison_f32(dl.p(), dl.n);
-  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<bf16*>(dxn.p()));
-  gemv_logits(kL, cfg, reinterpret_cast<const bf16*>(dw.p()), in, n, dim, vocab, dl.p());
+  const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
+  gemv_logits(kL, cfg, reinterpret_cast<const f16*>(dw.p()), in, n, dim, vocab, dl.p());
   std::vector<float> xn(x.size()), ref(size_t(n) * vocab);
   R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
   R::matmul(ref.data(), xn.data(), n, w.data(), vocab, dim);
@@ -225,8 +225,8 @@ void test_small_ops() {
     auto x = rng.floats(size_t(n) * dim, -3.f, 3.f), w = rng.floats(size_t(dim), 0.5f, 1.5f);
     Dev<float> dx(x.size()), dw(w.size());
     Dev<uint16_t> dout(x.size());
-    dx.up(x); dw.up(w); poison_bf16(dout.p(), dout.n);
-    rmsnorm(kL, reinterpret_cast<bf16*>(dout.p()), dx.p(), dw.p(), n, dim, 1e-5f);
+    dx.up(x); dw.up(w); poison_f16(dout.p(), dout.n);
+    rmsnorm(kL, reinterpret_cast<f16*>(dout.p()), dx.p(), dw.p(), n, dim, 1e-5f);
     std::vector<float> ref(x.size());
     R::rmsnorm(ref.data(), x.data(), w.data(), n, dim, 1e-5f);
     auto out = widen(dout.down());
@@ -234,31 +234,31 @@ void test_small_ops() {
   }
   {  // swiglu
     const int n = 19, hidden = 1416;
-    auto gu = rng.bf16s(size_t(n) * 2 * hidden, -4.f, 4.f);
+    auto gu = rng.f16s(size_t(n) * 2 * hidden, -4.f, 4.f);
     Dev<uint16_t> dgu(gu.size()), dh(size_t(n) * hidden);
-    dgu.up(gu); poison_bf16(dh.p(), dh.n);
-    swiglu(kL, reinterpret_cast<const bf16*>(dgu.p()), n, hidden, reinterpret_cast<bf16*>(dh.p()));
+    dgu.up(gu); poison_f16(dh.p(), dh.n);
+    swiglu(kL, reinterpret_cast<const f16*>(dgu.p()), n, hidden, reinterpret_cast<f16*>(dh.p()));
     std::vector<float> ref(size_t(n) * hidden);
     for (int t = 0; t < n; ++t)
       for (int i = 0; i < hidden; ++i)
-        ref[size_t(t) * hidden + i] = R::silu(R::from_bf16(gu[size_t(t) * 2 * hidden + i])) *
-                                      R::from_bf16(gu[size_t(t) * 2 * hidden + hidden + i]);
+        ref[size_t(t) * hidden + i] = R::silu(R::from_f16(gu[size_t(t) * 2 * hidden + i])) *
+                                      R::from_f16(gu[size_t(t) * 2 * hidden + hidden + i]);
     auto out = widen(dh.down());
     report("swiglu n=19 hidden=1416", R::rel_err(out.data(), ref.data(), ref.size()), 5e-3);
   }
   {  // embed
     const int vocab = 500, dim = 264, n = 11;
-    auto table = rng.bf16s(size_t(vocab) * dim, -1.f, 1.f);
+    auto table = rng.f16s(size_t(vocab) * dim, -1.f, 1.f);
     std::vector<int> tok(static_cast<size_t>(n));
     for (auto& t : tok) t = int(rng.gen() % vocab);
     Dev<uint16_t> dt(table.size());
     Dev<int> dtok(tok.size());
     Dev<float> dx(size_t(n) * dim);
     dt.up(table); dtok.up(tok); poison_f32(dx.p(), dx.n);
-    embed(kL, dx.p(), reinterpret_cast<const bf16*>(dt.p()), dim, dtok.p(), n);
+    embed(kL, dx.p(), reinterpret_cast<const f16*>(dt.p()), dim, dtok.p(), n);
     std::vector<float> ref(size_t(n) * dim);
     for (int t = 0; t < n; ++t)
-      for (int k = 0; k < dim; ++k) ref[size_t(t) * dim + k] = R::from_bf16(table[size_t(tok[size_t(t)]) * dim + k]);
+      for (int k = 0; k < dim; ++k) ref[size_t(t) * dim + k] = R::from_f16(table[size_t(tok[size_t(t)]) * dim + k]);
     auto out = dx.down();
     report("embed n=11 dim=264", R::rel_err(out.data(), ref.data(), ref.size()), 0.0);
   }
@@ -287,9 +287,9 @@ void test_rope_qkv(RopeLayout layout) {
   Dev<float> dqkv(qkv.size()), df(freq.size());
   Dev<uint16_t> dq(size_t(n) * qd), dk(size_t(kvh) * n * hd), dv(size_t(kvh) * n * hd);
   dqkv.up(qkv); df.up(freq);
-  poison_bf16(dq.p(), dq.n); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
-  rope_qkv(kL, dqkv.p(), n, pos0, a, layout, df.p(), reinterpret_cast<bf16*>(dq.p()),
-           reinterpret_cast<bf16*>(dk.p()), reinterpret_cast<bf16*>(dv.p()));
+  poison_f16(dq.p(), dq.n); poison_f16(dk.p(), dk.n); poison_f16(dv.p(), dv.n);
+  rope_qkv(kL, dqkv.p(), n, pos0, a, layout, df.p(), reinterpret_cast<f16*>(dq.p()),
+           reinterpret_cast<f16*>(dk.p()), reinterpret_cast<f16*>(dv.p()));
   const bool inter = layout == RopeLayout::Interleaved;
   std::vector<float> y = qkv;
   for (int t = 0; t < n; ++t)
@@ -318,11 +318,11 @@ void test_kv_commit() {
   R::Rng rng(g_seed++);
   const int n = 150, kvh = 2, hd = 128, C = 100, pos0 = 437;
   AttnShape a{8, kvh, hd, 90, C};
-  auto kn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f), vn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f);
+  auto kn = rng.f16s(size_t(kvh) * n * hd, -1.f, 1.f), vn = rng.f16s(size_t(kvh) * n * hd, -1.f, 1.f);
   Dev<uint16_t> dkn(kn.size()), dvn(vn.size()), dk(size_t(kvh) * C * hd), dv(size_t(kvh) * C * hd);
-  dkn.up(kn); dvn.up(vn); poison_bf16(dk.p(), dk.n); poison_bf16(dv.p(), dv.n);
-  kv_commit(kL, reinterpret_cast<const bf16*>(dkn.p()), reinterpret_cast<const bf16*>(dvn.p()), n, pos0,
-            a, reinterpret_cast<bf16*>(dk.p()), reinterpret_cast<bf16*>(dv.p()));
+  dkn.up(kn); dvn.up(vn); poison_f16(dk.p(), dk.n); poison_f16(dv.p(), dv.n);
+  kv_commit(kL, reinterpret_cast<const f16*>(dkn.p()), reinterpret_cast<const f16*>(dvn.p()), n, pos0,
+            a, reinterpret_cast<f16*>(dk.p()), reinterpret_cast<f16*>(dv.p()));
   auto gk = dk.down(), gv = dv.down();
   size_t bad = 0;
   for (int t = n - C; t < n; ++t) {  // the last C positions own every slot
@@ -341,8 +341,8 @@ void test_kv_commit() {
 void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, int nq) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, W, C};
-  auto kc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f);
-  auto q = rng.bf16s(size_t(nq) * heads * hd, -2.f, 2.f);
+  auto kc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f);
+  auto q = rng.f16s(size_t(nq) * heads * hd, -2.f, 2.f);
   DecodeScratch s;
   int dev = 0, sms = 0;
   TR_CUDA_CHECK(cudaGetDevice(&dev));
@@ -358,10 +358,10 @@ void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, in
   dk.up(kc); dv.up(vc); dq.up(q); dpos.up({pos});
   std::vector<float> outs[2];
   for (int run = 0; run < 2; ++run) {  // twice: the same result again (no state left behind)
-    poison_bf16(dout.p(), dout.n);
-    attention_decode(kL, reinterpret_cast<const bf16*>(dq.p()), reinterpret_cast<const bf16*>(dk.p()),
-                     reinterpret_cast<const bf16*>(dv.p()), dpos.p(), nq, a, s,
-                     reinterpret_cast<bf16*>(dout.p()));
+    poison_f16(dout.p(), dout.n);
+    attention_decode(kL, reinterpret_cast<const f16*>(dq.p()), reinterpret_cast<const f16*>(dk.p()),
+                     reinterpret_cast<const f16*>(dv.p()), dpos.p(), nq, a, s,
+                     reinterpret_cast<f16*>(dout.p()));
     outs[run] = widen(dout.down());
   }
   auto kf = widen(kc), vf = widen(vc), qf = widen(q);
@@ -386,9 +386,9 @@ void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, in
 void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, int n) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, W, C};
-  auto kc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.bf16s(size_t(kvh) * C * hd, -1.f, 1.f);
-  auto kn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f), vn = rng.bf16s(size_t(kvh) * n * hd, -1.f, 1.f);
-  auto q = rng.bf16s(size_t(n) * heads * hd, -2.f, 2.f);
+  auto kc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f);
+  auto kn = rng.f16s(size_t(kvh) * n * hd, -1.f, 1.f), vn = rng.f16s(size_t(kvh) * n * hd, -1.f, 1.f);
+  auto q = rng.f16s(size_t(n) * heads * hd, -2.f, 2.f);
   Dev<uint16_t> dkc(kc.size()), dvc(vc.size()), dkn(kn.size()), dvn(vn.size()), dq(q.size()),
       dout(q.size());
   dkc.up(kc); dvc.up(vc); dkn.up(kn); dvn.up(vn); dq.up(q);
@@ -412,11 +412,11 @@ void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, 
     }
   });
   for (int simple = 0; simple < 2; ++simple) {
-    poison_bf16(dout.p(), dout.n);
+    poison_f16(dout.p(), dout.n);
     auto fn = simple ? attention_prefill_simple : attention_prefill;
-    fn(kL, reinterpret_cast<const bf16*>(dq.p()), reinterpret_cast<const bf16*>(dkn.p()),
-       reinterpret_cast<const bf16*>(dvn.p()), reinterpret_cast<const bf16*>(dkc.p()),
-       reinterpret_cast<const bf16*>(dvc.p()), n, pos0, a, reinterpret_cast<bf16*>(dout.p()));
+    fn(kL, reinterpret_cast<const f16*>(dq.p()), reinterpret_cast<const f16*>(dkn.p()),
+       reinterpret_cast<const f16*>(dvn.p()), reinterpret_cast<const f16*>(dkc.p()),
+       reinterpret_cast<const f16*>(dvc.p()), n, pos0, a, reinterpret_cast<f16*>(dout.p()));
     auto out = widen(dout.down());
     char name[160];
     std::snprintf(name, sizeof name, "attention_prefill%s h=%d/%d hd=%d W=%d C=%d pos0=%d n=%d",
@@ -429,14 +429,14 @@ void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, 
 
 void test_gemm(Gemm& gemm, int m, int n, int k) {
   R::Rng rng(g_seed++);
-  auto x = rng.bf16s(size_t(m) * k, -1.f, 1.f), w = rng.bf16s(size_t(n) * k, -0.1f, 0.1f);
+  auto x = rng.f16s(size_t(m) * k, -1.f, 1.f), w = rng.f16s(size_t(n) * k, -0.1f, 0.1f);
   auto y0 = rng.floats(size_t(m) * n, -1.f, 1.f);
   Dev<uint16_t> dx(x.size()), dw(w.size()), dyb(size_t(m) * n);
   Dev<float> dy(y0.size());
-  dx.up(x); dw.up(w); dy.up(y0); poison_bf16(dyb.p(), dyb.n);
-  gemm.run(nullptr, reinterpret_cast<const bf16*>(dx.p()), reinterpret_cast<const bf16*>(dw.p()), dy.p(),
+  dx.up(x); dw.up(w); dy.up(y0); poison_f16(dyb.p(), dyb.n);
+  gemm.run(nullptr, reinterpret_cast<const f16*>(dx.p()), reinterpret_cast<const f16*>(dw.p()), dy.p(),
            true, m, n, k, true);
-  gemm.run(nullptr, reinterpret_cast<const bf16*>(dx.p()), reinterpret_cast<const bf16*>(dw.p()), dyb.p(),
+  gemm.run(nullptr, reinterpret_cast<const f16*>(dx.p()), reinterpret_cast<const f16*>(dw.p()), dyb.p(),
            false, m, n, k, false);
   auto xf = widen(x);
   std::vector<float> ref(size_t(m) * n);
@@ -447,7 +447,7 @@ void test_gemm(Gemm& gemm, int m, int n, int k) {
   char name[160];
   std::snprintf(name, sizeof name, "gemm m=%d n=%d k=%d fp32 out, accumulate", m, n, k);
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-3);
-  std::snprintf(name, sizeof name, "gemm m=%d n=%d k=%d bf16 out", m, n, k);
+  std::snprintf(name, sizeof name, "gemm m=%d n=%d k=%d f16 out", m, n, k);
   report(name, R::rel_err(outb.data(), ref.data(), ref.size()), 5e-3);
 }
 
@@ -460,7 +460,7 @@ R::HostModel download(const DeviceWeights& w) {
   m.n_kv_heads = s.n_kv_heads; m.head_dim = s.head_dim; m.hidden = s.hidden; m.window = s.window;
   m.rope_theta = s.rope_theta; m.norm_eps = s.norm_eps;
   m.interleaved = s.rope_layout == RopeLayout::Interleaved;
-  auto get16 = [](const bf16* p, size_t n) {
+  auto get16 = [](const f16* p, size_t n) {
     std::vector<uint16_t> v(n);
     TR_CUDA_CHECK(cudaMemcpy(v.data(), p, n * 2, cudaMemcpyDeviceToHost));
     return v;
@@ -485,7 +485,7 @@ R::HostModel download(const DeviceWeights& w) {
 
 // Compares two [n][vocab] logit sets: relative error, argmax agreement, and the
 // disagreements that are not near-ties. Random weights give flat distributions whose top
-// two logits are often closer than bf16 rounding moves them, so a disagreement fails
+// two logits are often closer than f16 rounding moves them, so a disagreement fails
 // the check only where the reference's top-1 leads its top-2 by more than 5× the rms
 // logit error (a real error, not rounding).
 void compare_logits(const std::string& name, const std::vector<float>& got,
