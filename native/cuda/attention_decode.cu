@@ -45,7 +45,7 @@ __device__ __forceinline__ void ldmatrix_x2_trans(uint32_t* r, uint32_t addr) {
                : "=r"(r[0]), "=r"(r[1])
                : "r"(addr));
 }
-// p = hi + lo with both halves f16 (about 16 significant bits): P·V on tensor cores at
+// p = hi + lo with both halves f16 (about 22 significant bits): P·V on tensor cores at
 // nearly fp32 precision, for two products' worth of instructions.
 __device__ __forceinline__ void split_f16x2(float2 v, uint32_t& hi, uint32_t& lo) {
   hi = pack_f16x2(v.x, v.y);

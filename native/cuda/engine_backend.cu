@@ -15,9 +15,6 @@
 //
 // GPU memory is checked against cudaMemGetInfo before each allocation: the weights when
 // the model loads, each session's cache and scratch when it is created.
-#include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -62,7 +59,7 @@ class WeightUploader {
     if (overflow > 0) {
       throw Error(name + ": " + std::to_string(overflow) +
                   " weights beyond the f16 range (|w| > 65504), which the CUDA backend computes "
-                  "in; use --backend cpu");
+                  "in; use the cpu backend");
     }
   }
 

@@ -336,6 +336,60 @@ void test_kv_commit() {
   report("kv_commit n=150 > C=100 (last C positions own the slots)", double(bad), 0.0);
 }
 
+// --- convert ------------------------------------------------------------------------------
+
+// Weights to f16 on the device: every value as the host rounds it (bit for bit), values
+// below f16's normal range as subnormals, and the ones beyond ±65504 counted (in bf16,
+// 65504 itself rounds to 65536: three of them).
+void test_convert() {
+  R::Rng rng(g_seed++);
+  const size_t n = 100003;
+  std::vector<float> f(n);
+  for (size_t i = 0; i < n; ++i) f[i] = rng.uniform(-4.f, 4.f) * (i % 7 == 0 ? 1e-6f : 1.f);
+  f[10] = 70000.f;  // beyond the f16 range
+  f[20] = -1e6f;
+  f[30] = 65504.f;  // the largest f16: in range
+  auto to_bf16 = [](float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  };
+  auto from_bf16 = [](uint16_t b) {
+    const uint32_t u = uint32_t(b) << 16;
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+  };
+  std::vector<uint16_t> b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = to_bf16(f[i]);
+  Dev<float> df(n);
+  Dev<uint16_t> db(n), dout(n);
+  Dev<unsigned> dover(1);
+  df.up(f);
+  db.up(b);
+  for (int from_f32 = 0; from_f32 < 2; ++from_f32) {
+    poison_f16(dout.p(), dout.n);
+    dover.up({0u});
+    convert_to_f16(kL, from_f32 ? static_cast<const void*>(df.p()) : db.p(),
+                   from_f32 ? StoredFormat::F32 : StoredFormat::BF16, n,
+                   reinterpret_cast<f16*>(dout.p()), dover.p());
+    const auto got = dout.down();
+    size_t bad = 0;
+    unsigned beyond = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float x = from_f32 ? f[i] : from_bf16(b[i]);
+      bad += got[i] != R::to_f16(x);
+      beyond += std::fabs(x) > 65504.f;
+    }
+    const unsigned over = dover.down()[0];
+    const unsigned expected = from_f32 ? 2u : 3u;
+    report(std::string("convert_to_f16 from ") + (from_f32 ? "f32" : "bf16") +
+               " (bit-exact; values beyond the range counted)",
+           double(bad), 0.0, over == beyond && beyond == expected,
+           "counted " + std::to_string(over) + " of " + std::to_string(beyond));
+  }
+}
+
 // --- attention ----------------------------------------------------------------------------
 
 void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, int nq) {
@@ -650,6 +704,8 @@ int main(int argc, char** argv) {
     std::printf("device: %s, %d SMs; seed %llu\n", prop.name, prop.multiProcessorCount,
                 (unsigned long long)g_seed);
     const int sms = prop.multiProcessorCount;
+
+    test_convert();
 
     // gemv: the real 7B widths, a width with a partial last step, few/many blocks.
     for (int n : {1, 5, 8}) {
