@@ -39,7 +39,8 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
     throw Error("out of GPU memory: need " + std::to_string(bytes >> 20) + " MiB, " +
-                std::to_string(free_b >> 20) + " MiB free of " + std::to_string(total_b >> 20));
+                std::to_string(free_b >> 20) + " MiB free of " + std::to_string(total_b >> 20) +
+                " MiB");
   }
 }
 
@@ -86,7 +87,7 @@ void require_free_memory(size_t bytes, const std::string& what) {
   if (bytes > free_b) {
     throw Error("not enough GPU memory for " + what + ": need " + std::to_string(bytes >> 20) +
                 " MiB, " + std::to_string(free_b >> 20) + " MiB free of " +
-                std::to_string(total_b >> 20));
+                std::to_string(total_b >> 20) + " MiB");
   }
 }
 

@@ -19,6 +19,7 @@
 // --bench-7b DIR: writes a Mistral-7B-shaped random bf16 model to DIR (when DIR has no
 // model.safetensors), loads it with --backend cuda, and times greedy generate (256
 // tokens after a 16-token prompt) through the fast and the plain path; same tokens.
+// Then opens sessions until the GPU is full (test_sessions).
 //
 // Every comparison: relative L2 error of the logits ≤ 2e-2 (f16 weights and
 // activations), and no decisive argmax mismatch: positions where the two disagree count
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -326,6 +328,48 @@ void write_7b(const std::string& dir) {
        R"("dtype":"bfloat16"})";
 }
 
+// Several sessions on one GPU, each with its own cache: sessions are opened (each fed
+// its own short text, which allocates its cache and scratch) until the GPU is full. The
+// shortage must be one Error that says so; afterwards the open sessions must still be
+// independent and intact: continuing one gives exactly the logits of a fresh session fed
+// the same tokens.
+void test_sessions(Model& gpu, const std::vector<int>& prompt) {
+  const size_t vocab = size_t(gpu.config().vocab_size);
+  auto text_of = [&](size_t k) {
+    std::vector<int> t = prompt;
+    t.push_back(3 + int(k));
+    return t;
+  };
+  std::vector<std::unique_ptr<Session>> open;
+  std::string error;
+  while (error.empty() && open.size() < 500) {
+    try {
+      auto s = gpu.new_session(SessionOptions{});
+      const std::vector<int> t = text_of(open.size());
+      s->feed(t.data(), t.size(), nullptr);
+      open.push_back(std::move(s));
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  check(open.size() >= 2 && error.find("GPU memory") != std::string::npos,
+        std::to_string(open.size()) + " sessions open on the GPU, then: " + error);
+  if (open.size() < 2) return;
+  open.pop_back();  // room for the fresh sessions below
+  for (size_t k : {size_t(0), open.size() / 2, open.size() - 1}) {
+    const int next = 7;
+    std::vector<float> continued(vocab), fresh(vocab);
+    open[k]->feed(&next, 1, continued.data());
+    auto s = gpu.new_session(SessionOptions{});
+    std::vector<int> t = text_of(k);
+    t.push_back(next);
+    s->feed(t.data(), t.size() - 1, nullptr);
+    s->feed(t.data() + t.size() - 1, 1, fresh.data());
+    check(continued == fresh, "session " + std::to_string(k) + " of " + std::to_string(open.size()) +
+                                  ": its next logits equal a fresh session's on the same text");
+  }
+}
+
 void bench_7b(const std::string& dir) {
   std::printf("== 7B shape, random bf16 weights: %s\n", dir.c_str());
   const auto t0 = std::chrono::steady_clock::now();
@@ -363,6 +407,7 @@ void bench_7b(const std::string& dir) {
     check(fast.held == plain.held && fast.held == prompt.size() + fast.tokens.size(),
           "7B session holds prompt + output");
   }
+  test_sessions(*gpu, prompt);
 }
 
 }  // namespace
