@@ -191,6 +191,34 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
 }
 
+// Epilogue of plain rows: tile i covers rows 16i .. 16i + 15 of an fp32 [n][rows]
+// output, which is written (kAccumulate false: logits) or added to (true: the residual
+// stream).
+template <bool kAccumulate>
+struct RowsEpilogue {
+  float* y;  // [n][rows]
+  int rows;
+
+  __device__ int row(int tile, int g, int half) const {
+    return min(tile * 16 + half * 8 + g, rows - 1);
+  }
+  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int r = tile * 16 + half * 8 + g;
+      if (r >= rows) continue;
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int tok = 2 * t + j;
+        if (tok >= n) continue;
+        float& out = y[size_t(tok) * rows + r];
+        if constexpr (kAccumulate) out += acc[2 * half + j];
+        else out = acc[2 * half + j];
+      }
+    }
+  }
+};
+
 // Launches gemv_kernel with the configured warps and grid.
 template <class In, class Epi>
 void launch_gemv(const Launch& l, const GemvConfig& c, const f16* w, int K, int n_tiles, int n,
