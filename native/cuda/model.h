@@ -55,10 +55,10 @@ class DeviceBuffer {
 };
 
 struct LayerWeights {
-  const f16* wqkv;        // [qkv_rows][dim]: q rows, k rows, v rows
-  const f16* wo;          // [dim][n_heads · head_dim]
-  const f16* wgu;         // [2 · hidden][dim]: gate rows, then up rows
-  const f16* wd;          // [dim][hidden]
+  const f16* wqkv;         // [qkv_rows][dim]: q rows, k rows, v rows
+  const f16* wo;           // [dim][n_heads · head_dim]
+  const f16* wgu;          // [2 · hidden][dim]: gate rows, then up rows
+  const f16* wd;           // [dim][hidden]
   const float* attn_norm;  // [dim]
   const float* ffn_norm;   // [dim]
 };
@@ -192,14 +192,14 @@ class Session {
 
   DeviceBuffer cache_, scratch_;
   float* x_ = nullptr;       // [rows][dim] residual stream
-  f16* xn_ = nullptr;       // [rows][dim] normalized input of a product
+  f16* xn_ = nullptr;        // [rows][dim] normalized input of a product
   float* qkv_ = nullptr;     // [rows][qkv_rows]
-  f16* q_ = nullptr;        // [rows][q_dim]
-  f16* k_new_ = nullptr;    // [kv_heads][rows][head_dim]
+  f16* q_ = nullptr;         // [rows][q_dim]
+  f16* k_new_ = nullptr;     // [kv_heads][rows][head_dim]
   f16* v_new_ = nullptr;
-  f16* ao_ = nullptr;       // [rows][q_dim] attention output
-  f16* gu_ = nullptr;       // [rows][2 hidden]
-  f16* h_ = nullptr;        // [rows][hidden]
+  f16* ao_ = nullptr;        // [rows][q_dim] attention output
+  f16* gu_ = nullptr;        // [rows][2 hidden]
+  f16* h_ = nullptr;         // [rows][hidden]
   float* logits_ = nullptr;  // [max(logits_rows, 8)][vocab]
   int* d_tokens_ = nullptr;  // [rows]
   int* d_pos_ = nullptr;

@@ -46,7 +46,7 @@ struct NormedInput {
   const float* x = nullptr;       // [n][dim]
   const float* norm_w = nullptr;  // [dim]
   float eps = 0.f;
-  const f16* xn = nullptr;       // [n][dim]; when set, x and norm_w are not used
+  const f16* xn = nullptr;        // [n][dim]; when set, x and norm_w are not used
 };
 struct GemvConfig {
   int warps = 8;  // 2, 4 or 8 warps per block (splitting K)
