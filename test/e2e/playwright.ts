@@ -41,7 +41,7 @@ export interface Page {
   screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
   waitForTimeout(ms: number): Promise<void>;
   waitForFunction<R>(fn: () => R, arg?: unknown, options?: { timeout?: number; polling?: number }): Promise<unknown>;
-  evaluate<R>(fn: () => R): Promise<R>;
+  evaluate<R>(fn: (() => R) | string): Promise<R>;
   on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
   on(event: 'pageerror', listener: (error: Error) => void): void;
   close(): Promise<void>;

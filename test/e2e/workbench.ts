@@ -102,6 +102,28 @@ export class Workbench {
     return (await item.first().innerText()).trim();
   }
 
+  /**
+   * Records every text the Tramontane status item shows from now on, so a state that
+   * lasts less than one poll (a server restarted at once) is not missed. The returned
+   * function reads what has been seen so far, the text at the start first.
+   */
+  async recordStatus(): Promise<() => Promise<string[]>> {
+    // A string, not a function: the test runner's transpiler would wrap named inner
+    // functions in a helper the page does not have.
+    await this.page.evaluate(`(() => {
+      const seen = [];
+      window.tramontaneStatusSeen = seen;
+      const read = () =>
+        (document.getElementById('tramontane.tramontane.tramontane.status')?.innerText ?? '').trim();
+      seen.push(read());
+      new MutationObserver(() => {
+        const text = read();
+        if (text !== seen[seen.length - 1]) seen.push(text);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    })()`);
+    return () => this.page.evaluate(() => [...(window as unknown as { tramontaneStatusSeen: string[] }).tramontaneStatusSeen]);
+  }
+
   async waitForStatus(predicate: (text: string) => boolean, timeoutMs: number, what: string): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
