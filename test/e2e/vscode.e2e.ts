@@ -187,6 +187,11 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
     await page.keyboard.press('Shift+ArrowDown');
     await page.keyboard.press('Shift+ArrowDown');
+    // The command reads the editor's selection: wait until the editor reports it.
+    await page
+      .locator('[id="status.editor.selection"]')
+      .filter({ hasText: /\(\d+ selected\)/ })
+      .waitFor({ state: 'visible', timeout: 10_000 });
     const chat = wb.chat();
     await recordStreaming(chat);
     const answersBefore = await chat.locator('.message.assistant').count();
