@@ -25,7 +25,7 @@ relative logit error <= 2e-2).
           head-x4  base with lm_head times 4 (logits 4x larger, same shape)
 
     python3 scripts/device/m7b_reference.py ablation --ref /tmp/m7b-ablation
-        where the bf16 roundings of an engine like ours cost argmax agreement: HF fp32
+        where the 16-bit roundings of an engine like ours cost argmax agreement: HF fp32
         eager on the `make` weights, then the same model with one rounding to bf16 added
         at a time (k/v as stored in the KV cache, q too, the attention probabilities before
         p·V, every linear layer's input), and all of them together; then the same with
