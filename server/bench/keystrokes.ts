@@ -24,6 +24,7 @@ import {
   type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
 import { GetStatusRequest, StatsRequest, type CompletionStats, type InlineCompletionPartial, type ModelStatus, type Settings, type StatsResult } from '../protocol';
+import { seededRandom } from './seeded-random';
 
 export interface KeystrokeBenchOptions {
   /** The command that starts the server: [executable, ...args] before "serve --stdio". */
@@ -79,16 +80,6 @@ export function percentile(values: number[], p: number): number {
   return sorted[rank];
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function positionAt(text: string, offset: number): Position {
   const before = text.slice(0, offset);
   const line = before.split('\n').length - 1;
@@ -140,7 +131,7 @@ export async function benchKeystrokes(options: KeystrokeBenchOptions): Promise<K
     });
     const baseline = (await connection.sendRequest<StatsResult>(StatsRequest, {})).completions.at(-1)?.id ?? 0;
 
-    const random = seeded(options.seed);
+    const random = seededRandom(options.seed);
     const samples: KeystrokeSample[] = [];
     const pending: Promise<void>[] = [];
     let previous: CancellationTokenSource | undefined;

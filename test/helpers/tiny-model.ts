@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { seededRandom } from '../../server/bench/seeded-random';
 
 export interface TinyConfig {
   vocab: number;
@@ -18,18 +19,6 @@ export interface TinyConfig {
 }
 
 export const SMALL: TinyConfig = { vocab: 320, dim: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, hidden: 128, window: 16 };
-
-/** A mulberry32 stream: the same seed gives the same weights on every machine. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function tensorShapes(c: TinyConfig): Record<string, number[]> {
   const shapes: Record<string, number[]> = {
@@ -75,7 +64,7 @@ export function encodeSafetensors(tensors: Record<string, SafetensorsEntry>): Bu
 }
 
 export function randomTensors(c: TinyConfig, seed: number): Record<string, SafetensorsEntry> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const tensors: Record<string, SafetensorsEntry> = {};
   for (const [name, shape] of Object.entries(tensorShapes(c))) {
     const count = shape.reduce((a, b) => a * b, 1);
