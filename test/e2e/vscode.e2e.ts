@@ -181,17 +181,23 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
   });
 
   it('explains the selection in the panel', async () => {
-    await wb.focusEditor();
-    await page.keyboard.press('Control+Home');
-    // Select the first function (lines 4-5).
-    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
-    await page.keyboard.press('Shift+ArrowDown');
-    await page.keyboard.press('Shift+ArrowDown');
-    // The command reads the editor's selection: wait until the editor reports it.
-    await page
-      .locator('[id="status.editor.selection"]')
-      .filter({ hasText: /\(\d+ selected\)/ })
-      .waitFor({ state: 'visible', timeout: 10_000 });
+    // Select the first function (lines 4-5). The command reads the editor's selection,
+    // so go on only once the editor reports it; keys sent while the focus is still
+    // moving back from the chat panel can be lost, so the keys are sent again then.
+    const selected = page.locator('[id="status.editor.selection"]').filter({ hasText: /\(\d+ selected\)/ });
+    for (let attempt = 1; ; attempt++) {
+      await wb.focusEditor();
+      await page.keyboard.press('Control+Home');
+      for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Shift+ArrowDown');
+      await page.keyboard.press('Shift+ArrowDown');
+      try {
+        await selected.waitFor({ state: 'visible', timeout: 3_000 });
+        break;
+      } catch (error) {
+        if (attempt === 3) throw error;
+      }
+    }
     const chat = wb.chat();
     await recordStreaming(chat);
     const answersBefore = await chat.locator('.message.assistant').count();

@@ -52,6 +52,12 @@ export class Workbench {
   async focusEditor(): Promise<void> {
     await this.runCommand('View: Focus Active Editor Group');
     await this.page.locator('.editor-group-container.active .monaco-editor.focused').waitFor({ state: 'visible', timeout: 10_000 });
+    // The class can linger from before; keys go where the document's focus is.
+    await this.page.waitForFunction(
+      () => !!document.activeElement?.closest('.editor-group-container.active .monaco-editor'),
+      undefined,
+      { timeout: 10_000 },
+    );
   }
 
   /** The text of the active editor's visible lines. */
