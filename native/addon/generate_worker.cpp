@@ -53,6 +53,9 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<char> {
     out.Set("tokens", tokens);
     out.Set("text", Napi::String::New(env, result_.text));
     out.Set("finish", finish_reason_name(result_.finish));
+    out.Set("steps", result_.steps);
+    out.Set("drafted", result_.drafted);
+    out.Set("accepted", result_.accepted);
     deferred_.Resolve(out);
   }
 

@@ -138,7 +138,7 @@ static int int_option(Napi::Object options, const char* name, int fallback) {
   return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : fallback;
 }
 
-// createSession({slack?, chunk?, context?}) → Session
+// createSession({slack?, chunk?, context?, maxDraft?}) → Session
 Napi::Value ModelObject::CreateSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<Model> held = model(env);
@@ -148,10 +148,12 @@ Napi::Value ModelObject::CreateSession(const Napi::CallbackInfo& info) {
     options.slack = int_option(opts, "slack", options.slack);
     options.chunk = int_option(opts, "chunk", options.chunk);
     options.context = int_option(opts, "context", options.context);
+    options.max_draft = int_option(opts, "maxDraft", options.max_draft);
   }
   if (options.slack < 0) throw Napi::RangeError::New(env, "slack must be ≥ 0");
   if (options.chunk < 1) throw Napi::RangeError::New(env, "chunk must be ≥ 1");
   if (options.context < 0) throw Napi::RangeError::New(env, "context must be ≥ 0");
+  if (options.max_draft < 0) throw Napi::RangeError::New(env, "maxDraft must be ≥ 0");
   std::unique_ptr<Session> session = guard(env, [&] { return held->new_session(options); });
   return SessionObject::Wrap(env, held, std::move(session));
 }

@@ -168,9 +168,29 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
   // Greedy picks may come from the backend's decode fast path: it runs the token and
   // returns the next pick without the logits reaching the host. last_logits_ is then
   // behind the cache (stale) until read back, which happens once, when generate ends.
-  bool fast = options_.fast_greedy && (params.temperature <= 0.f || params.top_k == 1);
+  const bool greedy = params.temperature <= 0.f || params.top_k == 1;
+  bool fast = options_.fast_greedy && greedy;
   bool stale = false;
   int next = -1;  // the greedy pick after the last token while stale
+  const auto is_stop = [&](int id) {
+    return id == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) !=
+                            params.stop_tokens.end();
+  };
+  // Each token is streamed before the forward pass that feeds it; true when the output
+  // ends after it (the token is fed all the same, so the session holds prompt + output).
+  const auto push = [&](int id) {
+    result.tokens.push_back(id);
+    if (decoder) emit(stops.push(decoder->push(id)));
+    if (stops.matched()) {
+      result.finish = FinishReason::StopString;
+      return true;
+    }
+    if (!listening) {
+      result.finish = FinishReason::Cancelled;
+      return true;
+    }
+    return false;
+  };
   try {
     for (;;) {
       if (cancel && cancel->load()) {
@@ -182,14 +202,31 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         break;
       }
       const int id = stale ? next : sampler_.sample(last_logits_.data(), params);
-      if (id == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) !=
-                           params.stop_tokens.end()) {
+      if (is_stop(id)) {
         result.finish = FinishReason::StopToken;
         break;
       }
-      result.tokens.push_back(id);
-      if (decoder) emit(stops.push(decoder->push(id)));
-      // Fed back even when generation ends here, so the session holds prompt + output.
+      const bool ends = push(id);
+      const std::vector<int> draft =
+          greedy && !ends ? propose(id, params, result.tokens.size()) : std::vector<int>{};
+      ++result.steps;
+      if (!draft.empty()) {
+        // The accepted drafts are tokens the model picks itself: streamed one by one so
+        // that a stop string or a listener that stops ends the output exactly where
+        // plain decoding would, with the session cut back to that point.
+        const int kept = verify(id, draft);
+        draft_length_.update(int(draft.size()), kept);
+        result.drafted += int(draft.size());
+        result.accepted += kept;
+        stale = false;
+        bool stopped = false;
+        for (int i = 0; i < kept && !stopped; ++i) {
+          stopped = push(draft[size_t(i)]);
+          if (stopped) keep_verified(verify_start_ + size_t(i) + 2);
+        }
+        if (stopped) break;
+        continue;
+      }
       if (fast && model_->decode_greedy(*cache_, id, &next)) {
         tokens_.push_back(id);
         stale = true;
@@ -198,14 +235,7 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         feed(&id, 1, nullptr, nullptr);
         stale = false;
       }
-      if (stops.matched()) {
-        result.finish = FinishReason::StopString;
-        break;
-      }
-      if (!listening) {
-        result.finish = FinishReason::Cancelled;
-        break;
-      }
+      if (ends) break;
     }
     if (stale) {
       model_->read_last_logits(*cache_, last_logits_.data());
@@ -229,6 +259,63 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
     emit(stops.flush());
   }
   return result;
+}
+
+std::vector<int> ModelSession::propose(int id, const SamplingParams& params, size_t generated) {
+  // Room for drafts: the configured and adaptive lengths, what is left of max_tokens, the
+  // slack (rejected drafts are cut off exactly within it) or the context left.
+  int64_t room = std::min(options_.max_draft, draft_length_.next());
+  room = std::min<int64_t>(room, int64_t(params.max_tokens) - int64_t(generated));
+  if (cache_->window() > 0) {
+    room = std::min<int64_t>(room, options_.slack);
+  } else {
+    room = std::min<int64_t>(room, int64_t(cache_->capacity()) - int64_t(tokens_.size()) - 1);
+  }
+  if (room <= 0) return {};
+  context_.assign(tokens_.begin(), tokens_.end());
+  context_.push_back(id);
+  std::vector<int> draft = lookup_.draft(context_, int(room));
+  // A stop token ends the output before it is fed: never draft through one.
+  const int eos = model_->config().eos_id;
+  for (size_t i = 0; i < draft.size(); ++i) {
+    if (draft[i] == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(),
+                                     draft[i]) != params.stop_tokens.end()) {
+      draft.resize(i);
+      break;
+    }
+  }
+  return draft;
+}
+
+int ModelSession::verify(int id, const std::vector<int>& draft) {
+  verify_tokens_.assign(1, id);
+  verify_tokens_.insert(verify_tokens_.end(), draft.begin(), draft.end());
+  verify_logits_.resize(verify_tokens_.size() * size_t(vocab_));
+  verify_start_ = tokens_.size();
+  feed(verify_tokens_.data(), verify_tokens_.size(), verify_logits_.data(), nullptr);
+  // Row r holds the logits after verify token r: draft r is accepted when it is the
+  // model's own greedy pick there (Sampler's argmax, lowest id on ties).
+  int kept = 0;
+  while (size_t(kept) < draft.size() &&
+         argmax(verify_logits_.data() + size_t(kept) * size_t(vocab_), vocab_) == draft[size_t(kept)]) {
+    ++kept;
+  }
+  keep_verified(verify_start_ + 1 + size_t(kept));
+  return kept;
+}
+
+void ModelSession::keep_verified(size_t length) {
+  if (length < tokens_.size()) {
+    if (!cache_->can_truncate(int64_t(length))) {
+      rollback(length);  // not reached: drafts stay within the slack
+      return;
+    }
+    cache_->truncate(int64_t(length));
+    tokens_.resize(length);
+  }
+  const size_t row = length - 1 - verify_start_;
+  std::memcpy(last_logits_.data(), verify_logits_.data() + row * size_t(vocab_),
+              sizeof(float) * size_t(vocab_));
 }
 
 }  // namespace tramontane

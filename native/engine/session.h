@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "draft.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "sampler.h"
@@ -37,6 +38,14 @@ class ModelSession : public Session {
   // Cuts tokens() to `length` without computing anything: exact when the cache allows,
   // else empties the session (the caller re-feeds). Returns the tokens still held.
   size_t cut(size_t length);
+  // Greedy speculation: the drafts to try after `id` (none past a stop token, the length
+  // limit, the slack or a full context).
+  std::vector<int> propose(int id, const SamplingParams& params, size_t generated);
+  // Feeds id + draft in one forward pass and keeps id and the longest prefix of the
+  // draft that matches the model's own greedy picks; returns how many drafts were kept.
+  int verify(int id, const std::vector<int>& draft);
+  // Keeps the first `length` tokens of a verified run, last_logits() from its rows.
+  void keep_verified(size_t length);
 
   std::shared_ptr<LoadedModel> model_;
   SessionOptions options_;
@@ -46,6 +55,12 @@ class ModelSession : public Session {
   std::vector<int> replay_;        // tokens being re-fed by rollback
   std::vector<float> last_logits_;  // [vocab]
   Sampler sampler_;
+  PromptLookup lookup_;
+  DraftLength draft_length_;
+  std::vector<int> context_;          // tokens_ + the pick being drafted after
+  std::vector<int> verify_tokens_;    // the pick and its drafts, fed together
+  std::vector<float> verify_logits_;  // [1 + drafts][vocab], row r after verify token r
+  size_t verify_start_ = 0;           // tokens_.size() before the verified run
 };
 
 }  // namespace tramontane

@@ -1301,4 +1301,132 @@ TEST(load_reports_progress_up_to_one) {
 
 // ---------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------
+// Speculative greedy decoding: drafts from the context, verified in one forward pass.
+
+// Greedy generation with drafting on and off, from the same prompt and options.
+struct Decoded {
+  GenerateResult result;
+  std::vector<int> held;     // the session's tokens afterwards
+  std::vector<float> logits; // its last_logits() afterwards
+  std::string streamed;
+};
+
+static Decoded decode(Loaded& m, const std::vector<int>& prompt, SessionOptions o,
+                      SamplingParams p, int stop_after_pieces = -1) {
+  auto session = m.model->new_session(o);
+  session->feed(prompt.data(), prompt.size(), nullptr);
+  Decoded d;
+  int pieces = 0;
+  d.result = session->generate(p, [&](const std::string& piece) {
+    d.streamed += piece;
+    return ++pieces != stop_after_pieces;
+  });
+  d.held = session->tokens();
+  d.logits.assign(session->last_logits(), session->last_logits() + m.spec.vocab);
+  return d;
+}
+
+static void check_same_output(const Decoded& plain, const Decoded& drafted, const char* what) {
+  CHECK_MSG(plain.result.tokens == drafted.result.tokens, "%s: tokens differ", what);
+  CHECK_MSG(plain.result.text == drafted.result.text, "%s: text differs", what);
+  CHECK_MSG(plain.streamed == drafted.streamed, "%s: streamed text differs", what);
+  CHECK_MSG(plain.result.finish == drafted.result.finish, "%s: finish differs", what);
+  CHECK_MSG(plain.held == drafted.held, "%s: session tokens differ", what);
+  CHECK_MSG(max_abs_diff(plain.logits, drafted.logits) < 1e-4f, "%s: last logits differ", what);
+}
+
+TEST(speculative_greedy_decoding_gives_the_plain_tokens) {
+  Loaded& m = with_tokenizer();
+  // A prompt that repeats itself, so drafts are found; a random model also tends to loop.
+  std::vector<int> prompt = sequence(12, m.spec.vocab, 21);
+  prompt.insert(prompt.end(), prompt.begin(), prompt.end());
+  SamplingParams p;
+  p.max_tokens = 48;
+  p.stop_tokens = {0, 1};
+  int accepted = 0, steps = 0, tokens = 0;
+  for (int chunk : {1, 4, 64}) {
+    for (int slack : {0, 2, 16}) {
+      SessionOptions o = opts(chunk, slack);
+      o.max_draft = 0;
+      const Decoded plain = decode(m, prompt, o, p);
+      CHECK(plain.result.drafted == 0 && plain.result.steps == int(plain.result.tokens.size()));
+      o.max_draft = 8;
+      const Decoded drafted = decode(m, prompt, o, p);
+      check_same_output(plain, drafted, ("chunk " + std::to_string(chunk) + " slack " + std::to_string(slack)).c_str());
+      CHECK(drafted.result.accepted <= drafted.result.drafted);
+      CHECK(drafted.result.steps + drafted.result.accepted == int(drafted.result.tokens.size()));
+      if (slack == 0) CHECK(drafted.result.drafted == 0);  // no exact rollback, no drafts
+      accepted += drafted.result.accepted;
+      steps += drafted.result.steps;
+      tokens += int(drafted.result.tokens.size());
+    }
+  }
+  CHECK_MSG(accepted > 0 && steps < tokens, "accepted %d drafts, %d steps for %d tokens", accepted,
+            steps, tokens);
+}
+
+TEST(speculative_decoding_stops_where_plain_decoding_stops) {
+  Loaded& m = with_tokenizer();
+  std::vector<int> prompt = sequence(10, m.spec.vocab, 22);
+  prompt.insert(prompt.end(), prompt.begin(), prompt.end());
+  SamplingParams p;
+  p.max_tokens = 40;
+  p.stop_tokens = {0, 1};
+  SessionOptions o = opts(16, 16);
+  o.max_draft = 0;
+  const Decoded base = decode(m, prompt, o, p);
+  CHECK(base.result.text.size() >= 12);
+  if (base.result.text.size() < 12) return;
+  // A stop string, a stop token, a listener that stops, and every max_tokens: each can
+  // end the output in the middle of an accepted draft.
+  SamplingParams stop_string = p;
+  stop_string.stop_strings = {base.result.text.substr(9, 2)};
+  SamplingParams stop_token = p;
+  stop_token.stop_tokens.push_back(base.result.tokens[7]);
+  for (const SamplingParams& q : {stop_string, stop_token}) {
+    o.max_draft = 0;
+    const Decoded plain = decode(m, prompt, o, q);
+    o.max_draft = 8;
+    check_same_output(plain, decode(m, prompt, o, q), "stop");
+  }
+  for (int pieces : {1, 3, 7}) {
+    o.max_draft = 0;
+    const Decoded plain = decode(m, prompt, o, p, pieces);
+    o.max_draft = 8;
+    check_same_output(plain, decode(m, prompt, o, p, pieces), "listener");
+  }
+  for (int max_tokens = 0; max_tokens <= 20; ++max_tokens) {
+    SamplingParams q = p;
+    q.max_tokens = max_tokens;
+    o.max_draft = 0;
+    const Decoded plain = decode(m, prompt, o, q);
+    o.max_draft = 8;
+    check_same_output(plain, decode(m, prompt, o, q), "max_tokens");
+  }
+}
+
+TEST(speculative_decoding_respects_a_full_context) {
+  Loaded& m = windowless();
+  std::vector<int> prompt = sequence(6, m.spec.vocab, 23);
+  prompt.insert(prompt.end(), prompt.begin(), prompt.end());
+  SamplingParams p;
+  p.max_tokens = 40;
+  p.stop_tokens = {};
+  for (int context : {13, 16, 24}) {
+    SessionOptions o = opts(8, 256, context);
+    o.max_draft = 0;
+    auto plain = m.model->new_session(o);
+    plain->feed(prompt.data(), prompt.size(), nullptr);
+    const GenerateResult a = plain->generate(p, nullptr);
+    o.max_draft = 8;
+    auto drafted = m.model->new_session(o);
+    drafted->feed(prompt.data(), prompt.size(), nullptr);
+    const GenerateResult b = drafted->generate(p, nullptr);
+    CHECK(a.tokens == b.tokens && a.finish == b.finish);
+    CHECK(drafted->tokens() == plain->tokens());
+    CHECK(int(drafted->tokens().size()) <= context);
+  }
+}
+
 int main() { return harness::run_all(); }

@@ -29,6 +29,7 @@ export interface SessionOptions {
   slack?: number; // cache slots beyond the window: exact rollback distance (default 256)
   chunk?: number; // prefill chunk size (default 512)
   context?: number; // cache length for models without a window
+  maxDraft?: number; // greedy speculation: most tokens drafted from the context per step (default 8, 0 = off)
 }
 
 export interface SamplingOptions {
@@ -49,6 +50,9 @@ export interface GenerateResult {
   tokens: number[];
   text: string;
   finish: FinishReason;
+  steps: number; // forward passes run while generating
+  drafted: number; // tokens drafted from the context and verified
+  accepted: number; // drafted tokens the model agreed with (each saved a step)
 }
 
 export interface ReuseStats {

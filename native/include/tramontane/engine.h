@@ -68,6 +68,11 @@ struct SessionOptions {
   // where it has one (CUDA: a captured decode-step graph with the argmax on the device,
   // no logits copied per token). Same tokens either way; false forces the plain path.
   bool fast_greedy = true;
+  // Greedy generation drafts up to this many tokens from the context (prompt lookup,
+  // engine/draft.h) and verifies them in one forward pass: the same tokens as plain
+  // decoding, fewer steps where text repeats. 0 turns drafting off. Capped by the slack
+  // (rejected drafts are rolled back exactly within it).
+  int max_draft = 8;
 };
 
 struct ReuseStats {
@@ -95,6 +100,11 @@ struct GenerateResult {
   std::vector<int> tokens;
   std::string text;
   FinishReason finish = FinishReason::Length;
+  // Forward passes run for the generated tokens, drafted tokens verified, and those the
+  // model agreed with (each accepted draft is a token that cost no step of its own).
+  int steps = 0;
+  int drafted = 0;
+  int accepted = 0;
 };
 
 // Called for each streamed piece of text (always whole UTF-8 characters).
