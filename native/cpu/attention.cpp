@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kv_cache.h"
 #include "ops.h"
 
 namespace tramontane::cpu {
@@ -15,7 +16,7 @@ void AttentionScratch::reserve(int workers, int64_t max_keys) {
 }
 
 void attention(float* out, const float* q, const float* k, const float* v, int n, int64_t pos0,
-               const KvCache& cache, int layer, const AttentionShape& s, ThreadPool& pool,
+               const KvBuffer& cache, int layer, const AttentionShape& s, ThreadPool& pool,
                AttentionScratch& scratch) {
   const int hd = s.head_dim;
   const int group = s.n_heads / s.n_kv_heads;  // query heads per key/value head
@@ -30,7 +31,7 @@ void attention(float* out, const float* q, const float* k, const float* v, int n
       const int h = int(item % s.n_heads);
       const int g = h / group;
       const int64_t i = pos0 + t;
-      const int64_t first = cache.first_visible(i);
+      const int64_t first = KvPositions::first_visible(i, s.window);
       const int count = int(i - first + 1);
 
       // Key j: from the cache before this chunk, from the chunk itself after.

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kv_cache.h"
+#include "kv_buffer.h"
 #include "thread_pool.h"
 
 namespace tramontane::cpu {
@@ -13,6 +13,7 @@ struct AttentionShape {
   int n_heads = 0;
   int n_kv_heads = 0;
   int head_dim = 0;
+  int window = 0;  // 0 = full causal attention
 };
 
 // Per-worker score rows, each long enough for every key one query can see.
@@ -23,14 +24,15 @@ struct AttentionScratch {
 
 // For the n queries at positions pos0..pos0+n−1 of one layer:
 //   out[t][h] = Σ_j softmax_j(q[t][h] · k_j / sqrt(head_dim)) v_j
-// over keys j with first_visible(i) ≤ j ≤ i (i = pos0 + t). Keys before pos0 are read
-// from the cache (which must still hold them and must not yet hold this chunk); keys
-// from pos0 on come from the chunk's own k/v ([n][n_kv_heads * head_dim], after RoPE).
+// over keys j with i − W < j ≤ i (i = pos0 + t; every j ≤ i without a window). Keys
+// before pos0 are read from the cache (which must still hold them and must not yet hold
+// this chunk); keys from pos0 on come from the chunk's own k/v ([n][n_kv_heads *
+// head_dim], after RoPE).
 // Query head h reads key/value head h / (n_heads / n_kv_heads). Keys are visited in
 // position order, so the result does not depend on the chunking.
 // q, out: [n][n_heads * head_dim]. Parallel over (token, head).
 void attention(float* out, const float* q, const float* k, const float* v, int n, int64_t pos0,
-               const KvCache& cache, int layer, const AttentionShape& shape, ThreadPool& pool,
+               const KvBuffer& cache, int layer, const AttentionShape& shape, ThreadPool& pool,
                AttentionScratch& scratch);
 
 }  // namespace tramontane::cpu

@@ -29,17 +29,17 @@ const float* f16_table() {
   return table.data();
 }
 
-void to_f32(float* out, const void* src, DType dtype, size_t n) {
-  switch (dtype) {
-    case DType::F32:
+void to_f32(float* out, const void* src, StoredType type, size_t n) {
+  switch (type) {
+    case StoredType::F32:
       std::memcpy(out, src, n * sizeof(float));
       break;
-    case DType::BF16: {
+    case StoredType::BF16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
       for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(s[i]);
       break;
     }
-    case DType::F16: {
+    case StoredType::F16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
       const float* table = f16_table();
       for (size_t i = 0; i < n; ++i) out[i] = table[s[i]];

@@ -21,7 +21,7 @@ inline float bf16_to_f32(uint16_t h) {
 const float* f16_table();
 inline float f16_to_f32(uint16_t h) { return f16_table()[h]; }
 
-// Widens n consecutive values of any weight dtype to fp32.
-void to_f32(float* out, const void* src, DType dtype, size_t n);
+// Widens n consecutive values of a plain stored type (F32, BF16, F16) to fp32.
+void to_f32(float* out, const void* src, StoredType type, size_t n);
 
 }  // namespace tramontane::cpu

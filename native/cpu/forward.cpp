@@ -5,7 +5,8 @@
 //     h = rmsnorm(x) ; q, k, v = h Wqᵀ, h Wkᵀ, h Wvᵀ ; rope(q, k)
 //     a = attention(q, cached keys in the window + k, v)   then cache ← k, v
 //     x += a Woᵀ
-//     h = rmsnorm(x) ; x += (silu(h W_gateᵀ) ⊙ h W_upᵀ) W_downᵀ
+//     x += feed_forward(rmsnorm(x))        the family's block; dense (Mistral):
+//                                           (silu(h W_gateᵀ) ⊙ h W_upᵀ) W_downᵀ
 //   logits = rmsnorm(x) W_lm_headᵀ
 #include "forward.h"
 
@@ -42,19 +43,20 @@ void Forward::reserve(int chunk, int64_t max_keys) {
   sin_.resize(n * c_.head_dim / 2);
 }
 
-void Forward::run(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
-  if (n < 1 || n > chunk_ || !cache.fits(n)) {
+void Forward::run(KvBuffer& cache, const Batch& batch, float* logits, bool all_rows) {
+  const int n = batch.n;
+  if (n < 1 || n > chunk_) {
     throw Error("forward pass of " + std::to_string(n) + " tokens does not fit the " +
-                std::to_string(chunk_) + "-token scratch or the cache");
+                std::to_string(chunk_) + "-token scratch");
   }
   const int dim = c_.dim;
   const size_t kv_dim = size_t(c_.n_kv_heads) * c_.head_dim;
-  const int64_t pos0 = cache.end();
-  const AttentionShape shape{c_.n_heads, c_.n_kv_heads, c_.head_dim};
+  const int64_t pos0 = batch.pos;
+  const AttentionShape shape{c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.sliding_window};
   float* x = x_.data();
   float* xb = xb_.data();
 
-  embed(x, w_.embed, tokens, n);
+  embed(x, w_.embed, batch.tokens, n);
   rope_tables(cos_.data(), sin_.data(), pos0, n, c_.head_dim, c_.rope_theta);
 
   for (int l = 0; l < c_.n_layers; ++l) {
@@ -78,21 +80,30 @@ void Forward::run(KvCache& cache, const int* tokens, int n, float* logits, bool 
     matmul(xb, att_.data(), n, lw.wo, pool_, matmul_scratch_);
     add(x, xb, size_t(n) * dim);
 
-    // MLP block (SwiGLU).
-    rmsnorm(xb, x, lw.ffn_norm.data(), n, dim, c_.norm_eps);
-    matmul(gate_.data(), xb, n, lw.w_gate, pool_, matmul_scratch_);
-    matmul(up_.data(), xb, n, lw.w_up, pool_, matmul_scratch_);
-    swiglu(gate_.data(), up_.data(), size_t(n) * c_.hidden_dim);
-    matmul(xb, gate_.data(), n, lw.w_down, pool_, matmul_scratch_);
-    add(x, xb, size_t(n) * dim);
+    feed_forward(lw, x, n);
   }
-  cache.commit(n);
 
   // Final norm and the vocabulary projection, for the rows the caller wants.
   const int first = all_rows ? 0 : n - 1;
   const int rows = n - first;
   rmsnorm(xb, x + size_t(first) * dim, w_.final_norm.data(), rows, dim, c_.norm_eps);
   matmul(logits, xb, rows, w_.lm_head, pool_, matmul_scratch_);
+}
+
+void Forward::feed_forward(const LayerWeights& lw, float* x, int n) {
+  float* xb = xb_.data();
+  rmsnorm(xb, x, lw.ffn_norm.data(), n, c_.dim, c_.norm_eps);
+  switch (c_.feed_forward) {
+    case FeedForwardKind::Dense:  // SwiGLU
+      matmul(gate_.data(), xb, n, lw.ffn.gate, pool_, matmul_scratch_);
+      matmul(up_.data(), xb, n, lw.ffn.up, pool_, matmul_scratch_);
+      swiglu(gate_.data(), up_.data(), size_t(n) * c_.hidden_dim);
+      matmul(xb, gate_.data(), n, lw.ffn.down, pool_, matmul_scratch_);
+      break;
+    case FeedForwardKind::MixtureOfExperts:
+      throw Error("mixture-of-experts feed-forward is not implemented");
+  }
+  add(x, xb, size_t(n) * c_.dim);
 }
 
 }  // namespace tramontane::cpu

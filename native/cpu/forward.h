@@ -1,10 +1,12 @@
-// The CPU forward pass of a Mistral-architecture decoder.
+// The CPU forward pass of a Mistral-architecture decoder: the reference every other
+// backend is checked against.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "attention.h"
+#include "kv_buffer.h"
 #include "kv_cache.h"
 #include "ops.h"
 #include "thread_pool.h"
@@ -16,19 +18,20 @@ class Forward {
  public:
   Forward(const ModelConfig& config, const Weights& weights, int threads);
 
-  int threads() const { return pool_.size(); }
-
   // Sizes the scratch buffers for chunks of up to `chunk` tokens whose queries see up
   // to `max_keys` keys. Only grows. Not thread-safe (call under the model's lock).
   void reserve(int chunk, int64_t max_keys);
 
-  // Runs n tokens (n ≤ the reserved chunk) at positions cache.end() .. cache.end()+n−1.
-  // Every layer reads the cache first, then writes this chunk's keys and values into
-  // it; the cache then holds the chunk. logits receives [n][vocab] when all_rows, else
-  // only the last token's [vocab]. No allocation. Not thread-safe.
-  void run(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows);
+  // Runs the batch (n ≤ the reserved chunk) at positions batch.pos .. batch.pos + n − 1.
+  // Every layer reads the cache first, then writes the batch's keys and values into it.
+  // logits receives [n][vocab] when all_rows, else only the last token's [vocab]. No
+  // allocation. Not thread-safe.
+  void run(KvBuffer& cache, const Batch& batch, float* logits, bool all_rows);
 
  private:
+  // x += the layer's feed-forward block applied to rmsnorm(x): the model family's step.
+  void feed_forward(const LayerWeights& lw, float* x, int n);
+
   const ModelConfig& c_;
   const Weights& w_;
   ThreadPool pool_;

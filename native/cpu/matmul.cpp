@@ -49,14 +49,14 @@ inline void block_rows(int tokens, const float* const* w, const float* x, int co
   }
 }
 
-void widen_row(float* dst, const void* src, DType dtype, int cols) {
-  if (dtype == DType::BF16) {
+void widen_row(float* dst, const void* src, StoredType type, int cols) {
+  if (type == StoredType::BF16) {
     const uint16_t* s = static_cast<const uint16_t*>(src);
     int i = 0;
     for (; i + 8 <= cols; i += 8) bf16x8_to_f32(s + i, dst + i);
     for (; i < cols; ++i) dst[i] = bf16_to_f32(s[i]);
   } else {
-    to_f32(dst, src, dtype, size_t(cols));
+    to_f32(dst, src, type, size_t(cols));
   }
 }
 
@@ -85,7 +85,7 @@ void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool
             MatmulScratch& scratch) {
   const int64_t rows = w.rows;
   const int cols = int(w.cols);
-  const size_t row_bytes = size_t(cols) * dtype_size(w.dtype);
+  const size_t row_bytes = w.row_bytes();
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const int64_t blocks = (rows + 3) / 4;  // threads get whole blocks of 4 rows
   pool.parallel_for(blocks, [&](int64_t b0, int64_t b1, int worker) {
@@ -98,11 +98,11 @@ void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool
       const float* row[kMatmulTile];
       for (int j = 0; j < nr; ++j) {
         const uint8_t* src = base + size_t(r0 + j) * row_bytes;
-        if (w.dtype == DType::F32) {
+        if (w.type == StoredType::F32) {
           row[j] = reinterpret_cast<const float*>(src);
         } else {
           float* dst = widened + size_t(j) * size_t(cols);
-          widen_row(dst, src, w.dtype, cols);
+          widen_row(dst, src, w.type, cols);
           row[j] = dst;
         }
       }

@@ -8,10 +8,10 @@
 namespace tramontane::cpu {
 
 void embed(float* out, const Matrix& table, const int* tokens, int n) {
-  const size_t row_bytes = size_t(table.cols) * dtype_size(table.dtype);
+  const size_t row_bytes = table.row_bytes();
   for (int t = 0; t < n; ++t) {
     const uint8_t* src = static_cast<const uint8_t*>(table.data) + size_t(tokens[t]) * row_bytes;
-    to_f32(out + size_t(t) * size_t(table.cols), src, table.dtype, size_t(table.cols));
+    to_f32(out + size_t(t) * size_t(table.cols), src, table.type, size_t(table.cols));
   }
 }
 

@@ -80,7 +80,6 @@ inline void allow_dynamic_smem(const void* kernel, size_t bytes) {
 }
 
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
-inline int64_t ceil_div64(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // --- device helpers ------------------------------------------------------------------
 
@@ -100,13 +99,6 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 __device__ __forceinline__ void pdl_enter() {
   pdl_wait();
   pdl_launch_dependents();
-}
-
-// Asks L2 to fetch [ptr, ptr + bytes) (16-byte aligned, bytes a multiple of 16).
-__device__ __forceinline__ void prefetch_l2(const void* ptr, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(ptr), "r"(bytes) : "memory");
-#endif
 }
 
 // 16-byte load of data read once (weights): bypass L1, and let a miss bring the whole

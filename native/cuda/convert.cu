@@ -18,11 +18,11 @@ __global__ void convert_kernel(const void* __restrict__ src, int format, size_t 
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
        i += size_t(gridDim.x) * blockDim.x) {
     float x;
-    if (format == int(StoredFormat::F16)) {
+    if (format == int(StoredType::F16)) {
       dst[i] = static_cast<const f16*>(src)[i];
       continue;
     }
-    if (format == int(StoredFormat::BF16)) {
+    if (format == int(StoredType::BF16)) {
       x = __bfloat162float(static_cast<const __nv_bfloat16*>(src)[i]);
     } else {
       x = static_cast<const float*>(src)[i];
@@ -35,11 +35,11 @@ __global__ void convert_kernel(const void* __restrict__ src, int format, size_t 
 
 }  // namespace
 
-void convert_to_f16(const Launch& l, const void* src, StoredFormat format, size_t n, f16* dst,
+void convert_to_f16(const Launch& l, const void* src, StoredType type, size_t n, f16* dst,
                     unsigned* overflow) {
   if (n == 0) return;
   const size_t blocks = std::min<size_t>((n + 255) / 256, 132 * 16);
-  launch(l, convert_kernel, dim3(unsigned(blocks)), dim3(256), 0, src, int(format), n, dst,
+  launch(l, convert_kernel, dim3(unsigned(blocks)), dim3(256), 0, src, int(type), n, dst,
          overflow);
 }
 

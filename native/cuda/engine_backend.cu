@@ -1,6 +1,7 @@
 // The CUDA backend behind the engine's ForwardBackend interface: the model's weights
-// copied to the GPU, and per session a cuda::Session (rolling KV cache + activations)
-// beside the KvCache whose positions the engine's session logic keeps.
+// copied to the GPU, and per session a CudaCache (the KvCache implementation) holding a
+// cuda::Forward (the sequence's KV cache slots, activations and captured decode step).
+// Positions come from the engine's session with every call.
 //
 // Weights: the kernels compute in f16 (IEEE half; NOTES.md says why not bf16). f16
 // tensors are copied as they are; bf16 and f32 tensors are rounded to f16 on the GPU
@@ -21,7 +22,7 @@
 
 #include "forward_backend.h"
 #include "gemm.h"
-#include "model.h"
+#include "forward.h"
 
 namespace tramontane {
 namespace {
@@ -37,8 +38,8 @@ class WeightUploader {
 
   void upload(cuda::f16* dst, const Matrix& m, const std::string& name) {
     const size_t count = size_t(m.rows) * size_t(m.cols);
-    const size_t bytes = count * dtype_size(m.dtype);
-    if (m.dtype == DType::F16) {
+    const size_t bytes = m.bytes();
+    if (m.type == StoredType::F16) {
       TR_CUDA_CHECK(cudaMemcpyAsync(dst, m.data, bytes, cudaMemcpyHostToDevice, stream_));
       return;
     }
@@ -49,8 +50,7 @@ class WeightUploader {
     TR_CUDA_CHECK(cudaMemcpyAsync(staging_.as<void>(), m.data, bytes, cudaMemcpyHostToDevice,
                                   stream_));
     TR_CUDA_CHECK(cudaMemsetAsync(overflow_.as<unsigned>(), 0, sizeof(unsigned), stream_));
-    const auto format = m.dtype == DType::BF16 ? cuda::StoredFormat::BF16 : cuda::StoredFormat::F32;
-    cuda::convert_to_f16(cuda::Launch{stream_, false}, staging_.as<void>(), format, count, dst,
+    cuda::convert_to_f16(cuda::Launch{stream_, false}, staging_.as<void>(), m.type, count, dst,
                          overflow_.as<unsigned>());
     unsigned overflow = 0;
     TR_CUDA_CHECK(cudaMemcpyAsync(&overflow, overflow_.as<unsigned>(), sizeof overflow,
@@ -64,7 +64,6 @@ class WeightUploader {
   }
 
  private:
-  static size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
   cudaStream_t stream_;
   cuda::DeviceBuffer staging_, overflow_;
 };
@@ -74,35 +73,25 @@ void upload(float* dst, const std::vector<float>& v, cudaStream_t stream) {
                                 stream));
 }
 
-cuda::ModelShape shape_of(const ModelConfig& c) {
-  cuda::ModelShape s;
-  s.vocab = c.vocab_size;
-  s.dim = c.dim;
-  s.n_layers = c.n_layers;
-  s.n_heads = c.n_heads;
-  s.n_kv_heads = c.n_kv_heads;
-  s.head_dim = c.head_dim;
-  s.hidden = c.hidden_dim;
-  s.window = c.sliding_window;
-  s.rope_theta = c.rope_theta;
-  s.norm_eps = c.norm_eps;
-  s.rope_layout = c.rope_layout;
-  return s;
-}
+class CudaBackend;
 
-// Positions are bookkept by KvCache; keys and values live in the GPU session.
+// One session's cache: the sequence's GPU forward, and what its device token slot holds.
 class CudaCache : public KvCache {
  public:
-  CudaCache(const ModelConfig& c, int capacity, std::unique_ptr<cuda::Session> gpu)
-      : KvCache(c.n_layers, c.n_kv_heads * c.head_dim, c.sliding_window, capacity,
-                Storage::None),
-        gpu_(std::move(gpu)) {}
-  cuda::Session& gpu() { return *gpu_; }
-  bool captured = false;  // the decode-step graph of gpu() (decode_greedy)
-  int slot = -1;          // what the device token slot holds, when known (else -1)
+  CudaCache(CudaBackend& backend, std::unique_ptr<cuda::Forward> gpu)
+      : backend_(backend), gpu_(std::move(gpu)) {}
+
+  int capacity() const override { return gpu_->capacity(); }
+  void forward(const Batch& batch, float* logits, bool all_rows) override;
+  bool decode_greedy(int token, int64_t pos, int* next) override;
+  void read_last_logits(float* logits) override;
 
  private:
-  std::unique_ptr<cuda::Session> gpu_;
+  friend class CudaBackend;
+  CudaBackend& backend_;
+  std::unique_ptr<cuda::Forward> gpu_;
+  bool captured_ = false;  // the decode-step graph of gpu_
+  int slot_ = -1;          // what the device token slot holds, when known (else -1)
 };
 
 class CudaBackend : public ForwardBackend {
@@ -111,36 +100,36 @@ class CudaBackend : public ForwardBackend {
     if (!cuda_device_available()) {
       throw Error("--backend cuda: no CUDA GPU is available on this machine");
     }
-    const cuda::ModelShape s = shape_of(config);
-    if (s.dim % 8 != 0 || s.hidden % 8 != 0 || s.head_dim % 8 != 0) {
+    const ModelConfig& c = config;
+    if (c.dim % 8 != 0 || c.hidden_dim % 8 != 0 || c.head_dim % 8 != 0) {
       throw Error("the CUDA backend needs hidden_size, intermediate_size and head_dim to be "
                   "multiples of 8");
     }
-    fast_ = s.head_dim == 64 || s.head_dim == 128;
+    fast_ = c.head_dim == 64 || c.head_dim == 128;
     TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<cuda::Gemm>();
 
     const bool tied = w.lm_head.data == w.embed.data;
-    cuda::DeviceWeights::Places p;
-    weights_ = cuda::DeviceWeights::allocate(s, tied, &p, stream_);
+    weights_ = cuda::DeviceWeights::allocate(c, tied, stream_);
     WeightUploader up(stream_);
-    const size_t d = size_t(s.dim);
-    for (int l = 0; l < s.n_layers; ++l) {
+    const size_t d = size_t(c.dim);
+    for (int l = 0; l < c.n_layers; ++l) {
       const LayerWeights& lw = w.layers[size_t(l)];
+      const cuda::DeviceWeights::Layer& dl = weights_->layer(l);
       const std::string layer = "layer " + std::to_string(l) + " ";
-      up.upload(p.wqkv[l], lw.wq, layer + "q_proj");
-      up.upload(p.wqkv[l] + size_t(lw.wq.rows) * d, lw.wk, layer + "k_proj");
-      up.upload(p.wqkv[l] + size_t(lw.wq.rows + lw.wk.rows) * d, lw.wv, layer + "v_proj");
-      up.upload(p.wo[l], lw.wo, layer + "o_proj");
-      up.upload(p.wgu[l], lw.w_gate, layer + "gate_proj");
-      up.upload(p.wgu[l] + size_t(lw.w_gate.rows) * d, lw.w_up, layer + "up_proj");
-      up.upload(p.wd[l], lw.w_down, layer + "down_proj");
-      upload(p.attn_norm[l], lw.attn_norm, stream_);
-      upload(p.ffn_norm[l], lw.ffn_norm, stream_);
+      up.upload(dl.wqkv, lw.wq, layer + "q_proj");
+      up.upload(dl.wqkv + size_t(lw.wq.rows) * d, lw.wk, layer + "k_proj");
+      up.upload(dl.wqkv + size_t(lw.wq.rows + lw.wk.rows) * d, lw.wv, layer + "v_proj");
+      up.upload(dl.wo, lw.wo, layer + "o_proj");
+      up.upload(dl.wgu, lw.ffn.gate, layer + "gate_proj");
+      up.upload(dl.wgu + size_t(lw.ffn.gate.rows) * d, lw.ffn.up, layer + "up_proj");
+      up.upload(dl.wd, lw.ffn.down, layer + "down_proj");
+      upload(dl.attn_norm, lw.attn_norm, stream_);
+      upload(dl.ffn_norm, lw.ffn_norm, stream_);
     }
-    up.upload(p.embed, w.embed, "embed_tokens");
-    if (!tied) up.upload(p.lm_head, w.lm_head, "lm_head");
-    upload(p.final_norm, w.final_norm, stream_);
+    up.upload(weights_->embed(), w.embed, "embed_tokens");
+    if (!tied) up.upload(weights_->lm_head(), w.lm_head, "lm_head");
+    upload(weights_->final_norm(), w.final_norm, stream_);
     TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host's weights may be unmapped next
   }
 
@@ -153,100 +142,78 @@ class CudaBackend : public ForwardBackend {
   BackendKind kind() const override { return BackendKind::Cuda; }
 
   std::unique_ptr<KvCache> new_cache(int capacity, int chunk) override {
-    cuda::SessionConfig sc;
-    const int window = config_.sliding_window;
-    sc.slack = window > 0 ? capacity - window : 0;
-    sc.context = window > 0 ? 0 : capacity;
-    sc.max_chunk = chunk;
+    cuda::ForwardConfig fc;
+    fc.capacity = capacity;
+    fc.max_chunk = chunk;
     if (!fast_) {
-      sc.gemv_max = 0;  // every chunk on the prefill path
-      sc.simple_attention = true;
+      fc.gemv_max = 0;  // every chunk on the prefill path
+      fc.simple_attention = true;
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    auto gpu = std::make_unique<cuda::Session>(*weights_, *gemm_, sc, stream_);
-    return std::make_unique<CudaCache>(config_, capacity, std::move(gpu));
+    auto gpu = std::make_unique<cuda::Forward>(*weights_, *gemm_, fc, stream_);
+    return std::make_unique<CudaCache>(*this, std::move(gpu));
   }
 
-  void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) override {
-    auto* c = dynamic_cast<CudaCache*>(&cache);
-    if (!c) throw Error("the CUDA backend was given a cache it did not create");
-    if (n < 1 || !cache.fits(n)) {
-      throw Error("forward pass of " + std::to_string(n) + " tokens does not fit the cache");
-    }
+  void forward(CudaCache& c, const Batch& b, float* logits, bool all_rows) {
     std::lock_guard<std::mutex> lock(mutex_);
-    cuda::Session& gpu = c->gpu();
-    gpu.rollback(cache.end());  // the engine may have truncated or cleared the cache
-    if (fast_ && n == 1) {  // one token (sampled generation): the captured decode step
-      step(*c, tokens[0]);
-      c->slot = -1;  // the step left its argmax in the slot, not a token the caller chose
-      TR_CUDA_CHECK(cudaMemcpyAsync(logits, gpu.last_logits(),
-                                    sizeof(float) * size_t(config_.vocab_size),
-                                    cudaMemcpyDeviceToHost, stream_));
-      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    cuda::Forward& gpu = *c.gpu_;
+    if (fast_ && b.n == 1) {  // one token (sampled generation): the captured decode step
+      step(c, b.tokens[0], b.pos);
+      c.slot_ = -1;  // the step left its argmax in the slot, not a token the caller chose
+      copy_last_logits(gpu, logits);
       return;
     }
+    c.slot_ = -1;
     if (all_rows) {
-      gpu.feed(tokens, n, n, logits);
+      gpu.run(b.tokens, b.n, b.pos, logits);
     } else {
-      gpu.feed(tokens, n, n, nullptr);
-      TR_CUDA_CHECK(cudaMemcpyAsync(logits, gpu.last_logits(),
-                                    sizeof(float) * size_t(config_.vocab_size),
-                                    cudaMemcpyDeviceToHost, stream_));
-      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      gpu.run(b.tokens, b.n, b.pos, nullptr);
+      copy_last_logits(gpu, logits);
     }
-    cache.commit(n);
-    c->slot = -1;
   }
 
   // Greedy decoding: one captured step (see step()), and the pick comes back as one int;
   // the logits stay on the device.
-  bool decode_greedy(KvCache& cache, int token, int* next) override {
+  bool decode_greedy(CudaCache& c, int token, int64_t pos, int* next) {
     if (!fast_) return false;  // heads of 8/16/32: no gemv decode path
-    auto* c = dynamic_cast<CudaCache*>(&cache);
-    if (!c) throw Error("the CUDA backend was given a cache it did not create");
-    if (!cache.fits(1)) throw Error("decode step does not fit the cache");
     std::lock_guard<std::mutex> lock(mutex_);
-    c->gpu().rollback(cache.end());
-    step(*c, token);
-    const int picked = c->gpu().token();
-    c->slot = picked;
+    step(c, token, pos);
+    const int picked = c.gpu_->token();
+    c.slot_ = picked;
     *next = picked;
     return true;
   }
 
-  // One token through the session's captured decode step (cuda::Session::capture_decode,
-  // once per session): embeds the token in the device slot, runs the layers, writes the
-  // argmax back into the slot, and commits the position. The token goes to the device
-  // only when the slot does not already hold it (it does when greedy generation feeds
-  // back the previous pick). Called with the lock held and the GPU session rolled back to
-  // cache.end().
-  void step(CudaCache& c, int token) {
-    if (token < 0 || token >= config_.vocab_size) {
-      throw Error("token " + std::to_string(token) + " is not an id in the vocabulary");
-    }
-    cuda::Session& gpu = c.gpu();
-    if (!c.captured) {
-      gpu.capture_decode();
-      c.captured = true;
-    }
-    const int held = c.slot;
-    c.slot = -1;
-    if (held != token) gpu.set_token(token);
-    gpu.replay(1);
-    c.commit(1);
+  void read_last_logits(CudaCache& c, float* logits) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    copy_last_logits(*c.gpu_, logits);
   }
 
-  void read_last_logits(KvCache& cache, float* logits) override {
-    auto* c = dynamic_cast<CudaCache*>(&cache);
-    if (!c) throw Error("the CUDA backend was given a cache it did not create");
-    std::lock_guard<std::mutex> lock(mutex_);
-    TR_CUDA_CHECK(cudaMemcpyAsync(logits, c->gpu().last_logits(),
+ private:
+  // One token at `pos` through the cache's captured decode step (cuda::Forward::
+  // capture_decode, once per cache): embeds the token in the device slot, runs the
+  // layers, writes the argmax back into the slot. The token goes to the device only when
+  // the slot does not already hold it (it does when greedy generation feeds back the
+  // previous pick). Called with the lock held.
+  void step(CudaCache& c, int token, int64_t pos) {
+    cuda::Forward& gpu = *c.gpu_;
+    if (!c.captured_) {
+      gpu.capture_decode();
+      c.captured_ = true;
+    }
+    const int held = c.slot_;
+    c.slot_ = -1;
+    if (held != token) gpu.set_token(token);
+    gpu.replay(1, pos);
+  }
+
+  void copy_last_logits(cuda::Forward& gpu, float* logits) {
+    TR_CUDA_CHECK(cudaMemcpyAsync(logits, gpu.last_logits(),
                                   sizeof(float) * size_t(config_.vocab_size),
                                   cudaMemcpyDeviceToHost, stream_));
     TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
- private:
   const ModelConfig& config_;
   bool fast_ = false;
   cudaStream_t stream_ = nullptr;
@@ -254,6 +221,14 @@ class CudaBackend : public ForwardBackend {
   std::unique_ptr<cuda::DeviceWeights> weights_;
   std::mutex mutex_;
 };
+
+void CudaCache::forward(const Batch& batch, float* logits, bool all_rows) {
+  backend_.forward(*this, batch, logits, all_rows);
+}
+bool CudaCache::decode_greedy(int token, int64_t pos, int* next) {
+  return backend_.decode_greedy(*this, token, pos, next);
+}
+void CudaCache::read_last_logits(float* logits) { backend_.read_last_logits(*this, logits); }
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "tensor.h"
 #include "tramontane/engine.h"
 
 namespace tramontane::cuda {
@@ -145,10 +146,10 @@ void argmax(const Launch& l, const float* logits, int vocab, int* token_out, int
             int advance_by);
 
 // --- convert.cu -----------------------------------------------------------------------
-// dst = f16(src) for n weights stored on the device as StoredFormat (round to nearest
-// even); *overflow += the number of finite values beyond the f16 range (±65504).
-enum class StoredFormat { F32, BF16, F16 };
-void convert_to_f16(const Launch& l, const void* src, StoredFormat format, size_t n, f16* dst,
+// dst = f16(src) for n weights of a plain stored type (F32, BF16, F16) copied raw to the
+// device (round to nearest even); *overflow += the number of finite values beyond the
+// f16 range (±65504).
+void convert_to_f16(const Launch& l, const void* src, StoredType type, size_t n, f16* dst,
                     unsigned* overflow);
 
 // --- fill.cu --------------------------------------------------------------------------

@@ -127,6 +127,20 @@ void validate(const ModelConfig& c, const std::string& what) {
     throw Error(what + ": the RMSNorm epsilon must be a finite number > 0");
   }
   if (c.sliding_window < 0) throw Error(what + ": sliding_window must be positive or null");
+  if (c.feed_forward == FeedForwardKind::MixtureOfExperts &&
+      c.n_experts_per_token > c.n_experts) {
+    throw Error(what + ": " + std::to_string(c.n_experts_per_token) +
+                " experts per token exceed the " + std::to_string(c.n_experts) + " experts");
+  }
+}
+
+// A mixture of experts when the config names its experts (HF: num_local_experts and
+// num_experts_per_tok; params.json: moe.num_experts and moe.num_experts_per_tok).
+void read_experts(const Fields& f, const char* experts, const char* per_token, ModelConfig& c) {
+  if (!f.has(experts)) return;
+  c.feed_forward = FeedForwardKind::MixtureOfExperts;
+  c.n_experts = f.positive(experts, 4096);
+  c.n_experts_per_token = f.positive(per_token, 4096);
 }
 
 }  // namespace
@@ -188,6 +202,7 @@ ModelConfig parse_hf_config(const json::Value& root, const std::string& what) {
   c.bos_id = f.token_id_or("bos_token_id", 1);
   c.eos_id = f.token_id_or("eos_token_id", 2);
   c.rope_layout = RopeLayout::RotateHalf;
+  read_experts(f, "num_local_experts", "num_experts_per_tok", c);
   validate(c, what);
   return c;
 }
@@ -217,6 +232,10 @@ ModelConfig parse_params_json(const json::Value& root, const std::string& what) 
   c.rope_layout = RopeLayout::Interleaved;
   c.bos_id = 1;
   c.eos_id = 2;
+  const json::Value* moe = f.find("moe");
+  if (moe && !moe->is_null()) {
+    read_experts(Fields(*moe, what + " moe"), "num_experts", "num_experts_per_tok", c);
+  }
   validate(c, what);
   return c;
 }
@@ -227,11 +246,9 @@ LoadedConfig load_config(const std::string& dir) {
   std::string hf = files::join(dir, "config.json");
   std::string mistral = files::join(dir, "params.json");
   if (files::is_file(hf)) {
-    loaded.file = "config.json";
     loaded.format = ModelFormat::HuggingFace;
     loaded.config = parse_hf_config(json::Value::parse(files::read_text(hf), hf), hf);
   } else if (files::is_file(mistral)) {
-    loaded.file = "params.json";
     loaded.format = ModelFormat::Consolidated;
     loaded.config = parse_params_json(json::Value::parse(files::read_text(mistral), mistral), mistral);
   } else {

@@ -10,12 +10,13 @@
 
 namespace tramontane {
 
+// Which layout a model's files follow: where its config is and how its tensors are named
+// (weights.cpp) and laid out (RoPE rows).
 enum class ModelFormat { HuggingFace, Consolidated };
 
 struct LoadedConfig {
   ModelConfig config;
   ModelFormat format = ModelFormat::HuggingFace;
-  std::string file;  // the file the config came from, for messages
 };
 
 // Looks for config.json, then params.json, in dir. Throws a one-line Error when the

@@ -4,6 +4,7 @@
 
 #include "forward.h"
 #include "forward_backend.h"
+#include "kv_buffer.h"
 
 namespace tramontane {
 namespace {
@@ -15,19 +16,11 @@ class CpuBackend : public ForwardBackend {
 
   BackendKind kind() const override { return BackendKind::Cpu; }
 
-  std::unique_ptr<KvCache> new_cache(int capacity, int chunk) override {
-    const ModelConfig& c = config_;
-    auto cache = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim,
-                                           c.sliding_window, capacity);
-    // A query sees at most W keys with a window, at most the whole cache without.
-    std::lock_guard<std::mutex> lock(mutex_);
-    forward_.reserve(chunk, c.sliding_window > 0 ? c.sliding_window : capacity);
-    return cache;
-  }
+  std::unique_ptr<KvCache> new_cache(int capacity, int chunk) override;
 
-  void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) override {
+  void run(cpu::KvBuffer& kv, const Batch& batch, float* logits, bool all_rows) {
     std::lock_guard<std::mutex> lock(mutex_);
-    forward_.run(cache, tokens, n, logits, all_rows);
+    forward_.run(kv, batch, logits, all_rows);
   }
 
  private:
@@ -35,6 +28,30 @@ class CpuBackend : public ForwardBackend {
   std::mutex mutex_;
   cpu::Forward forward_;
 };
+
+class CpuCache : public KvCache {
+ public:
+  CpuCache(CpuBackend& backend, const ModelConfig& c, int capacity)
+      : backend_(backend), kv_(c.n_layers, c.n_kv_heads * c.head_dim, capacity) {}
+
+  int capacity() const override { return kv_.capacity(); }
+  void forward(const Batch& batch, float* logits, bool all_rows) override {
+    backend_.run(kv_, batch, logits, all_rows);
+  }
+
+ private:
+  CpuBackend& backend_;
+  cpu::KvBuffer kv_;
+};
+
+std::unique_ptr<KvCache> CpuBackend::new_cache(int capacity, int chunk) {
+  const ModelConfig& c = config_;
+  auto cache = std::make_unique<CpuCache>(*this, c, capacity);
+  // A query sees at most W keys with a window, at most the whole cache without.
+  std::lock_guard<std::mutex> lock(mutex_);
+  forward_.reserve(chunk, c.sliding_window > 0 ? c.sliding_window : capacity);
+  return cache;
+}
 
 }  // namespace
 

@@ -1,10 +1,9 @@
-// What a model's forward pass runs on. The session logic (feed, rollback, reuse,
-// generate) is the same for every backend: ModelSession keeps the tokens and the cache's
-// positions (KvCache), and asks the backend to run chunks of tokens through the model.
+// What a model's forward pass runs on. The session (session.cpp) owns every rule about
+// positions: capacity, chunking, rollback, cancellation. A backend only makes caches
+// (kv_cache.h), and each cache runs forward steps at the positions it is told.
 //
-//   CPU  (cpu_backend.cpp): keys and values in the KvCache's own host memory.
-//   CUDA (cuda/engine_backend.cu, built with TRAMONTANE_WITH_CUDA): a KvCache that
-//        holds positions only, with the keys and values in a GPU session beside it.
+//   CPU  (cpu_backend.cpp → cpu/forward.cpp): the reference.
+//   CUDA (cuda/engine_backend.cu → cuda/forward.cu, built with TRAMONTANE_WITH_CUDA).
 #pragma once
 
 #include <memory>
@@ -21,35 +20,9 @@ class ForwardBackend {
 
   virtual BackendKind kind() const = 0;
 
-  // A new session's cache of `capacity` slots, with the backend's scratch sized for
-  // chunks of up to `chunk` tokens. Throws a one-line Error when memory is short.
+  // A new session's cache of `capacity` slots, whose forward steps take batches of up
+  // to `chunk` tokens. Throws a one-line Error when memory is short.
   virtual std::unique_ptr<KvCache> new_cache(int capacity, int chunk) = 0;
-
-  // Runs n tokens (n ≤ the chunk given to new_cache) at positions cache.end() ..
-  // cache.end() + n − 1 and commits them to the cache. logits (host memory) receives
-  // [n][vocab] when all_rows, else the last token's [vocab]. `cache` must come from this
-  // backend's new_cache. Safe to call from several threads (calls take turns).
-  virtual void forward(KvCache& cache, const int* tokens, int n, float* logits,
-                       bool all_rows) = 0;
-
-  // Optional fast path for greedy decoding: runs one token at position cache.end() as
-  // forward(cache, &token, 1, ...) would, commits it, and writes the argmax of its logits
-  // (lowest id on ties, as Sampler's greedy pick) to *next without copying the logits to
-  // the host. Returns false, having done nothing, where the backend has no such path (the
-  // CPU backend; CUDA models whose head size takes the prefill path); callers then use
-  // forward(). CUDA: a decode step captured once per session as a graph, argmax on the
-  // device.
-  virtual bool decode_greedy(KvCache& cache, int token, int* next) {
-    (void)cache, (void)token, (void)next;
-    return false;
-  }
-
-  // The logits [vocab] after the last token that decode_greedy ran (host memory). Only
-  // called after decode_greedy returned true, before any other call on the cache.
-  virtual void read_last_logits(KvCache& cache, float* logits) {
-    (void)cache, (void)logits;
-    throw Error("read_last_logits: this backend has no greedy decode path");
-  }
 };
 
 // The reference backend: cpu/forward.cpp on `threads` threads. Keeps references to

@@ -1,9 +1,11 @@
-// The rolling-buffer KV cache of one session.
+// The rolling-buffer KV cache of one session: which positions it holds (KvPositions,
+// kept by the session alone) and where a backend keeps their keys and values (KvCache,
+// one implementation per backend).
 //
-// Each layer keeps C = capacity() slots of keys and values (fp32, keys after RoPE).
-// Position p lives in slot p mod C, so a sliding-window model never needs more than
-// C = W + slack slots however long the sequence grows: attention only looks back W
-// positions, and the slack is what makes rolling back exact.
+// Each layer keeps C = capacity slots of keys and values (keys after RoPE). Position p
+// lives in slot p mod C, so a sliding-window model never needs more than C = W + slack
+// slots however long the sequence grows: attention only looks back W positions, and
+// the slack is what makes rolling back exact.
 //
 // Worked example: W = 4, slack = 2, so C = 6. After 9 tokens (positions 0..8):
 //
@@ -20,34 +22,24 @@
 // Models without a window attend to everything: C is the context length, slots never
 // wrap, and feeding past C is an error ("context full").
 //
-// Positions are written only by whoever runs a forward pass (write_key/write_value),
-// after that pass has read what it needs: a chunk longer than the slack would otherwise
-// overwrite keys its own first queries still need.
-//
-// A backend that keeps keys and values elsewhere (the GPU) derives from KvCache with
-// Storage::None: the positions are bookkept here all the same, and key()/value() must
-// not be called.
+// A forward step writes a batch's keys and values only after that step has read what
+// it needs: a batch longer than the slack would otherwise overwrite keys its own first
+// queries still need.
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 
 namespace tramontane {
 
-class KvCache {
+// Bookkeeping of the positions a cache holds. Owned by the session; backends never see
+// it (they are told each batch's positions, see Batch).
+class KvPositions {
  public:
-  enum class Storage { Host, None };
-
-  // kv_dim = n_kv_heads * head_dim; window = 0 for full attention.
-  KvCache(int n_layers, int kv_dim, int window, int capacity, Storage storage = Storage::Host);
-  virtual ~KvCache() = default;
-  KvCache(const KvCache&) = delete;
-  KvCache& operator=(const KvCache&) = delete;
+  // window = 0 for full attention. Throws when capacity < max(window, 1).
+  KvPositions(int window, int capacity);
 
   int capacity() const { return capacity_; }
   int window() const { return window_; }
-  int kv_dim() const { return kv_dim_; }
 
   // Positions [begin(), end()) are held.
   int64_t begin() const { return begin_; }
@@ -56,16 +48,11 @@ class KvCache {
   int slot(int64_t pos) const { return int(pos % capacity_); }
 
   // The first position a query at `pos` attends to.
-  int64_t first_visible(int64_t pos) const {
-    if (window_ == 0) return 0;
-    return pos - window_ + 1 > 0 ? pos - window_ + 1 : 0;
+  int64_t first_visible(int64_t pos) const { return first_visible(pos, window_); }
+  static int64_t first_visible(int64_t pos, int window) {
+    if (window == 0) return 0;
+    return pos - window + 1 > 0 ? pos - window + 1 : 0;
   }
-
-  // Keys/values of one layer at one held position: kv_dim floats.
-  const float* key(int layer, int64_t pos) const { return keys_.get() + offset(layer, pos); }
-  const float* value(int layer, int64_t pos) const { return values_.get() + offset(layer, pos); }
-  float* key(int layer, int64_t pos) { return keys_.get() + offset(layer, pos); }
-  float* value(int layer, int64_t pos) { return values_.get() + offset(layer, pos); }
 
   // Whether positions [end(), end() + n) can be appended (always, with a window).
   bool fits(int64_t n) const { return window_ > 0 || end_ + n <= capacity_; }
@@ -81,19 +68,53 @@ class KvCache {
   void clear() { begin_ = end_ = 0; }
 
  private:
-  size_t offset(int layer, int64_t pos) const {
-    return (size_t(layer) * size_t(capacity_) + size_t(slot(pos))) * size_t(kv_dim_);
+  int window_, capacity_;
+  int64_t begin_ = 0, end_ = 0;
+};
+
+// The tokens of one forward step and where they go: token t sits at position pos + t,
+// and its key and value go to slot (pos + t) mod capacity. The caller guarantees that
+// the cache still holds every earlier position these tokens attend to.
+struct Batch {
+  const int* tokens = nullptr;
+  int n = 0;
+  int64_t pos = 0;
+};
+
+// One session's keys and values on a backend, and the forward steps that read and
+// write them. A backend's forward pass always runs against one such cache, so the steps
+// are called through it: each backend reaches its own storage without a cast.
+//   CPU:  engine/cpu_backend.cpp (fp32 slots in host memory, cpu/kv_buffer.h)
+//   CUDA: cuda/engine_backend.cu (f16 slots on the device, cuda/forward.h)
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+
+  virtual int capacity() const = 0;
+
+  // Runs batch.n tokens (n ≤ the chunk the cache was made for) through the model and
+  // writes their keys and values. logits (host memory) receives [n][vocab] when
+  // all_rows, else the last token's [vocab]. Calls on caches of one backend take turns.
+  virtual void forward(const Batch& batch, float* logits, bool all_rows) = 0;
+
+  // Optional fast path for greedy decoding: runs one token at position `pos` as
+  // forward() would and writes the argmax of its logits (lowest id on ties, as
+  // Sampler's greedy pick) to *next without copying the logits to the host. Returns
+  // false, having done nothing, where the backend has no such path; callers then use
+  // forward(). CUDA: a decode step captured once per cache as a graph.
+  virtual bool decode_greedy(int token, int64_t pos, int* next) {
+    (void)token, (void)pos, (void)next;
+    return false;
   }
 
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
+  // The logits [vocab] after the last token that decode_greedy ran (host memory). Only
+  // called after decode_greedy returned true, before any other call on the cache.
+  virtual void read_last_logits(float* logits);
 
-  int n_layers_, kv_dim_, window_, capacity_;
-  int64_t begin_ = 0, end_ = 0;
-  // [layer][slot][kv_dim]. calloc'd: pages are committed only once written, so a large
-  // context costs memory only as it fills.
-  std::unique_ptr<float[], Free> keys_, values_;
+ protected:
+  KvCache() = default;
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
 };
 
 }  // namespace tramontane

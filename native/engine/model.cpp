@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "model_files.h"
 #include "session.h"
 
 namespace tramontane {
@@ -26,13 +27,10 @@ static int thread_count(int requested) {
 
 LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) {
   const int threads = thread_count(options.threads);
-  LoadedConfig loaded = load_config(dir);
-  config_ = loaded.config;
-  format_ = loaded.format;
-  store_ = format_ == ModelFormat::HuggingFace
-               ? TensorStore::open_hf(dir)
-               : TensorStore::open_file(dir, "consolidated.safetensors");
-  weights_ = load_weights(store_, config_, format_, options.on_progress);
+  ModelFiles files = open_model_files(dir);
+  config_ = files.config;
+  tensors_ = std::move(files.tensors);
+  weights_ = load_weights(*tensors_, config_, files.format, options.on_progress);
   tokenizer_ = Tokenizer::load_from_dir(dir);
   if (tokenizer_ && tokenizer_->vocab_size() > config_.vocab_size) {
     throw Error("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +

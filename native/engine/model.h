@@ -1,5 +1,5 @@
-// A loaded model: config, memory-mapped weights, tokenizer, and the backend that runs
-// the forward pass all of its sessions share.
+// A loaded model: config, weights (from the folder's tensor source), tokenizer, and
+// the backend that runs the forward pass all of its sessions share.
 #pragma once
 
 #include <memory>
@@ -8,7 +8,7 @@
 #include "config.h"
 #include "forward_backend.h"
 #include "kv_cache.h"
-#include "safetensors.h"
+#include "tensor_source.h"
 #include "tramontane/engine.h"
 #include "tramontane/tokenizer.h"
 #include "weights.h"
@@ -24,24 +24,14 @@ class LoadedModel : public Model {
   const Tokenizer* tokenizer() const override { return tokenizer_.get(); }
   std::unique_ptr<Session> new_session(const SessionOptions& options) override;
 
-  // What sessions call (see ForwardBackend).
+  // A session's cache (see ForwardBackend::new_cache).
   std::unique_ptr<KvCache> new_cache(int capacity, int chunk) {
     return backend_->new_cache(capacity, chunk);
-  }
-  void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
-    backend_->forward(cache, tokens, n, logits, all_rows);
-  }
-  bool decode_greedy(KvCache& cache, int token, int* next) {
-    return backend_->decode_greedy(cache, token, next);
-  }
-  void read_last_logits(KvCache& cache, float* logits) {
-    backend_->read_last_logits(cache, logits);
   }
 
  private:
   ModelConfig config_;
-  ModelFormat format_;
-  TensorStore store_;
+  std::unique_ptr<TensorSource> tensors_;  // the weights point into it
   Weights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_

@@ -16,15 +16,6 @@
 
 namespace tramontane {
 
-std::string shape_string(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 static std::string base_name(const std::string& path) {
   size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -57,10 +48,10 @@ MappedFile::~MappedFile() {
 
 namespace {
 
-bool parse_dtype(const std::string& s, DType* out) {
-  if (s == "F32") *out = DType::F32;
-  else if (s == "BF16") *out = DType::BF16;
-  else if (s == "F16") *out = DType::F16;
+bool parse_type(const std::string& s, StoredType* out) {
+  if (s == "F32") *out = StoredType::F32;
+  else if (s == "BF16") *out = StoredType::BF16;
+  else if (s == "F16") *out = StoredType::F16;
   else return false;
   return true;
 }
@@ -120,7 +111,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : name_(base_name(path
     TensorView t;
     t.name = tensor_name;
     t.file = name_;
-    if (!parse_dtype(dtype->as_string(), &t.dtype)) {
+    if (!parse_type(dtype->as_string(), &t.type)) {
       fail("unsupported dtype " + dtype->as_string() + " (F32, BF16 and F16 are supported)");
     }
     // Element count, refusing anything that could overflow.
@@ -140,16 +131,16 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : name_(base_name(path
       fail("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
            "] lie outside the " + std::to_string(data_size) + " data bytes of the file");
     }
-    uint64_t expected = count * dtype_size(t.dtype);
+    uint64_t expected = count * block_bytes(t.type);  // safetensors holds plain types only
     if (end - begin != expected) {
       fail("data_offsets span " + std::to_string(end - begin) + " bytes but shape " +
-           shape_string(t.shape) + " of " + dtype_name(t.dtype) + " needs " +
+           shape_string(t.shape) + " of " + stored_type_name(t.type) + " needs " +
            std::to_string(expected));
     }
     t.nbytes = size_t(expected);
     t.data = data + begin;
     // The format does not promise alignment; a misaligned tensor is copied once.
-    if (reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype) != 0) {
+    if (reinterpret_cast<uintptr_t>(t.data) % block_bytes(t.type) != 0) {
       realigned_.emplace_back((t.nbytes + 3) / 4);
       std::memcpy(realigned_.back().data(), t.data, t.nbytes);
       t.data = realigned_.back().data();
@@ -177,16 +168,17 @@ const TensorView* SafetensorsFile::find(const std::string& tensor) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
-TensorStore TensorStore::open_file(const std::string& dir, const std::string& name) {
+std::unique_ptr<SafetensorsSource> SafetensorsSource::open_file(const std::string& dir,
+                                                              const std::string& name) {
   std::string path = files::join(dir, name);
   if (!files::is_file(path)) throw Error("no " + name + " in " + dir);
-  TensorStore store;
-  store.files_.push_back(std::make_unique<SafetensorsFile>(path));
-  store.source_ = name;
+  auto store = std::make_unique<SafetensorsSource>();
+  store->files_.push_back(std::make_unique<SafetensorsFile>(path));
+  store->where_ = name;
   return store;
 }
 
-TensorStore TensorStore::open_hf(const std::string& dir) {
+std::unique_ptr<SafetensorsSource> SafetensorsSource::open_hf(const std::string& dir) {
   const std::string index_name = "model.safetensors.index.json";
   std::string index_path = files::join(dir, index_name);
   if (!files::is_file(index_path)) {
@@ -200,8 +192,8 @@ TensorStore TensorStore::open_hf(const std::string& dir) {
   const json::Value* map = index.find("weight_map");
   if (!map || !map->is_object()) throw Error(index_name + ": missing \"weight_map\" object");
 
-  TensorStore store;
-  store.source_ = "the shards of " + index_name;
+  auto store = std::make_unique<SafetensorsSource>();
+  store->where_ = "the shards of " + index_name;
   std::map<std::string, size_t> file_index;  // shard file name → files_ index
   for (const auto& [tensor, file] : map->as_object()) {
     if (!file.is_string()) throw Error(index_name + ": weight_map[" + tensor + "] is not a file name");
@@ -214,31 +206,23 @@ TensorStore TensorStore::open_hf(const std::string& dir) {
     if (it == file_index.end()) {
       std::string path = files::join(dir, shard);
       if (!files::is_file(path)) throw Error(index_name + " lists " + shard + ", which is missing");
-      store.files_.push_back(std::make_unique<SafetensorsFile>(path));
-      it = file_index.emplace(shard, store.files_.size() - 1).first;
+      store->files_.push_back(std::make_unique<SafetensorsFile>(path));
+      it = file_index.emplace(shard, store->files_.size() - 1).first;
     }
-    if (!store.files_[it->second]->find(tensor)) {
+    if (!store->files_[it->second]->find(tensor)) {
       throw Error(index_name + " places " + tensor + " in " + shard + ", which does not hold it");
     }
-    store.shard_of_[tensor] = it->second;
+    store->shard_of_[tensor] = it->second;
   }
   return store;
 }
 
-const TensorView* TensorStore::find(const std::string& tensor) const {
+const TensorView* SafetensorsSource::find(const std::string& tensor) const {
   if (!shard_of_.empty()) {
     auto it = shard_of_.find(tensor);
     return it == shard_of_.end() ? nullptr : files_[it->second]->find(tensor);
   }
   return files_.empty() ? nullptr : files_[0]->find(tensor);
-}
-
-size_t TensorStore::total_bytes() const {
-  size_t total = 0;
-  for (const auto& f : files_) {
-    for (const auto& t : f->tensors()) total += t.nbytes;
-  }
-  return total;
 }
 
 }  // namespace tramontane

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor.h"
+#include "tensor_source.h"
 
 namespace tramontane {
 
@@ -53,23 +53,21 @@ class SafetensorsFile {
 };
 
 // All tensors of a model: one file, or shards listed by model.safetensors.index.json.
-class TensorStore {
+class SafetensorsSource : public TensorSource {
  public:
   // HF layout: model.safetensors.index.json (shards) or model.safetensors.
-  static TensorStore open_hf(const std::string& dir);
+  static std::unique_ptr<SafetensorsSource> open_hf(const std::string& dir);
   // A single named file (consolidated.safetensors).
-  static TensorStore open_file(const std::string& dir, const std::string& name);
+  static std::unique_ptr<SafetensorsSource> open_file(const std::string& dir,
+                                                      const std::string& name);
 
-  // Null when absent.
-  const TensorView* find(const std::string& tensor) const;
-  // Where a missing tensor should have been, for messages ("model.safetensors").
-  const std::string& source() const { return source_; }
-  size_t total_bytes() const;
+  const TensorView* find(const std::string& tensor) const override;
+  const std::string& where() const override { return where_; }
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, size_t> shard_of_;  // sharded: tensor name → file index
-  std::string source_;
+  std::string where_;
 };
 
 }  // namespace tramontane

@@ -48,9 +48,10 @@ ModelSession::ModelSession(std::shared_ptr<LoadedModel> model, const SessionOpti
     : model_(std::move(model)),
       options_(options),
       vocab_(model_->config().vocab_size),
+      positions_(model_->config().sliding_window, cache_capacity(model_->config(), options)),
       last_logits_(size_t(vocab_)),
       sampler_(vocab_) {
-  cache_ = model_->new_cache(cache_capacity(model_->config(), options), options.chunk);
+  cache_ = model_->new_cache(positions_.capacity(), options.chunk);
 }
 
 void ModelSession::check_ids(const int* tokens, size_t n) const {
@@ -63,10 +64,15 @@ void ModelSession::check_ids(const int* tokens, size_t n) const {
 }
 
 void ModelSession::check_fits(size_t total) const {
-  if (cache_->window() == 0 && total > size_t(cache_->capacity())) {
+  if (positions_.window() == 0 && total > size_t(positions_.capacity())) {
     throw Error("context full: " + std::to_string(total) + " tokens exceed the context of " +
-                std::to_string(cache_->capacity()));
+                std::to_string(positions_.capacity()));
   }
+}
+
+void ModelSession::forward(const int* tokens, int n, float* logits, bool all_rows) {
+  cache_->forward(Batch{tokens, n, positions_.end()}, logits, all_rows);
+  positions_.commit(n);
 }
 
 void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) {
@@ -78,10 +84,10 @@ void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::a
     const int m = int(std::min(chunk, n - done));
     if (logits) {
       float* rows = logits + done * size_t(vocab_);
-      model_->forward(*cache_, tokens + done, m, rows, true);
+      forward(tokens + done, m, rows, true);
       std::memcpy(last_logits_.data(), rows + size_t(m - 1) * vocab_, sizeof(float) * vocab_);
     } else {
-      model_->forward(*cache_, tokens + done, m, last_logits_.data(), false);
+      forward(tokens + done, m, last_logits_.data(), false);
     }
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + m);
     done += size_t(m);
@@ -92,11 +98,11 @@ void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::a
 
 size_t ModelSession::cut(size_t length) {
   if (length >= tokens_.size()) return tokens_.size();
-  if (cache_->can_truncate(int64_t(length))) {
-    cache_->truncate(int64_t(length));
+  if (positions_.can_truncate(int64_t(length))) {
+    positions_.truncate(int64_t(length));
     tokens_.resize(length);
   } else {
-    cache_->clear();
+    positions_.clear();
     tokens_.clear();
   }
   return tokens_.size();
@@ -197,7 +203,7 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         result.finish = FinishReason::Cancelled;
         break;
       }
-      if (result.tokens.size() >= size_t(params.max_tokens) || !cache_->fits(1)) {
+      if (result.tokens.size() >= size_t(params.max_tokens) || !positions_.fits(1)) {
         result.finish = FinishReason::Length;  // asked-for length, or a full context
         break;
       }
@@ -227,7 +233,8 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         if (stopped) break;
         continue;
       }
-      if (fast && model_->decode_greedy(*cache_, id, &next)) {
+      if (fast && cache_->decode_greedy(id, positions_.end(), &next)) {
+        positions_.commit(1);
         tokens_.push_back(id);
         stale = true;
       } else {
@@ -238,13 +245,13 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
       if (ends) break;
     }
     if (stale) {
-      model_->read_last_logits(*cache_, last_logits_.data());
+      cache_->read_last_logits(last_logits_.data());
       stale = false;
     }
   } catch (...) {
     if (stale) {
       try {
-        model_->read_last_logits(*cache_, last_logits_.data());
+        cache_->read_last_logits(last_logits_.data());
       } catch (...) {
         cut(0);  // the invariants hold for an empty session
       }
@@ -266,10 +273,10 @@ std::vector<int> ModelSession::propose(int id, const SamplingParams& params, siz
   // slack (rejected drafts are cut off exactly within it) or the context left.
   int64_t room = std::min(options_.max_draft, draft_length_.next());
   room = std::min<int64_t>(room, int64_t(params.max_tokens) - int64_t(generated));
-  if (cache_->window() > 0) {
+  if (positions_.window() > 0) {
     room = std::min<int64_t>(room, options_.slack);
   } else {
-    room = std::min<int64_t>(room, int64_t(cache_->capacity()) - int64_t(tokens_.size()) - 1);
+    room = std::min<int64_t>(room, int64_t(positions_.capacity()) - int64_t(tokens_.size()) - 1);
   }
   if (room <= 0) return {};
   context_.assign(tokens_.begin(), tokens_.end());
@@ -306,11 +313,11 @@ int ModelSession::verify(int id, const std::vector<int>& draft) {
 
 void ModelSession::keep_verified(size_t length) {
   if (length < tokens_.size()) {
-    if (!cache_->can_truncate(int64_t(length))) {
+    if (!positions_.can_truncate(int64_t(length))) {
       rollback(length);  // not reached: drafts stay within the slack
       return;
     }
-    cache_->truncate(int64_t(length));
+    positions_.truncate(int64_t(length));
     tokens_.resize(length);
   }
   const size_t row = length - 1 - verify_start_;

@@ -1,8 +1,9 @@
 // A sequence of tokens with its rolling KV cache: feed, rollback, reuse, generate. The
-// same for every backend: the model's ForwardBackend runs the chunks and owns where the
-// cache's keys and values live.
+// one owner of the session rules for every backend: token ids, capacity and "context
+// full", chunking, which positions the cache holds (KvPositions), rollback and
+// cancellation. The backend's KvCache runs each chunk at the positions given here.
 //
-// Invariants between calls: the cache holds exactly tokens() (cache.end() ==
+// Invariants between calls: the cache holds exactly tokens() (positions.end() ==
 // tokens().size()), and last_logits() is the model's output after the last token
 // (null only while the session is empty).
 #pragma once
@@ -22,8 +23,8 @@ class ModelSession : public Session {
   ModelSession(std::shared_ptr<LoadedModel> model, const SessionOptions& options);
 
   const std::vector<int>& tokens() const override { return tokens_; }
-  int window() const override { return cache_->window(); }
-  int capacity() const override { return cache_->capacity(); }
+  int window() const override { return positions_.window(); }
+  int capacity() const override { return positions_.capacity(); }
 
   void feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) override;
   const float* last_logits() const override { return tokens_.empty() ? nullptr : last_logits_.data(); }
@@ -35,6 +36,8 @@ class ModelSession : public Session {
  private:
   void check_ids(const int* tokens, size_t n) const;
   void check_fits(size_t total) const;
+  // One chunk through the cache at the next positions; commits them.
+  void forward(const int* tokens, int n, float* logits, bool all_rows);
   // Cuts tokens() to `length` without computing anything: exact when the cache allows,
   // else empties the session (the caller re-feeds). Returns the tokens still held.
   size_t cut(size_t length);
@@ -50,6 +53,7 @@ class ModelSession : public Session {
   std::shared_ptr<LoadedModel> model_;
   SessionOptions options_;
   int vocab_;
+  KvPositions positions_;
   std::unique_ptr<KvCache> cache_;
   std::vector<int> tokens_;
   std::vector<int> replay_;        // tokens being re-fed by rollback

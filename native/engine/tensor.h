@@ -1,6 +1,11 @@
-// Views of weight tensors as they lie in the memory-mapped safetensors files.
-// Nothing here owns or converts data: bf16/f16 weights stay 2 bytes per value and
-// the CPU kernels widen them to fp32 on the fly.
+// Tensors as a weight format stores them: a name, a shape, a stored element type and
+// the bytes of each row. Nothing here owns or converts data: bf16/f16 weights stay
+// 2 bytes per value and the CPU kernels widen them to fp32 on the fly.
+//
+// A row is the fastest-varying dimension (the last of a safetensors shape, ne0 of a
+// GGUF one). Plain types store each value in whole bytes; block types (quantized
+// formats) store a row as row_length / block_size blocks of fixed size, so code that
+// walks a matrix steps by row_bytes(), never by "bytes per element".
 #pragma once
 
 #include <cstddef>
@@ -10,24 +15,25 @@
 
 namespace tramontane {
 
-enum class DType { F32, BF16, F16 };
+// Every element type a weight may be stored in. New block formats add an entry here
+// and a line in each function below; the loaders refuse what a backend cannot read.
+enum class StoredType { F32, BF16, F16 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
-inline const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "F32";
-    case DType::BF16: return "BF16";
-    case DType::F16: return "F16";
-  }
-  return "?";
+const char* stored_type_name(StoredType t);
+// Values per block (1 for the plain types) and bytes per block.
+int64_t block_size(StoredType t);
+size_t block_bytes(StoredType t);
+// Bytes of one row of `row_length` values; row_length must be a multiple of the block.
+inline size_t row_bytes(StoredType t, int64_t row_length) {
+  return size_t(row_length / block_size(t)) * block_bytes(t);
 }
 
-// One tensor of a safetensors file, with its data already bounds-checked.
+// One tensor of a weight file, with its data already bounds-checked.
 struct TensorView {
   std::string name;
-  DType dtype = DType::F32;
-  std::vector<int64_t> shape;
-  const void* data = nullptr;  // aligned to dtype_size(dtype)
+  StoredType type = StoredType::F32;
+  std::vector<int64_t> shape;  // slowest dimension first; the last is the row
+  const void* data = nullptr;  // aligned to block_bytes(type) where the type needs it
   size_t nbytes = 0;
   std::string file;  // file name (no directory), for error messages
 };
@@ -36,9 +42,11 @@ struct TensorView {
 // PyTorch's nn.Linear, so y = W x reads one contiguous row per output.
 struct Matrix {
   const void* data = nullptr;
-  DType dtype = DType::F32;
+  StoredType type = StoredType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
+  size_t row_bytes() const { return tramontane::row_bytes(type, cols); }
+  size_t bytes() const { return size_t(rows) * row_bytes(); }
 };
 
 // "[128, 64]"

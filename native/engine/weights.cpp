@@ -48,11 +48,11 @@ namespace {
 
 class Loader {
  public:
-  Loader(const TensorStore& store) : store_(store) {}
+  explicit Loader(const TensorSource& source) : source_(source) {}
 
   const TensorView& tensor(const std::string& name, std::vector<int64_t> shape) {
-    const TensorView* t = store_.find(name);
-    if (!t) throw Error("missing tensor " + name + " in " + store_.source());
+    const TensorView* t = source_.find(name);
+    if (!t) throw Error("missing tensor " + name + " in " + source_.where());
     if (t->shape != shape) {
       throw Error(name + ": expected shape " + shape_string(shape) + ", found " +
                   shape_string(t->shape) + " in " + t->file);
@@ -62,24 +62,24 @@ class Loader {
 
   Matrix matrix(const std::string& name, int64_t rows, int64_t cols) {
     const TensorView& t = tensor(name, {rows, cols});
-    return Matrix{t.data, t.dtype, rows, cols};
+    return Matrix{t.data, t.type, rows, cols};
   }
 
   std::vector<float> values(const std::string& name, int64_t n) {
     const TensorView& t = tensor(name, {n});
     std::vector<float> out(static_cast<size_t>(n));
-    cpu::to_f32(out.data(), t.data, t.dtype, size_t(n));
+    cpu::to_f32(out.data(), t.data, t.type, size_t(n));
     return out;
   }
 
  private:
-  const TensorStore& store_;
+  const TensorSource& source_;
 };
 
 // Reads one byte per page so the first request does not pay for the disk.
 void touch(const Matrix& m) {
   const volatile uint8_t* p = static_cast<const uint8_t*>(m.data);
-  size_t bytes = size_t(m.rows) * size_t(m.cols) * dtype_size(m.dtype);
+  const size_t bytes = m.bytes();
   uint8_t sink = 0;
   for (size_t i = 0; i < bytes; i += 4096) sink ^= p[i];
   (void)sink;
@@ -87,12 +87,15 @@ void touch(const Matrix& m) {
 
 }  // namespace
 
-Weights load_weights(const TensorStore& store, const ModelConfig& c, ModelFormat format,
+Weights load_weights(const TensorSource& source, const ModelConfig& c, ModelFormat format,
                      const std::function<void(float)>& progress) {
+  if (c.feed_forward != FeedForwardKind::Dense) {
+    throw Error("load_weights: only the dense feed-forward family is implemented");
+  }
   const WeightNames names = WeightNames::for_format(format);
   const int64_t q_dim = int64_t(c.n_heads) * c.head_dim;
   const int64_t kv_dim = int64_t(c.n_kv_heads) * c.head_dim;
-  Loader load(store);
+  Loader load(source);
   Weights w;
   w.embed = load.matrix(names.embed, c.vocab_size, c.dim);
   w.layers.resize(size_t(c.n_layers));
@@ -104,9 +107,9 @@ Weights load_weights(const TensorStore& store, const ModelConfig& c, ModelFormat
     l.wv = load.matrix(names.layer(names.wv, i), kv_dim, c.dim);
     l.wo = load.matrix(names.layer(names.wo, i), c.dim, q_dim);
     l.ffn_norm = load.values(names.layer(names.ffn_norm, i), c.dim);
-    l.w_gate = load.matrix(names.layer(names.w_gate, i), c.hidden_dim, c.dim);
-    l.w_up = load.matrix(names.layer(names.w_up, i), c.hidden_dim, c.dim);
-    l.w_down = load.matrix(names.layer(names.w_down, i), c.dim, c.hidden_dim);
+    l.ffn.gate = load.matrix(names.layer(names.w_gate, i), c.hidden_dim, c.dim);
+    l.ffn.up = load.matrix(names.layer(names.w_up, i), c.hidden_dim, c.dim);
+    l.ffn.down = load.matrix(names.layer(names.w_down, i), c.dim, c.hidden_dim);
   }
   w.final_norm = load.values(names.final_norm, c.dim);
   w.lm_head = c.tie_embeddings ? w.embed : load.matrix(names.lm_head, c.vocab_size, c.dim);
@@ -117,7 +120,9 @@ Weights load_weights(const TensorStore& store, const ModelConfig& c, ModelFormat
   touch(w.embed);
   for (int i = 0; i < c.n_layers; ++i) {
     const LayerWeights& l = w.layers[size_t(i)];
-    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) touch(*m);
+    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn.gate, &l.ffn.up, &l.ffn.down}) {
+      touch(*m);
+    }
     if (progress) progress(float(i + 1) / steps);
   }
   if (!c.tie_embeddings) touch(w.lm_head);

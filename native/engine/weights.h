@@ -1,5 +1,5 @@
 // The model's weights, named once for both checkpoint layouts and checked against the
-// config. Matrices point into the memory-mapped files (bf16 stays bf16); only the
+// config. Matrices point into the tensor source's memory (bf16 stays bf16); only the
 // small norm vectors are copied to fp32.
 #pragma once
 
@@ -8,10 +8,18 @@
 #include <vector>
 
 #include "config.h"
-#include "safetensors.h"
 #include "tensor.h"
+#include "tensor_source.h"
 
 namespace tramontane {
+
+// The dense feed-forward block: a SwiGLU MLP, x += (silu(x Wgateᵀ) ⊙ x Wupᵀ) Wdownᵀ. A
+// mixture of experts will hold a router [n_experts, dim] and one of these per expert.
+struct FeedForwardWeights {
+  Matrix gate;  // [hidden_dim, dim]  (w1 in consolidated checkpoints)
+  Matrix up;    // [hidden_dim, dim]  (w3)
+  Matrix down;  // [dim, hidden_dim]  (w2)
+};
 
 struct LayerWeights {
   std::vector<float> attn_norm;  // [dim]
@@ -20,9 +28,7 @@ struct LayerWeights {
   Matrix wv;                     // [n_kv_heads * head_dim, dim]
   Matrix wo;                     // [dim, n_heads * head_dim]
   std::vector<float> ffn_norm;   // [dim]
-  Matrix w_gate;                 // [hidden_dim, dim]  (w1 in consolidated checkpoints)
-  Matrix w_up;                   // [hidden_dim, dim]  (w3)
-  Matrix w_down;                 // [dim, hidden_dim]  (w2)
+  FeedForwardWeights ffn;        // the family's feed-forward block (config.feed_forward)
 };
 
 struct Weights {
@@ -44,7 +50,7 @@ struct WeightNames {
 // Looks up every tensor the config implies, with its shape. Throws a one-line Error
 // naming the first missing tensor or wrong shape. progress(f) is called with f in
 // [0, 1] while the mapped pages are touched (read from disk) layer by layer.
-Weights load_weights(const TensorStore& store, const ModelConfig& config, ModelFormat format,
+Weights load_weights(const TensorSource& source, const ModelConfig& config, ModelFormat format,
                      const std::function<void(float)>& progress);
 
 }  // namespace tramontane

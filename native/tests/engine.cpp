@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "harness.h"
+#include "kv_buffer.h"
 #include "kv_cache.h"
 #include "sampler.h"
 #include "stop_strings.h"
@@ -452,7 +453,7 @@ static std::vector<float> last(const Session& s, int vocab) {
 // The rolling cache.
 
 TEST(kv_cache_slot_math_follows_the_worked_example) {
-  KvCache cache(1, 2, /*window=*/4, /*capacity=*/6);
+  KvPositions cache(/*window=*/4, /*capacity=*/6);
   CHECK(cache.capacity() == 6);
   cache.commit(9);  // positions 0..8
   CHECK(cache.begin() == 3 && cache.end() == 9);
@@ -471,14 +472,15 @@ TEST(kv_cache_slot_math_follows_the_worked_example) {
   CHECK(!cache.can_truncate(5));
   CHECK(cache.can_truncate(6));
   // Values land in slot p mod C.
-  cache.key(0, 7)[0] = 42.f;
-  CHECK(cache.key(0, 1)[0] == 42.f);  // 7 mod 6 = 1
+  cpu::KvBuffer kv(1, 2, /*capacity=*/6);
+  kv.key(0, 7)[0] = 42.f;
+  CHECK(kv.key(0, 1)[0] == 42.f);  // 7 mod 6 = 1
   cache.commit(20);
   CHECK(cache.end() == 27 && cache.begin() == 21);
 }
 
 TEST(kv_cache_without_window_never_wraps) {
-  KvCache cache(2, 4, /*window=*/0, /*capacity=*/10);
+  KvPositions cache(/*window=*/0, /*capacity=*/10);
   CHECK(cache.fits(10));
   CHECK(!cache.fits(11));
   cache.commit(7);
@@ -1091,6 +1093,48 @@ TEST(configs_are_read_from_both_formats) {
   c = load_config(params.path).config;
   CHECK(c.sliding_window == 4096 && c.rope_theta == 10000.f && c.norm_eps == 1e-5f);
   CHECK(c.rope_layout == RopeLayout::Interleaved);
+}
+
+TEST(mixture_of_experts_configs_are_read_and_refused_before_any_tensor) {
+  // Mixtral 8x7B's config.json: the folder holds no weights at all, and the refusal
+  // names the family instead of a missing file or a missing MLP tensor.
+  TempDir dir;
+  write_file(dir.file("config.json"),
+             "{\"architectures\": [\"MixtralForCausalLM\"], \"model_type\": \"mixtral\", "
+             "\"vocab_size\": 32000, \"hidden_size\": 4096, \"intermediate_size\": 14336, "
+             "\"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"num_key_value_heads\": 8, "
+             "\"num_local_experts\": 8, \"num_experts_per_tok\": 2, \"sliding_window\": null, "
+             "\"max_position_embeddings\": 32768, \"rope_theta\": 1000000.0}");
+  ModelConfig c = load_config(dir.path).config;
+  CHECK(c.feed_forward == FeedForwardKind::MixtureOfExperts);
+  CHECK(c.n_experts == 8 && c.n_experts_per_token == 2 && c.hidden_dim == 14336);
+  EXPECT_ERROR(Model::load(dir.path, LoadOptions{}), "mixture-of-experts", "8 experts, 2 per token",
+               "not supported yet");
+
+  // Mistral's own format says it under "moe".
+  TempDir params;
+  write_file(params.file("params.json"),
+             "{\"dim\": 4096, \"n_layers\": 32, \"head_dim\": 128, \"hidden_dim\": 14336, "
+             "\"n_heads\": 32, \"n_kv_heads\": 8, \"norm_eps\": 1e-05, \"vocab_size\": 32000, "
+             "\"rope_theta\": 1e6, \"moe\": {\"num_experts\": 8, \"num_experts_per_tok\": 2}}");
+  c = load_config(params.path).config;
+  CHECK(c.feed_forward == FeedForwardKind::MixtureOfExperts);
+  CHECK(c.n_experts == 8 && c.n_experts_per_token == 2);
+  EXPECT_ERROR(Model::load(params.path, LoadOptions{}), "mixture-of-experts", "not supported yet");
+
+  // Dense configs stay dense; an impossible expert count is one clear error.
+  Spec s;
+  TempDir dense;
+  write_file(dense.file("config.json"), hf_config_json(s));
+  CHECK(load_config(dense.path).config.feed_forward == FeedForwardKind::Dense);
+  write_file(params.file("params.json"),
+             "{\"dim\": 64, \"n_layers\": 2, \"hidden_dim\": 128, \"n_heads\": 4, "
+             "\"vocab_size\": 100, \"moe\": {\"num_experts\": 2, \"num_experts_per_tok\": 3}}");
+  EXPECT_ERROR(load_config(params.path), "params.json", "3 experts per token exceed the 2 experts");
+  write_file(params.file("params.json"),
+             "{\"dim\": 64, \"n_layers\": 2, \"hidden_dim\": 128, \"n_heads\": 4, "
+             "\"vocab_size\": 100, \"moe\": {\"num_experts\": 2}}");
+  EXPECT_ERROR(load_config(params.path), "missing", "num_experts_per_tok");
 }
 
 TEST(bad_configs_are_one_clear_error) {

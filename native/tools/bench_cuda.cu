@@ -16,10 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "forward.h"
 #include "gemm.h"
-#include "model.h"
 #include "ops.h"
 
+using tramontane::ModelConfig;
 using tramontane::RopeLayout;
 using namespace tramontane::cuda;
 
@@ -67,14 +68,6 @@ __global__ void read_kernel(const uint4* __restrict__ p, size_t n, unsigned* out
   if (acc == 0x9e3779b9u) out[0] = acc;  // keeps the loads; practically never taken
 }
 
-struct Row {
-  std::string what;
-  double value;
-  std::string unit;
-  std::string note;
-};
-std::vector<Row> g_summary;
-
 void line(const std::string& what, double value, const std::string& unit, const std::string& note = "") {
   std::printf("  %-52s %12.3f %-8s %s\n", what.c_str(), value, unit.c_str(), note.c_str());
   std::fflush(stdout);
@@ -84,6 +77,147 @@ std::string pct(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f%%", 100 * x);
   return b;
+}
+
+// Feeds n tokens from position pos in chunks of at most `chunk` (the engine's session
+// does this in production).
+void feed(Forward& fwd, const int* tokens, int n, int64_t pos, int chunk) {
+  for (int done = 0; done < n; done += chunk) fwd.run(tokens + done, std::min(chunk, n - done), pos + done);
+}
+
+// The decode step's pieces, one launch each on layer `layer`, on the forward's own
+// buffers (what the gemv tuner and the per-kernel table time).
+enum class Op { Qkv, Attention, OutProj, GateUp, Down, Logits, Argmax, Embed, Norm };
+
+void enqueue_op(Forward& f, Op op, int layer, int n) {
+  const Launch l = f.launch_cfg();
+  const GemvPlan& p = f.gemv_plan(n == 1);
+  const Activations& a = f.activations();
+  const ModelConfig& c = f.weights().config();
+  const DeviceWeights::Layer& lw = f.weights().layer(layer);
+  const AttnShape& attn = f.attn_shape();
+  // Several tokens read rows normalized beforehand (xn), as the forward arranges.
+  auto in = [&](const float* norm_w) {
+    return n == 1 ? NormedInput{a.x, norm_w, c.norm_eps, nullptr} : NormedInput{nullptr, nullptr, 0.f, a.xn};
+  };
+  switch (op) {
+    case Op::Qkv:
+      return gemv_qkv(l, p.qkv, lw.wqkv, in(lw.attn_norm), n, c.dim, attn, c.rope_layout,
+                      f.weights().inv_freq(), a.pos, a.q, f.layer_k(layer), f.layer_v(layer));
+    case Op::Attention:
+      return attention_decode(l, a.q, f.layer_k(layer), f.layer_v(layer), a.pos, n, attn,
+                              f.decode_scratch(), a.ao);
+    case Op::OutProj: return gemv_residual(l, p.o, lw.wo, a.ao, n, attn.q_dim(), c.dim, a.x);
+    case Op::GateUp:
+      return gemv_swiglu(l, p.gate_up, lw.wgu, in(lw.ffn_norm), n, c.dim, c.hidden_dim, a.h);
+    case Op::Down: return gemv_residual(l, p.down, lw.wd, a.h, n, c.hidden_dim, c.dim, a.x);
+    case Op::Logits:
+      return gemv_logits(l, p.logits, f.weights().lm_head(), in(f.weights().final_norm()), n, c.dim,
+                         c.vocab_size, a.logits);
+    case Op::Argmax: return argmax(l, a.logits, c.vocab_size, a.token, nullptr, 0);
+    case Op::Embed: return embed(l, a.x, f.weights().embed(), c.dim, a.tokens, n);
+    case Op::Norm: return rmsnorm(l, a.xn, a.x, lw.attn_norm, n, c.dim, c.norm_eps);
+  }
+}
+
+// Picks each gemv operator's block/grid configuration by timing candidates on the
+// forward's buffers. Run before feeding (it writes cache slots 0..7).
+void tune_gemv(Forward& f, int reps) {
+  const Launch l{f.stream(), false};
+  const Activations& a = f.activations();
+  const ModelConfig& c = f.weights().config();
+  const AttnShape& attn = f.attn_shape();
+  const int d = c.dim;
+  // Real data everywhere the operators read.
+  fill_uniform(l, a.x, size_t(kGemvMaxTokens) * d, 11, -1.f, 1.f);
+  fill_uniform(l, a.ao, size_t(kGemvMaxTokens) * attn.q_dim(), 12, -1.f, 1.f);
+  fill_uniform(l, a.h, size_t(kGemvMaxTokens) * c.hidden_dim, 13, -1.f, 1.f);
+  fill_uniform(l, a.xn, size_t(kGemvMaxTokens) * d, 14, -1.f, 1.f);
+  fill_int(l, a.tokens, kGemvMaxTokens, 1);
+  f.set_pos(0);
+  int sms = 0, dev = 0;
+  TR_CUDA_CHECK(cudaGetDevice(&dev));
+  TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+
+  cudaEvent_t start, stop;
+  TR_CUDA_CHECK(cudaEventCreate(&start));
+  TR_CUDA_CHECK(cudaEventCreate(&stop));
+  struct Item {
+    Op op;
+    int tiles;
+  };
+  auto config_of = [](GemvPlan& p, Op op) -> GemvConfig& {
+    switch (op) {
+      case Op::Qkv: return p.qkv;
+      case Op::OutProj: return p.o;
+      case Op::GateUp: return p.gate_up;
+      case Op::Down: return p.down;
+      default: return p.logits;
+    }
+  };
+  const Item items[] = {
+      {Op::Qkv, gemv_qkv_tiles(attn)},
+      {Op::OutProj, gemv_rows_tiles(d)},
+      {Op::GateUp, gemv_swiglu_tiles(c.hidden_dim)},
+      {Op::Down, gemv_rows_tiles(d)},
+      {Op::Logits, gemv_rows_tiles(c.vocab_size)},
+  };
+  for (int n : {1, kGemvMaxTokens}) {
+    GemvPlan& plan = f.gemv_plan(n == 1);
+    for (const Item& it : items) {
+      GemvConfig best{8, 0, 4};
+      float best_ms = 1e30f;
+      // Grids: one block per tile (0), whole multiples of the SM count, and grids that
+      // give every block the same number of tiles.
+      std::vector<int> grids = {0};
+      for (int mult : {1, 2, 3, 4, 6, 8, 12, 16}) grids.push_back(mult * sms);
+      for (int per_block = 2; per_block <= 8; ++per_block) grids.push_back(ceil_div(it.tiles, per_block));
+      std::sort(grids.begin(), grids.end());
+      grids.erase(std::unique(grids.begin(), grids.end()), grids.end());
+      for (int steps : {2, 4})
+      for (int warps : {2, 4, 8}) {
+        for (int grid : grids) {
+          if (grid >= it.tiles || grid > 16 * sms) continue;
+          config_of(plan, it.op) = GemvConfig{warps, grid, steps};
+          const int layers = it.op == Op::Logits ? 1 : c.n_layers;
+          std::vector<float> times;
+          for (int r = 0; r < reps + 1; ++r) {
+            TR_CUDA_CHECK(cudaEventRecord(start, f.stream()));
+            for (int i = 0; i < layers; ++i) enqueue_op(f, it.op, i, n);
+            TR_CUDA_CHECK(cudaEventRecord(stop, f.stream()));
+            TR_CUDA_CHECK(cudaEventSynchronize(stop));
+            float ms = 0.f;
+            TR_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+            if (r > 0) times.push_back(ms / float(layers));  // the first is a warm-up
+          }
+          const float ms = median(times);
+          if (ms < best_ms) {
+            best_ms = ms;
+            best = GemvConfig{warps, grid, steps};
+          }
+        }
+      }
+      config_of(plan, it.op) = best;
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
+
+// Tunes cuBLASLt's algorithm choice for the prefill products of an m-token chunk.
+void tune_gemm(Forward& f, Gemm& gemm, int m) {
+  const Launch l{f.stream(), false};
+  const Activations& a = f.activations();
+  const ModelConfig& c = f.weights().config();
+  const int d = c.dim, qd = f.attn_shape().q_dim(), hid = c.hidden_dim;
+  fill_uniform(l, a.xn, size_t(m) * d, 21, -1.f, 1.f);
+  fill_uniform(l, a.ao, size_t(m) * qd, 22, -1.f, 1.f);
+  fill_uniform(l, a.h, size_t(m) * hid, 23, -1.f, 1.f);
+  const DeviceWeights::Layer& lw = f.weights().layer(0);
+  gemm.tune(f.stream(), a.xn, lw.wqkv, a.qkv, true, m, qkv_rows(c), d, 5);
+  gemm.tune(f.stream(), a.ao, lw.wo, a.x, true, m, d, qd, 5);
+  gemm.tune(f.stream(), a.xn, lw.wgu, a.gu, false, m, 2 * hid, d, 5);
+  gemm.tune(f.stream(), a.h, lw.wd, a.x, true, m, d, hid, 5);
 }
 
 }  // namespace
@@ -141,12 +275,12 @@ int main(int argc, char** argv) {
     }
 
     // --- model ----------------------------------------------------------------------------
-    const ModelShape shape = ModelShape::mistral_7b();
-    const double weight_bytes = double(shape.parameter_count()) * 2;
+    const ModelConfig shape = mistral_7b_config();
+    const double weight_bytes = double(parameter_count(shape)) * 2;
     // Bytes one decode step must read: every weight except the embedding table (one row).
-    const double decode_bytes = weight_bytes - double(shape.vocab) * shape.dim * 2;
+    const double decode_bytes = weight_bytes - double(shape.vocab_size) * shape.dim * 2;
     std::printf("\nmodel: Mistral 7B shape, %.3f B parameters, %.2f GB f16; decode reads %.2f GB/token\n",
-                shape.parameter_count() / 1e9, weight_bytes / 1e9, decode_bytes / 1e9);
+                parameter_count(shape) / 1e9, weight_bytes / 1e9, decode_bytes / 1e9);
     const double decode_limit = copy_bw / decode_bytes;
     line("decode limit = copy bandwidth / bytes per token", decode_limit, "tok/s");
     const double kv_token_bytes = 2.0 * shape.n_layers * shape.n_kv_heads * shape.head_dim * 2;
@@ -158,14 +292,14 @@ int main(int argc, char** argv) {
     std::printf("  random weights generated on the GPU in %.2f s\n",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     Gemm gemm;
-    SessionConfig cfg;
-    cfg.slack = 256;
+    ForwardConfig cfg;
+    cfg.capacity = shape.sliding_window + 256;
     cfg.max_chunk = 4096;
     cfg.decode_blocks_per_sm = g_decode_blocks_per_sm;
-    Session sess(*weights, gemm, cfg, st);
+    Forward sess(*weights, gemm, cfg, st);
     t0 = std::chrono::steady_clock::now();
-    sess.tune_gemv(8);
-    for (int m : {4096, 2048, 1024, 512, 32}) sess.tune_gemm(m);
+    tune_gemv(sess, 8);
+    for (int m : {4096, 2048, 1024, 512, 32}) tune_gemm(sess, gemm, m);
     std::printf("  kernel choices tuned in %.2f s\n",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     for (int single : {1, 0}) {
@@ -182,7 +316,7 @@ int main(int argc, char** argv) {
       uint64_t z = 12345;
       for (auto& t : tokens) {
         z = z * 6364136223846793005ull + 1442695040888963407ull;
-        t = int((z >> 33) % uint64_t(shape.vocab));
+        t = int((z >> 33) % uint64_t(shape.vocab_size));
       }
     }
 
@@ -192,8 +326,7 @@ int main(int argc, char** argv) {
     for (int n : {512, 4096}) {
       if (g_decode_only) break;
       const float ms = time_ms(st, std::max(3, g_reps / 2), [&] {
-        sess.rollback(0);
-        sess.feed(tokens.data(), n);
+        feed(sess, tokens.data(), n, 0, cfg.max_chunk);
       });
       const double tps = n / (ms * 1e-3);
       prefill_tps[n == 4096] = tps;
@@ -202,8 +335,7 @@ int main(int argc, char** argv) {
     for (int chunk : {2048, 1024}) {
       if (g_decode_only) break;
       const float ms = time_ms(st, 3, [&] {
-        sess.rollback(0);
-        sess.feed(tokens.data(), 4096, chunk);
+        feed(sess, tokens.data(), 4096, 0, chunk);
       });
       line("prefill 4096 tokens in chunks of " + std::to_string(chunk), 4096 / (ms * 1e-3), "tok/s",
            std::to_string(ms) + " ms");
@@ -214,17 +346,19 @@ int main(int argc, char** argv) {
     double decode_tps[2][2][2] = {};  // [ctx 4096][graph][pdl]
     for (int ctxi = 0; ctxi < 2; ++ctxi) {
       const int ctx = ctxi ? 4096 : 128;
-      sess.rollback(0);
-      sess.feed(tokens.data(), ctx);
+      feed(sess, tokens.data(), ctx, 0, cfg.max_chunk);
       sess.argmax_token();
       for (int pdl : {1, 0}) {
         sess.set_pdl(pdl);
         sess.capture_decode();
         for (int graph : {1, 0}) {
           const float ms = time_ms(st, g_reps, [&] {
-            sess.rollback(ctx);
-            if (graph) sess.replay(32);
-            else sess.decode_stream(32);
+            if (graph) {
+              sess.replay(32, ctx);
+            } else {
+              sess.set_pos(ctx);
+              for (int i = 0; i < 32; ++i) sess.enqueue_decode_step();
+            }
           });
           const double tps = 32 / (ms * 1e-3);
           decode_tps[ctxi][graph][pdl] = tps;
@@ -236,7 +370,7 @@ int main(int argc, char** argv) {
       }
     }
     // The configuration the session uses by default, for the rest of the run.
-    const bool pdl_default = SessionConfig().pdl;
+    const bool pdl_default = ForwardConfig().pdl;
     sess.set_pdl(pdl_default);
     sess.capture_decode();
     const double dec128 = decode_tps[0][1][pdl_default], dec4096 = decode_tps[1][1][pdl_default];
@@ -244,20 +378,18 @@ int main(int argc, char** argv) {
 
     // --- append onto a cached prompt ------------------------------------------------------
     std::printf("\nnew tokens onto a cached 4096-token prompt -> first sampled token (host clock, incl. sync)\n");
-    sess.rollback(0);
-    sess.feed(tokens.data(), 4096);
+    feed(sess, tokens.data(), 4096, 0, cfg.max_chunk);
     TR_CUDA_CHECK(cudaStreamSynchronize(st));
     double append_ms[3] = {0, 0, 0};
     int ai = 0;
     for (int n : {1, 8, 32}) {
       std::vector<float> t;
       for (int r = 0; r < g_reps + 1; ++r) {
-        sess.rollback(4096);
         const auto a = std::chrono::steady_clock::now();
-        sess.feed(tokens.data() + 4096, n);
+        feed(sess, tokens.data() + 4096, n, 4096, cfg.max_chunk);
         const int tok = sess.argmax_token();
         const auto b = std::chrono::steady_clock::now();
-        if (tok < 0 || tok >= shape.vocab) throw tramontane::Error("bad sampled token");
+        if (tok < 0 || tok >= shape.vocab_size) throw tramontane::Error("bad sampled token");
         if (r > 0) t.push_back(float(std::chrono::duration<double, std::milli>(b - a).count()));
       }
       append_ms[ai++] = median(t);
@@ -267,21 +399,20 @@ int main(int argc, char** argv) {
     // --- per-kernel ---------------------------------------------------------------------------
     std::printf("\ndecode kernels, n tokens, 32 layers back to back, context 4096 (attention: one kernel, splits merged)\n");
     std::printf("  %-14s %3s %4s %10s %10s %10s %9s\n", "kernel", "n", "PDL", "us/launch", "floor us", "GB/s", "of copy");
-    using Op = Session::Op;
     struct K {
       Op op;
       const char* name;
       double weight_bytes;
     };
-    const double d = shape.dim, qd = shape.n_heads * shape.head_dim, hid = shape.hidden;
+    const double d = shape.dim, qd = shape.n_heads * shape.head_dim, hid = shape.hidden_dim;
     const K kernels[] = {
-        {Op::Qkv, "qkv+rope", double(shape.qkv_rows()) * d * 2},
+        {Op::Qkv, "qkv+rope", double(qkv_rows(shape)) * d * 2},
         {Op::Attention, "attention", 4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2},
         {Op::OutProj, "o+residual", d * qd * 2},
         {Op::GateUp, "gate_up+silu", 2 * hid * d * 2},
         {Op::Down, "down+residual", d * hid * 2},
-        {Op::Logits, "norm+lm_head", double(shape.vocab) * d * 2},
-        {Op::Argmax, "argmax", double(shape.vocab) * 4},
+        {Op::Logits, "norm+lm_head", double(shape.vocab_size) * d * 2},
+        {Op::Argmax, "argmax", double(shape.vocab_size) * 4},
         {Op::Norm, "rmsnorm(n>1)", 8.0 * d * 6},
     };
     double sum_layer_us = 0, sum_other_us = 0;
@@ -293,9 +424,9 @@ int main(int argc, char** argv) {
       for (const K& k : kernels) {
         if ((k.op == Op::Argmax && n > 1) || (k.op == Op::Norm && n == 1)) continue;
         const int layers = (k.op == Op::Logits || k.op == Op::Argmax) ? 1 : shape.n_layers;
-        sess.set_device_pos(4096);
+        sess.set_pos(4096);
         const float ms = time_ms(st, g_reps, [&] {
-          for (int l = 0; l < layers; ++l) sess.enqueue_op(k.op, l, n);
+          for (int l = 0; l < layers; ++l) enqueue_op(sess, k.op, l, n);
         });
         const double us = ms * 1000 / layers;
         const double floor_us = k.weight_bytes / copy_bw * 1e6;
@@ -313,7 +444,7 @@ int main(int argc, char** argv) {
     std::printf("\nprefill kernels at 4096 tokens (layer 0..31 weights in turn)\n");
     {
       const int m = 4096;
-      DeviceBuffer xn(size_t(m) * d * 2), qkv(size_t(m) * shape.qkv_rows() * 4), x(size_t(m) * d * 4),
+      DeviceBuffer xn(size_t(m) * d * 2), qkv(size_t(m) * qkv_rows(shape) * 4), x(size_t(m) * d * 4),
           ao(size_t(m) * qd * 2), gu(size_t(m) * 2 * hid * 2), h(size_t(m) * hid * 2),
           q(size_t(m) * qd * 2), kn(size_t(m) * shape.n_kv_heads * shape.head_dim * 2),
           vn(size_t(m) * shape.n_kv_heads * shape.head_dim * 2),
@@ -321,7 +452,7 @@ int main(int argc, char** argv) {
           vc(size_t(4352) * shape.n_kv_heads * shape.head_dim * 2);
       fill_uniform(lst, xn.as<f16>(), size_t(m) * d, 5, -1.f, 1.f);
       fill_uniform(lst, x.as<float>(), size_t(m) * d, 6, -1.f, 1.f);
-      fill_uniform(lst, qkv.as<float>(), size_t(m) * shape.qkv_rows(), 7, -1.f, 1.f);
+      fill_uniform(lst, qkv.as<float>(), size_t(m) * qkv_rows(shape), 7, -1.f, 1.f);
       fill_uniform(lst, ao.as<f16>(), size_t(m) * qd, 8, -1.f, 1.f);
       fill_uniform(lst, gu.as<f16>(), size_t(m) * 2 * hid, 9, -1.f, 1.f);
       fill_uniform(lst, h.as<f16>(), size_t(m) * hid, 10, -1.f, 1.f);
@@ -330,11 +461,11 @@ int main(int argc, char** argv) {
       fill_uniform(lst, vn.as<f16>(), vn.bytes() / 2, 13, -1.f, 1.f);
       fill_uniform(lst, kc.as<f16>(), kc.bytes() / 2, 14, -1.f, 1.f);
       fill_uniform(lst, vc.as<f16>(), vc.bytes() / 2, 15, -1.f, 1.f);
-      AttnShape a{shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.window, 4352};
+      AttnShape a{shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.sliding_window, 4352};
       const Launch L{st, true};
       std::printf("  %-34s %10s %12s %10s\n", "kernel", "ms", "rate", "of ceiling");
       auto gemm_row = [&](const char* name, int n, int k, const f16* in, void* out, bool f32, bool acc,
-                          const f16* (*wsel)(const LayerWeights&)) {
+                          const f16* (*wsel)(const DeviceWeights::Layer&)) {
         int li = 0;
         const float ms = time_ms(st, g_reps, [&] {
           gemm.run(st, in, wsel(weights->layer(li++ % shape.n_layers)), out, f32, m, n, k, acc);
@@ -344,14 +475,14 @@ int main(int argc, char** argv) {
         return ms;
       };
       double layer_ms = 0;
-      layer_ms += gemm_row("gemm qkv 4096x6144x4096 -> fp32", shape.qkv_rows(), shape.dim, xn.as<f16>(),
-                           qkv.as<void>(), true, false, [](const LayerWeights& l) { return l.wqkv; });
+      layer_ms += gemm_row("gemm qkv 4096x6144x4096 -> fp32", qkv_rows(shape), shape.dim, xn.as<f16>(),
+                           qkv.as<void>(), true, false, [](const DeviceWeights::Layer& l) -> const f16* { return l.wqkv; });
       layer_ms += gemm_row("gemm o 4096x4096x4096 += fp32", shape.dim, int(qd), ao.as<f16>(), x.as<void>(),
-                           true, true, [](const LayerWeights& l) { return l.wo; });
-      layer_ms += gemm_row("gemm gate_up 4096x28672x4096 -> f16", 2 * shape.hidden, shape.dim,
-                           xn.as<f16>(), gu.as<void>(), false, false, [](const LayerWeights& l) { return l.wgu; });
-      layer_ms += gemm_row("gemm down 4096x4096x14336 += fp32", shape.dim, shape.hidden, h.as<f16>(),
-                           x.as<void>(), true, true, [](const LayerWeights& l) { return l.wd; });
+                           true, true, [](const DeviceWeights::Layer& l) -> const f16* { return l.wo; });
+      layer_ms += gemm_row("gemm gate_up 4096x28672x4096 -> f16", 2 * shape.hidden_dim, shape.dim,
+                           xn.as<f16>(), gu.as<void>(), false, false, [](const DeviceWeights::Layer& l) -> const f16* { return l.wgu; });
+      layer_ms += gemm_row("gemm down 4096x4096x14336 += fp32", shape.dim, shape.hidden_dim, h.as<f16>(),
+                           x.as<void>(), true, true, [](const DeviceWeights::Layer& l) -> const f16* { return l.wd; });
       auto bw_row = [&](const char* name, double bytes, const std::function<void()>& fn) {
         const float ms = time_ms(st, g_reps, fn);
         const double bw = bytes / (ms * 1e-3);
@@ -361,12 +492,12 @@ int main(int argc, char** argv) {
       const float* nw = weights->layer(0).attn_norm;
       layer_ms += 2 * bw_row("rmsnorm (x2 per layer)", double(m) * d * 6,
                              [&] { rmsnorm(L, xn.as<f16>(), x.as<float>(), nw, m, shape.dim, 1e-5f); });
-      layer_ms += bw_row("rope_qkv", double(m) * shape.qkv_rows() * 6, [&] {
+      layer_ms += bw_row("rope_qkv", double(m) * qkv_rows(shape) * 6, [&] {
         rope_qkv(L, qkv.as<float>(), m, 0, a, RopeLayout::RotateHalf, weights->inv_freq(), q.as<f16>(),
                  kn.as<f16>(), vn.as<f16>());
       });
       layer_ms += bw_row("swiglu", double(m) * hid * 6,
-                         [&] { swiglu(L, gu.as<f16>(), m, shape.hidden, h.as<f16>()); });
+                         [&] { swiglu(L, gu.as<f16>(), m, shape.hidden_dim, h.as<f16>()); });
       layer_ms += bw_row("kv_commit", double(m) * shape.n_kv_heads * shape.head_dim * 8, [&] {
         kv_commit(L, kn.as<f16>(), vn.as<f16>(), m, 0, a, kc.as<f16>(), vc.as<f16>());
       });
@@ -387,7 +518,7 @@ int main(int argc, char** argv) {
         std::printf("  %-34s %10.3f %8.1f TF/s %10s\n", "attention, simple kernel", sms,
                     flops / (sms * 1e-3) / 1e12, "(first version)");
       }
-      const double flops_layer = 2.0 * m * (double(shape.qkv_rows()) * d + d * qd + 3 * hid * d);
+      const double flops_layer = 2.0 * m * (double(qkv_rows(shape)) * d + d * qd + 3 * hid * d);
       std::printf("  one layer, sum of the above: %.2f ms -> %.0f tok/s for 32 layers (measured prefill: %.0f)\n",
                   layer_ms, m / (layer_ms * 32 * 1e-3), prefill_tps[1]);
       std::printf("  linear-layer FLOP floor at the measured GEMM rate: %.2f ms per layer\n",

@@ -1,5 +1,8 @@
-// Plain CPU references for the CUDA checks: fp32/fp64 loops over f16 weights, written
-// for clarity (threads only where the 7B shape would otherwise take minutes).
+// Plain CPU references for the CUDA kernel checks, one operator at a time, over the
+// kernels' own layouts (fused q/k/v rows, [kv_head][slot][head_dim] caches): fp32/fp64
+// loops over f16 weights, written for clarity (threads only where the 7B widths would
+// otherwise take minutes). Whole forward passes are checked against the engine's CPU
+// forward pass (cpu/forward.cpp) instead.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -139,70 +142,5 @@ inline double rel_err(const float* a, const float* b, size_t n) {
   }
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
-
-// A whole model on the host, f16 weights as downloaded from the GPU.
-struct HostModel {
-  int vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, hidden, window;
-  float rope_theta, norm_eps;
-  bool interleaved;
-  struct Layer {
-    std::vector<uint16_t> wqkv, wo, wgu, wd;
-    std::vector<float> attn_norm, ffn_norm;
-  };
-  std::vector<Layer> layers;
-  std::vector<uint16_t> embed, lm_head;
-  std::vector<float> final_norm;
-
-  // Logits for every position of `tokens`, computed from scratch (no cache): query i
-  // attends keys j with i − W < j ≤ i.
-  std::vector<float> forward(const std::vector<int>& tokens) const {
-    const int n = int(tokens.size());
-    const int qd = n_heads * head_dim, kvd = n_kv_heads * head_dim;
-    const int qkv_rows = qd + 2 * kvd;
-    const std::vector<float> freq = inv_freq(head_dim, rope_theta);
-    std::vector<float> x(size_t(n) * dim), xn(x.size()), qkv(size_t(n) * qkv_rows),
-        attn(size_t(n) * qd), gu(size_t(n) * 2 * hidden), h(size_t(n) * hidden), tmp(x.size());
-    for (int t = 0; t < n; ++t)
-      for (int k = 0; k < dim; ++k)
-        x[size_t(t) * dim + k] = from_f16(embed[size_t(tokens[size_t(t)]) * dim + k]);
-    for (const Layer& L : layers) {
-      rmsnorm(xn.data(), x.data(), L.attn_norm.data(), n, dim, norm_eps);
-      matmul(qkv.data(), xn.data(), n, L.wqkv.data(), qkv_rows, dim);
-      for (int t = 0; t < n; ++t) {
-        float* row = qkv.data() + size_t(t) * qkv_rows;
-        for (int hh = 0; hh < n_heads + n_kv_heads; ++hh)
-          rope_head(row + size_t(hh) * head_dim, head_dim, t, freq.data(), interleaved);
-      }
-      const int group = n_heads / n_kv_heads;
-      parallel_for(int64_t(n) * n_heads, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          const int t = int(i / n_heads), hh = int(i % n_heads), kvh = hh / group;
-          const int64_t lo = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
-          attend(attn.data() + size_t(t) * qd + size_t(hh) * head_dim,
-                 qkv.data() + size_t(t) * qkv_rows + size_t(hh) * head_dim, head_dim, lo, t,
-                 [&](int64_t p) { return qkv.data() + size_t(p) * qkv_rows + qd + size_t(kvh) * head_dim; },
-                 [&](int64_t p) {
-                   return qkv.data() + size_t(p) * qkv_rows + qd + kvd + size_t(kvh) * head_dim;
-                 });
-        }
-      });
-      matmul(tmp.data(), attn.data(), n, L.wo.data(), dim, qd);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
-      rmsnorm(xn.data(), x.data(), L.ffn_norm.data(), n, dim, norm_eps);
-      matmul(gu.data(), xn.data(), n, L.wgu.data(), 2 * hidden, dim);
-      for (int t = 0; t < n; ++t)
-        for (int k = 0; k < hidden; ++k) {
-          const float* row = gu.data() + size_t(t) * 2 * hidden;
-          h[size_t(t) * hidden + k] = silu(row[k]) * row[hidden + k];
-        }
-      matmul(tmp.data(), h.data(), n, L.wd.data(), dim, hidden);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
-    }
-    rmsnorm(xn.data(), x.data(), final_norm.data(), n, dim, norm_eps);
-    std::vector<float> logits(size_t(n) * vocab);
-    matmul(logits.data(), xn.data(), n, lm_head.data(), vocab, dim);
-    return logits;
-  }
-};
 
 }  // namespace tramontane::cuda::ref

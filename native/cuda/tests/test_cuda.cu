@@ -1,7 +1,8 @@
 // Correctness of the CUDA backend on the device: every operator against a CPU
 // reference on fresh random inputs (outputs poisoned with NaN first, so unwritten
 // elements show, and untouched ones are checked to stay poisoned), then whole forward
-// passes against a CPU forward, and the GPU paths against each other.
+// passes against the engine's CPU forward pass (cpu/forward.cpp, on the same f16
+// weights downloaded), and the GPU paths against each other.
 //
 //   tramontane-test-cuda [--seed N] [--skip-7b]
 //
@@ -12,13 +13,18 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cpu/forward.h"
+#include "cpu/kv_buffer.h"
+#include "cuda/forward.h"
 #include "gemm.h"
-#include "model.h"
 #include "ops.h"
 #include "reference.h"
+#include "weights.h"
 
+using tramontane::ModelConfig;
 using tramontane::RopeLayout;
 using namespace tramontane::cuda;
 namespace R = tramontane::cuda::ref;
@@ -371,7 +377,7 @@ void test_convert() {
     poison_f16(dout.p(), dout.n);
     dover.up({0u});
     convert_to_f16(kL, from_f32 ? static_cast<const void*>(df.p()) : db.p(),
-                   from_f32 ? StoredFormat::F32 : StoredFormat::BF16, n,
+                   from_f32 ? tramontane::StoredType::F32 : tramontane::StoredType::BF16, n,
                    reinterpret_cast<f16*>(dout.p()), dover.p());
     const auto got = dout.down();
     size_t bad = 0;
@@ -507,34 +513,71 @@ void test_gemm(Gemm& gemm, int m, int n, int k) {
 
 // --- whole model --------------------------------------------------------------------------
 
-R::HostModel download(const DeviceWeights& w) {
-  const ModelShape& s = w.shape();
-  R::HostModel m;
-  m.vocab = s.vocab; m.dim = s.dim; m.n_layers = s.n_layers; m.n_heads = s.n_heads;
-  m.n_kv_heads = s.n_kv_heads; m.head_dim = s.head_dim; m.hidden = s.hidden; m.window = s.window;
-  m.rope_theta = s.rope_theta; m.norm_eps = s.norm_eps;
-  m.interleaved = s.rope_layout == RopeLayout::Interleaved;
-  auto get16 = [](const f16* p, size_t n) {
-    std::vector<uint16_t> v(n);
-    TR_CUDA_CHECK(cudaMemcpy(v.data(), p, n * 2, cudaMemcpyDeviceToHost));
-    return v;
-  };
-  auto get32 = [](const float* p, size_t n) {
-    std::vector<float> v(n);
-    TR_CUDA_CHECK(cudaMemcpy(v.data(), p, n * 4, cudaMemcpyDeviceToHost));
-    return v;
-  };
-  const size_t d = size_t(s.dim), qd = size_t(s.n_heads) * s.head_dim, h = size_t(s.hidden);
-  for (int i = 0; i < s.n_layers; ++i) {
-    const LayerWeights& L = w.layer(i);
-    m.layers.push_back({get16(L.wqkv, size_t(s.qkv_rows()) * d), get16(L.wo, d * qd),
-                        get16(L.wgu, 2 * h * d), get16(L.wd, d * h), get32(L.attn_norm, d),
-                        get32(L.ffn_norm, d)});
+// The engine's CPU forward pass over a model's f16 weights downloaded from the GPU.
+class CpuReference {
+ public:
+  explicit CpuReference(const DeviceWeights& w) : config_(w.config()) {
+    const ModelConfig& c = config_;
+    const int64_t d = c.dim, q = int64_t(c.n_heads) * c.head_dim, kv = int64_t(c.n_kv_heads) * c.head_dim;
+    const int64_t h = c.hidden_dim;
+    auto matrix = [&](const f16* p, int64_t rows, int64_t cols) {
+      host16_.emplace_back(size_t(rows * cols));
+      TR_CUDA_CHECK(cudaMemcpy(host16_.back().data(), p, size_t(rows * cols) * 2, cudaMemcpyDeviceToHost));
+      return tramontane::Matrix{host16_.back().data(), tramontane::StoredType::F16, rows, cols};
+    };
+    auto values = [](const float* p, int64_t n) {
+      std::vector<float> v(static_cast<size_t>(n));
+      TR_CUDA_CHECK(cudaMemcpy(v.data(), p, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToHost));
+      return v;
+    };
+    for (int i = 0; i < c.n_layers; ++i) {
+      const DeviceWeights::Layer& L = w.layer(i);
+      tramontane::LayerWeights l;
+      const tramontane::Matrix qkv = matrix(L.wqkv, q + 2 * kv, d);
+      const auto* rows = static_cast<const uint16_t*>(qkv.data);
+      l.wq = {rows, tramontane::StoredType::F16, q, d};
+      l.wk = {rows + q * d, tramontane::StoredType::F16, kv, d};
+      l.wv = {rows + (q + kv) * d, tramontane::StoredType::F16, kv, d};
+      l.wo = matrix(L.wo, d, q);
+      const tramontane::Matrix gu = matrix(L.wgu, 2 * h, d);
+      const auto* gu_rows = static_cast<const uint16_t*>(gu.data);
+      l.ffn.gate = {gu_rows, tramontane::StoredType::F16, h, d};
+      l.ffn.up = {gu_rows + h * d, tramontane::StoredType::F16, h, d};
+      l.ffn.down = matrix(L.wd, d, h);
+      l.attn_norm = values(L.attn_norm, d);
+      l.ffn_norm = values(L.ffn_norm, d);
+      weights_.layers.push_back(std::move(l));
+    }
+    weights_.embed = matrix(w.embed(), c.vocab_size, d);
+    weights_.lm_head = matrix(w.lm_head(), c.vocab_size, d);
+    weights_.final_norm = values(w.final_norm(), d);
   }
-  m.embed = get16(w.embed(), size_t(s.vocab) * d);
-  m.lm_head = get16(w.lm_head(), size_t(s.vocab) * d);
-  m.final_norm = get32(w.final_norm(), d);
-  return m;
+
+  // Logits for every position of `tokens`, all in one chunk from position 0.
+  std::vector<float> forward(const std::vector<int>& tokens) const {
+    const int n = int(tokens.size());
+    tramontane::cpu::Forward f(config_, weights_, int(std::max(1u, std::thread::hardware_concurrency())));
+    f.reserve(n, n);
+    tramontane::cpu::KvBuffer kv(config_.n_layers, config_.n_kv_heads * config_.head_dim, n);
+    std::vector<float> logits(size_t(n) * size_t(config_.vocab_size));
+    f.run(kv, tramontane::Batch{tokens.data(), n, 0}, logits.data(), true);
+    return logits;
+  }
+
+ private:
+  ModelConfig config_;
+  std::vector<std::vector<uint16_t>> host16_;  // the downloaded f16 matrices
+  tramontane::Weights weights_;
+};
+
+// Feeds n tokens from position pos in chunks of at most `chunk`, with the logits of
+// every row when `logits` is given (the engine's session does this in production).
+void feed(Forward& f, const int* tokens, int n, int64_t pos, int chunk, float* logits = nullptr) {
+  const size_t vocab = size_t(f.weights().config().vocab_size);
+  for (int done = 0; done < n; done += chunk) {
+    f.run(tokens + done, std::min(chunk, n - done), pos + done,
+          logits ? logits + size_t(done) * vocab : nullptr);
+  }
 }
 
 // Compares two [n][vocab] logit sets: relative error, argmax agreement, and the
@@ -567,36 +610,35 @@ void compare_logits(const std::string& name, const std::vector<float>& got,
   report(name, R::rel_err(got.data(), ref.data(), ref.size()), tol, decisive == 0, note);
 }
 
-void test_model(const ModelShape& shape, int seq, int slack, RopeLayout layout, uint64_t seed) {
-  ModelShape s = shape;
+void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout, uint64_t seed) {
+  ModelConfig s = shape;
   s.rope_layout = layout;
   auto w = DeviceWeights::random(s, seed, nullptr);
-  R::HostModel host = download(*w);
+  const CpuReference host(*w);
   R::Rng rng(g_seed++);
   std::vector<int> tokens(static_cast<size_t>(seq));
-  for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab));
+  for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab_size));
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<float> ref = host.forward(tokens);
   const double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("     (CPU reference forward of %d tokens: %.1f s)\n", seq, cpu_s);
+  std::printf("     (CPU forward of %d tokens: %.1f s)\n", seq, cpu_s);
 
   Gemm gemm;
   cudaStream_t stream = nullptr;
   TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const std::string tag = std::string(" L=") + std::to_string(s.n_layers) + " d=" + std::to_string(s.dim) +
-                          " W=" + std::to_string(s.window) + " slack=" + std::to_string(slack) +
+                          " W=" + std::to_string(s.sliding_window) + " slack=" + std::to_string(slack) +
                           (layout == RopeLayout::Interleaved ? " interleaved" : "");
-  SessionConfig cfg;
-  cfg.slack = slack;
-  cfg.context = s.window > 0 ? 0 : seq + 64;
+  ForwardConfig cfg;
+  cfg.capacity = s.sliding_window > 0 ? s.sliding_window + slack : seq + 64;
   cfg.max_chunk = std::max(seq, 64);
-  const size_t V = size_t(s.vocab);
+  const size_t V = size_t(s.vocab_size);
   auto run = [&](int chunk, bool simple, const char* what) {
-    SessionConfig c = cfg;
+    ForwardConfig c = cfg;
     c.simple_attention = simple;
-    Session sess(*w, gemm, c, stream);
+    Forward f(*w, gemm, c, stream);
     std::vector<float> logits(size_t(seq) * V);
-    sess.feed(tokens.data(), seq, chunk, logits.data());
+    feed(f, tokens.data(), seq, 0, chunk, logits.data());
     compare_logits(std::string("model vs CPU: ") + what + tag, logits, ref, seq, int(V), 2e-2);
     return logits;
   };
@@ -608,15 +650,15 @@ void test_model(const ModelShape& shape, int seq, int slack, RopeLayout layout, 
   compare_logits("GPU all-at-once vs token-by-token" + tag, all, single, seq, int(V), 2e-2);
   compare_logits("GPU all-at-once vs chunks of 37" + tag, all, chunked, seq, int(V), 1e-2);
 
-  // Roll back within the slack and feed again: the refed rows are right again.
+  // Roll back within the slack (feed again from an earlier position) and the refed rows
+  // are right again.
   {
-    Session sess(*w, gemm, cfg, stream);
+    Forward f(*w, gemm, cfg, stream);
     std::vector<float> first(size_t(seq) * V), again;
-    sess.feed(tokens.data(), seq, 16, first.data());
+    feed(f, tokens.data(), seq, 0, 16, first.data());
     const int back = std::min(slack, 12);
-    sess.rollback(seq - back);
     again.resize(size_t(back) * V);
-    sess.feed(tokens.data() + seq - back, back, 3, again.data());
+    feed(f, tokens.data() + seq - back, back, seq - back, 3, again.data());
     std::vector<float> tail(ref.end() - long(back) * long(V), ref.end());
     compare_logits("rollback " + std::to_string(back) + " then refeed vs CPU" + tag, again, tail, back,
                    int(V), 2e-2);
@@ -624,19 +666,19 @@ void test_model(const ModelShape& shape, int seq, int slack, RopeLayout layout, 
   // The captured decode step, replayed, generates what token-by-token feeding does.
   {
     const int prompt = seq / 2, steps = 24;
-    Session a(*w, gemm, cfg, stream), b(*w, gemm, cfg, stream);
-    a.feed(tokens.data(), prompt, 64);
+    Forward a(*w, gemm, cfg, stream), b(*w, gemm, cfg, stream);
+    feed(a, tokens.data(), prompt, 0, 64);
     std::vector<int> ga{a.argmax_token()};
     a.capture_decode();
     for (int i = 0; i < steps; ++i) {
-      a.replay(1);
+      a.replay(1, prompt + i);
       ga.push_back(a.token());
     }
-    b.feed(tokens.data(), prompt, 64);
+    feed(b, tokens.data(), prompt, 0, 64);
     std::vector<int> gb{b.argmax_token()};
     for (int i = 0; i < steps; ++i) {
       const int t = gb.back();
-      b.feed(&t, 1);
+      b.run(&t, 1, prompt + i);
       gb.push_back(b.argmax_token());
     }
     report("decode graph replay == token-by-token feed (" + std::to_string(steps) + " greedy tokens)" + tag,
@@ -648,7 +690,7 @@ void test_model(const ModelShape& shape, int seq, int slack, RopeLayout layout, 
 // Mistral-7B-shaped random weights: the GPU paths against each other over 64 positions and
 // the first 8 positions against the CPU forward.
 void test_7b() {
-  const ModelShape s = ModelShape::mistral_7b();
+  const ModelConfig s = mistral_7b_config();
   auto w = DeviceWeights::random(s, 7, nullptr);
   Gemm gemm;
   cudaStream_t stream = nullptr;
@@ -656,32 +698,33 @@ void test_7b() {
   R::Rng rng(g_seed++);
   const int seq = 64;
   std::vector<int> tokens(static_cast<size_t>(seq));
-  for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab));
-  const size_t V = size_t(s.vocab);
-  SessionConfig cfg;
+  for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab_size));
+  const size_t V = size_t(s.vocab_size);
+  ForwardConfig cfg;
+  cfg.capacity = s.sliding_window + 256;
   cfg.max_chunk = seq;
   std::vector<float> all(size_t(seq) * V), single(all.size()), eight(all.size());
   {
-    Session sess(*w, gemm, cfg, stream);
-    sess.feed(tokens.data(), seq, seq, all.data());
+    Forward f(*w, gemm, cfg, stream);
+    feed(f, tokens.data(), seq, 0, seq, all.data());
   }
   {
-    Session sess(*w, gemm, cfg, stream);
-    sess.feed(tokens.data(), seq, 1, single.data());
+    Forward f(*w, gemm, cfg, stream);
+    feed(f, tokens.data(), seq, 0, 1, single.data());
   }
   {
-    Session sess(*w, gemm, cfg, stream);
-    sess.feed(tokens.data(), seq, 8, eight.data());
+    Forward f(*w, gemm, cfg, stream);
+    feed(f, tokens.data(), seq, 0, 8, eight.data());
   }
   compare_logits("7B shape: GPU all-at-once vs token-by-token (64 positions)", all, single, seq, int(V), 2e-2);
   compare_logits("7B shape: GPU all-at-once vs chunks of 8 (64 positions)", all, eight, seq, int(V), 2e-2);
-  R::HostModel host = download(*w);
+  const CpuReference host(*w);
   const int nref = 8;
   std::vector<int> head(tokens.begin(), tokens.begin() + nref);
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<float> ref = host.forward(head);
   const double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("     (CPU reference forward of the 7B shape, %d tokens: %.1f s)\n", nref, cpu_s);
+  std::printf("     (CPU forward of the 7B shape, %d tokens: %.1f s)\n", nref, cpu_s);
   std::vector<float> got(all.begin(), all.begin() + long(nref) * long(V));
   compare_logits("7B shape: GPU all-at-once vs CPU (8 positions)", got, ref, nref, int(V), 2e-2);
   std::vector<float> got1(single.begin(), single.begin() + long(nref) * long(V));
@@ -751,13 +794,13 @@ int main(int argc, char** argv) {
     test_gemm(gemm, 77, 1536, 512);
     test_gemm(gemm, 512, 4096, 4096);
 
-    ModelShape small;
-    small.vocab = 1000; small.dim = 512; small.n_layers = 3; small.n_heads = 8; small.n_kv_heads = 2;
-    small.head_dim = 128; small.hidden = 1408; small.window = 64;
+    ModelConfig small;
+    small.vocab_size = 1000; small.dim = 512; small.n_layers = 3; small.n_heads = 8; small.n_kv_heads = 2;
+    small.head_dim = 128; small.hidden_dim = 1408; small.sliding_window = 64;
     test_model(small, 200, 16, RopeLayout::RotateHalf, 1);
     test_model(small, 150, 8, RopeLayout::Interleaved, 2);
-    ModelShape full = small;
-    full.window = 0;
+    ModelConfig full = small;
+    full.sliding_window = 0;
     full.rope_theta = 1e6f;
     test_model(full, 120, 16, RopeLayout::RotateHalf, 3);
 

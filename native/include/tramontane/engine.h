@@ -34,6 +34,12 @@ enum class RopeLayout {
   Interleaved,  // Mistral consolidated: pairs (2i, 2i + 1)
 };
 
+// The feed-forward block of every layer, which the model family decides.
+enum class FeedForwardKind {
+  Dense,             // one SwiGLU MLP (Mistral, Codestral)
+  MixtureOfExperts,  // a router picks n_experts_per_token of n_experts SwiGLU MLPs (Mixtral)
+};
+
 struct ModelConfig {
   int vocab_size = 0;
   int dim = 0;             // hidden_size
@@ -41,7 +47,10 @@ struct ModelConfig {
   int n_heads = 0;
   int n_kv_heads = 0;
   int head_dim = 0;        // explicit, may differ from dim / n_heads
-  int hidden_dim = 0;      // MLP intermediate size
+  int hidden_dim = 0;      // MLP intermediate size (of each expert)
+  FeedForwardKind feed_forward = FeedForwardKind::Dense;
+  int n_experts = 0;            // MixtureOfExperts only
+  int n_experts_per_token = 0;  // MixtureOfExperts only
   int sliding_window = 0;  // 0 = full causal attention
   int max_position = 0;    // max_position_embeddings (0 if unknown)
   float rope_theta = 10000.f;

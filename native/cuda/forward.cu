@@ -1,0 +1,412 @@
+// The GPU forward pass: device weights and one sequence's forward. See forward.h.
+#include "forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace tramontane::cuda {
+
+// --- shapes and buffers ----------------------------------------------------------------
+
+ModelConfig mistral_7b_config() {
+  ModelConfig c;
+  c.vocab_size = 32000;
+  c.dim = 4096;
+  c.n_layers = 32;
+  c.n_heads = 32;
+  c.n_kv_heads = 8;
+  c.head_dim = 128;
+  c.hidden_dim = 14336;
+  c.sliding_window = 4096;
+  c.rope_theta = 10000.f;
+  c.norm_eps = 1e-5f;
+  return c;
+}
+
+size_t parameter_count(const ModelConfig& c) {
+  const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim;
+  const size_t per_layer = size_t(qkv_rows(c)) * d + d * q + 3 * size_t(c.hidden_dim) * d + 2 * d;
+  return size_t(c.n_layers) * per_layer + 2 * size_t(c.vocab_size) * d + d;
+}
+
+DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  const cudaError_t err = cudaMalloc(&ptr_, bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free allocation error
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw Error("out of GPU memory: need " + std::to_string(bytes >> 20) + " MiB, " +
+                std::to_string(free_b >> 20) + " MiB free of " + std::to_string(total_b >> 20) +
+                " MiB");
+  }
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_) cudaFree(ptr_);
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  if (this != &o) {
+    if (ptr_) cudaFree(ptr_);
+    ptr_ = o.ptr_;
+    bytes_ = o.bytes_;
+    o.ptr_ = nullptr;
+    o.bytes_ = 0;
+  }
+  return *this;
+}
+
+namespace {
+
+// Hands out 256-byte-aligned pieces of one allocation: first counting, then placing.
+class Carver {
+ public:
+  explicit Carver(void* base = nullptr) : base_(static_cast<char*>(base)) {}
+  template <typename T>
+  T* take(size_t count) {
+    offset_ = (offset_ + 255) & ~size_t(255);
+    T* p = base_ ? reinterpret_cast<T*>(base_ + offset_) : nullptr;
+    offset_ += count * sizeof(T);
+    return p;
+  }
+  size_t size() const { return (offset_ + 255) & ~size_t(255); }
+
+ private:
+  char* base_;
+  size_t offset_ = 0;
+};
+
+// Checks up front that `bytes` more fit in the GPU's free memory, so a shortage is a
+// one-line error naming what did not fit rather than a failure half-way through.
+void require_free_memory(size_t bytes, const std::string& what) {
+  size_t free_b = 0, total_b = 0;
+  TR_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (bytes > free_b) {
+    throw Error("not enough GPU memory for " + what + ": need " + std::to_string(bytes >> 20) +
+                " MiB, " + std::to_string(free_b >> 20) + " MiB free of " +
+                std::to_string(total_b >> 20) + " MiB");
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c, bool tied,
+                                                       cudaStream_t stream) {
+  auto w = std::unique_ptr<DeviceWeights>(new DeviceWeights());
+  w->config_ = c;
+  const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim, h = size_t(c.hidden_dim);
+  auto carve = [&](Carver& cv) {
+    w->layers_.assign(size_t(c.n_layers), Layer{});
+    for (Layer& l : w->layers_) {
+      l.wqkv = cv.take<f16>(size_t(qkv_rows(c)) * d);
+      l.wo = cv.take<f16>(d * q);
+      l.wgu = cv.take<f16>(2 * h * d);
+      l.wd = cv.take<f16>(d * h);
+      l.attn_norm = cv.take<float>(d);
+      l.ffn_norm = cv.take<float>(d);
+    }
+    w->embed_ = cv.take<f16>(size_t(c.vocab_size) * d);
+    w->lm_head_ = tied ? w->embed_ : cv.take<f16>(size_t(c.vocab_size) * d);
+    w->final_norm_ = cv.take<float>(d);
+    w->inv_freq_ = cv.take<float>(size_t(c.head_dim / 2));
+  };
+  Carver counter;
+  carve(counter);
+  require_free_memory(counter.size(), "the model's weights");
+  w->storage_ = DeviceBuffer(counter.size());
+  Carver placer(w->storage_.as<void>());
+  carve(placer);
+
+  // As HF computes it: 1 / θ^(2i/d) in fp32.
+  std::vector<float> inv(size_t(c.head_dim / 2));
+  for (int i = 0; i < c.head_dim / 2; ++i)
+    inv[size_t(i)] = 1.f / std::pow(c.rope_theta, float(2 * i) / float(c.head_dim));
+  TR_CUDA_CHECK(cudaMemcpyAsync(w->inv_freq_, inv.data(), inv.size() * sizeof(float),
+                                cudaMemcpyHostToDevice, stream));
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return w;
+}
+
+std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c, uint64_t seed,
+                                                     cudaStream_t stream) {
+  auto w = allocate(c, false, stream);
+  const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim, h = size_t(c.hidden_dim);
+  const Launch l{stream, false};
+  uint64_t k = seed * 1000003ull;
+  auto fill_w = [&](f16* ptr, size_t count, size_t fan_in) {
+    const float a = std::sqrt(3.f / float(fan_in));
+    fill_uniform(l, ptr, count, ++k, -a, a);
+  };
+  for (const Layer& L : w->layers_) {
+    fill_w(L.wqkv, size_t(qkv_rows(c)) * d, d);
+    fill_w(L.wo, d * q, q);
+    fill_w(L.wgu, 2 * h * d, d);
+    fill_w(L.wd, d * h, h);
+    fill_uniform(l, L.attn_norm, d, ++k, 0.8f, 1.2f);
+    fill_uniform(l, L.ffn_norm, d, ++k, 0.8f, 1.2f);
+  }
+  fill_uniform(l, w->embed_, size_t(c.vocab_size) * d, ++k, -1.f, 1.f);
+  fill_w(w->lm_head_, size_t(c.vocab_size) * d, d);
+  fill_uniform(l, w->final_norm_, d, ++k, 0.8f, 1.2f);
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return w;
+}
+
+// --- one sequence ----------------------------------------------------------------------
+
+Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& config,
+                 cudaStream_t stream)
+    : w_(weights), gemm_(gemm), config_(config), stream_(stream), c_(weights.config()) {
+  const int window = c_.sliding_window;
+  if (config_.capacity < 1 || (window > 0 && config_.capacity < window)) {
+    throw Error("KV cache capacity " + std::to_string(config_.capacity) + " is below the window " +
+                std::to_string(window));
+  }
+  if (config_.gemv_max > kGemvMaxTokens) config_.gemv_max = kGemvMaxTokens;
+  attn_.n_heads = c_.n_heads;
+  attn_.n_kv_heads = c_.n_kv_heads;
+  attn_.head_dim = c_.head_dim;
+  attn_.window = window;
+  attn_.capacity = config_.capacity;
+  rows_ = std::max(config_.max_chunk, kGemvMaxTokens);
+  config_.logits_rows = std::max(1, std::min(config_.logits_rows, rows_));
+
+  const size_t cache_bytes = 2 * size_t(c_.n_layers) * c_.n_kv_heads * size_t(config_.capacity) *
+                             c_.head_dim * sizeof(f16);
+
+  int dev = 0, sms = 0;
+  TR_CUDA_CHECK(cudaGetDevice(&dev));
+  TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  decode_.max_splits = decode_splits_for(attn_, sms * std::max(1, config_.decode_blocks_per_sm));
+  // The gemv configurations the bench's tuner picked on an H100 (132 SMs), as multiples
+  // of the SM count or of the tiles per block: a sound start on any card; the bench
+  // tunes them on the card at hand.
+  plan1_ = GemvPlan{{8, ceil_div(gemv_qkv_tiles(attn_), 2), 4}, {8, 0, 4}, {8, 2 * sms, 4},
+                    {8, 0, 4}, {8, 8 * sms, 4}};
+  plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
+  decode_.max_queries = kGemvMaxTokens;
+  const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
+  auto carve = [&](Carver& c) {
+    a_.x = c.take<float>(r * d);
+    a_.xn = c.take<f16>(r * d);
+    a_.qkv = c.take<float>(r * size_t(qkv_rows(c_)));
+    a_.q = c.take<f16>(r * qd);
+    a_.k_new = c.take<f16>(r * size_t(attn_.kv_dim()));
+    a_.v_new = c.take<f16>(r * size_t(attn_.kv_dim()));
+    a_.ao = c.take<f16>(r * qd);
+    a_.gu = c.take<f16>(r * 2 * size_t(c_.hidden_dim));
+    a_.h = c.take<f16>(r * size_t(c_.hidden_dim));
+    a_.logits = c.take<float>(size_t(std::max(config_.logits_rows, kGemvMaxTokens)) * c_.vocab_size);
+    a_.tokens = c.take<int>(r);
+    a_.pos = c.take<int>(1);
+    a_.token = c.take<int>(1);
+    decode_.part_o = c.take<float>(DecodeScratch::part_o_floats(attn_, decode_.max_splits,
+                                                                decode_.max_queries));
+    decode_.part_ml = c.take<float>(size_t(decode_.max_queries) * c_.n_heads *
+                                    decode_.max_splits * 2);
+    decode_.done_count = c.take<int>(size_t(c_.n_kv_heads));
+  };
+  Carver counter;
+  carve(counter);
+  require_free_memory(cache_bytes + counter.size(),
+                      "a session (KV cache " + std::to_string(cache_bytes >> 20) + " MiB + scratch " +
+                          std::to_string(counter.size() >> 20) + " MiB)");
+  cache_ = DeviceBuffer(cache_bytes);
+  scratch_ = DeviceBuffer(counter.size());
+  Carver placer(scratch_.as<void>());
+  carve(placer);
+  TR_CUDA_CHECK(cudaMemsetAsync(a_.pos, 0, sizeof(int), stream_));
+  TR_CUDA_CHECK(cudaMemsetAsync(a_.token, 0, sizeof(int), stream_));
+  TR_CUDA_CHECK(cudaMemsetAsync(decode_.done_count, 0, sizeof(int) * c_.n_kv_heads, stream_));
+  last_logits_ = a_.logits;
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+Forward::~Forward() {
+  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  if (graph_) cudaGraphDestroy(graph_);
+}
+
+f16* Forward::layer_k(int layer) const {
+  return cache_.as<f16>() + size_t(layer) * c_.n_kv_heads * size_t(config_.capacity) * c_.head_dim;
+}
+f16* Forward::layer_v(int layer) const {
+  return layer_k(layer) + size_t(c_.n_layers) * c_.n_kv_heads * size_t(config_.capacity) * c_.head_dim;
+}
+
+void Forward::set_pos(int64_t pos) { fill_int(launch_cfg(), a_.pos, 1, int(pos)); }
+
+void Forward::run(const int* tokens, int n, int64_t pos, float* logits) {
+  if (n < 1 || n > rows_) {
+    throw Error("forward pass of " + std::to_string(n) + " tokens does not fit the " +
+                std::to_string(rows_) + "-token scratch");
+  }
+  TR_CUDA_CHECK(cudaMemcpyAsync(a_.tokens, tokens, sizeof(int) * size_t(n),
+                                cudaMemcpyHostToDevice, stream_));
+  // The gemv path writes a chunk's keys before its attention reads the window: safe
+  // while the chunk overwrites no slot its own queries still need (n ≤ slack + 1).
+  const int slack = config_.capacity - c_.sliding_window;
+  const bool small = n <= config_.gemv_max && (c_.sliding_window == 0 || n <= slack + 1);
+  if (small) {
+    set_pos(pos);
+    run_gemv_chunk(a_.tokens, n, logits != nullptr);
+    if (logits) {
+      TR_CUDA_CHECK(cudaMemcpyAsync(logits, a_.logits, sizeof(float) * size_t(n) * c_.vocab_size,
+                                    cudaMemcpyDeviceToHost, stream_));
+      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+  } else {
+    run_gemm_chunk(a_.tokens, n, int(pos), logits);
+  }
+}
+
+NormedInput Forward::normed(const float* norm_w, int n) {
+  if (n == 1) return NormedInput{a_.x, norm_w, c_.norm_eps, nullptr};
+  rmsnorm(launch_cfg(), a_.xn, a_.x, norm_w, n, c_.dim, c_.norm_eps);
+  return NormedInput{nullptr, nullptr, 0.f, a_.xn};
+}
+
+void Forward::feed_forward_gemv(const DeviceWeights::Layer& lw, int n) {
+  const Launch l = launch_cfg();
+  const GemvPlan& p = n == 1 ? plan1_ : plan8_;
+  switch (c_.feed_forward) {
+    case FeedForwardKind::Dense:  // x += SwiGLU(rmsnorm(x))
+      gemv_swiglu(l, p.gate_up, lw.wgu, normed(lw.ffn_norm, n), n, c_.dim, c_.hidden_dim, a_.h);
+      gemv_residual(l, p.down, lw.wd, a_.h, n, c_.hidden_dim, c_.dim, a_.x);
+      return;
+    case FeedForwardKind::MixtureOfExperts:
+      throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
+  }
+}
+
+void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
+  const Launch l = launch_cfg();
+  const int d = c_.dim, hid = c_.hidden_dim;
+  switch (c_.feed_forward) {
+    case FeedForwardKind::Dense:  // x += SwiGLU(rmsnorm(x))
+      rmsnorm(l, a_.xn, a_.x, lw.ffn_norm, n, d, c_.norm_eps);
+      gemm_.run(stream_, a_.xn, lw.wgu, a_.gu, false, n, 2 * hid, d, false);
+      swiglu(l, a_.gu, n, hid, a_.h);
+      gemm_.run(stream_, a_.h, lw.wd, a_.x, true, n, d, hid, true);
+      return;
+    case FeedForwardKind::MixtureOfExperts:
+      throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
+  }
+}
+
+void Forward::run_gemv_chunk(const int* d_tokens, int n, bool all_logits) {
+  const Launch l = launch_cfg();
+  const GemvPlan& p = n == 1 ? plan1_ : plan8_;
+  embed(l, a_.x, w_.embed(), c_.dim, d_tokens, n);
+  for (int i = 0; i < c_.n_layers; ++i) {
+    const DeviceWeights::Layer& lw = w_.layer(i);
+    gemv_qkv(l, p.qkv, lw.wqkv, normed(lw.attn_norm, n), n, c_.dim, attn_, c_.rope_layout,
+             w_.inv_freq(), a_.pos, a_.q, layer_k(i), layer_v(i));
+    attention_decode(l, a_.q, layer_k(i), layer_v(i), a_.pos, n, attn_, decode_, a_.ao);
+    gemv_residual(l, p.o, lw.wo, a_.ao, n, attn_.q_dim(), c_.dim, a_.x);
+    feed_forward_gemv(lw, n);
+  }
+  if (all_logits) {
+    gemv_logits(l, p.logits, w_.lm_head(), normed(w_.final_norm(), n), n, c_.dim, c_.vocab_size,
+                a_.logits);
+    last_logits_ = a_.logits + size_t(n - 1) * c_.vocab_size;
+  } else {
+    const NormedInput last{a_.x + size_t(n - 1) * c_.dim, w_.final_norm(), c_.norm_eps, nullptr};
+    gemv_logits(l, plan1_.logits, w_.lm_head(), last, 1, c_.dim, c_.vocab_size, a_.logits);
+    last_logits_ = a_.logits;
+  }
+}
+
+void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_logits) {
+  const Launch l = launch_cfg();
+  const float eps = c_.norm_eps;
+  const int d = c_.dim, qd = attn_.q_dim();
+  embed(l, a_.x, w_.embed(), d, d_tokens, n);
+  for (int i = 0; i < c_.n_layers; ++i) {
+    const DeviceWeights::Layer& lw = w_.layer(i);
+    rmsnorm(l, a_.xn, a_.x, lw.attn_norm, n, d, eps);
+    gemm_.run(stream_, a_.xn, lw.wqkv, a_.qkv, true, n, qkv_rows(c_), d, false);
+    rope_qkv(l, a_.qkv, n, pos0, attn_, c_.rope_layout, w_.inv_freq(), a_.q, a_.k_new, a_.v_new);
+    if (config_.simple_attention)
+      attention_prefill_simple(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_,
+                               a_.ao);
+    else
+      attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao);
+    kv_commit(l, a_.k_new, a_.v_new, n, pos0, attn_, layer_k(i), layer_v(i));
+    gemm_.run(stream_, a_.ao, lw.wo, a_.x, true, n, d, qd, true);
+    feed_forward_gemm(lw, n);
+  }
+  if (host_logits) {
+    for (int r0 = 0; r0 < n; r0 += config_.logits_rows) {
+      const int rr = std::min(config_.logits_rows, n - r0);
+      rmsnorm(l, a_.xn, a_.x + size_t(r0) * d, w_.final_norm(), rr, d, eps);
+      gemm_.run(stream_, a_.xn, w_.lm_head(), a_.logits, true, rr, c_.vocab_size, d, false);
+      TR_CUDA_CHECK(cudaMemcpyAsync(host_logits + size_t(r0) * c_.vocab_size, a_.logits,
+                                    sizeof(float) * size_t(rr) * c_.vocab_size,
+                                    cudaMemcpyDeviceToHost, stream_));
+      TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      last_logits_ = a_.logits + size_t(rr - 1) * c_.vocab_size;
+    }
+  } else {
+    const NormedInput last{a_.x + size_t(n - 1) * d, w_.final_norm(), eps, nullptr};
+    gemv_logits(l, plan1_.logits, w_.lm_head(), last, 1, d, c_.vocab_size, a_.logits);
+    last_logits_ = a_.logits;
+  }
+}
+
+int Forward::argmax_token() {
+  argmax(launch_cfg(), last_logits_, c_.vocab_size, a_.token, nullptr, 0);
+  return token();
+}
+
+void Forward::set_token(int token) {
+  TR_CUDA_CHECK(cudaMemcpyAsync(a_.token, &token, sizeof(int), cudaMemcpyHostToDevice, stream_));
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+int Forward::token() const {
+  int t = 0;
+  TR_CUDA_CHECK(cudaMemcpyAsync(&t, a_.token, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return t;
+}
+
+void Forward::enqueue_decode_step() {
+  run_gemv_chunk(a_.token, 1, false);
+  argmax(launch_cfg(), a_.logits, c_.vocab_size, a_.token, a_.pos, 1);
+  last_logits_ = a_.logits;
+}
+
+void Forward::capture_decode() {
+  if (graph_exec_) {
+    TR_CUDA_CHECK(cudaGraphExecDestroy(graph_exec_));
+    graph_exec_ = nullptr;
+  }
+  if (graph_) {
+    TR_CUDA_CHECK(cudaGraphDestroy(graph_));
+    graph_ = nullptr;
+  }
+  TR_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue_decode_step();
+  } catch (...) {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(stream_, &g);
+    if (g) cudaGraphDestroy(g);
+    throw;
+  }
+  TR_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph_));
+  TR_CUDA_CHECK(cudaGraphInstantiate(&graph_exec_, graph_, 0));
+}
+
+void Forward::replay(int steps, int64_t pos) {
+  if (!graph_exec_) throw Error("replay before capture_decode");
+  set_pos(pos);
+  for (int i = 0; i < steps; ++i) TR_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
+  last_logits_ = a_.logits;
+}
+
+}  // namespace tramontane::cuda
