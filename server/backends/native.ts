@@ -1,16 +1,21 @@
 // The engine in-process. Each recently used document has its own completion session
 // (its KV cache holds that document's last prompt, so typing there reuses it); chat
-// and explain share one more session, so they never evict a completion's cache.
+// and explain share one more session, so they never evict a completion's cache. The
+// HTTP API's requests run in a pool of their own (session-pool.ts): whatever `user`
+// its clients send, they cannot evict the editor's sessions.
 import type { Model, Session } from '../engine/engine';
 import { chatTokens, detectChatTemplate } from '../prompt/chat';
 import type { PromptTokenizer } from '../prompt/tokenizer';
 import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
-import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, RunFinish } from './backend';
+import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, PoolName, RunFinish } from './backend';
 import { EngineQueue } from './engine-queue';
+import { SessionPool } from './session-pool';
 
 export interface NativeOptions {
   /** Documents whose completion caches are kept warm at once. */
   completionSessions?: number;
+  /** HTTP API users whose completion caches are kept warm at once. */
+  httpSessions?: number;
   /** Cache slots beyond the window: how far back a session can roll exactly. */
   slack?: number;
   chunk?: number;
@@ -44,10 +49,7 @@ export class NativeBackend implements Backend {
   readonly chatTemplate: ChatTemplateName;
   readonly contextLimit: number;
   readonly queue = new EngineQueue();
-  // Insertion order is recency order: the first entry is the least recently used.
-  private readonly sessions = new Map<string, Session>();
-  private chatSession?: Session;
-  private readonly maxSessions: number;
+  private readonly pools: Record<PoolName, SessionPool>;
 
   constructor(
     private readonly model: Model,
@@ -57,29 +59,17 @@ export class NativeBackend implements Backend {
     this.kind = model.backend;
     this.tokenizer = modelTokenizer(model);
     this.chatTemplate = detectChatTemplate(this.tokenizer);
-    this.maxSessions = Math.max(1, options.completionSessions ?? 2);
+    const create = () => this.newSession();
+    this.pools = {
+      editor: new SessionPool(Math.max(1, options.completionSessions ?? 2), create),
+      http: new SessionPool(Math.max(1, options.httpSessions ?? 1), create),
+    };
     const windowed = model.config.slidingWindow > 0;
     this.contextLimit = windowed ? Infinity : (options.context ?? model.config.maxPosition) || Infinity;
   }
 
   private newSession(): Session {
     return this.model.createSession({ slack: this.options.slack, chunk: this.options.chunk, context: this.options.context });
-  }
-
-  /** The session for `key`; past the limit, the least recently used one is handed over. */
-  private sessionFor(key: string): Session {
-    let session = this.sessions.get(key);
-    if (session) {
-      this.sessions.delete(key);
-    } else if (this.sessions.size >= this.maxSessions) {
-      const [oldest, reused] = this.sessions.entries().next().value as [string, Session];
-      this.sessions.delete(oldest);
-      session = reused;
-    } else {
-      session = this.newSession();
-    }
-    this.sessions.set(key, session);
-    return session;
   }
 
   /** Tokens a sequence of `promptTokens` may still generate. */
@@ -93,7 +83,7 @@ export class NativeBackend implements Backend {
     return this.queue.urgent(async () => {
       const run: CompletionRun = { promptTokens: tokens.length, generatedTokens: 0, finish: 'cancelled' };
       if (job.signal.aborted) return run; // superseded or cancelled while queued: dropped
-      const session = this.sessionFor(job.key);
+      const session = this.pools[job.pool ?? 'editor'].forKey(job.key);
       try {
         const reuse = await session.reuse(tokens, { signal: job.signal });
         run.reusedTokens = reuse.reused;
@@ -144,7 +134,7 @@ export class NativeBackend implements Backend {
       const step = await this.queue.background(async (preempt) => {
         if (job.signal.aborted) return 'cancelled' as const;
         const signal = AbortSignal.any([job.signal, preempt]);
-        const session = (this.chatSession ??= this.newSession());
+        const session = this.pools[job.pool ?? 'editor'].chat();
         try {
           await session.reuse([...prompt, ...generated], { signal });
           if (signal.aborted) return 'preempted' as const;
@@ -178,9 +168,8 @@ export class NativeBackend implements Backend {
   }
 
   dispose(): void {
-    for (const session of this.sessions.values()) session.dispose();
-    this.sessions.clear();
-    this.chatSession?.dispose();
+    this.pools.editor.dispose();
+    this.pools.http.dispose();
     this.model.dispose();
   }
 }

@@ -1,5 +1,6 @@
 // The tramontane command line: complete, tokenize, logits, serve, bench, demo.
 import { Command, Option } from 'commander';
+import { DEFAULT_HTTP_MAX_TOKENS } from '../http/openai';
 import { benchKeystrokesCommand } from './bench';
 import { completeCommand } from './complete';
 import { demoCommand } from './demo';
@@ -51,7 +52,12 @@ export function buildProgram(): Command {
     .description('run the language server (--stdio) and/or an OpenAI-compatible API (--http)')
     .option('--stdio', 'speak LSP on stdin/stdout')
     .option('--http <host:port>', 'serve /v1/completions and /v1/chat/completions on a loopback address')
-    .option('--token <secret>', 'bearer token the HTTP API requires (or TRAMONTANE_HTTP_TOKEN)')
+    .option('--token-file <path>', 'file holding the bearer token the HTTP API requires (or set TRAMONTANE_HTTP_TOKEN)')
+    .option('--token <secret>', 'the bearer token on the command line, where `ps` shows it to every user: prefer --token-file or TRAMONTANE_HTTP_TOKEN')
+    .option('--no-auth', 'serve the HTTP API without a token: every local process can use it')
+    .option('--allow-origin <origin...>', 'browser origins (e.g. http://localhost:3000) allowed to call the HTTP API; others are refused')
+    .option('--max-tokens <n>', 'most tokens one HTTP request may generate', parsePositive, DEFAULT_HTTP_MAX_TOKENS)
+    .option('--http-sessions <n>', 'HTTP API users whose caches stay warm at once (never the editor\'s)', parsePositive, 1)
     .option('--remote <url>', 'complete with a remote OpenAI-compatible server instead of --model')
     .option('--remote-token <secret>', 'bearer token for --remote (or TRAMONTANE_REMOTE_TOKEN)')
     .option('--remote-model <name>', 'model name sent to --remote')
