@@ -9,6 +9,7 @@ import type { PromptTokenizer } from '../prompt/tokenizer';
 import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
 import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, PoolName, RunFinish } from './backend';
 import { EngineQueue } from './engine-queue';
+import { EngineWatch } from './engine-watch';
 import { SessionPool } from './session-pool';
 
 export interface NativeOptions {
@@ -21,7 +22,12 @@ export interface NativeOptions {
   chunk?: number;
   /** Cache length for models without a sliding window. */
   context?: number;
+  /** Called once when an engine call makes no progress for hangLimitMs (engine-watch.ts). */
+  onHung?: (stalledMs: number) => void;
+  hangLimitMs?: number;
 }
+
+export const DEFAULT_HANG_LIMIT_MS = 10 * 60_000;
 
 // Test hook: TRAMONTANE_TEST_FAULT=engine-error-after:N fails every completion after
 // N streamed pieces, so the path of an engine error mid-stream can be tested end to end.
@@ -29,6 +35,10 @@ function faultAfter(): number | undefined {
   const match = /^engine-error-after:(\d+)$/.exec(process.env.TRAMONTANE_TEST_FAULT ?? '');
   return match ? Number(match[1]) : undefined;
 }
+
+// Test hook: TRAMONTANE_TEST_FAULT=engine-hang makes every completion's generation a call
+// that never returns, as a stuck engine would, so the hang watch can be tested end to end.
+const hangFault = () => process.env.TRAMONTANE_TEST_FAULT === 'engine-hang';
 
 export function modelTokenizer(model: Model): PromptTokenizer {
   return {
@@ -50,6 +60,7 @@ export class NativeBackend implements Backend {
   readonly contextLimit: number;
   readonly queue = new EngineQueue();
   private readonly pools: Record<PoolName, SessionPool>;
+  private readonly watch?: EngineWatch;
 
   constructor(
     private readonly model: Model,
@@ -64,8 +75,14 @@ export class NativeBackend implements Backend {
       editor: new SessionPool(Math.max(1, options.completionSessions ?? 2), create),
       http: new SessionPool(Math.max(1, options.httpSessions ?? 1), create),
     };
+    if (options.onHung) this.watch = new EngineWatch(options.hangLimitMs ?? DEFAULT_HANG_LIMIT_MS, options.onHung);
     const windowed = model.config.slidingWindow > 0;
     this.contextLimit = windowed ? Infinity : (options.context ?? model.config.maxPosition) || Infinity;
+  }
+
+  /** Runs an engine task under the hang watch, when there is one. */
+  private watched<T>(task: () => Promise<T>): Promise<T> {
+    return this.watch ? this.watch.track(task) : task();
   }
 
   private newSession(): Session {
@@ -80,7 +97,11 @@ export class NativeBackend implements Backend {
   complete(job: CompletionJob): Promise<CompletionRun> {
     const tokens = job.tokens;
     if (!tokens) throw new Error('the native backend needs a tokenized prompt');
-    return this.queue.urgent(async () => {
+    const streamed = (piece: string) => {
+      this.watch?.progress();
+      job.onText(piece);
+    };
+    return this.queue.urgent(() => this.watched(async () => {
       const run: CompletionRun = { promptTokens: tokens.length, generatedTokens: 0, finish: 'cancelled' };
       if (job.signal.aborted) return run; // superseded or cancelled while queued: dropped
       const session = this.pools[job.pool ?? 'editor'].forKey(job.key);
@@ -94,11 +115,12 @@ export class NativeBackend implements Backend {
         let pieces = 0;
         let fault: Error | undefined;
         const stop = new AbortController();
+        if (hangFault()) await new Promise<never>(() => undefined);
         const onText =
           limit === undefined
-            ? job.onText
+            ? streamed
             : (piece: string) => {
-                job.onText(piece);
+                streamed(piece);
                 if (++pieces === limit) {
                   fault = new Error(`injected fault after ${limit} tokens`);
                   stop.abort();
@@ -122,7 +144,7 @@ export class NativeBackend implements Backend {
         if (job.signal.aborted) return run; // cancelled inside a prefill chunk
         throw error;
       }
-    });
+    }));
   }
 
   /** Chat in steps that completions can preempt; each step resumes exactly where the last stopped. */
@@ -131,7 +153,7 @@ export class NativeBackend implements Backend {
     const maxTokens = Math.min(job.maxTokens, this.room(prompt.length));
     const generated: number[] = [];
     for (;;) {
-      const step = await this.queue.background(async (preempt) => {
+      const step = await this.queue.background((preempt) => this.watched(async () => {
         if (job.signal.aborted) return 'cancelled' as const;
         const signal = AbortSignal.any([job.signal, preempt]);
         const session = this.pools[job.pool ?? 'editor'].chat();
@@ -141,7 +163,13 @@ export class NativeBackend implements Backend {
           const result = await session.generate(
             // A resumed answer continues mid-text: keep its first token's space.
             { maxTokens: maxTokens - generated.length, temperature: job.temperature, seed: generated.length, textStart: generated.length === 0 },
-            { signal, onText: job.onText },
+            {
+              signal,
+              onText: (piece) => {
+                this.watch?.progress();
+                job.onText(piece);
+              },
+            },
           );
           generated.push(...result.tokens);
           if (result.finish !== 'cancelled') return finishOf(result.finish);
@@ -149,7 +177,7 @@ export class NativeBackend implements Backend {
           if (!signal.aborted) throw error;
         }
         return job.signal.aborted ? ('cancelled' as const) : ('preempted' as const);
-      });
+      }));
       if (step !== 'preempted') {
         return { promptTokens: prompt.length, generatedTokens: generated.length, finish: step, text: this.model.detokenize(generated) };
       }
@@ -168,6 +196,7 @@ export class NativeBackend implements Backend {
   }
 
   dispose(): void {
+    this.watch?.dispose();
     this.pools.editor.dispose();
     this.pools.http.dispose();
     this.model.dispose();

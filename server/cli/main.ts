@@ -1,5 +1,6 @@
 // The tramontane command line: complete, tokenize, logits, serve, bench, demo.
 import { Command, Option } from 'commander';
+import { DEFAULT_HANG_LIMIT_MS } from '../backends/native';
 import { DEFAULT_HTTP_MAX_TOKENS } from '../http/openai';
 import { benchKeystrokesCommand } from './bench';
 import { completeCommand } from './complete';
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--remote-fim <mode>', 'send the FIM prompt as rendered text, or as prompt + suffix').choices(['template', 'suffix']).default('template'))
     .option('--completion-sessions <n>', 'documents whose caches stay warm at once', parsePositive, 2)
     .option('--slack <n>', 'cache slots beyond the window (exact rollback distance)', parseCount)
+    .option('--hang-limit <seconds>', `exit when an engine call makes no progress for this long (default ${DEFAULT_HANG_LIMIT_MS / 1000})`, parsePositive)
     .option('--context <n>', 'cache length for models without a sliding window', parsePositive)
     .action((options) => serveCommand(options));
 

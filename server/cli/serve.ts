@@ -18,6 +18,8 @@ export interface ServeOptions extends EngineOptions {
   allowOrigin?: string[];
   maxTokens?: number;
   httpSessions?: number;
+  /** Seconds an engine call may go without progress before the server exits. */
+  hangLimit?: number;
   remote?: string;
   remoteToken?: string;
   remoteModel?: string;
@@ -27,7 +29,8 @@ export interface ServeOptions extends EngineOptions {
   context?: number;
 }
 
-export function backendSpec(options: ServeOptions): BackendSpec {
+/** `onHung`: what to do when an engine call hangs (the server exits, see serveCommand). */
+export function backendSpec(options: ServeOptions, onHung?: (stalledMs: number) => void): BackendSpec {
   if (options.remote) {
     if (options.model) throw new Error('give either --model or --remote, not both');
     return {
@@ -43,7 +46,14 @@ export function backendSpec(options: ServeOptions): BackendSpec {
     modelDir: resolveModelDir(options.model),
     engine: options.backend,
     threads: options.threads,
-    native: { completionSessions: options.completionSessions, httpSessions: options.httpSessions, slack: options.slack, context: options.context },
+    native: {
+      completionSessions: options.completionSessions,
+      httpSessions: options.httpSessions,
+      slack: options.slack,
+      context: options.context,
+      onHung,
+      hangLimitMs: options.hangLimit === undefined ? undefined : options.hangLimit * 1000,
+    },
   };
 }
 
@@ -68,10 +78,16 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   // Checked before the model loads: a server that would refuse every request should not start.
   const token = listen ? resolveHttpToken(options, process.env) : undefined;
   const allowOrigins = (options.allowOrigin ?? []).map(parseOrigin);
-  const spec = backendSpec(options);
-  const loader = new BackendLoader(spec);
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
+  // A stuck engine call cannot be cancelled: a fresh process is the way out. The editor
+  // restarts a server that exits; a supervisor restarts an HTTP-only one.
+  const onHung = (stalledMs: number) => {
+    log(`an engine call made no progress for ${Math.round(stalledMs / 1000)} s (--hang-limit): exiting so that a fresh server can start`);
+    process.exit(1);
+  };
+  const spec = backendSpec(options, onHung);
+  const loader = new BackendLoader(spec);
   if (spec.kind === 'native' && !options.model) {
     log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) for real completions`);
   }
