@@ -10,6 +10,7 @@ import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
 import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, PoolName, RunFinish } from './backend';
 import { EngineQueue } from './engine-queue';
 import { EngineWatch } from './engine-watch';
+import { adviseMemory } from './memory-advice';
 import { SessionPool } from './session-pool';
 
 export interface NativeOptions {
@@ -86,7 +87,11 @@ export class NativeBackend implements Backend {
   }
 
   private newSession(): Session {
-    return this.model.createSession({ slack: this.options.slack, chunk: this.options.chunk, context: this.options.context });
+    try {
+      return this.model.createSession({ slack: this.options.slack, chunk: this.options.chunk, context: this.options.context });
+    } catch (error) {
+      throw adviseMemory(error); // a session's cache that does not fit the GPU
+    }
   }
 
   /** Tokens a sequence of `promptTokens` may still generate. */
