@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_HANG_LIMIT_MS } from '../backends/native';
 import { DEFAULT_HTTP_MAX_TOKENS } from '../http/openai';
-import { benchKeystrokesCommand } from './bench';
+import { benchKeystrokesCommand, benchSoakCommand } from './bench';
 import { completeCommand } from './complete';
 import { demoCommand } from './demo';
 import { logitsCommand } from './logits';
@@ -69,7 +69,8 @@ export function buildProgram(): Command {
     .option('--context <n>', 'cache length for models without a sliding window', parsePositive)
     .action((options) => serveCommand(options));
 
-  engineOptions(program.command('bench').description('measure Tramontane as it is used').command('keystrokes'))
+  const bench = program.command('bench').description('measure Tramontane as it is used');
+  engineOptions(bench.command('keystrokes'))
     .description('replay typing of a file through `serve --stdio`: latency, computed tokens, cache hits')
     .option('--file <path>', 'source file to type (default: the server\'s own LSP module)')
     .option('--chars <n>', 'characters to type', parsePositive, 200)
@@ -81,6 +82,20 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of the typing rhythm', parseCount, 1)
     .option('--json', 'print the figures as JSON')
     .action((options) => benchKeystrokesCommand(options));
+
+  engineOptions(bench.command('soak'))
+    .description('rapid typing over several documents with a chat running, through `serve --stdio`: no crash, no text for a superseded request, flat memory')
+    .option('--keystrokes <n>', 'keystrokes to type', parsePositive, 1000)
+    .option('--documents <n>', 'documents to type in (the server\'s own sources)', parsePositive, 10)
+    .option('--interval <ms>', 'mean time between keystrokes in a burst', parseNumber, 30)
+    .option('--pause <ms>', 'pause after a burst of 10-60 keystrokes, before the next document', parseNumber, 800)
+    .option('--no-chat', 'type without a chat running')
+    .option('--max-tokens <n>', 'most tokens per suggestion', parsePositive, 32)
+    .option('--seed <n>', 'seed of the typing rhythm', parseCount, 1)
+    .option('--warmup <share>', 'share of the keystrokes before memory counts as warmed up', parseNumber, 0.5)
+    .option('--rss-bound <MiB>', 'most the server\'s RSS may grow after warm-up', parseNumber, 24)
+    .option('--json', 'print the figures as JSON')
+    .action((options) => benchSoakCommand(options));
 
   engineOptions(program.command('demo'))
     .description('type a source file and show each suggestion as it streams (what `npm start` runs)')
