@@ -10,7 +10,7 @@ import { InlineCompletionController } from './completion/controller';
 import { CompletionGate } from './completion/gate';
 import { LspCompletionBackend } from './completion/lspBackend';
 import { refreshGhostText, TramontaneInlineProvider } from './completion/provider';
-import { readSettings, needsRestart, type ExtensionSettings } from './settings';
+import { readSettings, needsRestart, userLookup, type ExtensionSettings } from './settings';
 import { Sidecar, type SidecarState } from './sidecar/sidecar';
 import { modelName } from './status/format';
 import { StatusBar } from './status/statusBar';
@@ -21,8 +21,7 @@ const REMOTE_TOKEN_KEY = 'tramontane.remoteToken';
 let activeSidecar: Sidecar | undefined;
 
 function loadSettings(): ExtensionSettings {
-  const config = vscode.workspace.getConfiguration('tramontane');
-  return readSettings((key) => config.get(key));
+  return readSettings(userLookup(vscode.workspace.getConfiguration('tramontane')));
 }
 
 export function activate(context: vscode.ExtensionContext): void {

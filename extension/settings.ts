@@ -68,6 +68,26 @@ export const KEYS = {
   threads: 'server.threads',
 } as const satisfies Record<keyof ExtensionSettings, string>;
 
+/**
+ * Settings a workspace must not choose: what program runs (nodePath), which weights load
+ * (modelPath) and where code and the API key are sent (remoteUrl). package.json gives
+ * them machine scope, so VS Code ignores them in a repository's .vscode/settings.json;
+ * userLookup ignores workspace values too, whatever the editor does with the scope.
+ */
+export const MACHINE_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'remoteUrl', 'nodePath'];
+
+/** The part of VS Code's WorkspaceConfiguration the settings are read through. */
+export interface ConfigurationSource {
+  get(key: string): unknown;
+  inspect(key: string): { globalValue?: unknown } | undefined;
+}
+
+/** The lookup readSettings takes: user (global) values only for MACHINE_KEYS. */
+export function userLookup(config: ConfigurationSource): (key: string) => unknown {
+  const machine = new Set<string>(MACHINE_KEYS.map((field) => KEYS[field]));
+  return (key) => (machine.has(key) ? config.inspect(key)?.globalValue : config.get(key));
+}
+
 /** Settings that only the server process reads at start: changing one needs a restart. */
 export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'nodePath', 'threads'];
 

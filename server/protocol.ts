@@ -110,6 +110,14 @@ export const GetStatusRequest = 'tramontane/status';
 export type GetStatusParams = Record<string, never>;
 export type GetStatusResult = ModelStatus;
 
+/**
+ * Answered at once, whatever the engine is doing (it runs off the server's event loop):
+ * a server that leaves a ping unanswered is frozen, and the extension restarts it. A
+ * hung engine call the server notices itself, and exits (serve --hang-limit).
+ */
+export const PingRequest = 'tramontane/ping';
+export type PingResult = Record<string, never>;
+
 // ---------------------------------------------------------------------------------
 // Inline completions: LSP's textDocument/inlineCompletion. Partial results (snapshots)
 // are `InlineCompletionPartial` values on `$/progress` for the request's

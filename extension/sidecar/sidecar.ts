@@ -1,5 +1,6 @@
 // The server process and its language client: start, follow the model's status, restart
-// with backoff when it dies (one notification, not one per crash), stop on request.
+// with backoff when it dies (one notification, not one per crash) or stops answering
+// (watchdog.ts), stop on request.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
 import { CloseAction, ErrorAction, State, type LanguageClientOptions } from 'vscode-languageclient/node';
@@ -7,6 +8,7 @@ import {
   GetStatusRequest,
   LoadProgressNotification,
   ModelStatusNotification,
+  PingRequest,
   type InitializationOptions,
   type LoadProgressParams,
   type ModelStatus,
@@ -15,6 +17,7 @@ import { serverSettings, type ExtensionSettings } from '../settings';
 import { RestartPolicy } from './backoff';
 import { SidecarClient } from './client';
 import { launchProblem, launchSpec } from './launch';
+import { Watchdog } from './watchdog';
 
 export type SidecarState =
   | { kind: 'stopped' }
@@ -39,6 +42,7 @@ export class Sidecar implements vscode.Disposable {
   private generation = 0;
   private restartTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly policy = new RestartPolicy();
+  private watchdog: Watchdog | undefined;
   private notifiedCrash = false;
   private lastStderr = '';
   private current: SidecarState = { kind: 'stopped' };
@@ -127,6 +131,12 @@ export class Sidecar implements vscode.Disposable {
     }
     initialized = true;
     this.policy.started(Date.now());
+    this.watchdog?.stop();
+    this.watchdog = new Watchdog(
+      () => client.sendRequest(PingRequest, {}),
+      (silentMs) => this.hung(generation, silentMs),
+    );
+    this.watchdog.start();
     if (this.current.kind === 'starting') this.setState({ kind: 'loading' });
     try {
       const status = await client.sendRequest<ModelStatus>(GetStatusRequest, {});
@@ -149,6 +159,8 @@ export class Sidecar implements vscode.Disposable {
 
   async stop(): Promise<void> {
     this.generation++;
+    this.watchdog?.stop();
+    this.watchdog = undefined;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     const client = this.client;
@@ -211,7 +223,17 @@ export class Sidecar implements vscode.Disposable {
     }
   }
 
+  /** A server that stopped answering is killed; its closed connection restarts it. */
+  private hung(generation: number, silentMs: number): void {
+    if (generation !== this.generation) return;
+    this.lastStderr = `it did not answer for ${Math.round(silentMs / 1000)} s`;
+    this.options.log.error(`the server (pid ${this.child?.pid}) has not answered for ${Math.round(silentMs / 1000)} s: restarting it`);
+    this.child?.kill('SIGKILL');
+  }
+
   private died(generation: number): void {
+    this.watchdog?.stop();
+    this.watchdog = undefined;
     const reason = this.lastStderr ? ` (${this.lastStderr})` : '';
     const decision = this.policy.died(Date.now());
     this.client = undefined;

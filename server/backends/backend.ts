@@ -5,9 +5,15 @@ import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
 import type { TemplateName } from '../prompt/templates';
 import type { PromptTokenizer } from '../prompt/tokenizer';
 
+/** Whose sessions a job runs in: the editor's (LSP) or the HTTP API's. One never
+ *  evicts the other's: a client of the API cannot push the editor's caches out. */
+export type PoolName = 'editor' | 'http';
+
 export interface CompletionJob {
   /** Session affinity: requests with the same key share a KV cache (one per document). */
   key: string;
+  /** Default: the editor's. */
+  pool?: PoolName;
   /** Token ids of the prompt (native backends need them). */
   tokens?: number[];
   /** The prompt as text (remote backends send it). */
@@ -35,6 +41,8 @@ export interface CompletionRun {
 }
 
 export interface ChatJob {
+  /** Default: the editor's. */
+  pool?: PoolName;
   messages: ChatMessage[];
   system?: string;
   maxTokens: number;

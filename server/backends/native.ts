@@ -1,22 +1,34 @@
 // The engine in-process. Each recently used document has its own completion session
 // (its KV cache holds that document's last prompt, so typing there reuses it); chat
-// and explain share one more session, so they never evict a completion's cache.
+// and explain share one more session, so they never evict a completion's cache. The
+// HTTP API's requests run in a pool of their own (session-pool.ts): whatever `user`
+// its clients send, they cannot evict the editor's sessions.
 import type { Model, Session } from '../engine/engine';
 import { chatTokens, detectChatTemplate } from '../prompt/chat';
 import type { PromptTokenizer } from '../prompt/tokenizer';
 import type { BackendKind, ChatMessage, ChatTemplateName } from '../protocol';
-import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, RunFinish } from './backend';
+import type { Backend, ChatJob, ChatRun, CompletionJob, CompletionRun, PoolName, RunFinish } from './backend';
 import { EngineQueue } from './engine-queue';
+import { EngineWatch } from './engine-watch';
+import { adviseMemory } from './memory-advice';
+import { SessionPool } from './session-pool';
 
 export interface NativeOptions {
   /** Documents whose completion caches are kept warm at once. */
   completionSessions?: number;
+  /** HTTP API users whose completion caches are kept warm at once. */
+  httpSessions?: number;
   /** Cache slots beyond the window: how far back a session can roll exactly. */
   slack?: number;
   chunk?: number;
   /** Cache length for models without a sliding window. */
   context?: number;
+  /** Called once when an engine call makes no progress for hangLimitMs (engine-watch.ts). */
+  onHung?: (stalledMs: number) => void;
+  hangLimitMs?: number;
 }
+
+export const DEFAULT_HANG_LIMIT_MS = 10 * 60_000;
 
 // Test hook: TRAMONTANE_TEST_FAULT=engine-error-after:N fails every completion after
 // N streamed pieces, so the path of an engine error mid-stream can be tested end to end.
@@ -24,6 +36,10 @@ function faultAfter(): number | undefined {
   const match = /^engine-error-after:(\d+)$/.exec(process.env.TRAMONTANE_TEST_FAULT ?? '');
   return match ? Number(match[1]) : undefined;
 }
+
+// Test hook: TRAMONTANE_TEST_FAULT=engine-hang makes every completion's generation a call
+// that never returns, as a stuck engine would, so the hang watch can be tested end to end.
+const hangFault = () => process.env.TRAMONTANE_TEST_FAULT === 'engine-hang';
 
 export function modelTokenizer(model: Model): PromptTokenizer {
   return {
@@ -44,10 +60,8 @@ export class NativeBackend implements Backend {
   readonly chatTemplate: ChatTemplateName;
   readonly contextLimit: number;
   readonly queue = new EngineQueue();
-  // Insertion order is recency order: the first entry is the least recently used.
-  private readonly sessions = new Map<string, Session>();
-  private chatSession?: Session;
-  private readonly maxSessions: number;
+  private readonly pools: Record<PoolName, SessionPool>;
+  private readonly watch?: EngineWatch;
 
   constructor(
     private readonly model: Model,
@@ -57,29 +71,27 @@ export class NativeBackend implements Backend {
     this.kind = model.backend;
     this.tokenizer = modelTokenizer(model);
     this.chatTemplate = detectChatTemplate(this.tokenizer);
-    this.maxSessions = Math.max(1, options.completionSessions ?? 2);
+    const create = () => this.newSession();
+    this.pools = {
+      editor: new SessionPool(Math.max(1, options.completionSessions ?? 2), create),
+      http: new SessionPool(Math.max(1, options.httpSessions ?? 1), create),
+    };
+    if (options.onHung) this.watch = new EngineWatch(options.hangLimitMs ?? DEFAULT_HANG_LIMIT_MS, options.onHung);
     const windowed = model.config.slidingWindow > 0;
     this.contextLimit = windowed ? Infinity : (options.context ?? model.config.maxPosition) || Infinity;
   }
 
-  private newSession(): Session {
-    return this.model.createSession({ slack: this.options.slack, chunk: this.options.chunk, context: this.options.context });
+  /** Runs an engine task under the hang watch, when there is one. */
+  private watched<T>(task: () => Promise<T>): Promise<T> {
+    return this.watch ? this.watch.track(task) : task();
   }
 
-  /** The session for `key`; past the limit, the least recently used one is handed over. */
-  private sessionFor(key: string): Session {
-    let session = this.sessions.get(key);
-    if (session) {
-      this.sessions.delete(key);
-    } else if (this.sessions.size >= this.maxSessions) {
-      const [oldest, reused] = this.sessions.entries().next().value as [string, Session];
-      this.sessions.delete(oldest);
-      session = reused;
-    } else {
-      session = this.newSession();
+  private newSession(): Session {
+    try {
+      return this.model.createSession({ slack: this.options.slack, chunk: this.options.chunk, context: this.options.context });
+    } catch (error) {
+      throw adviseMemory(error); // a session's cache that does not fit the GPU
     }
-    this.sessions.set(key, session);
-    return session;
   }
 
   /** Tokens a sequence of `promptTokens` may still generate. */
@@ -90,10 +102,14 @@ export class NativeBackend implements Backend {
   complete(job: CompletionJob): Promise<CompletionRun> {
     const tokens = job.tokens;
     if (!tokens) throw new Error('the native backend needs a tokenized prompt');
-    return this.queue.urgent(async () => {
+    const streamed = (piece: string) => {
+      this.watch?.progress();
+      job.onText(piece);
+    };
+    return this.queue.urgent(() => this.watched(async () => {
       const run: CompletionRun = { promptTokens: tokens.length, generatedTokens: 0, finish: 'cancelled' };
       if (job.signal.aborted) return run; // superseded or cancelled while queued: dropped
-      const session = this.sessionFor(job.key);
+      const session = this.pools[job.pool ?? 'editor'].forKey(job.key);
       try {
         const reuse = await session.reuse(tokens, { signal: job.signal });
         run.reusedTokens = reuse.reused;
@@ -104,11 +120,12 @@ export class NativeBackend implements Backend {
         let pieces = 0;
         let fault: Error | undefined;
         const stop = new AbortController();
+        if (hangFault()) await new Promise<never>(() => undefined);
         const onText =
           limit === undefined
-            ? job.onText
+            ? streamed
             : (piece: string) => {
-                job.onText(piece);
+                streamed(piece);
                 if (++pieces === limit) {
                   fault = new Error(`injected fault after ${limit} tokens`);
                   stop.abort();
@@ -132,7 +149,7 @@ export class NativeBackend implements Backend {
         if (job.signal.aborted) return run; // cancelled inside a prefill chunk
         throw error;
       }
-    });
+    }));
   }
 
   /** Chat in steps that completions can preempt; each step resumes exactly where the last stopped. */
@@ -141,17 +158,23 @@ export class NativeBackend implements Backend {
     const maxTokens = Math.min(job.maxTokens, this.room(prompt.length));
     const generated: number[] = [];
     for (;;) {
-      const step = await this.queue.background(async (preempt) => {
+      const step = await this.queue.background((preempt) => this.watched(async () => {
         if (job.signal.aborted) return 'cancelled' as const;
         const signal = AbortSignal.any([job.signal, preempt]);
-        const session = (this.chatSession ??= this.newSession());
+        const session = this.pools[job.pool ?? 'editor'].chat();
         try {
           await session.reuse([...prompt, ...generated], { signal });
           if (signal.aborted) return 'preempted' as const;
           const result = await session.generate(
             // A resumed answer continues mid-text: keep its first token's space.
             { maxTokens: maxTokens - generated.length, temperature: job.temperature, seed: generated.length, textStart: generated.length === 0 },
-            { signal, onText: job.onText },
+            {
+              signal,
+              onText: (piece) => {
+                this.watch?.progress();
+                job.onText(piece);
+              },
+            },
           );
           generated.push(...result.tokens);
           if (result.finish !== 'cancelled') return finishOf(result.finish);
@@ -159,7 +182,7 @@ export class NativeBackend implements Backend {
           if (!signal.aborted) throw error;
         }
         return job.signal.aborted ? ('cancelled' as const) : ('preempted' as const);
-      });
+      }));
       if (step !== 'preempted') {
         return { promptTokens: prompt.length, generatedTokens: generated.length, finish: step, text: this.model.detokenize(generated) };
       }
@@ -178,9 +201,9 @@ export class NativeBackend implements Backend {
   }
 
   dispose(): void {
-    for (const session of this.sessions.values()) session.dispose();
-    this.sessions.clear();
-    this.chatSession?.dispose();
+    this.watch?.dispose();
+    this.pools.editor.dispose();
+    this.pools.http.dispose();
     this.model.dispose();
   }
 }

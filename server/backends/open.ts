@@ -3,6 +3,7 @@
 import { loadModel, type BackendChoice } from '../engine/engine';
 import type { StatusBackend } from '../protocol';
 import type { Backend } from './backend';
+import { adviseMemory } from './memory-advice';
 import { NativeBackend, type NativeOptions } from './native';
 import { RemoteBackend, type RemoteOptions } from './remote';
 
@@ -10,13 +11,27 @@ export type BackendSpec =
   | { kind: 'native'; modelDir: string; engine: BackendChoice; threads?: number; native?: NativeOptions }
   | ({ kind: 'remote' } & RemoteOptions);
 
+// Test hook: TRAMONTANE_TEST_FAULT=load-error:MESSAGE makes the engine's load fail with
+// MESSAGE, so the path of a load failure the test machine cannot produce (a full GPU) can
+// be tested end to end.
+function loadFault(): string | undefined {
+  return /^load-error:(.+)$/.exec(process.env.TRAMONTANE_TEST_FAULT ?? '')?.[1];
+}
+
 export async function openBackend(spec: BackendSpec, onProgress?: (fraction: number) => void): Promise<Backend> {
   if (spec.kind === 'remote') {
     const backend = new RemoteBackend(spec);
     onProgress?.(1);
     return backend;
   }
-  const model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, onProgress });
+  let model;
+  try {
+    const fault = loadFault();
+    if (fault) throw new Error(fault);
+    model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, onProgress });
+  } catch (error) {
+    throw adviseMemory(error);
+  }
   if (!model.hasTokenizer) {
     model.dispose();
     throw new Error(`${spec.modelDir} has no tokenizer.json or tokenizer.model: completion needs one`);

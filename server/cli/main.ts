@@ -1,6 +1,8 @@
 // The tramontane command line: complete, tokenize, logits, serve, bench, demo.
 import { Command, Option } from 'commander';
-import { benchKeystrokesCommand } from './bench';
+import { DEFAULT_HANG_LIMIT_MS } from '../backends/native';
+import { DEFAULT_HTTP_MAX_TOKENS } from '../http/openai';
+import { benchKeystrokesCommand, benchSoakCommand } from './bench';
 import { completeCommand } from './complete';
 import { demoCommand } from './demo';
 import { logitsCommand } from './logits';
@@ -51,17 +53,24 @@ export function buildProgram(): Command {
     .description('run the language server (--stdio) and/or an OpenAI-compatible API (--http)')
     .option('--stdio', 'speak LSP on stdin/stdout')
     .option('--http <host:port>', 'serve /v1/completions and /v1/chat/completions on a loopback address')
-    .option('--token <secret>', 'bearer token the HTTP API requires (or TRAMONTANE_HTTP_TOKEN)')
+    .option('--token-file <path>', 'file holding the bearer token the HTTP API requires (or set TRAMONTANE_HTTP_TOKEN)')
+    .option('--token <secret>', 'the bearer token on the command line, where `ps` shows it to every user: prefer --token-file or TRAMONTANE_HTTP_TOKEN')
+    .option('--no-auth', 'serve the HTTP API without a token: every local process can use it')
+    .option('--allow-origin <origin...>', 'browser origins (e.g. http://localhost:3000) allowed to call the HTTP API; others are refused')
+    .option('--max-tokens <n>', 'most tokens one HTTP request may generate', parsePositive, DEFAULT_HTTP_MAX_TOKENS)
+    .option('--http-sessions <n>', 'HTTP API users whose caches stay warm at once (never the editor\'s)', parsePositive, 1)
     .option('--remote <url>', 'complete with a remote OpenAI-compatible server instead of --model')
     .option('--remote-token <secret>', 'bearer token for --remote (or TRAMONTANE_REMOTE_TOKEN)')
     .option('--remote-model <name>', 'model name sent to --remote')
     .addOption(new Option('--remote-fim <mode>', 'send the FIM prompt as rendered text, or as prompt + suffix').choices(['template', 'suffix']).default('template'))
     .option('--completion-sessions <n>', 'documents whose caches stay warm at once', parsePositive, 2)
     .option('--slack <n>', 'cache slots beyond the window (exact rollback distance)', parseCount)
+    .option('--hang-limit <seconds>', `exit when an engine call makes no progress for this long (default ${DEFAULT_HANG_LIMIT_MS / 1000})`, parsePositive)
     .option('--context <n>', 'cache length for models without a sliding window', parsePositive)
     .action((options) => serveCommand(options));
 
-  engineOptions(program.command('bench').description('measure Tramontane as it is used').command('keystrokes'))
+  const bench = program.command('bench').description('measure Tramontane as it is used');
+  engineOptions(bench.command('keystrokes'))
     .description('replay typing of a file through `serve --stdio`: latency, computed tokens, cache hits')
     .option('--file <path>', 'source file to type (default: the server\'s own LSP module)')
     .option('--chars <n>', 'characters to type', parsePositive, 200)
@@ -73,6 +82,20 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of the typing rhythm', parseCount, 1)
     .option('--json', 'print the figures as JSON')
     .action((options) => benchKeystrokesCommand(options));
+
+  engineOptions(bench.command('soak'))
+    .description('rapid typing over several documents with a chat running, through `serve --stdio`: no crash, no text for a superseded request, flat memory')
+    .option('--keystrokes <n>', 'keystrokes to type', parsePositive, 1000)
+    .option('--documents <n>', 'documents to type in (the server\'s own sources)', parsePositive, 10)
+    .option('--interval <ms>', 'mean time between keystrokes in a burst', parseNumber, 30)
+    .option('--pause <ms>', 'pause after a burst of 10-60 keystrokes, before the next document', parseNumber, 800)
+    .option('--no-chat', 'type without a chat running')
+    .option('--max-tokens <n>', 'most tokens per suggestion', parsePositive, 32)
+    .option('--seed <n>', 'seed of the typing rhythm', parseCount, 1)
+    .option('--warmup <share>', 'share of the keystrokes before memory counts as warmed up', parseNumber, 0.5)
+    .option('--rss-bound <MiB>', 'most the server\'s RSS may grow after warm-up', parseNumber, 24)
+    .option('--json', 'print the figures as JSON')
+    .action((options) => benchSoakCommand(options));
 
   engineOptions(program.command('demo'))
     .description('type a source file and show each suggestion as it streams (what `npm start` runs)')

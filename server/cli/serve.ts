@@ -3,7 +3,8 @@
 import { createConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
 import { BackendLoader } from '../backends/loader';
 import type { BackendSpec } from '../backends/open';
-import { boundPort, parseListen, startHttpServer } from '../http/openai';
+import { boundPort, DEFAULT_HTTP_MAX_TOKENS, parseListen, startHttpServer } from '../http/openai';
+import { resolveHttpToken } from '../http/token';
 import { startLanguageServer } from '../lsp/server';
 import { resolveModelDir, type EngineOptions } from './options';
 
@@ -11,6 +12,14 @@ export interface ServeOptions extends EngineOptions {
   stdio?: boolean;
   http?: string;
   token?: string;
+  tokenFile?: string;
+  /** False with --no-auth. */
+  auth?: boolean;
+  allowOrigin?: string[];
+  maxTokens?: number;
+  httpSessions?: number;
+  /** Seconds an engine call may go without progress before the server exits. */
+  hangLimit?: number;
   remote?: string;
   remoteToken?: string;
   remoteModel?: string;
@@ -20,7 +29,8 @@ export interface ServeOptions extends EngineOptions {
   context?: number;
 }
 
-export function backendSpec(options: ServeOptions): BackendSpec {
+/** `onHung`: what to do when an engine call hangs (the server exits, see serveCommand). */
+export function backendSpec(options: ServeOptions, onHung?: (stalledMs: number) => void): BackendSpec {
   if (options.remote) {
     if (options.model) throw new Error('give either --model or --remote, not both');
     return {
@@ -36,18 +46,48 @@ export function backendSpec(options: ServeOptions): BackendSpec {
     modelDir: resolveModelDir(options.model),
     engine: options.backend,
     threads: options.threads,
-    native: { completionSessions: options.completionSessions, slack: options.slack, context: options.context },
+    native: {
+      completionSessions: options.completionSessions,
+      httpSessions: options.httpSessions,
+      slack: options.slack,
+      context: options.context,
+      onHung,
+      hangLimitMs: options.hangLimit === undefined ? undefined : options.hangLimit * 1000,
+    },
   };
+}
+
+/** "http://localhost:3000" as a browser sends it in Origin: scheme, host and port only. */
+function parseOrigin(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`--allow-origin expects an origin such as http://localhost:3000 (got "${value}")`);
+  }
+  if (!/^https?:$/.test(url.protocol) || url.origin !== value.replace(/\/$/, '')) {
+    throw new Error(`--allow-origin expects an origin such as http://localhost:3000: scheme, host and port, no path (got "${value}")`);
+  }
+  return url.origin;
 }
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   if (!options.stdio && !options.http) throw new Error('say how to serve: --stdio (language server) and/or --http 127.0.0.1:PORT');
   if (options.http && options.remote) throw new Error('--http serves the local engine: it cannot be combined with --remote');
   const listen = options.http ? parseListen(options.http) : undefined;
-  const spec = backendSpec(options);
-  const loader = new BackendLoader(spec);
+  // Checked before the model loads: a server that would refuse every request should not start.
+  const token = listen ? resolveHttpToken(options, process.env) : undefined;
+  const allowOrigins = (options.allowOrigin ?? []).map(parseOrigin);
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
+  // A stuck engine call cannot be cancelled: a fresh process is the way out. The editor
+  // restarts a server that exits; a supervisor restarts an HTTP-only one.
+  const onHung = (stalledMs: number) => {
+    log(`an engine call made no progress for ${Math.round(stalledMs / 1000)} s (--hang-limit): exiting so that a fresh server can start`);
+    process.exit(1);
+  };
+  const spec = backendSpec(options, onHung);
+  const loader = new BackendLoader(spec);
   if (spec.kind === 'native' && !options.model) {
     log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) for real completions`);
   }
@@ -56,9 +96,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   process.on('unhandledRejection', (error) => log(`unexpected error: ${error instanceof Error ? error.message : String(error)}`));
 
   if (listen) {
-    const token = options.token ?? process.env.TRAMONTANE_HTTP_TOKEN;
     const modelName = spec.kind === 'native' ? spec.modelDir.replace(/\/+$/, '').replace(/^.*\//, '') : 'remote';
-    const server = await startHttpServer(loader.promise, { ...listen, token, modelName });
+    const maxTokens = options.maxTokens ?? DEFAULT_HTTP_MAX_TOKENS;
+    const server = await startHttpServer(loader.promise, { ...listen, token, allowOrigins, maxTokens, modelName });
+    if (token === undefined) log('warning: --no-auth: every process and user on this machine can use the HTTP API');
     log(`OpenAI-compatible API on http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${boundPort(server)}/v1${token ? ' (bearer token required)' : ''}`);
     loader.promise.then(
       () => log('model ready'),

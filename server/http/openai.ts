@@ -1,24 +1,31 @@
 // `tramontane serve --http 127.0.0.1:PORT`: the engine as an OpenAI-compatible server
 // (/v1/completions, /v1/chat/completions, /v1/models), streamed as server-sent events.
-// Bound to loopback only; with a token, every request must carry it as a bearer token.
-import { timingSafeEqual } from 'node:crypto';
+// Bound to loopback only; every request passes the checks in guard.ts first. Its
+// generations run in sessions of their own, never in the editor's.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Backend } from '../backends/backend';
 import { sseEvent } from '../backends/sse';
+import { checkHost, checkOrigin, checkToken, HttpError, readJsonBody } from './guard';
 import { renderTokens, resolveTemplate, type FimTemplate } from '../prompt/templates';
 import type { ChatMessage } from '../protocol';
 
 export interface HttpOptions {
   host: string;
   port: number;
+  /** Undefined only with --no-auth. */
   token?: string;
+  /** Browser origins allowed to call the API (--allow-origin). */
+  allowOrigins?: readonly string[];
+  /** Most tokens one request may generate (--max-tokens). */
+  maxTokens?: number;
   /** The id /v1/models lists and responses echo. */
   modelName: string;
 }
 
+export const DEFAULT_HTTP_MAX_TOKENS = 4096;
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-const MAX_BODY = 16 * 1024 * 1024;
 
 /** "127.0.0.1:8080" → host and port; anything but a loopback address is refused. */
 export function parseListen(value: string): { host: string; port: number } {
@@ -31,51 +38,10 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host, port };
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly type = 'invalid_request_error',
-  ) {
-    super(message);
-  }
-}
-
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
   res.end(data);
-}
-
-function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new HttpError(413, `request body over ${MAX_BODY} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
-        resolve(body as Record<string, unknown>);
-      } catch {
-        reject(new HttpError(400, 'the request body must be a JSON object'));
-      }
-    });
-    req.on('error', reject);
-  });
-}
-
-function authorized(req: http.IncomingMessage, token: string | undefined): boolean {
-  if (!token) return true;
-  const given = Buffer.from(String(req.headers.authorization ?? ''));
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 // Parameters as OpenAI defines them, checked before any engine work.
@@ -106,6 +72,8 @@ interface Generation {
 }
 
 export async function startHttpServer(backend: Promise<Backend>, options: HttpOptions): Promise<http.Server> {
+  const maxTokensCap = options.maxTokens ?? DEFAULT_HTTP_MAX_TOKENS;
+  const guard = { host: options.host, port: () => boundPort(server), token: options.token, allowOrigins: options.allowOrigins ?? [] };
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (res.headersSent) {
@@ -118,6 +86,14 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
       sendJson(res, status, { error: { message: (error as Error).message.split('\n')[0], type } });
     });
   });
+
+  /** OpenAI's max_tokens, within this server's cap. */
+  const maxTokensParam = (body: Record<string, unknown>, fallback: number): number => {
+    const value = body.max_tokens ?? Math.min(fallback, maxTokensCap);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new HttpError(400, 'max_tokens must be a non-negative integer');
+    if (value > maxTokensCap) throw new HttpError(400, `max_tokens is ${value}, over this server's limit of ${maxTokensCap} (serve --max-tokens)`);
+    return value;
+  };
 
   let counter = 0;
   const newGeneration = (body: Record<string, unknown>, prefix: string): Generation => {
@@ -132,7 +108,23 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
   };
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (!authorized(req, options.token)) throw new HttpError(401, 'missing or wrong bearer token', 'authentication_error');
+    checkHost(req, guard);
+    const origin = checkOrigin(req, guard);
+    if (origin) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      // A browser asks first (without the token) whether it may send the real request.
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST',
+          'access-control-allow-headers': 'authorization, content-type',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return;
+      }
+    }
+    checkToken(req, guard.token);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;
     if (route === 'GET /health') return sendJson(res, 200, { status: 'ok' });
@@ -154,7 +146,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
   }
 
   async function completions(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = await readJsonBody(req);
     const engine = await backend;
     if (!engine.tokenizer) throw new HttpError(500, 'this server has no tokenizer', 'server_error');
     let prompt = body.prompt;
@@ -171,7 +163,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     } else {
       throw new HttpError(400, 'prompt must be a string or an array of token ids');
     }
-    const maxTokens = numberParam(body, 'max_tokens', 16, 0, 1 << 16);
+    const maxTokens = maxTokensParam(body, 16);
     const temperature = numberParam(body, 'temperature', 1, 0, 5);
     const stop = stopParam(body);
     const gen = newGeneration(body, 'cmpl');
@@ -194,7 +186,8 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     });
     if (gen.stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const run = await engine.complete({
-      key: `http:${typeof body.user === 'string' ? body.user : ''}`,
+      key: typeof body.user === 'string' ? body.user : '',
+      pool: 'http',
       tokens,
       text: '',
       maxTokens,
@@ -224,7 +217,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
   }
 
   async function chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = await readJsonBody(req);
     const engine = await backend;
     if (!Array.isArray(body.messages)) throw new HttpError(400, 'messages must be an array of {role, content}');
     const system: string[] = [];
@@ -235,7 +228,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
       else if (m.role === 'user' || m.role === 'assistant') messages.push({ role: m.role, content: m.content });
       else throw new HttpError(400, `unsupported role ${JSON.stringify(m?.role)}: use system, user or assistant`);
     }
-    const maxTokens = numberParam(body, 'max_tokens', 512, 0, 1 << 16);
+    const maxTokens = maxTokensParam(body, 512);
     const temperature = numberParam(body, 'temperature', 1, 0, 5);
     const gen = newGeneration(body, 'chatcmpl');
     const signal = clientGone(res);
@@ -254,6 +247,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
         res.write(sseEvent(chunk({ role: 'assistant', content: '' }, null)));
       }
       run = await engine.chat({
+        pool: 'http',
         messages,
         system: system.length > 0 ? system.join('\n\n') : undefined,
         maxTokens,

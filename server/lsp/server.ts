@@ -23,6 +23,7 @@ import {
   GetStatusRequest,
   LoadProgressNotification,
   ModelStatusNotification,
+  PingRequest,
   PROTOCOL_VERSION,
   StatsRequest,
   type ChatChunk,
@@ -33,6 +34,7 @@ import {
   type InlineCompletionPartial,
   type LoadProgressParams,
   type ModelStatus,
+  type PingResult,
   type Settings,
   type StatsParams,
   type StatsResult,
@@ -211,6 +213,8 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
   }));
 
   connection.onRequest(GetStatusRequest, (): ModelStatus => status);
+
+  connection.onRequest(PingRequest, (): PingResult => ({}));
 
   connection.listen();
 }

@@ -7,10 +7,13 @@ import { describe, it } from 'node:test';
 import {
   DEFAULTS,
   KEYS,
+  MACHINE_KEYS,
   isLanguageEnabled,
   needsRestart,
   readSettings,
   serverSettings,
+  userLookup,
+  type ConfigurationSource,
   type ExtensionSettings,
 } from '../../extension/settings';
 
@@ -114,5 +117,36 @@ describe('settings', () => {
       assert.deepEqual(declared.default, DEFAULTS[field as keyof ExtensionSettings], `tramontane.${key} default`);
     }
     assert.equal(Object.keys(properties).length, Object.keys(KEYS).length, 'no undeclared reader and no unread setting');
+  });
+
+  it('gives the settings that run a program, load weights or send code elsewhere machine scope', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    const properties = manifest.contributes.configuration.properties as Record<string, { scope?: string }>;
+    assert.deepEqual([...MACHINE_KEYS].sort(), ['modelPath', 'nodePath', 'remoteUrl']);
+    for (const field of MACHINE_KEYS) assert.equal(properties[`tramontane.${KEYS[field]}`].scope, 'machine', KEYS[field]);
+    const others = Object.keys(KEYS).filter((field) => !MACHINE_KEYS.includes(field as keyof ExtensionSettings));
+    for (const field of others) assert.equal(properties[`tramontane.${KEYS[field as keyof ExtensionSettings]}`].scope, undefined, field);
+  });
+
+  it("ignores a workspace's values for those settings, and keeps the user's", () => {
+    // Values as VS Code's configuration layers them: user, then workspace, then folder.
+    const layers: Record<string, { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }> = {
+      'server.nodePath': { workspaceValue: './evil.sh' },
+      'remote.url': { globalValue: 'http://my-gpu:8000/v1', workspaceFolderValue: 'http://attacker.example/v1' },
+      'model.path': { workspaceValue: '/tmp/weights' },
+      'model.backend': { workspaceValue: 'cpu' },
+      'completion.maxTokens': { globalValue: 40, workspaceValue: 24 },
+    };
+    const merged = (key: string) => {
+      const layer = layers[key];
+      return layer?.workspaceFolderValue ?? layer?.workspaceValue ?? layer?.globalValue;
+    };
+    const config: ConfigurationSource = { get: merged, inspect: (key) => layers[key] ?? {} };
+    const s = readSettings(userLookup(config));
+    assert.equal(s.nodePath, '', 'the workspace cannot choose the program the server runs with');
+    assert.equal(s.remoteUrl, 'http://my-gpu:8000/v1', "the user's remote, not the workspace's");
+    assert.equal(s.modelPath, '');
+    assert.equal(s.backend, 'cpu', 'other settings follow the workspace as usual');
+    assert.equal(s.maxTokens, 24);
   });
 });
