@@ -50,6 +50,10 @@ export interface Settings {
   /** Most tokens one chat or explain answer may generate. */
   chatMaxTokens: number;
   chatTemperature: number;
+  /** Language id → whether other open files of it may lend context; "*" for the rest. */
+  enabledLanguages: Record<string, boolean>;
+  /** Glob patterns of files never put in a prompt, besides the built-in secrets list. */
+  contextExclude: string[];
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -62,6 +66,8 @@ export const DEFAULT_SETTINGS: Settings = {
   temperature: 0,
   chatMaxTokens: 512,
   chatTemperature: 0,
+  enabledLanguages: { '*': true },
+  contextExclude: [],
 };
 
 export interface InitializationOptions {
@@ -83,6 +89,8 @@ export interface ModelStatus {
   backend: StatusBackend;
   /** Folder of the model, or the URL of a remote server. */
   model: string;
+  /** The model a remote server runs (the setting, or the first one its /v1/models lists). */
+  remoteModel?: string;
   /** Load progress in [0, 1] while loading. */
   progress?: number;
   /** One-line reason when state is "error". */

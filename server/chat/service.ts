@@ -5,6 +5,7 @@ import type { Range } from 'vscode-languageserver-protocol';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Backend } from '../backends/backend';
 import { validateConversation } from '../prompt/chat';
+import { PromptFilter } from '../prompt/exclude';
 import type { ChatMessage, ChatParams, ChatResult, CodeContext, ExplainParams, Settings } from '../protocol';
 
 export interface ChatStream {
@@ -16,20 +17,28 @@ export interface ChatStream {
 const CODE_CHARS_PER_TOKEN = 4;
 
 export class ChatService {
+  private filter: PromptFilter;
+
   constructor(
     private readonly backend: Backend,
     private settings: Settings,
     private readonly document: (uri: string) => TextDocument | undefined,
-  ) {}
+  ) {
+    this.filter = new PromptFilter(settings.contextExclude);
+  }
 
   configure(settings: Settings): void {
     this.settings = settings;
+    this.filter = new PromptFilter(settings.contextExclude);
   }
 
   /** The code a context names, fenced with its language, or an error for an unknown document. */
   private codeBlock(context: CodeContext): string {
     const doc = this.document(context.uri);
     if (!doc) throw new Error(`unknown document ${context.uri}: open it with textDocument/didOpen first`);
+    if (!this.filter.allows(context.uri)) {
+      throw new Error(`${context.uri.replace(/^.*\//, '')} is kept out of prompts (secrets, or tramontane.context.exclude): its text is not sent`);
+    }
     const range: Range | undefined = context.range;
     let code = range ? doc.getText(range) : doc.getText();
     const limit = Math.floor(this.settings.contextTokens * CODE_CHARS_PER_TOKEN * 0.75);

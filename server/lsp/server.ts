@@ -14,6 +14,7 @@ import type { InlineCompletionItem, InlineCompletionList, InlineCompletionParams
 import type { Backend } from '../backends/backend';
 import type { BackendLoader } from '../backends/loader';
 import { describeSpec } from '../backends/open';
+import { RemoteBackend } from '../backends/remote';
 import { ChatService } from '../chat/service';
 import { CompletionService } from '../complete/service';
 import {
@@ -65,9 +66,21 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
   let ready: Services | undefined;
   const described = describeSpec(loader.spec);
   let status: ModelStatus = { state: 'loading', backend: described.backend, model: described.model, progress: 0 };
+  let readyStatus: ModelStatus | undefined;
   const setStatus = (next: ModelStatus) => {
     status = next;
     void connection.sendNotification(ModelStatusNotification, status);
+  };
+  // A remote server that refuses (a key revoked, the server gone) shows in the status
+  // until it answers again.
+  const remoteAnswered = (error?: unknown) => {
+    if (ready?.backend.kind !== 'remote' || !readyStatus) return;
+    if (error !== undefined) {
+      const message = firstLine(error);
+      if (status.state !== 'error' || status.error !== message) setStatus({ ...readyStatus, state: 'error', error: message });
+    } else if (status.state === 'error') {
+      setStatus(readyStatus);
+    }
   };
 
   const documents = new OpenDocuments((uri) => ready?.completions.forget(uri));
@@ -108,7 +121,14 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
       const completions = new CompletionService(backend, settings, stats);
       const chat = new ChatService(backend, settings, (uri) => documents.get(uri));
       ready = { backend, completions, chat };
-      setStatus({ ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate });
+      const remoteModel = backend instanceof RemoteBackend ? backend.model : undefined;
+      readyStatus = { ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate, remoteModel };
+      setStatus(readyStatus);
+      if (remoteModel && completions.templateName === 'prefix-only') {
+        connection.console.warn(
+          `the remote model "${remoteModel}" has no known fill-in-the-middle template: prompts hold the text before the cursor only; set tramontane.completion.fimTemplate, or tramontane.remote.fim to prompt+suffix if the server applies the model's own`,
+        );
+      }
       return ready;
     } catch (error) {
       const message = firstLine(error);
@@ -147,8 +167,10 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
     const position = checkPosition(doc, params.position);
     const { completions } = await model();
     documents.focus(doc.uri, position);
-    const range: Range = { start: position, end: position };
-    const item = (text: string): InlineCompletionItem => ({ insertText: text, range });
+    const item = (text: string, replace = 0): InlineCompletionItem => {
+      const range: Range = { start: position, end: { line: position.line, character: position.character + replace } };
+      return { insertText: text, range };
+    };
     const partialToken = params.partialResultToken;
     let answer;
     try {
@@ -157,14 +179,16 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
         position,
         others: () => documents.others(doc.uri),
         signal: abortSignalOf(token),
-        onPartial: partialToken === undefined ? undefined : (text) => void connection.sendProgress(completionProgress, partialToken, [item(text)]),
+        onPartial: partialToken === undefined ? undefined : (text, replace) => void connection.sendProgress(completionProgress, partialToken, [item(text, replace)]),
       });
     } catch (error) {
+      remoteAnswered(error);
       throw requestFailed(`engine error: ${firstLine(error)}`);
     }
+    if (answer.kind === 'suggestion' && stats.recent(1)[0]?.outcome !== 'cached') remoteAnswered();
     if (answer.kind === 'cancelled') throw cancelled();
     if (answer.kind === 'superseded' || answer.text === '') return { items: [] };
-    return { items: [item(answer.text)] };
+    return { items: [item(answer.text, answer.replace)] };
   });
 
   async function streamed(
@@ -183,7 +207,7 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
     } catch (error) {
       if (signal.aborted) throw cancelled();
       const message = firstLine(error);
-      if (/unknown document|roles must alternate|must end with a user|conversation is empty|no text content/.test(message)) throw invalidParams(message);
+      if (/unknown document|roles must alternate|must end with a user|conversation is empty|no text content|kept out of prompts/.test(message)) throw invalidParams(message);
       throw requestFailed(`engine error: ${message}`);
     }
     if (result.finish === 'cancelled') throw cancelled();

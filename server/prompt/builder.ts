@@ -146,6 +146,10 @@ export class PromptBuilder {
     const maxChars = Math.floor(budget * CHARS_PER_TOKEN);
     if (prefix.length > maxChars && count(prefix) > budget) prefix = prefix.slice(-maxChars);
 
+    // Models learn code with \n line ends: a CRLF file is shown to them as such (the
+    // suggestion comes back with \n, which the editor writes in the file's own style).
+    prefix = prefix.replace(/\r\n/g, '\n');
+    suffix = suffix.replace(/\r\n/g, '\n');
     const head = extra + prefix;
     const segments = template.segments(head, suffix);
     const lineEndOffset = lineEnd(line);

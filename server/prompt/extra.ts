@@ -3,6 +3,7 @@
 // language, so the model sees the names it is likely to need.
 export interface ContextSource {
   uri: string;
+  languageId: string;
   text: string;
   /** Line of the last edit (or 0 for a document never edited). */
   focusLine: number;
