@@ -169,7 +169,8 @@ export interface ChatChunk {
   delta: string;
 }
 
-export type ChatFinish = 'stop' | 'length' | 'cancelled';
+/** `repetition`: the answer began to repeat itself and was cut after the first copy. */
+export type ChatFinish = 'stop' | 'length' | 'cancelled' | 'repetition';
 
 export interface ChatResult {
   text: string;
@@ -225,4 +226,6 @@ export interface CompletionStats {
 
 export interface StatsResult {
   completions: CompletionStats[];
+  /** Chat and explain answers since the server started, and how many were cut for repeating themselves. */
+  chat?: { answers: number; repetitionStops: number };
 }

@@ -48,6 +48,8 @@ export class NativeBackend implements Backend {
   private readonly sessions = new Map<string, Session>();
   private chatSession?: Session;
   private readonly maxSessions: number;
+  /** Most tokens of conversation a chat prompt keeps (old exchanges are dropped first). */
+  private readonly conversationLimit: number;
 
   constructor(
     private readonly model: Model,
@@ -59,7 +61,20 @@ export class NativeBackend implements Backend {
     this.chatTemplate = detectChatTemplate(this.tokenizer);
     this.maxSessions = Math.max(1, options.completionSessions ?? 2);
     const windowed = model.config.slidingWindow > 0;
-    this.contextLimit = windowed ? Infinity : (options.context ?? model.config.maxPosition) || Infinity;
+    // Without a window, a session holds what its cache holds: the engine's own figure
+    // (the model's limit, capped), so that "context full" is never a surprise.
+    this.contextLimit = windowed ? Infinity : this.probeCapacity();
+    // With a window, older tokens are not attended to: a conversation is kept within it.
+    this.conversationLimit = windowed ? model.config.slidingWindow : this.contextLimit;
+  }
+
+  private probeCapacity(): number {
+    const probe = this.newSession(); // the cache is allocated lazily: this costs no memory
+    try {
+      return probe.capacity;
+    } finally {
+      probe.dispose();
+    }
   }
 
   private newSession(): Session {
@@ -166,13 +181,21 @@ export class NativeBackend implements Backend {
     }
   }
 
-  /** The conversation's tokens, dropping the oldest exchanges until it fits the context. */
+  /**
+   * The conversation's tokens, dropping the oldest exchanges until it fits: the context,
+   * or for a sliding-window model the window (the model would not see older turns, and
+   * re-reading them costs every answer). The question itself is always kept; only
+   * without a window can it be too long.
+   */
   private fitConversation(messages: ChatMessage[], system: string | undefined, maxTokens: number): number[] {
     let kept = messages;
     for (;;) {
       const tokens = chatTokens(this.tokenizer, this.chatTemplate, kept, system);
-      if (tokens.length + Math.min(maxTokens, 64) <= this.contextLimit) return tokens;
-      if (kept.length <= 1) throw new Error(`the question is ${tokens.length} tokens, more than the model's context of ${this.contextLimit}`);
+      if (tokens.length + Math.min(maxTokens, 64) <= this.conversationLimit) return tokens;
+      if (kept.length <= 1) {
+        if (this.contextLimit === Infinity) return tokens;
+        throw new Error(`the question is ${tokens.length} tokens, more than the model's context of ${this.contextLimit}`);
+      }
       kept = kept.slice(2);
     }
   }

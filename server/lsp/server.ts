@@ -232,6 +232,7 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
 
   connection.onRequest(StatsRequest, (params: StatsParams | undefined): StatsResult => ({
     completions: stats.recent(params?.limit),
+    chat: ready ? { ...ready.chat.counts } : undefined,
   }));
 
   connection.onRequest(GetStatusRequest, (): ModelStatus => status);
