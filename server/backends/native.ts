@@ -160,16 +160,28 @@ export class NativeBackend implements Backend {
         if (job.signal.aborted) return 'cancelled' as const;
         const signal = AbortSignal.any([job.signal, preempt]);
         const session = (this.chatSession ??= this.newSession());
+        // A piece ending in U+FFFD may be a character cut by the preemption: it waits for
+        // the next piece of the same step, and is dropped if the step is preempted.
+        let held = '';
+        const onText = (piece: string) => {
+          const text = held + piece;
+          held = text.endsWith('\uFFFD') ? text : '';
+          if (!held) job.onText(text);
+        };
         try {
           await session.reuse([...prompt, ...generated], { signal });
           if (signal.aborted) return 'preempted' as const;
           const result = await session.generate(
             // A resumed answer continues mid-text: keep its first token's space.
             { maxTokens: maxTokens - generated.length, temperature: job.temperature, seed: generated.length, textStart: generated.length === 0 },
-            { signal, onText: job.onText },
+            { signal, onText },
           );
           generated.push(...result.tokens);
-          if (result.finish !== 'cancelled') return finishOf(result.finish);
+          if (result.finish !== 'cancelled') {
+            if (held) job.onText(held);
+            return finishOf(result.finish);
+          }
+          this.dropCutCharacter(generated);
         } catch (error) {
           if (!signal.aborted) throw error;
         }
@@ -179,6 +191,15 @@ export class NativeBackend implements Backend {
         return { promptTokens: prompt.length, generatedTokens: generated.length, finish: step, text: this.model.detokenize(generated) };
       }
     }
+  }
+
+  /**
+   * Drops the byte tokens of a character the preemption cut in the middle (at most the 3
+   * leading bytes of a 4-byte character): the next step generates them again, so its
+   * decoder sees the whole character and never streams a broken one.
+   */
+  private dropCutCharacter(generated: number[]): void {
+    for (let dropped = 0; dropped < 3 && generated.length > 0 && this.model.detokenize(generated).endsWith('\uFFFD'); dropped++) generated.pop();
   }
 
   /**

@@ -20,7 +20,7 @@ export function findLoop(text: string, { minSpan = 16, longestSpan = 800, times 
     if (text[n - 1] !== text[n - 1 - p]) continue; // the cheap test first
     if (text.slice(n - (times - 1) * p) !== text.slice(n - times * p, n - p)) continue;
     // A line of dashes or a table rule repeats without being a loop.
-    if (new Set(text.slice(n - p).replace(/\s/g, '')).size < 6) continue;
+    if (new Set(text.slice(n - p).replace(/\s/g, '')).size < 4) continue;
     return n - (times - 1) * p;
   }
   return undefined;

@@ -28,5 +28,7 @@ describe('findLoop', () => {
     assert.equal(findLoop('| a | b |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'), undefined);
     assert.equal(findLoop('-'.repeat(200)), undefined);
     assert.equal(findLoop('ha ha ha ha ha ha ha ha'), undefined);
+    assert.equal(findLoop('€'.repeat(100)), undefined);
+    assert.ok(findLoop('Tiesé, us - Add a day of a day of a day of a day of a day of a day of a day of') !== undefined, 'a short phrase over and over');
   });
 });
