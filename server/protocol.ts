@@ -229,3 +229,21 @@ export interface StatsResult {
   /** Chat and explain answers since the server started, and how many were cut for repeating themselves. */
   chat?: { answers: number; repetitionStops: number };
 }
+
+// ---------------------------------------------------------------------------------
+// Workspace context (client → server notification): chunks of other files the user
+// looked at, and definitions of the symbols near the cursor (from the editor's own
+// definition provider). Kept in a small ring; the prompt's extra context is chosen
+// again from them when the cursor moves to another line, never between two keystrokes
+// on one line, so typing keeps reusing the prompt's head.
+
+export const ContextChunksNotification = 'tramontane/contextChunks';
+export interface ContextChunk {
+  uri: string;
+  languageId: string;
+  text: string;
+  kind: 'definition' | 'viewed';
+}
+export interface ContextChunksParams {
+  chunks: ContextChunk[];
+}

@@ -16,8 +16,10 @@ import { completionMode, postProcess, type CursorContext } from './postprocess';
 export interface CompletionInput {
   doc: PromptDocument;
   position: Position;
-  /** Other open documents, most recently edited first. */
+  /** Context from elsewhere, most useful first: definitions, edited documents, viewed chunks. */
   others: () => ContextSource[];
+  /** Changes when the editor reports new context (see WindowMemo). */
+  contextVersion?: number;
   /** Aborts when the client cancels the request. */
   signal: AbortSignal;
   /** Called with the whole suggestion so far whenever it grows. */
@@ -116,7 +118,7 @@ export class CompletionService {
       const memo = this.memos.get(doc.uri) ?? {};
       this.memos.set(doc.uri, memo);
       const others = () => input.others().filter((source) => this.filter.allowsContext(source.uri, source.languageId));
-      const prompt = this.builder.build(doc, position, others, memo);
+      const prompt = this.builder.build(doc, position, others, memo, input.contextVersion);
       const ctx: CursorContext = {
         linePrefix: prompt.linePrefix,
         lineSuffix: prompt.lineSuffix,

@@ -19,6 +19,7 @@ import { ChatService } from '../chat/service';
 import { CompletionService } from '../complete/service';
 import {
   ChatRequest,
+  ContextChunksNotification,
   DEFAULT_SETTINGS,
   ExplainRequest,
   GetStatusRequest,
@@ -29,6 +30,7 @@ import {
   type ChatChunk,
   type ChatParams,
   type ChatResult,
+  type ContextChunksParams,
   type ExplainParams,
   type InitializationOptions,
   type InlineCompletionPartial,
@@ -38,6 +40,7 @@ import {
   type StatsParams,
   type StatsResult,
 } from '../protocol';
+import { ChunkRing } from '../prompt/ring';
 import { StatsLog } from '../stats';
 import { OpenDocuments } from './documents';
 import { cancelled, checkPosition, firstLine, invalidParams, requestFailed, unknownDocument } from './errors';
@@ -85,6 +88,19 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
 
   const documents = new OpenDocuments((uri) => ready?.completions.forget(uri));
   documents.listen(connection);
+  const chunks = new ChunkRing();
+  connection.onNotification(ContextChunksNotification, (params: ContextChunksParams) => {
+    for (const chunk of Array.isArray(params?.chunks) ? params.chunks : []) {
+      if (typeof chunk?.uri !== 'string' || typeof chunk.text !== 'string') continue;
+      chunks.add({ uri: chunk.uri, languageId: String(chunk.languageId ?? ''), text: chunk.text.slice(0, 4000), kind: chunk.kind === 'definition' ? 'definition' : 'viewed' });
+    }
+  });
+  /** Extra context for a completion in `uri`: definitions first, then edited documents, then viewed chunks. */
+  const contextFor = (uri: string) => {
+    const listed = chunks.list().filter((c) => c.uri !== uri);
+    const asSource = (c: (typeof listed)[number]) => ({ uri: c.uri, languageId: c.languageId, text: c.text, focusLine: 0 });
+    return [...listed.filter((c) => c.kind === 'definition').map(asSource), ...documents.others(uri), ...listed.filter((c) => c.kind === 'viewed').map(asSource)];
+  };
 
   connection.onInitialize((params): InitializeResult => {
     const options = (params.initializationOptions ?? {}) as InitializationOptions;
@@ -177,7 +193,8 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
       answer = await completions.complete({
         doc,
         position,
-        others: () => documents.others(doc.uri),
+        others: () => contextFor(doc.uri),
+        contextVersion: chunks.version,
         signal: abortSignalOf(token),
         onPartial: partialToken === undefined ? undefined : (text, replace) => void connection.sendProgress(completionProgress, partialToken, [item(text, replace)]),
       });

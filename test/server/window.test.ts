@@ -149,8 +149,9 @@ describe('prompt builder', () => {
     assert.equal(built.linePrefix, '  call(');
     assert.equal(built.lineSuffix, 'x);');
     assert.equal(built.after, '}\r\n');
-    assert.equal(built.prefix, 'if (a) {\r\n  call(');
+    // Shown to the model with \n line ends, after the file's path.
+    assert.equal(built.prefix, 'if (a) {\n  call(');
     assert.equal(built.suffix, '');
-    assert.deepEqual(built.tokens, [1, ...tok.encode('if (a) {\r\n  call(')]);
+    assert.deepEqual(built.tokens, [1, ...tok.encode('// Path: /c.ts\nif (a) {\n  call(')]);
   });
 });
