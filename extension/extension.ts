@@ -9,6 +9,7 @@ import { selectModel } from './commands/selectModel';
 import { InlineCompletionController } from './completion/controller';
 import { CompletionGate } from './completion/gate';
 import { LspCompletionBackend } from './completion/lspBackend';
+import { WorkspaceContext } from './completion/workspaceContext';
 import { dismissGhostText, refreshGhostText, TramontaneInlineProvider } from './completion/provider';
 import { readSettings, needsRestart, type ExtensionSettings } from './settings';
 import { Sidecar, type SidecarState } from './sidecar/sidecar';
@@ -72,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (gate.state().kind !== 'on') controller.stop();
     }),
     vscode.commands.registerCommand('tramontane.dismissSuggestion', () => dismissGhostText(controller, protocolUri)),
+    new WorkspaceContext(() => sidecar.running, protocolUri),
   );
 
   // Chat panel.
