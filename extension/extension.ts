@@ -9,7 +9,8 @@ import { selectModel } from './commands/selectModel';
 import { InlineCompletionController } from './completion/controller';
 import { CompletionGate } from './completion/gate';
 import { LspCompletionBackend } from './completion/lspBackend';
-import { refreshGhostText, TramontaneInlineProvider } from './completion/provider';
+import { WorkspaceContext } from './completion/workspaceContext';
+import { dismissGhostText, refreshGhostText, TramontaneInlineProvider } from './completion/provider';
 import { readSettings, needsRestart, userLookup, type ExtensionSettings } from './settings';
 import { Sidecar, type SidecarState } from './sidecar/sidecar';
 import { modelName } from './status/format';
@@ -70,6 +71,8 @@ export function activate(context: vscode.ExtensionContext): void {
     gate.onChange(() => {
       if (gate.state().kind !== 'on') controller.stop();
     }),
+    vscode.commands.registerCommand('tramontane.dismissSuggestion', () => dismissGhostText(controller, protocolUri)),
+    new WorkspaceContext(() => sidecar.running, protocolUri),
   );
 
   // Chat panel.

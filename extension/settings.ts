@@ -4,13 +4,20 @@
 import { DEFAULT_SETTINGS, type FimTemplateName, type Settings as ServerSettings } from '../server/protocol';
 
 export type BackendSetting = 'auto' | 'cpu' | 'cuda' | 'remote';
+/** How a remote server gets the text around the cursor. */
+export type RemoteFimSetting = 'template' | 'prompt+suffix';
 
 export interface ExtensionSettings {
   /** Model folder; '' = the embedded demo model. */
   modelPath: string;
   backend: BackendSetting;
   remoteUrl: string;
+  /** The model name sent to the remote server; '' = the first one it lists. */
+  remoteModel: string;
+  remoteFim: RemoteFimSetting;
   contextTokens: number;
+  /** Glob patterns of files never put in a prompt, besides the built-in secrets list. */
+  contextExclude: string[];
   maxTokens: number;
   maxLines: number;
   debounceMs: number;
@@ -37,7 +44,10 @@ export const DEFAULTS: ExtensionSettings = {
   modelPath: '',
   backend: 'auto',
   remoteUrl: '',
+  remoteModel: '',
+  remoteFim: 'template',
   contextTokens: DEFAULT_SETTINGS.contextTokens,
+  contextExclude: [],
   maxTokens: DEFAULT_SETTINGS.maxTokens,
   maxLines: DEFAULT_SETTINGS.maxLines,
   debounceMs: 75,
@@ -55,7 +65,10 @@ export const KEYS = {
   modelPath: 'model.path',
   backend: 'model.backend',
   remoteUrl: 'remote.url',
+  remoteModel: 'remote.model',
+  remoteFim: 'remote.fim',
   contextTokens: 'context.tokens',
+  contextExclude: 'context.exclude',
   maxTokens: 'completion.maxTokens',
   maxLines: 'completion.maxLines',
   debounceMs: 'completion.debounceMs',
@@ -89,9 +102,10 @@ export function userLookup(config: ConfigurationSource): (key: string) => unknow
 }
 
 /** Settings that only the server process reads at start: changing one needs a restart. */
-export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'nodePath', 'threads'];
+export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'remoteModel', 'remoteFim', 'nodePath', 'threads'];
 
 const BACKENDS: readonly BackendSetting[] = ['auto', 'cpu', 'cuda', 'remote'];
+const REMOTE_FIM: readonly RemoteFimSetting[] = ['template', 'prompt+suffix'];
 const TEMPLATES: readonly FimTemplateName[] = ['auto', 'prefix-only', 'mistral', 'codellama', 'starcoder'];
 
 function str(value: unknown, fallback: string): string {
@@ -112,6 +126,10 @@ function real(value: unknown, fallback: number, min: number, max: number): numbe
   return Math.min(max, Math.max(min, value));
 }
 
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim()) : [];
+}
+
 function languages(value: unknown): Record<string, boolean> {
   const result: Record<string, boolean> = { ...DEFAULT_ENABLED_LANGUAGES };
   if (value && typeof value === 'object' && !Array.isArray(value)) {
@@ -128,7 +146,10 @@ export function readSettings(get: (key: string) => unknown): ExtensionSettings {
     modelPath: str(get(KEYS.modelPath), DEFAULTS.modelPath),
     backend: oneOf(get(KEYS.backend), BACKENDS, DEFAULTS.backend),
     remoteUrl: str(get(KEYS.remoteUrl), DEFAULTS.remoteUrl),
+    remoteModel: str(get(KEYS.remoteModel), DEFAULTS.remoteModel),
+    remoteFim: oneOf(get(KEYS.remoteFim), REMOTE_FIM, DEFAULTS.remoteFim),
     contextTokens: int(get(KEYS.contextTokens), DEFAULTS.contextTokens, 256, 131072),
+    contextExclude: strings(get(KEYS.contextExclude)),
     maxTokens: int(get(KEYS.maxTokens), DEFAULTS.maxTokens, 1, 2048),
     maxLines: int(get(KEYS.maxLines), DEFAULTS.maxLines, 1, 200),
     debounceMs: int(get(KEYS.debounceMs), DEFAULTS.debounceMs, 0, 2000),
@@ -154,6 +175,8 @@ export function serverSettings(settings: ExtensionSettings): Partial<ServerSetti
   return {
     fimTemplate: settings.fimTemplate,
     contextTokens: settings.contextTokens,
+    enabledLanguages: settings.enabledLanguages,
+    contextExclude: settings.contextExclude,
     maxTokens: settings.maxTokens,
     maxLines: settings.maxLines,
     temperature: settings.temperature,

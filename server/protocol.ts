@@ -50,6 +50,10 @@ export interface Settings {
   /** Most tokens one chat or explain answer may generate. */
   chatMaxTokens: number;
   chatTemperature: number;
+  /** Language id → whether other open files of it may lend context; "*" for the rest. */
+  enabledLanguages: Record<string, boolean>;
+  /** Glob patterns of files never put in a prompt, besides the built-in secrets list. */
+  contextExclude: string[];
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -62,6 +66,8 @@ export const DEFAULT_SETTINGS: Settings = {
   temperature: 0,
   chatMaxTokens: 512,
   chatTemperature: 0,
+  enabledLanguages: { '*': true },
+  contextExclude: [],
 };
 
 export interface InitializationOptions {
@@ -83,6 +89,8 @@ export interface ModelStatus {
   backend: StatusBackend;
   /** Folder of the model, or the URL of a remote server. */
   model: string;
+  /** The model a remote server runs (the setting, or the first one its /v1/models lists). */
+  remoteModel?: string;
   /** Load progress in [0, 1] while loading. */
   progress?: number;
   /** One-line reason when state is "error". */
@@ -169,7 +177,8 @@ export interface ChatChunk {
   delta: string;
 }
 
-export type ChatFinish = 'stop' | 'length' | 'cancelled';
+/** `repetition`: the answer began to repeat itself and was cut after the first copy. */
+export type ChatFinish = 'stop' | 'length' | 'cancelled' | 'repetition';
 
 export interface ChatResult {
   text: string;
@@ -225,4 +234,24 @@ export interface CompletionStats {
 
 export interface StatsResult {
   completions: CompletionStats[];
+  /** Chat and explain answers since the server started, and how many were cut for repeating themselves. */
+  chat?: { answers: number; repetitionStops: number };
+}
+
+// ---------------------------------------------------------------------------------
+// Workspace context (client → server notification): chunks of other files the user
+// looked at, and definitions of the symbols near the cursor (from the editor's own
+// definition provider). Kept in a small ring; the prompt's extra context is chosen
+// again from them when the cursor moves to another line, never between two keystrokes
+// on one line, so typing keeps reusing the prompt's head.
+
+export const ContextChunksNotification = 'tramontane/contextChunks';
+export interface ContextChunk {
+  uri: string;
+  languageId: string;
+  text: string;
+  kind: 'definition' | 'viewed';
+}
+export interface ContextChunksParams {
+  chunks: ContextChunk[];
 }

@@ -7,6 +7,7 @@ import { chatPage } from './html';
 import type { Attachment, ChatHistory } from './history';
 import type { ChatBackend } from './lspChat';
 import type { HostToView, ViewToHost } from './messages';
+import { PendingMessages } from './pending';
 
 export const CHAT_VIEW_ID = 'tramontane.chat';
 
@@ -35,7 +36,7 @@ function describe(editor: vscode.TextEditor, range: vscode.Range | undefined): s
 export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | undefined;
   private viewReady = false;
-  private queue: HostToView[] = [];
+  private readonly queue = new PendingMessages();
   private running: vscode.CancellationTokenSource | undefined;
   /** The answer being streamed, so a panel opened mid-answer picks it up. */
   private inflight: { id: string; text: string } | undefined;
@@ -164,6 +165,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       text = result.text;
       if (result.finish === 'length') note = 'Stopped at the answer length limit (tramontane.chat.maxTokens).';
       if (result.finish === 'cancelled') note = 'Stopped.';
+      if (result.finish === 'repetition') note = 'Stopped: the answer began to repeat itself.';
     } catch (error) {
       if (source.token.isCancellationRequested) {
         note = 'Stopped.';
@@ -213,7 +215,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         });
         this.post({ type: 'status', ...this.statusLine });
         this.postContext();
-        for (const queued of this.queue.splice(0)) void this.view?.webview.postMessage(queued);
+        for (const queued of this.queue.drain()) void this.view?.webview.postMessage(queued);
         break;
       case 'send':
         await this.ask(message.text, message.includeContext);
@@ -260,7 +262,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     if (!this.view || !this.viewReady) {
       // Deltas of an answer the panel never saw are replayed through `history` instead.
       if (message.type === 'append' || message.type === 'delta' || message.type === 'done' || message.type === 'history') return;
-      this.queue.push(message);
+      this.queue.put(message);
       return;
     }
     void this.view.webview.postMessage(message);

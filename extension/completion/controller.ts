@@ -45,6 +45,8 @@ export type Outcome = 'typed-through' | 'refresh' | 'new' | 'none';
 export interface Suggestion {
   text: string;
   outcome: Outcome;
+  /** Characters after the cursor (auto-closed brackets, quotes) that `text` replaces. */
+  replace?: number;
 }
 
 function cancellableSleep(ms: number, token: CancellationLike): Promise<void> {
@@ -70,6 +72,8 @@ export class InlineCompletionController {
   /** What the provider last returned for the current stream, to refresh only on change. */
   private lastShown: string | undefined;
   private lastRefreshAt = 0;
+  /** The document as it was when the user dismissed a suggestion (Escape). */
+  private dismissed: { uri: string; text: string; offset: number } | undefined;
 
   constructor(
     private readonly backend: CompletionBackend,
@@ -77,6 +81,13 @@ export class InlineCompletionController {
   ) {}
 
   async provide(doc: DocumentState, token: CancellationLike): Promise<Suggestion> {
+    // A dismissed suggestion stays dismissed until the document or the cursor changes,
+    // or the user asks for one.
+    const dismissed = this.dismissed;
+    if (dismissed && !doc.explicit && dismissed.uri === doc.uri && dismissed.offset === doc.offset && dismissed.text === doc.text) {
+      return { text: '', outcome: 'none' };
+    }
+    this.dismissed = undefined;
     const reused = this.reuse(doc);
     if (reused) return this.serve(reused, doc, token, reused.typed === 0 ? 'refresh' : 'typed-through');
 
@@ -95,6 +106,15 @@ export class InlineCompletionController {
     const stream = new SuggestionStream(doc.uri, before, doc.text.slice(doc.offset), this.backend, request);
     this.adopt(stream);
     return this.serve({ stream, typed: 0 }, doc, token, 'new');
+  }
+
+  /**
+   * The user dismissed the suggestion on screen (Escape): stop its stream, so that no
+   * refresh brings it back, and show nothing at this cursor until something changes.
+   */
+  dismiss(doc: Pick<DocumentState, 'uri' | 'text' | 'offset'>): void {
+    this.stop();
+    this.dismissed = { uri: doc.uri, text: doc.text, offset: doc.offset };
   }
 
   /** Stops the current stream, if any (document closed, completions turned off). */
@@ -122,7 +142,7 @@ export class InlineCompletionController {
     if (rest === undefined) return undefined;
     const typed = doc.offset - stream.before.length;
     // Typed all of a finished suggestion: time for a new one.
-    if (rest === '' && !stream.running) return undefined;
+    if (rest.text === '' && !stream.running) return undefined;
     return { stream, typed };
   }
 
@@ -145,12 +165,12 @@ export class InlineCompletionController {
       this.stop();
       return { text: '', outcome: 'none' };
     }
-    const typed = doc.offset - stream.before.length;
     const display = stream.display;
     // Typing may run ahead of what is displayable (the rest of a half-generated line).
-    const text = display.startsWith(doc.text.slice(stream.before.length, doc.offset)) ? display.slice(typed) : '';
+    const rest = remainderAfterTyping({ before: stream.before, after: stream.after, text: display }, doc.text, doc.offset);
     this.lastShown = display;
-    return { text, outcome: text ? outcome : 'none' };
+    if (!rest?.text) return { text: '', outcome: 'none' };
+    return rest.replace > 0 ? { text: rest.text, outcome, replace: rest.replace } : { text: rest.text, outcome };
   }
 
   private adopt(stream: SuggestionStream): void {

@@ -38,7 +38,16 @@ export function suggestionText(
     if (start.line !== request.line || start.character > request.character) continue;
     const repeated = lineBeforeCursor.slice(lineBeforeCursor.length - (request.character - start.character));
     if (request.character - start.character > lineBeforeCursor.length || !insert.startsWith(repeated)) continue;
-    return insert.slice(repeated.length);
+    const text = insert.slice(repeated.length);
+    // An item that replaces closers after the cursor (auto-closed brackets, quotes) that
+    // end its first line: the same text without them, before the closers already there.
+    const end = item.range?.end;
+    const replaced = end && end.line === request.line ? end.character - request.character : 0;
+    if (replaced <= 0) return text;
+    const firstLineEnd = text.includes('\n') ? text.indexOf('\n') : text.length;
+    const tail = text.slice(firstLineEnd - replaced, firstLineEnd);
+    if (!/^[)\]}>"'`]+$/.test(tail) || text.includes('\n')) continue;
+    return text.slice(0, firstLineEnd - replaced);
   }
   return undefined;
 }

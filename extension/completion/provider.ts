@@ -29,8 +29,20 @@ export class TramontaneInlineProvider implements vscode.InlineCompletionItemProv
       token,
     );
     if (!suggestion.text || token.isCancellationRequested) return undefined;
-    return [new vscode.InlineCompletionItem(suggestion.text, new vscode.Range(position, position))];
+    // Auto-closed brackets after the cursor are part of what the suggestion replaces.
+    const end = position.translate(0, suggestion.replace ?? 0);
+    return [new vscode.InlineCompletionItem(suggestion.text, new vscode.Range(position, end))];
   }
+}
+
+/** Escape on ghost text: the suggestion is dismissed for good, then hidden as VS Code would. */
+export async function dismissGhostText(controller: InlineCompletionController, protocolUri: (uri: vscode.Uri) => string): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor) {
+    const document = editor.document;
+    controller.dismiss({ uri: protocolUri(document.uri), text: document.getText(), offset: document.offsetAt(editor.selection.active) });
+  }
+  await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
 }
 
 /** Asks VS Code to call the provider again, when the document is in the active editor. */

@@ -20,6 +20,8 @@ export function serveArgs(settings: ExtensionSettings): string[] {
   const args = ['serve', '--stdio'];
   if (settings.backend === 'remote') {
     args.push('--remote', settings.remoteUrl);
+    if (settings.remoteModel) args.push('--remote-model', settings.remoteModel);
+    if (settings.remoteFim === 'prompt+suffix') args.push('--remote-fim', 'suffix');
   } else {
     if (settings.modelPath) args.push('--model', settings.modelPath);
     args.push('--backend', settings.backend);

@@ -62,6 +62,8 @@ export class NativeBackend implements Backend {
   readonly queue = new EngineQueue();
   private readonly pools: Record<PoolName, SessionPool>;
   private readonly watch?: EngineWatch;
+  /** Most tokens of conversation a chat prompt keeps (old exchanges are dropped first). */
+  private readonly conversationLimit: number;
 
   constructor(
     private readonly model: Model,
@@ -78,7 +80,20 @@ export class NativeBackend implements Backend {
     };
     if (options.onHung) this.watch = new EngineWatch(options.hangLimitMs ?? DEFAULT_HANG_LIMIT_MS, options.onHung);
     const windowed = model.config.slidingWindow > 0;
-    this.contextLimit = windowed ? Infinity : (options.context ?? model.config.maxPosition) || Infinity;
+    // Without a window, a session holds what its cache holds: the engine's own figure
+    // (the model's limit, capped), so that "context full" is never a surprise.
+    this.contextLimit = windowed ? Infinity : this.probeCapacity();
+    // With a window, older tokens are not attended to: a conversation is kept within it.
+    this.conversationLimit = windowed ? model.config.slidingWindow : this.contextLimit;
+  }
+
+  private probeCapacity(): number {
+    const probe = this.newSession(); // the cache is allocated lazily: this costs no memory
+    try {
+      return probe.capacity;
+    } finally {
+      probe.dispose();
+    }
   }
 
   /** Runs an engine task under the hang watch, when there is one. */
@@ -162,6 +177,14 @@ export class NativeBackend implements Backend {
         if (job.signal.aborted) return 'cancelled' as const;
         const signal = AbortSignal.any([job.signal, preempt]);
         const session = this.pools[job.pool ?? 'editor'].chat();
+        // A piece ending in U+FFFD may be a character cut by the preemption: it waits for
+        // the next piece of the same step, and is dropped if the step is preempted.
+        let held = '';
+        const onText = (piece: string) => {
+          const text = held + piece;
+          held = text.endsWith('\uFFFD') ? text : '';
+          if (!held) job.onText(text);
+        };
         try {
           await session.reuse([...prompt, ...generated], { signal });
           if (signal.aborted) return 'preempted' as const;
@@ -172,12 +195,16 @@ export class NativeBackend implements Backend {
               signal,
               onText: (piece) => {
                 this.watch?.progress();
-                job.onText(piece);
+                onText(piece);
               },
             },
           );
           generated.push(...result.tokens);
-          if (result.finish !== 'cancelled') return finishOf(result.finish);
+          if (result.finish !== 'cancelled') {
+            if (held) job.onText(held);
+            return finishOf(result.finish);
+          }
+          this.dropCutCharacter(generated);
         } catch (error) {
           if (!signal.aborted) throw error;
         }
@@ -189,13 +216,30 @@ export class NativeBackend implements Backend {
     }
   }
 
-  /** The conversation's tokens, dropping the oldest exchanges until it fits the context. */
+  /**
+   * Drops the byte tokens of a character the preemption cut in the middle (at most the 3
+   * leading bytes of a 4-byte character): the next step generates them again, so its
+   * decoder sees the whole character and never streams a broken one.
+   */
+  private dropCutCharacter(generated: number[]): void {
+    for (let dropped = 0; dropped < 3 && generated.length > 0 && this.model.detokenize(generated).endsWith('\uFFFD'); dropped++) generated.pop();
+  }
+
+  /**
+   * The conversation's tokens, dropping the oldest exchanges until it fits: the context,
+   * or for a sliding-window model the window (the model would not see older turns, and
+   * re-reading them costs every answer). The question itself is always kept; only
+   * without a window can it be too long.
+   */
   private fitConversation(messages: ChatMessage[], system: string | undefined, maxTokens: number): number[] {
     let kept = messages;
     for (;;) {
       const tokens = chatTokens(this.tokenizer, this.chatTemplate, kept, system);
-      if (tokens.length + Math.min(maxTokens, 64) <= this.contextLimit) return tokens;
-      if (kept.length <= 1) throw new Error(`the question is ${tokens.length} tokens, more than the model's context of ${this.contextLimit}`);
+      if (tokens.length + Math.min(maxTokens, 64) <= this.conversationLimit) return tokens;
+      if (kept.length <= 1) {
+        if (this.contextLimit === Infinity) return tokens;
+        throw new Error(`the question is ${tokens.length} tokens, more than the model's context of ${this.contextLimit}`);
+      }
       kept = kept.slice(2);
     }
   }

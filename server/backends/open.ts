@@ -20,7 +20,7 @@ function loadFault(): string | undefined {
 
 export async function openBackend(spec: BackendSpec, onProgress?: (fraction: number) => void): Promise<Backend> {
   if (spec.kind === 'remote') {
-    const backend = new RemoteBackend(spec);
+    const backend = await RemoteBackend.connect(spec);
     onProgress?.(1);
     return backend;
   }

@@ -11,7 +11,7 @@ export interface RemoteOptions {
   url: string;
   /** Sent as "Authorization: Bearer …". */
   token?: string;
-  /** The "model" field of requests. */
+  /** The "model" field of requests; without it, the first model the server lists. */
   model?: string;
   /**
    * "template" (default): send the prompt rendered by the FIM template as text.
@@ -31,12 +31,47 @@ function finishOf(reason: string | null | undefined): RunFinish {
   return reason === 'length' ? 'length' : 'stop';
 }
 
+/** What the "auto" template means for a model known only by its name (no tokenizer to inspect). */
+export function templateForModelName(name: string): TemplateName {
+  if (/codestral/i.test(name)) return 'mistral';
+  if (/code-?llama/i.test(name)) return 'codellama';
+  if (/starcoder|santacoder/i.test(name)) return 'starcoder';
+  return 'prefix-only';
+}
+
+/** Why a remote server refused, in one line, with what to do where the status says it. */
+function refusal(where: string, status: number, message: string): Error {
+  const hint = status === 401 || status === 403 ? ' (set the key with "Tramontane: Set Remote Server API Key", or --remote-token)' : '';
+  return new Error(`${where} answered ${status}: ${message}${hint}`);
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  const text = await response.text().catch(() => '');
+  let message = text.trim().split('\n')[0];
+  try {
+    const parsed = JSON.parse(text) as StreamChunk | { detail?: string };
+    message = ('error' in parsed && parsed.error?.message) || ('detail' in parsed && typeof parsed.detail === 'string' && parsed.detail) || message;
+  } catch {
+    // not JSON: keep the first line
+  }
+  return message || response.statusText;
+}
+
 export class RemoteBackend implements Backend {
   readonly kind: BackendKind = 'remote';
   readonly label: string;
   readonly contextLimit = Infinity;
-  readonly autoTemplate?: TemplateName;
+  autoTemplate?: TemplateName;
+  /** The model requests name: the setting, or what the server's /v1/models lists first. */
+  model: string;
   private readonly base: string;
+
+  /** A backend whose model is known: named by the options or discovered from the server. */
+  static async connect(options: RemoteOptions): Promise<RemoteBackend> {
+    const backend = new RemoteBackend(options);
+    await backend.discoverModel();
+    return backend;
+  }
 
   constructor(private readonly options: RemoteOptions) {
     let url: URL;
@@ -48,37 +83,67 @@ export class RemoteBackend implements Backend {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${options.url}`);
     this.base = url.href.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.label = this.base;
+    this.model = options.model ?? '';
     // The server encodes prefix and suffix itself; the client still needs suffix-first
     // windows, whatever the text rendering (which is not sent).
     if (options.fim === 'suffix') this.autoTemplate = 'mistral';
   }
 
-  private async post(path: string, body: Record<string, unknown>, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  private headers(): Record<string, string> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    return headers;
+  }
+
+  private unreachable(error: unknown): Error {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return new Error(`cannot reach ${this.base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+  }
+
+  /**
+   * Asks GET /v1/models which models the server has (vLLM answers 404 to a name it does
+   * not serve): the configured one must be among them, else the first is used. A server
+   * that refuses (a wrong key) is reported here, before the first keystroke.
+   */
+  private async discoverModel(): Promise<void> {
+    const where = `${this.base}/v1/models`;
+    let response: Response;
+    try {
+      response = await fetch(where, { headers: this.headers(), signal: AbortSignal.timeout(15_000) });
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+    if (response.status === 404 && this.model) return; // no model list: trust the setting
+    if (!response.ok) {
+      const message = await errorMessage(response);
+      if (response.status === 404) throw new Error(`${where} answered 404 (${message}): name the model with tramontane.remote.model (--remote-model)`);
+      throw refusal(where, response.status, message);
+    }
+    const body = (await response.json().catch(() => undefined)) as { data?: { id?: unknown }[] } | undefined;
+    const ids = (body?.data ?? []).map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
+    if (this.model) {
+      if (ids.length > 0 && !ids.includes(this.model)) throw new Error(`${this.base} does not serve the model "${this.model}"; it serves ${ids.map((id) => `"${id}"`).join(', ')}`);
+    } else {
+      if (ids.length === 0) throw new Error(`${where} lists no model: name one with tramontane.remote.model (--remote-model)`);
+      this.model = ids[0];
+    }
+    this.autoTemplate ??= templateForModelName(this.model);
+  }
+
+  private async post(path: string, body: Record<string, unknown>, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
     let response: Response;
     try {
       response = await fetch(`${this.base}${path}`, {
         method: 'POST',
-        headers,
-        body: JSON.stringify({ model: this.options.model ?? 'default', stream: true, ...body }),
+        headers: this.headers(),
+        body: JSON.stringify({ model: this.model, stream: true, ...body }),
         signal,
       });
     } catch (error) {
       if (signal.aborted) throw error;
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new Error(`cannot reach ${this.base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+      throw this.unreachable(error);
     }
-    if (!response.ok || !response.body) {
-      const text = await response.text().catch(() => '');
-      let message = text.trim().split('\n')[0];
-      try {
-        message = (JSON.parse(text) as StreamChunk).error?.message ?? message;
-      } catch {
-        // not JSON: keep the first line
-      }
-      throw new Error(`${this.base}${path} answered ${response.status}: ${message || response.statusText}`);
-    }
+    if (!response.ok || !response.body) throw refusal(`${this.base}${path}`, response.status, await errorMessage(response));
     return response.body;
   }
 

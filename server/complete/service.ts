@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Position } from 'vscode-languageserver-protocol';
 import type { Backend } from '../backends/backend';
 import { PromptBuilder, type PromptDocument, type WindowMemo } from '../prompt/builder';
+import { PromptFilter } from '../prompt/exclude';
 import type { ContextSource } from '../prompt/extra';
 import { resolveTemplate, stopTokenIds, type FimTemplate } from '../prompt/templates';
 import type { CompletionOutcome, Settings } from '../protocol';
@@ -15,16 +16,19 @@ import { completionMode, postProcess, type CursorContext } from './postprocess';
 export interface CompletionInput {
   doc: PromptDocument;
   position: Position;
-  /** Other open documents, most recently edited first. */
+  /** Context from elsewhere, most useful first: definitions, edited documents, viewed chunks. */
   others: () => ContextSource[];
+  /** Changes when the editor reports new context (see WindowMemo). */
+  contextVersion?: number;
   /** Aborts when the client cancels the request. */
   signal: AbortSignal;
   /** Called with the whole suggestion so far whenever it grows. */
-  onPartial?: (text: string) => void;
+  onPartial?: (text: string, replace?: number) => void;
 }
 
 export type CompletionAnswer =
-  | { kind: 'suggestion'; text: string }
+  /** `replace`: characters after the cursor (auto-closed brackets, quotes) the text replaces. */
+  | { kind: 'suggestion'; text: string; replace?: number }
   | { kind: 'superseded' }
   | { kind: 'cancelled' };
 
@@ -34,6 +38,7 @@ export class CompletionService {
   private readonly inFlight = new Map<string, AbortController>();
   private builder: PromptBuilder;
   private template: FimTemplate;
+  private filter: PromptFilter;
 
   constructor(
     private readonly backend: Backend,
@@ -42,6 +47,7 @@ export class CompletionService {
   ) {
     this.template = resolveTemplate(settings.fimTemplate, backend.tokenizer, backend.autoTemplate);
     this.builder = this.makeBuilder();
+    this.filter = new PromptFilter(settings.contextExclude, settings.enabledLanguages);
   }
 
   get templateName(): FimTemplate['name'] {
@@ -62,7 +68,10 @@ export class CompletionService {
     this.template = resolveTemplate(settings.fimTemplate, this.backend.tokenizer, this.backend.autoTemplate);
     this.settings = settings;
     this.builder = this.makeBuilder();
+    this.filter = new PromptFilter(settings.contextExclude, settings.enabledLanguages);
     this.memos.clear();
+    // Suggestions made under other settings (template, length, lines) are not these settings' suggestions.
+    this.cache.clear();
   }
 
   forget(uri: string): void {
@@ -95,18 +104,21 @@ export class CompletionService {
     };
 
     try {
+      // A secrets file never goes into a prompt, not even its own.
+      if (!this.filter.allows(doc.uri)) return { kind: 'suggestion', text: '' };
       const text = doc.getText();
       const offset = doc.offsetAt(position);
       const cached = this.cache.lookup(doc.uri, text, offset);
       if (cached !== undefined) {
-        input.onPartial?.(cached);
-        finish('cached', cached, { timeToFirstTokenMs: performance.now() - started });
-        return { kind: 'suggestion', text: cached };
+        input.onPartial?.(cached.text, cached.replace);
+        finish('cached', cached.text, { timeToFirstTokenMs: performance.now() - started });
+        return { kind: 'suggestion', text: cached.text, replace: cached.replace };
       }
 
       const memo = this.memos.get(doc.uri) ?? {};
       this.memos.set(doc.uri, memo);
-      const prompt = this.builder.build(doc, position, input.others, memo);
+      const others = () => input.others().filter((source) => this.filter.allowsContext(source.uri, source.languageId));
+      const prompt = this.builder.build(doc, position, others, memo, input.contextVersion);
       const ctx: CursorContext = {
         linePrefix: prompt.linePrefix,
         lineSuffix: prompt.lineSuffix,

@@ -49,6 +49,6 @@ export class OpenDocuments {
       .filter((doc) => doc.uri !== uri)
       .map((doc) => ({ doc, activity: this.activity.get(doc.uri) ?? { editedAt: 0, focusLine: 0 } }))
       .sort((a, b) => b.activity.editedAt - a.activity.editedAt)
-      .map(({ doc, activity }) => ({ uri: doc.uri, text: doc.getText(), focusLine: activity.focusLine }));
+      .map(({ doc, activity }) => ({ uri: doc.uri, languageId: doc.languageId, text: doc.getText(), focusLine: activity.focusLine }));
   }
 }

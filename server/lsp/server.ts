@@ -14,10 +14,12 @@ import type { InlineCompletionItem, InlineCompletionList, InlineCompletionParams
 import type { Backend } from '../backends/backend';
 import type { BackendLoader } from '../backends/loader';
 import { describeSpec } from '../backends/open';
+import { RemoteBackend } from '../backends/remote';
 import { ChatService } from '../chat/service';
 import { CompletionService } from '../complete/service';
 import {
   ChatRequest,
+  ContextChunksNotification,
   DEFAULT_SETTINGS,
   ExplainRequest,
   GetStatusRequest,
@@ -29,6 +31,7 @@ import {
   type ChatChunk,
   type ChatParams,
   type ChatResult,
+  type ContextChunksParams,
   type ExplainParams,
   type InitializationOptions,
   type InlineCompletionPartial,
@@ -39,6 +42,7 @@ import {
   type StatsParams,
   type StatsResult,
 } from '../protocol';
+import { ChunkRing } from '../prompt/ring';
 import { StatsLog } from '../stats';
 import { OpenDocuments } from './documents';
 import { cancelled, checkPosition, firstLine, invalidParams, requestFailed, unknownDocument } from './errors';
@@ -67,13 +71,38 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
   let ready: Services | undefined;
   const described = describeSpec(loader.spec);
   let status: ModelStatus = { state: 'loading', backend: described.backend, model: described.model, progress: 0 };
+  let readyStatus: ModelStatus | undefined;
   const setStatus = (next: ModelStatus) => {
     status = next;
     void connection.sendNotification(ModelStatusNotification, status);
   };
+  // A remote server that refuses (a key revoked, the server gone) shows in the status
+  // until it answers again.
+  const remoteAnswered = (error?: unknown) => {
+    if (ready?.backend.kind !== 'remote' || !readyStatus) return;
+    if (error !== undefined) {
+      const message = firstLine(error);
+      if (status.state !== 'error' || status.error !== message) setStatus({ ...readyStatus, state: 'error', error: message });
+    } else if (status.state === 'error') {
+      setStatus(readyStatus);
+    }
+  };
 
   const documents = new OpenDocuments((uri) => ready?.completions.forget(uri));
   documents.listen(connection);
+  const chunks = new ChunkRing();
+  connection.onNotification(ContextChunksNotification, (params: ContextChunksParams) => {
+    for (const chunk of Array.isArray(params?.chunks) ? params.chunks : []) {
+      if (typeof chunk?.uri !== 'string' || typeof chunk.text !== 'string') continue;
+      chunks.add({ uri: chunk.uri, languageId: String(chunk.languageId ?? ''), text: chunk.text.slice(0, 4000), kind: chunk.kind === 'definition' ? 'definition' : 'viewed' });
+    }
+  });
+  /** Extra context for a completion in `uri`: definitions first, then edited documents, then viewed chunks. */
+  const contextFor = (uri: string) => {
+    const listed = chunks.list().filter((c) => c.uri !== uri);
+    const asSource = (c: (typeof listed)[number]) => ({ uri: c.uri, languageId: c.languageId, text: c.text, focusLine: 0 });
+    return [...listed.filter((c) => c.kind === 'definition').map(asSource), ...documents.others(uri), ...listed.filter((c) => c.kind === 'viewed').map(asSource)];
+  };
 
   connection.onInitialize((params): InitializeResult => {
     const options = (params.initializationOptions ?? {}) as InitializationOptions;
@@ -110,7 +139,14 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
       const completions = new CompletionService(backend, settings, stats);
       const chat = new ChatService(backend, settings, (uri) => documents.get(uri));
       ready = { backend, completions, chat };
-      setStatus({ ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate });
+      const remoteModel = backend instanceof RemoteBackend ? backend.model : undefined;
+      readyStatus = { ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate, remoteModel };
+      setStatus(readyStatus);
+      if (remoteModel && completions.templateName === 'prefix-only') {
+        connection.console.warn(
+          `the remote model "${remoteModel}" has no known fill-in-the-middle template: prompts hold the text before the cursor only; set tramontane.completion.fimTemplate, or tramontane.remote.fim to prompt+suffix if the server applies the model's own`,
+        );
+      }
       return ready;
     } catch (error) {
       const message = firstLine(error);
@@ -149,24 +185,29 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
     const position = checkPosition(doc, params.position);
     const { completions } = await model();
     documents.focus(doc.uri, position);
-    const range: Range = { start: position, end: position };
-    const item = (text: string): InlineCompletionItem => ({ insertText: text, range });
+    const item = (text: string, replace = 0): InlineCompletionItem => {
+      const range: Range = { start: position, end: { line: position.line, character: position.character + replace } };
+      return { insertText: text, range };
+    };
     const partialToken = params.partialResultToken;
     let answer;
     try {
       answer = await completions.complete({
         doc,
         position,
-        others: () => documents.others(doc.uri),
+        others: () => contextFor(doc.uri),
+        contextVersion: chunks.version,
         signal: abortSignalOf(token),
-        onPartial: partialToken === undefined ? undefined : (text) => void connection.sendProgress(completionProgress, partialToken, [item(text)]),
+        onPartial: partialToken === undefined ? undefined : (text, replace) => void connection.sendProgress(completionProgress, partialToken, [item(text, replace)]),
       });
     } catch (error) {
+      remoteAnswered(error);
       throw requestFailed(`engine error: ${firstLine(error)}`);
     }
+    if (answer.kind === 'suggestion' && stats.recent(1)[0]?.outcome !== 'cached') remoteAnswered();
     if (answer.kind === 'cancelled') throw cancelled();
     if (answer.kind === 'superseded' || answer.text === '') return { items: [] };
-    return { items: [item(answer.text)] };
+    return { items: [item(answer.text, answer.replace)] };
   });
 
   async function streamed(
@@ -185,7 +226,7 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
     } catch (error) {
       if (signal.aborted) throw cancelled();
       const message = firstLine(error);
-      if (/unknown document|roles must alternate|must end with a user|conversation is empty|no text content/.test(message)) throw invalidParams(message);
+      if (/unknown document|roles must alternate|must end with a user|conversation is empty|no text content|kept out of prompts/.test(message)) throw invalidParams(message);
       throw requestFailed(`engine error: ${message}`);
     }
     if (result.finish === 'cancelled') throw cancelled();
@@ -210,6 +251,7 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
 
   connection.onRequest(StatsRequest, (params: StatsParams | undefined): StatsResult => ({
     completions: stats.recent(params?.limit),
+    chat: ready ? { ...ready.chat.counts } : undefined,
   }));
 
   connection.onRequest(GetStatusRequest, (): ModelStatus => status);

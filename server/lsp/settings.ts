@@ -18,6 +18,11 @@ const CHECKS: Record<keyof Settings, [Check, string]> = {
   temperature: [numberIn(0, 5), 'a number from 0 to 5'],
   chatMaxTokens: [integerIn(1, 1 << 16), 'an integer from 1'],
   chatTemperature: [numberIn(0, 5), 'a number from 0 to 5'],
+  enabledLanguages: [
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((e) => typeof e === 'boolean'),
+    'an object of language ids to true or false',
+  ],
+  contextExclude: [(v) => Array.isArray(v) && v.every((e) => typeof e === 'string'), 'a list of glob patterns'],
 };
 
 export function mergeSettings(current: Settings, update: Partial<Settings> | undefined): Settings {

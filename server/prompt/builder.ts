@@ -3,7 +3,7 @@
 // ids when a tokenizer is at hand).
 import type { Position } from 'vscode-languageserver-protocol';
 import { budgetCaps, prefixBudget, type BudgetShares } from './budget';
-import { extraContext, type ContextSource } from './extra';
+import { commentLine, displayPath, extraContext, type ContextSource } from './extra';
 import { renderTokens, type FimTemplate, type Segment } from './templates';
 import type { PromptTokenizer } from './tokenizer';
 import { DEFAULT_POLICY, placePrefixStart, placeSuffixEnd, type WindowPolicy } from './window';
@@ -24,6 +24,9 @@ export interface WindowMemo {
   start?: number;
   extra?: string;
   extraTokens?: number;
+  /** The context version and the cursor line the extra context was chosen at. */
+  extraVersion?: number;
+  extraLine?: number;
   /** The last suffix and the text after the cursor it was computed from. */
   suffix?: { key: string; text: string; tokens: number };
 }
@@ -72,8 +75,18 @@ export class PromptBuilder {
     return tokenizer ? tokenizer.encode(text).length : Math.ceil(text.length / CHARS_PER_TOKEN);
   }
 
-  /** `others` is only called when the window moves (extra context is chosen then). */
-  build(doc: PromptDocument, position: Position, others: ContextSource[] | (() => ContextSource[]), memo: WindowMemo): BuiltPrompt {
+  /**
+   * `others` is only called when the extra context is chosen: when the window moves, or
+   * when the cursor is on another line than last time and `contextVersion` (the sources
+   * the editor reported) changed. Keystrokes on one line never change the prompt's head.
+   */
+  build(
+    doc: PromptDocument,
+    position: Position,
+    others: ContextSource[] | (() => ContextSource[]),
+    memo: WindowMemo,
+    contextVersion = 0,
+  ): BuiltPrompt {
     const { template, shares } = this.options;
     // Within one build the same text is often encoded twice (measured, then rendered).
     const encoded = new Map<string, number[]>();
@@ -129,9 +142,14 @@ export class PromptBuilder {
     };
     let budget = prefixBudget(shares.total, suffixTokens, memo.extraTokens ?? 0);
     let placement = placePrefixStart(memo.start, line, budget, measurePrefix, policy);
-    if (placement.moved || extra === undefined) {
-      // A new window: choose the extra context afresh, then place the start for it.
-      extra = extraContext(typeof others === 'function' ? others() : others, doc.languageId, caps.extra, count);
+    const newSources = memo.extraVersion !== contextVersion && memo.extraLine !== line;
+    if (placement.moved || extra === undefined || newSources) {
+      // A new window: choose the extra context afresh, then place the start for it. The
+      // current file's path heads its own text, so the model knows where it is.
+      const here = commentLine(doc.languageId, `Path: ${displayPath(doc.uri)}`) + '\n';
+      extra = extraContext(typeof others === 'function' ? others() : others, doc.languageId, Math.max(0, caps.extra - count(here)), count) + here;
+      memo.extraVersion = contextVersion;
+      memo.extraLine = line;
       memo.extraTokens = extra ? count(extra) : 0;
       budget = prefixBudget(shares.total, suffixTokens, memo.extraTokens);
       const previous = memo.start;
@@ -146,6 +164,10 @@ export class PromptBuilder {
     const maxChars = Math.floor(budget * CHARS_PER_TOKEN);
     if (prefix.length > maxChars && count(prefix) > budget) prefix = prefix.slice(-maxChars);
 
+    // Models learn code with \n line ends: a CRLF file is shown to them as such (the
+    // suggestion comes back with \n, which the editor writes in the file's own style).
+    prefix = prefix.replace(/\r\n/g, '\n');
+    suffix = suffix.replace(/\r\n/g, '\n');
     const head = extra + prefix;
     const segments = template.segments(head, suffix);
     const lineEndOffset = lineEnd(line);

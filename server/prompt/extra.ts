@@ -3,6 +3,7 @@
 // language, so the model sees the names it is likely to need.
 export interface ContextSource {
   uri: string;
+  languageId: string;
   text: string;
   /** Line of the last edit (or 0 for a document never edited). */
   focusLine: number;
@@ -20,7 +21,8 @@ export function commentLine(languageId: string, text: string): string {
   return `// ${text}`;
 }
 
-function displayPath(uri: string): string {
+/** The file's folder and name, as the prompt shows it. */
+export function displayPath(uri: string): string {
   try {
     const url = new URL(uri);
     return decodeURIComponent(url.pathname).replace(/^.*\/(?=[^/]+\/[^/]+$)/, '');
@@ -39,7 +41,7 @@ export function extraContext(
   languageId: string,
   budget: number,
   count: (text: string) => number,
-  maxSources = 3,
+  maxSources = 4,
 ): string {
   const chosen = sources.slice(0, maxSources);
   if (budget <= 0 || chosen.length === 0) return '';

@@ -1,8 +1,10 @@
 // End to end in a real VS Code (code-server) in a real browser (Debian's chromium):
 // the packaged .vsix installed as a user installs it, the real server and engine on the
-// embedded model. Ghost text appears while typing and Tab accepts it into the file; the
-// chat panel streams an answer; Explain Selection streams into the panel; a killed
-// server comes back. A screenshot of each step lands in the artifacts folder.
+// embedded model. Ghost text appears while typing and Tab accepts it into the file (also
+// over an auto-closed bracket, and several lines at their indentation); Escape dismisses
+// a streaming suggestion for good; the chat panel streams an answer whose code block can
+// be copied and inserted; Explain Selection streams into the panel; a killed server
+// comes back. A screenshot of each step lands in the artifacts folder.
 //
 //   npm run package && bash test/e2e/install.sh && npm run test:e2e
 //
@@ -26,6 +28,8 @@ const ARTIFACTS = path.resolve(process.env.TRAMONTANE_E2E_ARTIFACTS ?? path.join
 const MODEL_TIMEOUT = 120_000;
 
 const SAMPLE = 'geometry.py';
+const GREET = 'greet.py';
+const GREET_TEXT = 'def greet(name):\n    ';
 const SAMPLE_TEXT = `import math
 
 
@@ -55,6 +59,7 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     workspace = path.join(root, 'workspace');
     fs.mkdirSync(workspace);
     fs.writeFileSync(path.join(workspace, SAMPLE), SAMPLE_TEXT);
+    fs.writeFileSync(path.join(workspace, GREET), GREET_TEXT);
 
     server = await startCodeServer({
       root,
@@ -159,6 +164,65 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     assert.ok(squash(inserted).startsWith(squash(ghost).slice(0, 8)), `the file holds what was shown: ${JSON.stringify(ghost)} vs ${JSON.stringify(inserted)}`);
   });
 
+  it('types through a suggestion over an auto-closed bracket, and Tab leaves one closing bracket', async () => {
+    const settingsFile = path.join(server.userDataDir, 'User', 'settings.json');
+    const original = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
+    await wb.writeUserSettings({ ...original, 'editor.autoClosingBrackets': 'always' });
+    try {
+      await wb.openFile(GREET);
+      await page.keyboard.press('Control+End');
+      await page.keyboard.type('print', { delay: 40 });
+      const ghost = (await wb.waitForGhostText(MODEL_TIMEOUT)).trim();
+      await wb.screenshot('bracket-ghost');
+      assert.ok(ghost.startsWith('(') && ghost.endsWith(')'), `a call is suggested: ${JSON.stringify(ghost)}`);
+      // The editor closes the bracket: "print(|)". The suggestion stays, covering the ")".
+      await page.keyboard.type('(');
+      assert.ok(await wb.ghostText().first().isVisible(), 'ghost text survives the auto-closed bracket');
+      await wb.screenshot('bracket-typed');
+      await page.keyboard.press('Tab');
+      await page.keyboard.press('Control+S');
+      const saved = await waitForFile(path.join(workspace, GREET), (text) => text !== GREET_TEXT, 10_000);
+      assert.equal(saved.split('\n')[1], `    print${ghost}`, 'the accepted call, with one closing bracket');
+    } finally {
+      await wb.writeUserSettings(original);
+    }
+  });
+
+  it('Escape during streaming dismisses the suggestion for good', async () => {
+    await wb.openFile(GREET);
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.type('def triangle_area(base, height):', { delay: 40 });
+    await page.keyboard.press('Enter');
+    await wb.waitForGhostText(MODEL_TIMEOUT);
+    await page.keyboard.press('Escape');
+    await wb.ghostText().first().waitFor({ state: 'hidden', timeout: 5_000 });
+    // The rest of the suggestion streams in after Escape: it must not bring it back.
+    await page.waitForTimeout(3_000);
+    await wb.screenshot('escaped');
+    assert.equal(await wb.ghostText().count(), 0, 'no ghost text after Escape');
+  });
+
+  it('accepts a multi-line suggestion at the indentation it was shown at', async () => {
+    // Asked for explicitly (Alt+\\), at the same place as the dismissed one.
+    await page.keyboard.press('Alt+Backslash');
+    await wb.waitForGhostText(MODEL_TIMEOUT);
+    await page.waitForTimeout(2_000); // the whole suggestion streamed in
+    await wb.screenshot('multi-line-ghost');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Control+S');
+    const head = `def triangle_area(base, height):\n    `;
+    const saved = await waitForFile(path.join(workspace, GREET), (text) => text.includes(head) && !text.endsWith(head), 10_000);
+    const inserted = saved.slice(saved.indexOf(head) + head.length);
+    const lines = inserted.split('\n');
+    assert.ok(lines[0].trim().length > 0 && !/^\s/.test(lines[0]), `the first line continues at the cursor: ${JSON.stringify(inserted)}`);
+    for (const line of lines.slice(1).filter((l) => l.trim())) {
+      assert.ok(line.startsWith('    '), `every further line is in the body: ${JSON.stringify(inserted)}`);
+    }
+  });
+
   it('streams a chat answer into the side panel', async () => {
     await page.locator('.activitybar .action-item a[aria-label^="Tramontane"]').first().click();
     const chat = wb.chat();
@@ -178,6 +242,31 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     assert.ok(text.length > 0, 'the answer has text');
     assert.ok(partials.length >= 2, `the answer arrived in pieces; seen while streaming: ${JSON.stringify(partials.map((p) => p.length))}`);
     assert.equal(await chat.locator('.message.user').last().innerText().then((t) => t.includes('area of a circle')), true);
+  });
+
+  it('copies and inserts a code block of a real answer', async () => {
+    const chat = wb.chat();
+    const actions = chat.locator('.message.assistant').last().locator('.code-action');
+    if ((await actions.count()) === 0) {
+      // Ask for code outright: an indented block is a code block in markdown too.
+      const answersBefore = await chat.locator('.message.assistant').count();
+      await recordStreaming(chat);
+      await chat.locator('#input').fill('Show a Python function that adds two numbers, as code.');
+      await chat.locator('#input').press('Enter');
+      await watchStreaming(chat, answersBefore, MODEL_TIMEOUT);
+    }
+    const answer = chat.locator('.message.assistant').last();
+    const code = (await answer.locator('pre code').first().innerText()).trimEnd();
+    assert.ok(code.trim().length > 0, 'the answer has a code block');
+    await answer.locator('.code-action.copy').first().click();
+    await page.locator('.statusbar .statusbar-item').filter({ hasText: 'code copied' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await answer.locator('.code-action.insert').first().click();
+    const firstLine = code.split('\n').find((l) => l.trim())!.trim();
+    const deadline = Date.now() + 10_000;
+    while (!(await wb.visibleLines()).some((l) => l.includes(firstLine)) && Date.now() < deadline) await page.waitForTimeout(200);
+    await wb.screenshot('inserted-code');
+    assert.ok((await wb.visibleLines()).some((l) => l.includes(firstLine)), `the editor holds the inserted code: ${firstLine}`);
+    await page.keyboard.press('Control+Z');
   });
 
   it('explains the selection in the panel', async () => {
@@ -232,8 +321,10 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     await wb.focusEditor();
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
-    await page.keyboard.type('def triangle_area(base, height):', { delay: 40 });
-    assert.ok((await wb.visibleLines()).some((l) => l.includes('def triangle_area(base, height):')), 'typed into the editor');
+    // Enter keeps the indentation of the line above (a function body): a new function starts at the margin.
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.type('def square_area(side):', { delay: 40 });
+    assert.ok((await wb.visibleLines()).some((l) => l.startsWith('def square_area(side):')), 'typed at the margin');
     await page.keyboard.press('Enter');
     const ghost = await wb.waitForGhostText(MODEL_TIMEOUT);
     await wb.screenshot('restarted-ghost-text');

@@ -172,6 +172,53 @@ describe('inline completion controller', () => {
     assert.equal(backend.calls.length, 1);
   });
 
+  it('types through an auto-closed bracket and quote: the rest replaces the closers, no new request', async () => {
+    const backend = new ScriptedBackend();
+    const { controller } = make(backend);
+    const first = controller.provide(doc(BASE), new CancellationTokenSource().token);
+    (await backend.next()).finish('return area(r, "cm")');
+    await first;
+    // The editor closed "(" and then '"' as they were typed.
+    const bracket = await controller.provide(typedAt(BASE, 'return area(', ')'), new CancellationTokenSource().token);
+    assert.deepEqual(bracket, { text: 'r, "cm")', outcome: 'typed-through', replace: 1 });
+    const quote = await controller.provide(typedAt(BASE, 'return area(r, "', '")'), new CancellationTokenSource().token);
+    assert.deepEqual(quote, { text: 'cm")', outcome: 'typed-through', replace: 2 });
+    assert.equal(backend.calls.length, 1);
+  });
+
+  it('types through a multi-line suggestion in a CRLF file (Enter types \\r\\n)', async () => {
+    const backend = new ScriptedBackend();
+    const { controller } = make(backend);
+    const base = 'def area(r):\r\n    ';
+    const first = controller.provide(doc(base + '\r\n', base.length), new CancellationTokenSource().token);
+    (await backend.next()).finish('a = r * r\n    return a');
+    await first;
+    const next = await controller.provide(typedAt(base, 'a = r * r\r\n    ', '\r\n'), new CancellationTokenSource().token);
+    assert.deepEqual(next, { text: 'return a', outcome: 'typed-through' });
+    assert.equal(backend.calls.length, 1);
+  });
+
+  it('Escape sticks: a dismissed stream stops, no refresh brings it back, and the same cursor shows nothing', async () => {
+    const backend = new ScriptedBackend();
+    const { controller, refreshes } = make(backend);
+    const first = controller.provide(doc(BASE), new CancellationTokenSource().token);
+    const call = await backend.next();
+    call.snapshot('a = 1\n');
+    assert.equal((await first).text, 'a = 1');
+    controller.dismiss(doc(BASE));
+    assert.equal(call.token.isCancellationRequested, true, 'the server stops generating');
+    call.snapshot('a = 1\nb = 2\n');
+    await tick(5);
+    assert.deepEqual(refreshes, [], 'no refresh after Escape');
+    // VS Code asks again at the same place (a refresh already queued, a focus change).
+    assert.deepEqual(await controller.provide(doc(BASE), new CancellationTokenSource().token), { text: '', outcome: 'none' });
+    assert.equal(backend.calls.length, 1, 'no new request for the dismissed place');
+    // The next keystroke asks again.
+    const after = controller.provide(typedAt(BASE, 'x'), new CancellationTokenSource().token);
+    (await backend.next()).finish(' = 2');
+    assert.equal((await after).text, ' = 2');
+  });
+
   it('treats a partial accept (a word inserted at once) like typing', async () => {
     const backend = new ScriptedBackend();
     const { controller } = make(backend);

@@ -37,6 +37,13 @@ describe('server launch', () => {
     ]);
   });
 
+  it('passes the remote model and the prompt+suffix FIM mode when set', () => {
+    const remote = { ...DEFAULTS, backend: 'remote' as const, remoteUrl: 'http://gpu:8000/v1' };
+    assert.deepEqual(serveArgs({ ...remote, remoteModel: 'codestral-22b', remoteFim: 'prompt+suffix' }), [
+      'serve', '--stdio', '--remote', 'http://gpu:8000/v1', '--remote-model', 'codestral-22b', '--remote-fim', 'suffix',
+    ]);
+  });
+
   it("hands the remote backend's token over in the environment, never on the command line", () => {
     const remote = { ...DEFAULTS, backend: 'remote' as const, remoteUrl: 'https://gpu/v1' };
     const spec = launchSpec('/ext/dist/cli.js', remote, host, 'sk-secret');

@@ -29,7 +29,10 @@ describe('settings', () => {
       'model.path': '/models/codestral',
       'model.backend': 'cuda',
       'remote.url': 'http://box:8000/v1',
+      'remote.model': 'codestral-22b',
+      'remote.fim': 'prompt+suffix',
       'context.tokens': 4096,
+      'context.exclude': ['**/secrets/**', 42, ' *.token '],
       'completion.maxTokens': 64,
       'completion.maxLines': 3,
       'completion.debounceMs': 20,
@@ -45,7 +48,10 @@ describe('settings', () => {
       modelPath: '/models/codestral',
       backend: 'cuda',
       remoteUrl: 'http://box:8000/v1',
+      remoteModel: 'codestral-22b',
+      remoteFim: 'prompt+suffix',
       contextTokens: 4096,
+      contextExclude: ['**/secrets/**', '*.token'],
       maxTokens: 64,
       maxLines: 3,
       debounceMs: 20,
@@ -95,6 +101,9 @@ describe('settings', () => {
     assert.equal(sent.maxTokens, 32);
     assert.equal(sent.chatTemperature, 0.5);
     assert.equal(sent.contextTokens, DEFAULTS.contextTokens);
+    // The server filters other open files by language and by the exclude list.
+    assert.deepEqual(sent.enabledLanguages, DEFAULTS.enabledLanguages);
+    assert.deepEqual(serverSettings(read({ 'context.exclude': ['*.secret'] })).contextExclude, ['*.secret']);
   });
 
   it('restarts the server for model, backend, runtime and thread changes only', () => {
@@ -103,6 +112,9 @@ describe('settings', () => {
     assert.equal(needsRestart(base, read({ 'model.backend': 'cuda' })), true);
     assert.equal(needsRestart(base, read({ 'server.nodePath': '/n' })), true);
     assert.equal(needsRestart(base, read({ 'server.threads': 2 })), true);
+    assert.equal(needsRestart(base, read({ 'remote.model': 'm' })), true);
+    assert.equal(needsRestart(base, read({ 'remote.fim': 'prompt+suffix' })), true);
+    assert.equal(needsRestart(base, read({ 'context.exclude': ['*.x'] })), false);
     assert.equal(needsRestart(base, read({ 'completion.maxTokens': 10 })), false);
     assert.equal(needsRestart(base, read({ 'completion.enabledLanguages': { go: false } })), false);
   });

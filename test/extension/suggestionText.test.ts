@@ -24,6 +24,14 @@ describe('suggestionText', () => {
     assert.equal(suggestionText([{ insertText: 'raise x', range: lineStart }, { insertText: 'x', range: otherLine }, { insertText: 'y', range: after }], at), undefined);
   });
 
+  it('an item replacing auto-closed brackets after the cursor gives its text without them', () => {
+    const call = { line: 1, character: 10, linePrefix: '    print(' };
+    const replacing = { start: { line: 1, character: 10 }, end: { line: 1, character: 11 } };
+    assert.equal(suggestionText([{ insertText: 'name)', range: replacing }], call), 'name');
+    // Closers that are not the end of the text cannot be shown as ghost text before them.
+    assert.equal(suggestionText([{ insertText: 'a) + f(b', range: replacing }], call), undefined);
+  });
+
   it('reads snippet items as their text', () => {
     assert.equal(suggestionText([{ insertText: { kind: 'snippet', value: 'urn 1' } }], at), 'urn 1');
   });

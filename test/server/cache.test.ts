@@ -16,7 +16,7 @@ describe('completion cache', () => {
       text = text.slice(0, offset) + ch + text.slice(offset);
       offset++;
     }
-    assert.equal(cache.lookup('file:///a.js', text, offset), ' * r * r;');
+    assert.equal(cache.lookup('file:///a.js', text, offset)?.text, ' * r * r;');
     assert.equal(cache.hits, 1);
   });
 
@@ -34,8 +34,27 @@ describe('completion cache', () => {
   test('the same position again is a hit; typing the whole suggestion is not', () => {
     const cache = new CompletionCache();
     cache.store('file:///a.js', doc, cursor, 'r;');
-    assert.equal(cache.lookup('file:///a.js', doc, cursor), 'r;');
+    assert.equal(cache.lookup('file:///a.js', doc, cursor)?.text, 'r;');
     const done = doc.slice(0, cursor) + 'r;' + doc.slice(cursor);
     assert.equal(cache.lookup('file:///a.js', done, cursor + 2), undefined);
+  });
+
+  test('an edit anywhere in the document misses, however far from the cursor', () => {
+    const long = '# ' + 'x'.repeat(1000) + '\n' + doc + 'y'.repeat(1000) + '\n';
+    const at = long.indexOf('return ') + 'return '.length;
+    const cache = new CompletionCache();
+    cache.store('file:///a.js', long, at, 'Math.PI * r * r;');
+    const editedStart = 'Z' + long.slice(1);
+    const editedEnd = long.slice(0, -2) + 'Z\n';
+    assert.equal(cache.lookup('file:///a.js', editedStart, at), undefined);
+    assert.equal(cache.lookup('file:///a.js', editedEnd, at), undefined);
+    assert.equal(cache.lookup('file:///a.js', long, at)?.text, 'Math.PI * r * r;');
+  });
+
+  test('clear() forgets every suggestion', () => {
+    const cache = new CompletionCache();
+    cache.store('file:///a.js', doc, cursor, 'r;');
+    cache.clear();
+    assert.equal(cache.lookup('file:///a.js', doc, cursor), undefined);
   });
 });

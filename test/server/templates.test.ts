@@ -1,6 +1,7 @@
 // FIM templates: detection from special tokens, and token-exact prompts per family.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { templateForModelName } from '../../server/backends/remote';
 import { detectTemplate, renderTokens, resolveTemplate, stopTokenIds } from '../../server/prompt/templates';
 import { encodeBare } from '../../server/prompt/tokenizer';
 import { charTokenizer, referenceTokenizer } from '../helpers/prompt-tokenizer';
@@ -91,5 +92,14 @@ describe('other templates', () => {
     assert.equal(template.text('ab', 'c'), '<fim_prefix>ab<fim_suffix>c<fim_middle>');
     // <|endoftext|> and <fim_prefix> are in this vocabulary, <file_sep> is not.
     assert.deepEqual(stopTokenIds(template, tok), [0, 1]);
+  });
+});
+
+describe('the auto template of a remote model known only by its name', () => {
+  test('FIM families by name; anything else continues the prefix', () => {
+    assert.equal(templateForModelName('mistralai/Codestral-22B-v0.1'), 'mistral');
+    assert.equal(templateForModelName('codellama/CodeLlama-7b-hf'), 'codellama');
+    assert.equal(templateForModelName('bigcode/starcoder2-3b'), 'starcoder');
+    assert.equal(templateForModelName('mistralai/Mistral-7B-v0.1'), 'prefix-only');
   });
 });

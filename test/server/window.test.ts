@@ -70,8 +70,8 @@ describe('budget and extra context', () => {
     const lines = Array.from({ length: 50 }, (_, i) => `line ${i}`);
     const text = extraContext(
       [
-        { uri: 'file:///work/src/recent.ts', text: lines.join('\n'), focusLine: 30 },
-        { uri: 'file:///work/src/older.ts', text: 'export const older = 1;', focusLine: 0 },
+        { uri: 'file:///work/src/recent.ts', languageId: 'typescript', text: lines.join('\n'), focusLine: 30 },
+        { uri: 'file:///work/src/older.ts', languageId: 'typescript', text: 'export const older = 1;', focusLine: 0 },
       ],
       'typescript',
       160,
@@ -82,7 +82,7 @@ describe('budget and extra context', () => {
     assert.ok(!text.includes('line 0\n'));
     assert.ok(text.includes('// Path: src/older.ts\nexport const older = 1;'));
     assert.ok(text.length <= 160 + 1);
-    assert.equal(extraContext([{ uri: 'file:///a.py', text: 'x = 1', focusLine: 0 }], 'python', 100, (t) => t.length), '# Path: /a.py\nx = 1\n');
+    assert.equal(extraContext([{ uri: 'file:///a.py', languageId: 'python', text: 'x = 1', focusLine: 0 }], 'python', 100, (t) => t.length), '# Path: /a.py\nx = 1\n');
   });
 });
 
@@ -149,8 +149,9 @@ describe('prompt builder', () => {
     assert.equal(built.linePrefix, '  call(');
     assert.equal(built.lineSuffix, 'x);');
     assert.equal(built.after, '}\r\n');
-    assert.equal(built.prefix, 'if (a) {\r\n  call(');
+    // Shown to the model with \n line ends, after the file's path.
+    assert.equal(built.prefix, 'if (a) {\n  call(');
     assert.equal(built.suffix, '');
-    assert.deepEqual(built.tokens, [1, ...tok.encode('if (a) {\r\n  call(')]);
+    assert.deepEqual(built.tokens, [1, ...tok.encode('// Path: /c.ts\nif (a) {\n  call(')]);
   });
 });
