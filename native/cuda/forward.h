@@ -134,6 +134,7 @@ class Forward {
   Forward& operator=(const Forward&) = delete;
 
   int capacity() const { return config_.capacity; }
+  int max_chunk() const { return config_.max_chunk; }
   size_t cache_bytes() const { return cache_.bytes(); }
   size_t scratch_bytes() const { return scratch_.bytes(); }
 

@@ -92,6 +92,13 @@ class KvCache {
 
   virtual int capacity() const = 0;
 
+  // The most tokens the session runs in one forward step while a cancel flag may stop
+  // it, so that a cancelled or preempted prefill stops within one such step: 64 by
+  // default (a few milliseconds on the CPU). A backend whose steps cost little per
+  // chunk but much per call (the GPU) returns more.
+  virtual int preemption_batch() const { return kPreemptionBatch; }
+  static constexpr int kPreemptionBatch = 64;
+
   // Runs batch.n tokens (n ≤ the chunk the cache was made for) through the model and
   // writes their keys and values. logits (host memory) receives [n][vocab] when
   // all_rows, else the last token's [vocab]. Calls on caches of one backend take turns.

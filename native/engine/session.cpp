@@ -79,7 +79,11 @@ void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::a
   if (n == 0) return;
   check_ids(tokens, n);
   check_fits(tokens_.size() + n);
-  const size_t chunk = size_t(options_.chunk);
+  // A cancellable feed (a prompt the user may overtake) runs in smaller steps, so that
+  // cancellation and preemption wait for one step, not a whole chunk. The CPU forward
+  // gives the same result however the tokens are split.
+  const size_t chunk = size_t(cancel ? std::min(options_.chunk, cache_->preemption_batch())
+                                     : options_.chunk);
   for (size_t done = 0; done < n;) {
     const int m = int(std::min(chunk, n - done));
     if (logits) {
@@ -91,7 +95,7 @@ void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::a
     }
     tokens_.insert(tokens_.end(), tokens + done, tokens + done + m);
     done += size_t(m);
-    // Between chunks only: the session stays consistent (whole chunks, fresh logits).
+    // Between steps only: the session stays consistent (whole steps, fresh logits).
     if (done < n && cancel && cancel->load()) throw Cancelled("cancelled");
   }
 }

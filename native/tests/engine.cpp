@@ -761,6 +761,27 @@ TEST(cancel_stops_a_feed_between_chunks) {
   CHECK(max_abs_diff(last(*session, v), row(fresh, 9, v)) <= 1e-5f);
 }
 
+TEST(cancel_stops_a_prefill_within_64_tokens_whatever_the_chunk) {
+  Loaded& m = windowed();
+  const int v = m.spec.vocab;
+  std::vector<int> prompt = sequence(300, v, 13);
+  auto session = m.model->new_session(opts(512));
+  std::atomic<bool> cancel{true};  // set while the first step runs
+  try {
+    session->reuse(prompt, &cancel);
+    CHECK(!"a 300-token prefill ignored the cancel flag");
+  } catch (const Cancelled&) {
+  }
+  // One step of 64 tokens ran, not the whole 512-token chunk; the session is consistent
+  // and carries on exactly.
+  CHECK(session->tokens().size() == 64);
+  std::vector<float> fresh = run_logits(*m.model, prompt, opts(512));
+  CHECK(max_abs_diff(last(*session, v), row(fresh, 63, v)) <= 1e-5f);
+  ReuseStats r = session->reuse(prompt);
+  CHECK(r.reused == 64 && r.computed == 236);
+  CHECK(max_abs_diff(last(*session, v), row(fresh, 299, v)) <= 1e-5f);
+}
+
 TEST(context_without_window_is_bounded) {
   Loaded& m = windowless();
   auto session = m.model->new_session(opts(8, 256, 16));

@@ -18,7 +18,8 @@ class Error : public std::runtime_error {
 };
 
 // Thrown by Session::feed and Session::reuse when their cancel flag was set: the check
-// runs between prefill chunks, and the session keeps the chunks already computed.
+// runs between prefill steps (at most 64 tokens each on the CPU, a chunk on the GPU),
+// and the session keeps the steps already computed.
 class Cancelled : public Error {
  public:
   using Error::Error;
@@ -148,8 +149,9 @@ class Session {
 
   // Append tokens and run them through the model in chunks. If logits is non-null it
   // receives n * vocab_size floats, one row per fed token. The last row is always kept
-  // in last_logits(). Checks cancel between chunks: when set, throws Cancelled and the
-  // session keeps the chunks already computed. Bad ids and a full window-less context
+  // in last_logits(). Given a cancel flag, feeds in steps of at most 64 tokens on the
+  // CPU (a chunk on the GPU) and checks it between steps: when set, throws Cancelled
+  // and the session keeps the steps already computed. Bad ids and a full window-less context
   // ("context full") are rejected before any work.
   virtual void feed(const int* tokens, size_t n, float* logits,
                     const std::atomic<bool>* cancel = nullptr) = 0;
