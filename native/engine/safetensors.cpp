@@ -102,7 +102,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : name_(base_name(path
   const uint64_t data_size = size - 8 - header_len;
   std::vector<std::pair<uint64_t, uint64_t>> spans;  // [begin, end) per tensor
 
-  for (const auto& [tensor_name, entry] : root.as_object()) {
+  for (const auto& member : root.as_object()) {
+    const std::string& tensor_name = member.first;  // a lambda below uses it: no binding
+    const json::Value& entry = member.second;
     if (tensor_name == "__metadata__") continue;
     auto fail = [&](const std::string& why) {
       throw Error(name_ + ": tensor " + tensor_name + ": " + why);

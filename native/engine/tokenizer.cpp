@@ -434,7 +434,8 @@ BpeTokenizer::BpeTokenizer(Spec spec)
 void BpeTokenizer::build_pairs_from_merges(const Spec& spec) {
   mergeable_.assign(pieces_.size(), 0);
   for (size_t rank = 0; rank < spec.merges.size(); ++rank) {
-    const auto& [a, b] = spec.merges[rank];
+    const std::string& a = spec.merges[rank].first;
+    const std::string& b = spec.merges[rank].second;
     auto describe = [&] { return "merge " + std::to_string(rank) + " (\"" + a + "\", \"" + b + "\")"; };
     const int left = token_id(a);
     const int right = token_id(b);
