@@ -8,6 +8,7 @@
 #include "config.h"
 #include "forward_backend.h"
 #include "kv_cache.h"
+#include "mapped_file.h"
 #include "safetensors.h"
 #include "tramontane/engine.h"
 #include "tramontane/tokenizer.h"
@@ -30,9 +31,12 @@ class LoadedModel : public Model {
   }
   void forward(KvCache& cache, const int* tokens, int n, float* logits, bool all_rows) {
     backend_->forward(cache, tokens, n, logits, all_rows);
+    MappedFile::throw_if_any_changed();
   }
   bool decode_greedy(KvCache& cache, int token, int* next) {
-    return backend_->decode_greedy(cache, token, next);
+    const bool done = backend_->decode_greedy(cache, token, next);
+    MappedFile::throw_if_any_changed();
+    return done;
   }
   void read_last_logits(KvCache& cache, float* logits) {
     backend_->read_last_logits(cache, logits);
