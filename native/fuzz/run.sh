@@ -12,7 +12,7 @@ seconds=${1:-25}
 build=build/fuzz
 
 cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_CXX_COMPILER=clang++ \
   -DTRAMONTANE_CUDA=OFF -DTRAMONTANE_FUZZ=ON >/dev/null
 ninja -C "$build" -j 2 tramontane-fuzzers
 
@@ -29,7 +29,7 @@ for exe in "$build"/bin/tramontane-fuzz-*; do
   status=0
   "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$target-" "${args[@]}" >"$scratch/$target.log" 2>&1 || status=$?
-  grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units' "$scratch/$target.log" || true
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units' "$scratch/$target.log" || true
   if [ "$status" -ne 0 ]; then
     tail -n 60 "$scratch/$target.log"
     echo "fuzz $target failed (exit $status)"
