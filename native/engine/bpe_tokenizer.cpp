@@ -157,7 +157,7 @@ BpeTokenizer::BpeTokenizer(TokenizerSpec spec)
     switch (kinds_[id]) {
       case PieceKind::Byte: {
         const int b = parse_byte_piece(p);
-        if (b < 0) fail(what_, "byte piece " + std::to_string(id) + " \"" + p + "\" is not of the form <0xNN>");
+        if (b < 0) tokenizer_fail(what_, "byte piece " + std::to_string(id) + " \"" + p + "\" is not of the form <0xNN>");
         byte_ids_[b] = id;
         bytes_[id] = std::string(1, static_cast<char>(b));
         break;
@@ -180,7 +180,7 @@ BpeTokenizer::BpeTokenizer(TokenizerSpec spec)
       }
     }
   }
-  if (unk_id_ >= n || bos_id_ >= n || eos_id_ >= n) fail(what_, "a special token id is out of range");
+  if (unk_id_ >= n || bos_id_ >= n || eos_id_ >= n) tokenizer_fail(what_, "a special token id is out of range");
   if (!spec.sentencepiece) has_unused_ = false;
 
   // Special tokens.
@@ -247,10 +247,10 @@ void BpeTokenizer::build_pairs_from_merges(const TokenizerSpec& spec) {
     auto describe = [&] { return "merge " + std::to_string(rank) + " (\"" + a + "\", \"" + b + "\")"; };
     const int left = token_id(a);
     const int right = token_id(b);
-    if (left < 0) fail(what_, describe() + ": \"" + a + "\" is not in the vocabulary");
-    if (right < 0) fail(what_, describe() + ": \"" + b + "\" is not in the vocabulary");
+    if (left < 0) tokenizer_fail(what_, describe() + ": \"" + a + "\" is not in the vocabulary");
+    if (right < 0) tokenizer_fail(what_, describe() + ": \"" + b + "\" is not in the vocabulary");
     const int result = token_id(a + b);
-    if (result < 0) fail(what_, describe() + ": \"" + a + b + "\" is not in the vocabulary");
+    if (result < 0) tokenizer_fail(what_, describe() + ": \"" + a + b + "\" is not in the vocabulary");
     // HF tokenizers keeps the later of two identical merges; so does the map.
     pairs_.insert(left, right, {static_cast<uint32_t>(rank), result});
     mergeable_[left] = mergeable_[right] = 1;
@@ -299,7 +299,7 @@ void BpeTokenizer::build_pairs_from_scores(const TokenizerSpec& spec) {
     for (size_t i = 0; i < p.size();) {
       uint32_t cp;
       size_t len = utf8_char(reinterpret_cast<const unsigned char*>(p.data() + i), p.size() - i, cp);
-      if (len == 0) fail(what_, "piece " + std::to_string(id) + " is not valid UTF-8");
+      if (len == 0) tokenizer_fail(what_, "piece " + std::to_string(id) + " is not valid UTF-8");
       symbol_for(std::string_view(p).substr(i, len), true);
       i += len;
     }
@@ -499,7 +499,7 @@ void BpeTokenizer::fallback(std::string_view chars, std::vector<int32_t>& symbol
       return;
     }
   }
-  if (unk_id_ < 0) fail(what_, "cannot encode a character: no byte fallback and no unknown token");
+  if (unk_id_ < 0) tokenizer_fail(what_, "cannot encode a character: no byte fallback and no unknown token");
   symbols.push_back(unk_id_);
 }
 

@@ -19,7 +19,7 @@ const json::Value* member(const json::Value& object, const char* key) {
 
 std::string string_pattern(const json::Value& pattern, const std::string& path) {
   if (const json::Value* s = member(pattern, "String")) return s->as_string("pattern.String");
-  fail(path, "only String patterns are supported in Replace");
+  tokenizer_fail(path, "only String patterns are supported in Replace");
 }
 
 // One step of an HF normalizer: Prepend(text) or Replace(from, to).
@@ -32,23 +32,23 @@ struct NormalizerStep {
 // Mistral's "legacy" layout: Prepend("▁") and Replace(" ", "▁"), in a Sequence or alone.
 void read_normalizer(const json::Value& node, const std::string& path, std::vector<NormalizerStep>& steps) {
   const json::Value* type = member(node, "type");
-  if (!type) fail(path, "normalizer without a type");
+  if (!type) tokenizer_fail(path, "normalizer without a type");
   const std::string& t = type->as_string("normalizer.type");
   if (t == "Sequence") {
     const json::Value* list = member(node, "normalizers");
-    if (!list) fail(path, "Sequence normalizer without \"normalizers\"");
+    if (!list) tokenizer_fail(path, "Sequence normalizer without \"normalizers\"");
     for (const json::Value& child : list->as_array("normalizers")) read_normalizer(child, path, steps);
   } else if (t == "Prepend") {
     const json::Value* p = member(node, "prepend");
-    if (!p) fail(path, "Prepend normalizer without \"prepend\"");
+    if (!p) tokenizer_fail(path, "Prepend normalizer without \"prepend\"");
     steps.push_back({true, p->as_string("Prepend.prepend"), {}});
   } else if (t == "Replace") {
     const json::Value* pattern = member(node, "pattern");
     const json::Value* content = member(node, "content");
-    if (!pattern || !content) fail(path, "Replace normalizer without pattern or content");
+    if (!pattern || !content) tokenizer_fail(path, "Replace normalizer without pattern or content");
     steps.push_back({false, string_pattern(*pattern, path), content->as_string("Replace.content")});
   } else {
-    fail(path, "normalizer \"" + t + "\" is not supported (Mistral's tokenizers use Prepend and Replace)");
+    tokenizer_fail(path, "normalizer \"" + t + "\" is not supported (Mistral's tokenizers use Prepend and Replace)");
   }
 }
 
@@ -58,7 +58,7 @@ DummyPrefix read_prepend_scheme(const json::Value& node, const std::string& path
     if (s == "always") return DummyPrefix::MetaspaceAlways;
     if (s == "first") return DummyPrefix::MetaspaceFirst;
     if (s == "never") return DummyPrefix::Never;
-    fail(path, "unknown Metaspace prepend_scheme \"" + s + "\"");
+    tokenizer_fail(path, "unknown Metaspace prepend_scheme \"" + s + "\"");
   }
   if (const json::Value* add = member(node, "add_prefix_space")) {
     return add->as_bool("add_prefix_space") ? DummyPrefix::MetaspaceAlways : DummyPrefix::Never;
@@ -69,7 +69,7 @@ DummyPrefix read_prepend_scheme(const json::Value& node, const std::string& path
 // The Metaspace pre-tokenizer, alone or the only member of a Sequence; null otherwise.
 const json::Value* find_metaspace(const json::Value& node, const std::string& path) {
   const json::Value* type = member(node, "type");
-  if (!type) fail(path, "pre_tokenizer without a type");
+  if (!type) tokenizer_fail(path, "pre_tokenizer without a type");
   const std::string& t = type->as_string("pre_tokenizer.type");
   if (t == "Metaspace") return &node;
   if (t == "Sequence") {
@@ -83,7 +83,7 @@ const json::Value* find_metaspace(const json::Value& node, const std::string& pa
 // Strip(" ", 1, 0) after Replace("▁", " ") in the legacy layout, or Metaspace.
 bool decoder_strips(const json::Value& node, const std::string& path, bool& known) {
   const json::Value* type = member(node, "type");
-  if (!type) fail(path, "decoder without a type");
+  if (!type) tokenizer_fail(path, "decoder without a type");
   const std::string& t = type->as_string("decoder.type");
   if (t == "Sequence") {
     bool strips = false;
@@ -109,22 +109,22 @@ bool decoder_strips(const json::Value& node, const std::string& path, bool& know
 
 TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& path) {
   const json::Value root = json::Value::parse(text, path);
-  if (!root.is_object()) fail(path, "expected a JSON object at the top level");
+  if (!root.is_object()) tokenizer_fail(path, "expected a JSON object at the top level");
   const json::Value* model = member(root, "model");
-  if (!model || !model->is_object()) fail(path, "no \"model\" object (not a tokenizer.json?)");
+  if (!model || !model->is_object()) tokenizer_fail(path, "no \"model\" object (not a tokenizer.json?)");
   if (const json::Value* type = member(*model, "type")) {
     const std::string& t = type->as_string("model.type");
-    if (t != "BPE") fail(path, "model type \"" + t + "\" is not supported (Mistral's tokenizers are BPE)");
+    if (t != "BPE") tokenizer_fail(path, "model type \"" + t + "\" is not supported (Mistral's tokenizers are BPE)");
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     if (const json::Value* v = member(*model, key)) {
-      if (!v->as_string(key).empty()) fail(path, std::string(key) + " is not supported");
+      if (!v->as_string(key).empty()) tokenizer_fail(path, std::string(key) + " is not supported");
     }
   }
   const json::Value* vocab = member(*model, "vocab");
-  if (!vocab || !vocab->is_object()) fail(path, "model.vocab should be an object of token → id");
+  if (!vocab || !vocab->is_object()) tokenizer_fail(path, "model.vocab should be an object of token → id");
   const json::Value* merges = member(*model, "merges");
-  if (!merges || !merges->is_array()) fail(path, "model.merges should be an array");
+  if (!merges || !merges->is_array()) tokenizer_fail(path, "model.merges should be an array");
 
   TokenizerSpec spec;
   spec.what = path;
@@ -135,23 +135,23 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
                                                           : 0);
   const int64_t kMaxVocab = std::min<int64_t>(int64_t{1} << 24, static_cast<int64_t>(entries) * 4 + 4096);
   auto place = [&](int64_t id, const std::string& piece, const char* where) {
-    if (id < 0 || id >= kMaxVocab) fail(path, std::string(where) + " id " + std::to_string(id) + " of \"" + piece + "\" is out of range");
+    if (id < 0 || id >= kMaxVocab) tokenizer_fail(path, std::string(where) + " id " + std::to_string(id) + " of \"" + piece + "\" is out of range");
     if (static_cast<size_t>(id) >= spec.pieces.size()) {
       spec.pieces.resize(id + 1);
       spec.kinds.resize(id + 1, PieceKind::Unused);
     }
     std::string& slot = spec.pieces[id];
     if (!slot.empty() && slot != piece) {
-      fail(path, std::string(where) + " id " + std::to_string(id) + " is both \"" + slot + "\" and \"" + piece + "\"");
+      tokenizer_fail(path, std::string(where) + " id " + std::to_string(id) + " is both \"" + slot + "\" and \"" + piece + "\"");
     }
     slot = piece;
   };
   for (const auto& [piece, id] : vocab->as_object("model.vocab")) {
-    if (piece.empty()) fail(path, "model.vocab has an empty token");
+    if (piece.empty()) tokenizer_fail(path, "model.vocab has an empty token");
     place(id.as_int("model.vocab id"), piece, "model.vocab");
     spec.kinds[id.as_int()] = parse_byte_piece(piece) >= 0 ? PieceKind::Byte : PieceKind::Normal;
   }
-  if (spec.pieces.empty()) fail(path, "model.vocab is empty");
+  if (spec.pieces.empty()) tokenizer_fail(path, "model.vocab is empty");
 
   spec.byte_fallback = member(*model, "byte_fallback") && member(*model, "byte_fallback")->as_bool("model.byte_fallback");
   spec.fuse_unk = member(*model, "fuse_unk") && member(*model, "fuse_unk")->as_bool("model.fuse_unk");
@@ -163,9 +163,9 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
     for (const json::Value& token : added->as_array("added_tokens")) {
       const json::Value* id = member(token, "id");
       const json::Value* content = member(token, "content");
-      if (!id || !content) fail(path, "an added token without id or content");
+      if (!id || !content) tokenizer_fail(path, "an added token without id or content");
       const std::string& piece = content->as_string("added_tokens content");
-      if (piece.empty()) fail(path, "an added token is empty");
+      if (piece.empty()) tokenizer_fail(path, "an added token is empty");
       const int64_t i = id->as_int("added_tokens id");
       place(i, piece, "added_tokens");
       const json::Value* special = member(token, "special");
@@ -180,7 +180,7 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
     if (spec.pieces[id] == "<s>") spec.bos_id = static_cast<int>(id);
     if (spec.pieces[id] == "</s>") spec.eos_id = static_cast<int>(id);
   }
-  if (!unk_token.empty() && spec.unk_id < 0) fail(path, "unk_token \"" + unk_token + "\" is not in the vocabulary");
+  if (!unk_token.empty() && spec.unk_id < 0) tokenizer_fail(path, "unk_token \"" + unk_token + "\" is not in the vocabulary");
   if (spec.unk_id >= 0) spec.unk_surface = spec.pieces[spec.unk_id];
 
   spec.merges.reserve(merges->as_array().size());
@@ -189,13 +189,13 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
       const std::string& s = m.as_string();
       const size_t space = s.find(' ');
       if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-        fail(path, "merge \"" + s + "\" is not two tokens separated by one space");
+        tokenizer_fail(path, "merge \"" + s + "\" is not two tokens separated by one space");
       }
       spec.merges.emplace_back(s.substr(0, space), s.substr(space + 1));
     } else if (m.is_array() && m.as_array().size() == 2) {
       spec.merges.emplace_back(m.as_array()[0].as_string("merge part"), m.as_array()[1].as_string("merge part"));
     } else {
-      fail(path, "model.merges entries should be \"a b\" strings or [a, b] pairs");
+      tokenizer_fail(path, "model.merges entries should be \"a b\" strings or [a, b] pairs");
     }
   }
 
@@ -210,7 +210,7 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
     for (size_t i = 0; i < steps.size(); ++i) {
       const NormalizerStep& step = steps[i];
       if (step.prepend) {
-        if (prefix_from_normalizer) fail(path, "two Prepend normalizers are not supported");
+        if (prefix_from_normalizer) tokenizer_fail(path, "two Prepend normalizers are not supported");
         // Later replacements apply to the prepended text too.
         std::string text = step.text;
         for (size_t j = i + 1; j < steps.size(); ++j) {
@@ -220,16 +220,16 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
         spec.prefix_text = text;
         prefix_from_normalizer = true;
       } else {
-        if (step.text != " ") fail(path, "Replace(\"" + step.text + "\") is not supported (only spaces are replaced)");
-        if (spec.space != " ") fail(path, "two space replacements are not supported");
+        if (step.text != " ") tokenizer_fail(path, "Replace(\"" + step.text + "\") is not supported (only spaces are replaced)");
+        if (spec.space != " ") tokenizer_fail(path, "two space replacements are not supported");
         spec.space = step.to;
       }
     }
   }
   if (const json::Value* pre = member(root, "pre_tokenizer")) {
     const json::Value* metaspace = find_metaspace(*pre, path);
-    if (!metaspace) fail(path, "this pre_tokenizer is not supported (Mistral's tokenizers use none or Metaspace)");
-    if (prefix_from_normalizer || spec.space != " ") fail(path, "both a normalizer and a Metaspace pre-tokenizer add \"▁\"");
+    if (!metaspace) tokenizer_fail(path, "this pre_tokenizer is not supported (Mistral's tokenizers use none or Metaspace)");
+    if (prefix_from_normalizer || spec.space != " ") tokenizer_fail(path, "both a normalizer and a Metaspace pre-tokenizer add \"▁\"");
     std::string replacement{kMeta};
     if (const json::Value* r = member(*metaspace, "replacement")) replacement = r->as_string("Metaspace.replacement");
     spec.space = replacement;

@@ -12,14 +12,14 @@ TokenizerSpec read_tokenizer_model(const std::string& bytes, const std::string& 
   const spm::ModelProto model = spm::parse_model(bytes, path);
   if (model.model_type != spm::ModelType::Bpe) {
     static const char* names[] = {"", "UNIGRAM", "BPE", "WORD", "CHAR"};
-    fail(path, std::string("SentencePiece model type ") + names[static_cast<int>(model.model_type)] +
+    tokenizer_fail(path, std::string("SentencePiece model type ") + names[static_cast<int>(model.model_type)] +
                    " is not supported (Mistral's tokenizers are BPE)");
   }
   if (model.has_precompiled_charsmap || !(model.normalizer_name.empty() || model.normalizer_name == "identity")) {
-    fail(path, "SentencePiece normalizer \"" + model.normalizer_name +
+    tokenizer_fail(path, "SentencePiece normalizer \"" + model.normalizer_name +
                    "\" is not supported (only \"identity\", as Mistral's tokenizers use)");
   }
-  if (model.treat_whitespace_as_suffix) fail(path, "treat_whitespace_as_suffix is not supported");
+  if (model.treat_whitespace_as_suffix) tokenizer_fail(path, "treat_whitespace_as_suffix is not supported");
 
   TokenizerSpec spec;
   spec.what = path;
@@ -37,7 +37,7 @@ TokenizerSpec read_tokenizer_model(const std::string& bytes, const std::string& 
       case spm::PieceType::UserDefined: kind = PieceKind::UserDefined; break;
       case spm::PieceType::Unused: kind = PieceKind::Unused; break;
       case spm::PieceType::Byte:
-        if (!model.byte_fallback) fail(path, "byte piece \"" + p.piece + "\" in a model without byte_fallback");
+        if (!model.byte_fallback) tokenizer_fail(path, "byte piece \"" + p.piece + "\" in a model without byte_fallback");
         kind = PieceKind::Byte;
         break;
     }

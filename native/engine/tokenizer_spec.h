@@ -66,7 +66,7 @@ TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& pa
 TokenizerSpec read_tokenizer_model(const std::string& bytes, const std::string& path);
 
 // A one-line Error "what: message", control characters escaped.
-[[noreturn]] inline void fail(const std::string& what, const std::string& message) {
+[[noreturn]] inline void tokenizer_fail(const std::string& what, const std::string& message) {
   throw Error(spm::printable(what + ": " + message));
 }
 
@@ -86,6 +86,7 @@ inline int parse_byte_piece(std::string_view piece) {
   return value;
 }
 
+// s with every `from` replaced by `to`.
 inline std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
   std::string out;
   if (from.empty()) return std::string(s);
