@@ -25,9 +25,15 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-std::string read_text(const std::string& path) {
+std::string read_text(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read " + path);
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size > 0 && uint64_t(size) > max_bytes) {
+    throw Error(path + ": too large (" + std::to_string(size) + " bytes, at most " + std::to_string(max_bytes) + ")");
+  }
+  in.seekg(0, std::ios::beg);
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw Error("cannot read " + path);

@@ -3,6 +3,7 @@
 //   - Mistral's own: params.json + consolidated.safetensors, interleaved RoPE pairs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "json.h"
@@ -28,8 +29,9 @@ ModelConfig parse_hf_config(const json::Value& root, const std::string& what);
 ModelConfig parse_params_json(const json::Value& root, const std::string& what);
 
 namespace files {
-// Reads a whole small file; throws Error naming the path when it cannot.
-std::string read_text(const std::string& path);
+// Reads a whole small file; throws Error naming the path when it cannot or when it
+// holds more than max_bytes.
+std::string read_text(const std::string& path, size_t max_bytes = SIZE_MAX);
 bool is_file(const std::string& path);
 bool is_directory(const std::string& path);
 std::string join(const std::string& dir, const std::string& name);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "forward_backend.h"
 #include "kv_cache.h"
+#include "mapped_file.h"
 #include "tensor_source.h"
 #include "tramontane/engine.h"
 #include "tramontane/tokenizer.h"

@@ -21,31 +21,6 @@ static std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-MappedFile::MappedFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error("cannot read " + path + ": not a regular file");
-  }
-  size_ = size_t(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error("cannot map " + path + ": " + std::strerror(err));
-    }
-    data_ = static_cast<const uint8_t*>(p);
-  }
-  ::close(fd);  // the mapping keeps the file alive
-}
-
-MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
-}
-
 namespace {
 
 bool parse_type(const std::string& s, StoredType* out) {
@@ -93,7 +68,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : name_(base_name(path
   const uint64_t data_size = size - 8 - header_len;
   std::vector<std::pair<uint64_t, uint64_t>> spans;  // [begin, end) per tensor
 
-  for (const auto& [tensor_name, entry] : root.as_object()) {
+  for (const auto& member : root.as_object()) {
+    const std::string& tensor_name = member.first;  // a lambda below uses it: no binding
+    const json::Value& entry = member.second;
     if (tensor_name == "__metadata__") continue;
     auto fail = [&](const std::string& why) {
       throw Error(name_ + ": tensor " + tensor_name + ": " + why);

@@ -11,25 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "mapped_file.h"
 #include "tensor_source.h"
 
 namespace tramontane {
-
-// A read-only mapping of a whole file, unmapped on destruction.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path);
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 // One .safetensors file.
 class SafetensorsFile {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "mapped_file.h"
 #include "stop_strings.h"
 #include "tramontane/tokenizer.h"
 
@@ -72,7 +73,19 @@ void ModelSession::check_fits(size_t total) const {
 
 void ModelSession::forward(const int* tokens, int n, float* logits, bool all_rows) {
   cache_->forward(Batch{tokens, n, positions_.end()}, logits, all_rows);
+  check_weights();
   positions_.commit(n);
+}
+
+void ModelSession::check_weights() {
+  try {
+    MappedFile::throw_if_any_changed();
+  } catch (const Error&) {
+    // What was just computed read zeros for lost pages: keep nothing of it.
+    positions_.clear();
+    tokens_.clear();
+    throw;
+  }
 }
 
 void ModelSession::feed(const int* tokens, size_t n, float* logits, const std::atomic<bool>* cancel) {
@@ -238,6 +251,7 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         continue;
       }
       if (fast && cache_->decode_greedy(id, positions_.end(), &next)) {
+        check_weights();
         positions_.commit(1);
         tokens_.push_back(id);
         stale = true;

@@ -38,6 +38,9 @@ class ModelSession : public Session {
   void check_fits(size_t total) const;
   // One chunk through the cache at the next positions; commits them.
   void forward(const int* tokens, int n, float* logits, bool all_rows);
+  // Throws when a mapped weight file changed on disk (MappedFile), emptying the session:
+  // the pass that noticed read zeros where weights were.
+  void check_weights();
   // Cuts tokens() to `length` without computing anything: exact when the cache allows,
   // else empties the session (the caller re-feeds). Returns the tokens still held.
   size_t cut(size_t length);

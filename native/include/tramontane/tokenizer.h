@@ -45,20 +45,17 @@ class Tokenizer {
   class StreamDecoder {
    public:
     explicit StreamDecoder(const Tokenizer& tokenizer, bool at_start = true)
-        : tokenizer_(tokenizer), at_start_(at_start), start_(at_start) {}
+        : tokenizer_(tokenizer), at_start_(at_start) {}
     // Returns the newly completed text (possibly empty). Throws tramontane::Error
     // for an id outside the vocabulary.
     std::string push(int id);
     // Returns whatever is pending (invalid trailing bytes become U+FFFD).
     std::string flush();
-    // Forgets pending bytes and returns to the state the constructor set.
-    void reset();
 
    private:
     const Tokenizer& tokenizer_;
     std::string pending_bytes_;
     bool at_start_ = true;
-    bool start_ = true;
   };
 
   // Bytes a single token contributes when decoded mid-sequence ("▁" → " ",

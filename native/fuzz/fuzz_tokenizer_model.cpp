@@ -1,0 +1,7 @@
+// libFuzzer target: tokenizer.model (SentencePiece ModelProto, protobuf wire format).
+// See tokenizer_target.h.
+#include "tokenizer_target.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return fuzz::run(data, size, "tokenizer.model");
+}
