@@ -1,6 +1,8 @@
-// y = W x for a chunk of tokens, with W in fp32, bf16 or f16.
+// y = W x for a chunk of tokens, with W in fp32, bf16 or f16: the entry point picks
+// the fast kernels of matmul_fast.h where the CPU has them; the reference below stays
+// the oracle they are tested against.
 //
-// Work is split over output rows. A thread widens a tile of kMatmulTile rows to fp32
+// Reference: work is split over output rows. A thread widens a tile of kMatmulTile rows to fp32
 // once, then sweeps the chunk's tokens over it, 4 rows × 2 tokens at a time: each
 // weight load serves 2 tokens and each activation load 4 rows (8 accumulators fit the
 // 16 SSE registers with the loads; 4 × 3 spills and runs slower). A row's dot product
@@ -9,6 +11,7 @@
 #include <algorithm>
 
 #include "convert.h"
+#include "matmul_fast.h"
 #include "ops.h"
 #include "simd.h"
 
@@ -81,8 +84,8 @@ void MatmulScratch::reserve(int workers, int64_t max_cols) {
   }
 }
 
-void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
-            MatmulScratch& scratch) {
+void matmul_reference(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
+                      MatmulScratch& scratch) {
   const int64_t rows = w.rows;
   const int cols = int(w.cols);
   const size_t row_bytes = w.row_bytes();
@@ -121,6 +124,40 @@ void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool
       }
     }
   });
+}
+
+static RowsKernel fast_kernel(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case Isa::Avx2: return rows_avx2;
+    case Isa::Avx512: return rows_avx512;
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return rows_neon;
+#endif
+    default: return nullptr;
+  }
+}
+
+void matmul_with(Isa isa, float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
+                 MatmulScratch& scratch) {
+  const RowsKernel kernel = fast_kernel(isa);
+  if (!kernel) {
+    matmul_reference(out, x, n, w, pool, scratch);
+    return;
+  }
+  const MatmulJob job{out, size_t(w.rows), x, n, w.data, w.dtype, w.rows, int(w.cols)};
+  // Threads get whole groups of rows; every row's result is the same whoever computes it.
+  const int64_t groups = (w.rows + kFastRowGroup - 1) / kFastRowGroup;
+  pool.parallel_for(groups, [&](int64_t g0, int64_t g1, int) {
+    kernel(job, g0 * kFastRowGroup, std::min(w.rows, g1 * kFastRowGroup));
+  });
+}
+
+void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
+            MatmulScratch& scratch) {
+  static const Isa isa = active_isa();
+  matmul_with(isa, out, x, n, w, pool, scratch);
 }
 
 }  // namespace tramontane::cpu

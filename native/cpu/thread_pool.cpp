@@ -1,6 +1,35 @@
 #include "thread_pool.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace tramontane::cpu {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or kSpin has passed; true if done() became true.
+template <class Done>
+bool spin_until(Done&& done) {
+  const auto deadline = std::chrono::steady_clock::now() + ThreadPool::kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) : size_(threads < 1 ? 1 : threads) {
   for (int w = 1; w < size_; ++w) threads_.emplace_back([this, w] { worker_loop(w); });
@@ -9,7 +38,8 @@ ThreadPool::ThreadPool(int threads) : size_(threads < 1 ? 1 : threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);  // before the bump: a worker that sees the bump sees the stop
+    generation_.fetch_add(1);
   }
   start_.notify_all();
   for (auto& t : threads_) t.join();
@@ -21,37 +51,46 @@ void ThreadPool::run_range(int worker) {
   if (begin < end) call_(ctx_, begin, end, worker);
 }
 
+// The sleeping flags and the atomics they guard form a handshake in sequentially
+// consistent order: a side going to sleep raises its flag, then re-checks under the
+// mutex; a side publishing progress updates the atomic, then notifies under the mutex
+// if it sees the flag. One of the two always sees the other, so no wake-up is lost.
 void ThreadPool::run(int64_t n, Trampoline call, void* ctx) {
-  {
+  n_ = n;
+  call_ = call;
+  ctx_ = ctx;
+  pending_.store(size_ - 1);
+  generation_.fetch_add(1);  // publishes the job
+  if (sleeping_workers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
-    n_ = n;
-    call_ = call;
-    ctx_ = ctx;
-    pending_ = size_ - 1;
-    ++generation_;
+    start_.notify_all();
   }
-  start_.notify_all();
   run_range(0);
+  if (spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
+  caller_sleeping_.store(true);
+  done_.wait(lock, [this] { return pending_.load() == 0; });
+  caller_sleeping_.store(false);
 }
 
 void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(fresh)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      sleeping_workers_.fetch_add(1);
+      start_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+      sleeping_workers_.fetch_sub(1);
+      if (stop_.load()) return;
     }
+    seen = generation_.load();
+    if (stop_.load()) return;
     run_range(worker);
-    bool last;
-    {
+    if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lock(mutex_);
-      last = --pending_ == 0;
+      done_.notify_one();
     }
-    if (last) done_.notify_one();
   }
 }
 

@@ -6,10 +6,17 @@
 // results are reproducible. Nothing is allocated per call (the callable is passed by
 // pointer), which keeps the token loop allocation-free.
 //
+// The pool stays hot between calls: a decode step runs dozens of short loops, so
+// waiting threads first spin on an atomic for about kSpin (start-up through the kernel
+// would cost more than most of those loops), then sleep on a condition variable until
+// the next job, so an idle engine uses no CPU.
+//
 // One parallel_for at a time: callers serialize (the model holds a mutex around each
 // forward pass).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -40,6 +47,9 @@ class ThreadPool {
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
+  // How long a waiting thread spins before it sleeps.
+  static constexpr std::chrono::microseconds kSpin{200};
+
  private:
   using Trampoline = void (*)(void* ctx, int64_t begin, int64_t end, int worker);
   void run(int64_t n, Trampoline call, void* ctx);
@@ -51,10 +61,12 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable start_;
   std::condition_variable done_;
-  uint64_t generation_ = 0;  // bumped for each job
-  int pending_ = 0;          // workers still running the current job
-  bool stop_ = false;
-  // The current job.
+  std::atomic<uint64_t> generation_{0};  // bumped for each job
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<int> sleeping_workers_{0};
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<bool> stop_{false};
+  // The current job, published by the generation_ bump.
   int64_t n_ = 0;
   Trampoline call_ = nullptr;
   void* ctx_ = nullptr;

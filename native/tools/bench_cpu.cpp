@@ -1,0 +1,189 @@
+// tramontane-bench_cpu --model DIR [--threads N] [--decode N] [--prefill N] [--reps N]
+//                      [--llama-bench PATH --gguf FILE]
+// CPU speed of the engine on a model folder, in the shape llama-bench measures:
+//   decode:  N tokens fed one at a time to a fresh session (llama-bench tg N)
+//   prefill: N tokens fed at once to a fresh session, logits of the last only (pp N)
+// Each figure is timed --reps times after one warm-up; the best and the median are
+// printed. With --llama-bench and --gguf (the same weights as a GGUF file) it also runs
+// llama.cpp's llama-bench on the same thread count and prints the ratios.
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cpu_features.h"
+#include "tramontane/engine.h"
+
+using tramontane::Error;
+
+namespace {
+
+int parse_int(const std::string& flag, const std::string& text, long min, long max) {
+  errno = 0;
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || value < min || value > max) {
+    throw Error(flag + " expects an integer in [" + std::to_string(min) + ", " +
+                std::to_string(max) + "], got \"" + text + "\"");
+  }
+  return int(value);
+}
+
+struct Figures {
+  double best = 0, median = 0;  // tok/s
+};
+
+Figures summarize(std::vector<double> rates) {
+  std::sort(rates.begin(), rates.end());
+  return {rates.back(), rates[rates.size() / 2]};
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Token ids spread over the vocabulary, the same every run.
+std::vector<int> bench_tokens(int n, int vocab) {
+  std::vector<int> ids(static_cast<size_t>(n));
+  uint32_t state = 12345;
+  for (int& id : ids) {
+    state = state * 1664525u + 1013904223u;
+    id = 3 + int(state % uint32_t(vocab - 3));
+  }
+  return ids;
+}
+
+double time_decode(tramontane::Model& model, int n) {
+  tramontane::SessionOptions options;
+  options.chunk = 1;
+  auto session = model.new_session(options);
+  const std::vector<int> ids = bench_tokens(n, model.config().vocab_size);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < n; ++t) session->feed(&ids[size_t(t)], 1, nullptr);
+  return n / seconds_since(t0);
+}
+
+double time_prefill(tramontane::Model& model, int n) {
+  tramontane::SessionOptions options;
+  options.chunk = n;
+  auto session = model.new_session(options);
+  const std::vector<int> ids = bench_tokens(n, model.config().vocab_size);
+  const auto t0 = std::chrono::steady_clock::now();
+  session->feed(ids.data(), ids.size(), nullptr);
+  return n / seconds_since(t0);
+}
+
+// Runs llama-bench and returns its tok/s for "pp<prefill>" and "tg<decode>" (CSV output:
+// the test name is n_prompt/n_gen, the rate is avg_ts).
+std::pair<Figures, Figures> run_llama_bench(const std::string& exe, const std::string& gguf,
+                                            int threads, int decode, int prefill, int reps) {
+  const std::string cmd = "'" + exe + "' -m '" + gguf + "' -t " + std::to_string(threads) +
+                          " -p " + std::to_string(prefill) + " -n " + std::to_string(decode) +
+                          " -r 1 -o csv 2>/dev/null";
+  std::vector<double> pp, tg;
+  for (int r = 0; r < reps; ++r) {
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+    if (!pipe) throw Error("cannot run " + exe);
+    std::vector<std::string> header;
+    char line[8192];
+    while (std::fgets(line, sizeof line, pipe.get())) {
+      // Split a CSV line whose fields are all double-quoted.
+      std::vector<std::string> fields;
+      std::string cur;
+      bool quoted = false;
+      for (const char* p = line; *p && *p != '\n'; ++p) {
+        if (*p == '"') quoted = !quoted;
+        else if (*p == ',' && !quoted) fields.push_back(cur), cur.clear();
+        else cur += *p;
+      }
+      fields.push_back(cur);
+      if (header.empty()) {
+        header = fields;
+        continue;
+      }
+      auto field = [&](const char* name) -> std::string {
+        for (size_t i = 0; i < header.size() && i < fields.size(); ++i)
+          if (header[i] == name) return fields[i];
+        throw Error(std::string("llama-bench output has no ") + name + " column");
+      };
+      const int n_prompt = std::atoi(field("n_prompt").c_str());
+      const int n_gen = std::atoi(field("n_gen").c_str());
+      const double rate = std::atof(field("avg_ts").c_str());
+      if (n_prompt == prefill && n_gen == 0) pp.push_back(rate);
+      if (n_gen == decode && n_prompt == 0) tg.push_back(rate);
+    }
+  }
+  if (pp.empty() || tg.empty()) throw Error("llama-bench gave no figures: run " + cmd);
+  return {summarize(tg), summarize(pp)};
+}
+
+void print_row(const char* what, const Figures& f) {
+  std::printf("%-28s best %9.1f tok/s   median %9.1f tok/s\n", what, f.best, f.median);
+}
+
+int run(int argc, char** argv) {
+  std::string model_dir, llama_bench, gguf;
+  tramontane::LoadOptions load;
+  int decode = 128, prefill = 512, reps = 5;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (i + 1 >= argc) throw Error(flag + " needs a value (usage: --model DIR)");
+    std::string value = argv[++i];
+    if (flag == "--model") model_dir = value;
+    else if (flag == "--threads") load.threads = parse_int(flag, value, 0, 1024);
+    else if (flag == "--decode") decode = parse_int(flag, value, 1, 1 << 16);
+    else if (flag == "--prefill") prefill = parse_int(flag, value, 1, 1 << 16);
+    else if (flag == "--reps") reps = parse_int(flag, value, 1, 1000);
+    else if (flag == "--llama-bench") llama_bench = value;
+    else if (flag == "--gguf") gguf = value;
+    else throw Error("unknown option " + flag);
+  }
+  if (model_dir.empty()) throw Error("--model DIR is required");
+  if (llama_bench.empty() != gguf.empty()) throw Error("--llama-bench and --gguf go together");
+  if (load.threads == 0) load.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+
+  auto model = tramontane::Model::load(model_dir, load);
+  std::printf("model %s, %d threads, kernels: %s\n", model_dir.c_str(), load.threads,
+              tramontane::cpu::kernel_name());
+
+  time_decode(*model, std::min(decode, 16));  // warm-up: page in the weights
+  time_prefill(*model, prefill);
+  std::vector<double> dec, pre;
+  for (int r = 0; r < reps; ++r) {
+    dec.push_back(time_decode(*model, decode));
+    pre.push_back(time_prefill(*model, prefill));
+  }
+  const Figures ours_tg = summarize(dec), ours_pp = summarize(pre);
+  const std::string tg = "decode (tg" + std::to_string(decode) + ")";
+  const std::string pp = "prefill (pp" + std::to_string(prefill) + ")";
+  print_row(("tramontane " + tg).c_str(), ours_tg);
+  print_row(("tramontane " + pp).c_str(), ours_pp);
+  if (!llama_bench.empty()) {
+    auto [their_tg, their_pp] = run_llama_bench(llama_bench, gguf, load.threads, decode, prefill, reps);
+    print_row(("llama.cpp  " + tg).c_str(), their_tg);
+    print_row(("llama.cpp  " + pp).c_str(), their_pp);
+    std::printf("ratio decode  %.2fx (best)  %.2fx (median)\n", ours_tg.best / their_tg.best,
+                ours_tg.median / their_tg.median);
+    std::printf("ratio prefill %.2fx (best)  %.2fx (median)\n", ours_pp.best / their_pp.best,
+                ours_pp.median / their_pp.median);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tramontane-bench_cpu: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tramontane-bench_cpu: %s\n", e.what());
+  }
+  return 1;
+}
