@@ -146,7 +146,7 @@ void matmul_with(Isa isa, float* out, const float* x, int n, const Matrix& w, Th
     matmul_reference(out, x, n, w, pool, scratch);
     return;
   }
-  const MatmulJob job{out, size_t(w.rows), x, n, w.data, w.dtype, w.rows, int(w.cols)};
+  const MatmulJob job{out, size_t(w.rows), x, n, w.data, w.type, w.rows, int(w.cols)};
   // Threads get whole groups of rows; every row's result is the same whoever computes it.
   const int64_t groups = (w.rows + kFastRowGroup - 1) / kFastRowGroup;
   pool.parallel_for(groups, [&](int64_t g0, int64_t g1, int) {

@@ -15,13 +15,13 @@ namespace tramontane::cpu {
 namespace {
 
 // Weights i .. i+7 of a row, widened to fp32.
-template <DType D>
+template <StoredType D>
 TARGET_AVX2 inline __m256 load_w8(const void* row, int i) {
-  if constexpr (D == DType::F32) {
+  if constexpr (D == StoredType::F32) {
     return _mm256_loadu_ps(static_cast<const float*>(row) + i);
   } else {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + i));
-    if constexpr (D == DType::F16) return _mm256_cvtph_ps(h);
+    if constexpr (D == StoredType::F16) return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
 }
@@ -34,10 +34,10 @@ TARGET_AVX2 inline float reduce(__m256 lo, __m256 hi) {
   return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));                         // k + (k+1)
 }
 
-template <DType D, int R, int T>
+template <StoredType D, int R, int T>
 TARGET_AVX2 void block(const MatmulJob& j, int64_t r0, int t0) {
   const int cols = j.cols;
-  const size_t row_bytes = size_t(cols) * dtype_size(D);
+  const size_t row_bytes = size_t(cols) * block_bytes(D);
   const uint8_t* w = static_cast<const uint8_t*>(j.w) + size_t(r0) * row_bytes;
   const float* x = j.x + size_t(t0) * size_t(cols);
   __m256 lo[R * T], hi[R * T];
@@ -71,8 +71,8 @@ TARGET_AVX2 void block(const MatmulJob& j, int64_t r0, int t0) {
       xs[t] = xpad[t];
     }
     for (int r = 0; r < R; ++r) {
-      std::memcpy(wpad[r], static_cast<const uint8_t*>(ws[r]) + size_t(i) * dtype_size(D),
-                  size_t(rest) * dtype_size(D));
+      std::memcpy(wpad[r], static_cast<const uint8_t*>(ws[r]) + size_t(i) * block_bytes(D),
+                  size_t(rest) * block_bytes(D));
       ws[r] = wpad[r];
     }
     step(xs, ws, 0);
@@ -85,7 +85,7 @@ TARGET_AVX2 void block(const MatmulJob& j, int64_t r0, int t0) {
 // Decode (one token): 4 rows at a time. Prefill: tiles of kTile rows stay in cache
 // while the tokens pass over them 2 at a time, 2 rows × 2 tokens per block (8
 // accumulators of the 16 ymm registers).
-template <DType D>
+template <StoredType D>
 TARGET_AVX2 void rows(const MatmulJob& j, int64_t r0, int64_t r1) {
   if (j.n == 1) {
     int64_t r = r0;
@@ -113,10 +113,10 @@ TARGET_AVX2 void rows(const MatmulJob& j, int64_t r0, int64_t r1) {
 }  // namespace
 
 TARGET_AVX2 void rows_avx2(const MatmulJob& job, int64_t r0, int64_t r1) {
-  switch (job.dtype) {
-    case DType::F32: rows<DType::F32>(job, r0, r1); break;
-    case DType::BF16: rows<DType::BF16>(job, r0, r1); break;
-    case DType::F16: rows<DType::F16>(job, r0, r1); break;
+  switch (job.type) {
+    case StoredType::F32: rows<StoredType::F32>(job, r0, r1); break;
+    case StoredType::BF16: rows<StoredType::BF16>(job, r0, r1); break;
+    case StoredType::F16: rows<StoredType::F16>(job, r0, r1); break;
   }
 }
 

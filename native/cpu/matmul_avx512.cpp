@@ -15,24 +15,24 @@ namespace tramontane::cpu {
 namespace {
 
 // Weights i .. i+15 of a row, widened to fp32; with a mask, the lanes outside it are 0.
-template <DType D>
+template <StoredType D>
 TARGET_AVX512 inline __m512 load_w(const void* row, int i) {
-  if constexpr (D == DType::F32) {
+  if constexpr (D == StoredType::F32) {
     return _mm512_loadu_ps(static_cast<const float*>(row) + i);
   } else {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + i));
-    if constexpr (D == DType::F16) return _mm512_cvtph_ps(h);
+    if constexpr (D == StoredType::F16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
 }
 
-template <DType D>
+template <StoredType D>
 TARGET_AVX512 inline __m512 load_w(const void* row, int i, __mmask16 m) {
-  if constexpr (D == DType::F32) {
+  if constexpr (D == StoredType::F32) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + i);
   } else {
     const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + i);
-    if constexpr (D == DType::F16) return _mm512_cvtph_ps(h);
+    if constexpr (D == StoredType::F16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
 }
@@ -56,11 +56,11 @@ TARGET_AVX512 inline __m512 reduce16(const __m512* a) {
 
 // out for R rows from r0 × T tokens from t0: each weight load serves T tokens, each
 // activation load R rows.
-template <DType D, int R, int T>
+template <StoredType D, int R, int T>
 TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
   static_assert(R * T <= 16, "one reduce16");
   const int cols = j.cols;
-  const size_t row_bytes = size_t(cols) * dtype_size(D);
+  const size_t row_bytes = size_t(cols) * block_bytes(D);
   const uint8_t* w = static_cast<const uint8_t*>(j.w) + size_t(r0) * row_bytes;
   const float* x = j.x + size_t(t0) * size_t(cols);
   __m512 acc[16];
@@ -91,7 +91,7 @@ TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
   }
 }
 
-template <DType D, int R>
+template <StoredType D, int R>
 TARGET_AVX512 void block_tokens(const MatmulJob& j, int64_t r0, int t0, int tokens) {
   switch (tokens) {
     case 1: block<D, R, 1>(j, r0, t0); break;
@@ -103,7 +103,7 @@ TARGET_AVX512 void block_tokens(const MatmulJob& j, int64_t r0, int t0, int toke
 
 // Decode (one token): 16 rows at a time. Prefill: tiles of kTile rows stay in cache
 // while the tokens pass over them 4 at a time, 4 rows × 4 tokens per block.
-template <DType D>
+template <StoredType D>
 TARGET_AVX512 void rows(const MatmulJob& j, int64_t r0, int64_t r1) {
   if (j.n == 1) {
     int64_t r = r0;
@@ -126,10 +126,10 @@ TARGET_AVX512 void rows(const MatmulJob& j, int64_t r0, int64_t r1) {
 }  // namespace
 
 TARGET_AVX512 void rows_avx512(const MatmulJob& job, int64_t r0, int64_t r1) {
-  switch (job.dtype) {
-    case DType::F32: rows<DType::F32>(job, r0, r1); break;
-    case DType::BF16: rows<DType::BF16>(job, r0, r1); break;
-    case DType::F16: rows<DType::F16>(job, r0, r1); break;
+  switch (job.type) {
+    case StoredType::F32: rows<StoredType::F32>(job, r0, r1); break;
+    case StoredType::BF16: rows<StoredType::BF16>(job, r0, r1); break;
+    case StoredType::F16: rows<StoredType::F16>(job, r0, r1); break;
   }
 }
 

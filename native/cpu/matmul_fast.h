@@ -26,8 +26,8 @@ struct MatmulJob {
   size_t out_stride;
   const float* x;  // [n][cols]
   int n;
-  const void* w;  // [rows][cols] in dtype
-  DType dtype;
+  const void* w;  // [rows][cols] in type
+  StoredType type;
   int64_t rows;
   int cols;
 };

@@ -13,13 +13,13 @@ namespace tramontane::cpu {
 namespace {
 
 // Weights i .. i+3 of a row, widened to fp32.
-template <DType D>
+template <StoredType D>
 inline float32x4_t load_w4(const void* row, int i) {
-  if constexpr (D == DType::F32) {
+  if constexpr (D == StoredType::F32) {
     return vld1q_f32(static_cast<const float*>(row) + i);
   } else {
     const uint16x4_t h = vld1_u16(static_cast<const uint16_t*>(row) + i);
-    if constexpr (D == DType::F16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    if constexpr (D == StoredType::F16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
     return vreinterpretq_f32_u32(vshll_n_u16(h, 16));
   }
 }
@@ -32,10 +32,10 @@ inline float reduce(const float32x4_t* a) {
   return vget_lane_f32(d, 0) + vget_lane_f32(d, 1);                          // k + (k+1)
 }
 
-template <DType D, int R, int T>
+template <StoredType D, int R, int T>
 void block(const MatmulJob& j, int64_t r0, int t0) {
   const int cols = j.cols;
-  const size_t row_bytes = size_t(cols) * dtype_size(D);
+  const size_t row_bytes = size_t(cols) * block_bytes(D);
   const uint8_t* w = static_cast<const uint8_t*>(j.w) + size_t(r0) * row_bytes;
   const float* x = j.x + size_t(t0) * size_t(cols);
   float32x4_t acc[R * T][4];
@@ -66,8 +66,8 @@ void block(const MatmulJob& j, int64_t r0, int t0) {
       xs[t] = xpad[t];
     }
     for (int r = 0; r < R; ++r) {
-      std::memcpy(wpad[r], static_cast<const uint8_t*>(ws[r]) + size_t(i) * dtype_size(D),
-                  size_t(rest) * dtype_size(D));
+      std::memcpy(wpad[r], static_cast<const uint8_t*>(ws[r]) + size_t(i) * block_bytes(D),
+                  size_t(rest) * block_bytes(D));
       ws[r] = wpad[r];
     }
     step(0);
@@ -79,7 +79,7 @@ void block(const MatmulJob& j, int64_t r0, int t0) {
 
 // Decode: 4 rows at a time (16 accumulators of the 32 registers). Prefill: tiles of
 // kTile rows, 2 rows × 2 tokens per block.
-template <DType D>
+template <StoredType D>
 void rows(const MatmulJob& j, int64_t r0, int64_t r1) {
   if (j.n == 1) {
     int64_t r = r0;
@@ -107,10 +107,10 @@ void rows(const MatmulJob& j, int64_t r0, int64_t r1) {
 }  // namespace
 
 void rows_neon(const MatmulJob& job, int64_t r0, int64_t r1) {
-  switch (job.dtype) {
-    case DType::F32: rows<DType::F32>(job, r0, r1); break;
-    case DType::BF16: rows<DType::BF16>(job, r0, r1); break;
-    case DType::F16: rows<DType::F16>(job, r0, r1); break;
+  switch (job.type) {
+    case StoredType::F32: rows<StoredType::F32>(job, r0, r1); break;
+    case StoredType::BF16: rows<StoredType::BF16>(job, r0, r1); break;
+    case StoredType::F16: rows<StoredType::F16>(job, r0, r1); break;
   }
 }
 

@@ -36,35 +36,35 @@ float random_float(uint32_t& state) {  // in (-1, 1)
   return float(int32_t(next_random(state))) / 2147483648.f;
 }
 
-// A random matrix in dtype, with its values as fp32.
+// A random matrix in type, with its values as fp32.
 struct TestMatrix {
   std::vector<uint8_t> bytes;
   std::vector<float> values;
   Matrix view;
 };
 
-TestMatrix random_matrix(DType dtype, int64_t rows, int cols, uint32_t seed) {
+TestMatrix random_matrix(StoredType type, int64_t rows, int cols, uint32_t seed) {
   TestMatrix m;
   const size_t count = size_t(rows) * size_t(cols);
-  m.bytes.resize(count * dtype_size(dtype));
+  m.bytes.resize(count * block_bytes(type));
   m.values.resize(count);
   uint32_t state = seed;
   for (size_t i = 0; i < count; ++i) {
     const float f = random_float(state) * 0.5f;
     uint16_t h = 0;
-    switch (dtype) {
-      case DType::F32:
+    switch (type) {
+      case StoredType::F32:
         std::memcpy(m.bytes.data() + 4 * i, &f, 4);
         m.values[i] = f;
         continue;
-      case DType::BF16: {
+      case StoredType::BF16: {
         uint32_t bits;
         std::memcpy(&bits, &f, 4);
         h = uint16_t(bits >> 16);
         m.values[i] = bf16_to_f32(h);
         break;
       }
-      case DType::F16: {
+      case StoredType::F16: {
         // Sign, an exponent around 2^-1 .. 2^-14 (subnormals too), random mantissa.
         const uint32_t r = next_random(state);
         h = uint16_t(((r & 1) << 15) | ((r >> 1) % 15) << 10 | ((r >> 8) & 0x3ff));
@@ -74,7 +74,7 @@ TestMatrix random_matrix(DType dtype, int64_t rows, int cols, uint32_t seed) {
     }
     std::memcpy(m.bytes.data() + 2 * i, &h, 2);
   }
-  m.view = Matrix{m.bytes.data(), dtype, rows, int64_t(cols)};
+  m.view = Matrix{m.bytes.data(), type, rows, int64_t(cols)};
   return m;
 }
 
@@ -126,7 +126,7 @@ struct Shape {
 // Row counts around the 4- and 16-row blocks and the 64-row tile; column counts with
 // and without a partial group of 16; the demo model's 192 and 512.
 const Shape kShapes[] = {{1, 16}, {5, 7}, {17, 37}, {33, 192}, {70, 512}, {130, 100}, {64, 15}};
-const DType kDtypes[] = {DType::F32, DType::BF16, DType::F16};
+const StoredType kDtypes[] = {StoredType::F32, StoredType::BF16, StoredType::F16};
 
 }  // namespace
 
@@ -142,9 +142,9 @@ TEST(the_machine_runs_a_fast_kernel_where_it_can) {
 
 TEST(fast_kernels_give_the_bits_of_the_summation_order) {
   for (Isa isa : fast_isas()) {
-    for (DType dtype : kDtypes) {
+    for (StoredType type : kDtypes) {
       for (const Shape& s : kShapes) {
-        const TestMatrix w = random_matrix(dtype, s.rows, s.cols, 7u + uint32_t(s.rows));
+        const TestMatrix w = random_matrix(type, s.rows, s.cols, 7u + uint32_t(s.rows));
         for (int n : {1, 2, 3, 4, 5, 9}) {
           const std::vector<float> x = random_activations(n, s.cols, 99u + uint32_t(n));
           const std::vector<float> got = run(isa, w, x, n, 2);
@@ -157,7 +157,7 @@ TEST(fast_kernels_give_the_bits_of_the_summation_order) {
             }
           }
           CHECK_MSG(wrong == 0, "%s %s %lldx%d n %d: %d outputs differ from the order's bits",
-                    isa_name(isa), dtype_name(dtype), (long long)s.rows, s.cols, n, wrong);
+                    isa_name(isa), stored_type_name(type), (long long)s.rows, s.cols, n, wrong);
         }
       }
     }
@@ -166,9 +166,9 @@ TEST(fast_kernels_give_the_bits_of_the_summation_order) {
 
 TEST(fast_kernels_agree_with_the_reference_within_rounding) {
   for (Isa isa : fast_isas()) {
-    for (DType dtype : kDtypes) {
+    for (StoredType type : kDtypes) {
       for (const Shape& s : kShapes) {
-        const TestMatrix w = random_matrix(dtype, s.rows, s.cols, 3u + uint32_t(s.cols));
+        const TestMatrix w = random_matrix(type, s.rows, s.cols, 3u + uint32_t(s.cols));
         const int n = 6;
         const std::vector<float> x = random_activations(n, s.cols, 5u);
         const std::vector<float> fast = run(isa, w, x, n, 2);
@@ -186,7 +186,7 @@ TEST(fast_kernels_agree_with_the_reference_within_rounding) {
           }
         }
         CHECK_MSG(worst <= 1.0, "%s %s %lldx%d: difference %.2f× the rounding bound",
-                  isa_name(isa), dtype_name(dtype), (long long)s.rows, s.cols, worst);
+                  isa_name(isa), stored_type_name(type), (long long)s.rows, s.cols, worst);
       }
     }
   }
@@ -194,23 +194,23 @@ TEST(fast_kernels_agree_with_the_reference_within_rounding) {
 
 TEST(a_token_gets_the_same_bits_alone_in_any_chunk_and_on_any_thread_count) {
   for (Isa isa : fast_isas()) {
-    for (DType dtype : kDtypes) {
+    for (StoredType type : kDtypes) {
       const Shape s{130, 192};
-      const TestMatrix w = random_matrix(dtype, s.rows, s.cols, 11u);
+      const TestMatrix w = random_matrix(type, s.rows, s.cols, 11u);
       const int n = 11;
       const std::vector<float> x = random_activations(n, s.cols, 13u);
       const std::vector<float> whole = run(isa, w, x, n, 2);
       CHECK_MSG(same_bits(whole, run(isa, w, x, n, 2)), "%s %s: two runs differ", isa_name(isa),
-                dtype_name(dtype));
+                stored_type_name(type));
       for (int threads : {1, 3, 4})
         CHECK_MSG(same_bits(whole, run(isa, w, x, n, threads)), "%s %s: %d threads differ",
-                  isa_name(isa), dtype_name(dtype), threads);
+                  isa_name(isa), stored_type_name(type), threads);
       for (int t = 0; t < n; ++t) {
         const std::vector<float> one(x.begin() + t * s.cols, x.begin() + (t + 1) * s.cols);
         const std::vector<float> alone = run(isa, w, one, 1, 2);
         const std::vector<float> row(whole.begin() + t * s.rows, whole.begin() + (t + 1) * s.rows);
         CHECK_MSG(same_bits(alone, row), "%s %s: token %d alone differs from inside the chunk",
-                  isa_name(isa), dtype_name(dtype), t);
+                  isa_name(isa), stored_type_name(type), t);
       }
     }
   }
@@ -219,11 +219,11 @@ TEST(a_token_gets_the_same_bits_alone_in_any_chunk_and_on_any_thread_count) {
 TEST(all_fast_kernels_give_the_same_bits) {
   const std::vector<Isa> isas = fast_isas();
   for (size_t k = 1; k < isas.size(); ++k) {
-    for (DType dtype : kDtypes) {
-      const TestMatrix w = random_matrix(dtype, 70, 100, 17u);
+    for (StoredType type : kDtypes) {
+      const TestMatrix w = random_matrix(type, 70, 100, 17u);
       const std::vector<float> x = random_activations(5, 100, 19u);
       CHECK_MSG(same_bits(run(isas[0], w, x, 5, 2), run(isas[k], w, x, 5, 2)), "%s vs %s, %s",
-                isa_name(isas[0]), isa_name(isas[k]), dtype_name(dtype));
+                isa_name(isas[0]), isa_name(isas[k]), stored_type_name(type));
     }
   }
 }
