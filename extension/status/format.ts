@@ -88,7 +88,9 @@ export function statusView(input: StatusInput): StatusView {
   }
   const status = sidecar.status;
   const backend = status.backend === 'cuda' ? 'CUDA' : status.backend === 'cpu' ? 'CPU' : status.backend === 'auto' ? 'auto' : 'remote';
-  const name = modelName(status.model, input.embedded && status.backend !== 'remote');
+  const host = modelName(status.model, input.embedded && status.backend !== 'remote');
+  // A remote server is known by the model it runs there, once it has said.
+  const name = status.remoteModel ? `${status.remoteModel.replace(/^.*\//, '')} @ ${host}` : host;
   const where = `${backend} · ${name}`;
   const detail = [
     `Tramontane: ${where} (${status.model})`,

@@ -49,8 +49,10 @@ async function errorMessage(response: Response): Promise<string> {
   const text = await response.text().catch(() => '');
   let message = text.trim().split('\n')[0];
   try {
-    const parsed = JSON.parse(text) as StreamChunk | { detail?: string };
-    message = ('error' in parsed && parsed.error?.message) || ('detail' in parsed && typeof parsed.detail === 'string' && parsed.detail) || message;
+    // OpenAI's {error: {message}}, vLLM's {message}, FastAPI's {detail}.
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown; detail?: unknown };
+    const found = [typeof parsed.error === 'object' ? parsed.error?.message : parsed.error, parsed.message, parsed.detail].find((m) => typeof m === 'string' && m);
+    if (typeof found === 'string') message = found;
   } catch {
     // not JSON: keep the first line
   }

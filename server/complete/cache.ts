@@ -14,7 +14,8 @@ export class CompletionCache {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly capacity = 64) {}
+  // Each entry holds a whole version of its document: a few are enough to type through.
+  constructor(private readonly capacity = 16) {}
 
   /** Records a suggestion shown at `offset` of `text`. */
   store(uri: string, text: string, offset: number, suggestion: string): void {

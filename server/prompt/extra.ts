@@ -1,6 +1,7 @@
-// Snippets of other open documents for the prompt, most recently edited first: the
-// lines around each one's last edit, headed by its path in a comment of the current
-// language, so the model sees the names it is likely to need.
+// Snippets of other documents for the prompt, given most useful first and written most
+// useful last (nearest the cursor): the lines around each one's last edit, headed by its
+// path in a comment of the current language, so the model sees the names it is likely
+// to need.
 export interface ContextSource {
   uri: string;
   languageId: string;
@@ -71,5 +72,6 @@ export function extraContext(
     }
     parts.push(render(first, last));
   }
-  return parts.join('\n');
+  // The most useful source goes last, nearest the text it helps complete.
+  return parts.reverse().join('\n');
 }

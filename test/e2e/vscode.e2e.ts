@@ -206,8 +206,8 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
   });
 
   it('accepts a multi-line suggestion at the indentation it was shown at', async () => {
-    // Asked for explicitly (Alt+\\), at the same place as the dismissed one.
-    await page.keyboard.press('Alt+Backslash');
+    // Asked for explicitly, at the same place as the dismissed one.
+    await wb.runCommand('Trigger Inline Suggestion');
     await wb.waitForGhostText(MODEL_TIMEOUT);
     await page.waitForTimeout(2_000); // the whole suggestion streamed in
     await wb.screenshot('multi-line-ghost');
@@ -274,6 +274,7 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     // so go on only once the editor reports it; keys sent while the focus is still
     // moving back from the chat panel can be lost, so the keys are sent again then.
     const selected = page.locator('[id="status.editor.selection"]').filter({ hasText: /\(\d+ selected\)/ });
+    await wb.openFile(SAMPLE);
     for (let attempt = 1; ; attempt++) {
       await wb.focusEditor();
       await page.keyboard.press('Control+Home');

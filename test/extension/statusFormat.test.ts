@@ -25,6 +25,11 @@ describe('status bar text', () => {
     assert.equal(statusView(input({})).text, '$(sparkle) CUDA · Mistral-7B-v0.1');
   });
 
+  it('names the model a remote server runs, and where', () => {
+    const remote: ModelStatus = { state: 'ready', backend: 'remote', model: 'http://gpu-box:8000/v1', remoteModel: 'mistralai/Codestral-22B-v0.1' };
+    assert.equal(statusView(input({ sidecar: { kind: 'ready', status: remote } })).text, '$(sparkle) remote · Codestral-22B-v0.1 @ gpu-box:8000');
+  });
+
   it('calls the embedded model the demo model', () => {
     const view = statusView(input({ embedded: true, sidecar: { kind: 'ready', status: { ...ready, backend: 'cpu', model: '/ext/models/default' } } }));
     assert.equal(view.text, '$(sparkle) CPU · demo model');

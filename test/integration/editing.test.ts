@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DidChangeConfigurationNotification, ResponseError } from 'vscode-languageserver-protocol/node';
-import { ErrorCodes } from '../../server/protocol';
+import { ContextChunksNotification, ErrorCodes } from '../../server/protocol';
 import { LspClient, itemsOf } from '../helpers/lsp-client';
 
 let client: LspClient;
@@ -76,6 +76,33 @@ describe('typing through a suggestion, through the server', () => {
     assert.equal((await suggest(uri, 4, 4)).stats.outcome, 'cached');
     await client.connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { tramontane: { maxTokens: 16 } } });
     assert.notEqual((await suggest(uri, 4, 4)).stats.outcome, 'cached', 'suggestions made under the old settings are dropped');
+  });
+});
+
+describe('workspace context', () => {
+  before(startServer);
+  after(() => client.stop());
+
+  test('a definition from the editor joins the prompt when the cursor changes line, not between keystrokes', async () => {
+    const uri = 'file:///work/proj/main.py';
+    const text = 'from billing import *\n\n\ndef checkout(cart):\n    total = compute_';
+    client.open(uri, text, 'python');
+    const first = await suggest(uri, 4, 20);
+    await client.connection.sendNotification(ContextChunksNotification, {
+      chunks: [{ uri: 'file:///work/proj/billing.py', languageId: 'python', text: 'def compute_invoice_total(line_items, tax_rate):\n    return sum(line_items) * (1 + tax_rate)\n', kind: 'definition' }],
+    });
+    // A keystroke on the same line: the prompt's head is kept.
+    client.insert(uri, { line: 4, character: 20 }, 'i');
+    const typed = await suggest(uri, 4, 21);
+    if (typed.stats.outcome !== 'cached') {
+      assert.ok(typed.stats.computedTokens! <= 8, `${typed.stats.computedTokens} tokens computed for one keystroke`);
+      assert.ok(typed.stats.promptTokens! - first.stats.promptTokens! <= 2, 'no definition yet');
+    }
+    // The next line: the definition is in the prompt.
+    client.insert(uri, { line: 4, character: 21 }, '\n    ');
+    const next = await suggest(uri, 5, 4);
+    assert.ok(next.stats.promptTokens! > first.stats.promptTokens! + 20, `${first.stats.promptTokens} → ${next.stats.promptTokens} prompt tokens`);
+    client.close(uri);
   });
 });
 

@@ -66,7 +66,7 @@ describe('budget and extra context', () => {
     assert.deepEqual(budgetCaps({ total: 1000, suffixShare: 0.2, extraShare: 0.1 }, false), { prefix: 900, suffix: 0, extra: 100 });
   });
 
-  test('extra context: most recent first, around the focus line, within budget, headed by the path', () => {
+  test('extra context: most recent nearest the cursor (last), around the focus line, within budget, headed by the path', () => {
     const lines = Array.from({ length: 50 }, (_, i) => `line ${i}`);
     const text = extraContext(
       [
@@ -77,7 +77,8 @@ describe('budget and extra context', () => {
       160,
       (t) => t.length,
     );
-    assert.ok(text.startsWith('// Path: src/recent.ts\n'), text);
+    assert.ok(text.startsWith('// Path: src/older.ts\n'), text);
+    assert.ok(text.indexOf('// Path: src/recent.ts\n') > text.indexOf('older = 1'), 'the most recent last');
     assert.ok(text.includes('line 30'));
     assert.ok(!text.includes('line 0\n'));
     assert.ok(text.includes('// Path: src/older.ts\nexport const older = 1;'));
