@@ -118,7 +118,7 @@ describe('HTTP API: what a browser page could send is refused', () => {
   let server: Served;
   let auth: Record<string, string>;
   before(async () => {
-    server = await serve(['--allow-origin', 'http://localhost:5173', '--max-tokens', '64'], { TRAMONTANE_HTTP_TOKEN: TOKEN });
+    server = await serve(['--allow-origin', 'http://localhost:5173', '--allow-host', 'localhost:9000', '--max-tokens', '64'], { TRAMONTANE_HTTP_TOKEN: TOKEN });
     auth = { host: `127.0.0.1:${server.port}`, authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
   });
   after(() => server.child.kill());
@@ -131,6 +131,9 @@ describe('HTTP API: what a browser page could send is refused', () => {
       assert.match(errorOf(reply), /is not this server's address/);
     }
     assert.equal((await request(server.port, 'POST', '/v1/completions', { ...auth, host: `localhost:${server.port}` }, completion)).status, 200);
+    // The local end of a tunnel, allowed by name.
+    assert.equal((await request(server.port, 'POST', '/v1/completions', { ...auth, host: 'localhost:9000' }, completion)).status, 200);
+    assert.equal((await request(server.port, 'POST', '/v1/completions', { ...auth, host: 'localhost:9001' }, completion)).status, 403);
     assert.equal((await request(server.port, 'POST', '/v1/completions', auth, completion)).status, 200);
   });
 
