@@ -84,12 +84,12 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   if (!options.stdio && !options.http) throw new Error('say how to serve: --stdio (language server) and/or --http 127.0.0.1:PORT');
   if (options.http && options.remote) throw new Error('--http serves the local engine: it cannot be combined with --remote');
   const listen = options.http ? parseListen(options.http) : undefined;
-  // Checked before the model loads: a server that would refuse every request should not start.
-  const token = listen ? resolveHttpToken(options, process.env) : undefined;
-  const allowOrigins = (options.allowOrigin ?? []).map(parseOrigin);
-  const allowHosts = (options.allowHost ?? []).map(parseHost);
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
+  // Checked before the model loads: a server that would refuse every request should not start.
+  const token = listen ? resolveHttpToken(options, process.env, log) : undefined;
+  const allowOrigins = (options.allowOrigin ?? []).map(parseOrigin);
+  const allowHosts = (options.allowHost ?? []).map(parseHost);
   // A stuck engine call cannot be cancelled: a fresh process is the way out. The editor
   // restarts a server that exits; a supervisor restarts an HTTP-only one.
   const onHung = (stalledMs: number) => {
