@@ -75,7 +75,13 @@ interface Generation {
 
 export async function startHttpServer(backend: Promise<Backend>, options: HttpOptions): Promise<http.Server> {
   const maxTokensCap = options.maxTokens ?? DEFAULT_HTTP_MAX_TOKENS;
-  const guard = { host: options.host, port: () => boundPort(server), token: options.token, allowOrigins: options.allowOrigins ?? [], allowHosts: options.allowHosts ?? [] };
+  const guard = {
+    host: options.host,
+    port: () => boundPort(server),
+    token: options.token,
+    allowOrigins: options.allowOrigins ?? [],
+    allowHosts: options.allowHosts ?? [],
+  };
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (res.headersSent) {
