@@ -64,6 +64,8 @@ export interface SoakReport {
   answered: number;
   /** Requests answered empty, superseded or cancelled. */
   dropped: number;
+  /** Suggestion texts that arrived, streamed or final. */
+  texts: number;
   /** Texts that arrived for a request the server knew to be superseded: must be 0. */
   lateTexts: number;
   /** Requests that failed other than by cancellation: must be 0. */
@@ -183,6 +185,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
 
     let answered = 0;
     let dropped = 0;
+    let texts = 0;
     let lateTexts = 0;
     const errors: string[] = [];
     const answerTimes: number[] = [];
@@ -192,7 +195,9 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
 
     // Text arrived for request `seq` of `doc`: late if the server already knew a newer one.
     const arrived = (doc: Doc, seq: number, hasText: boolean) => {
-      if (hasText && seq < doc.supersededBelow) lateTexts++;
+      if (!hasText) return;
+      texts++;
+      if (seq < doc.supersededBelow) lateTexts++;
     };
 
     while (typed < options.keystrokes && child.exitCode === null) {
@@ -277,6 +282,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
       seconds: (performance.now() - started) / 1000,
       answered,
       dropped,
+      texts,
       lateTexts,
       errors,
       chats,
@@ -316,7 +322,8 @@ export function formatSoakReport(report: SoakReport, options: SoakOptions): stri
     `model: ${report.status.model} (${report.status.backend})`,
     `typed: ${report.keystrokes} keystrokes over ${report.documents} documents, ~${options.intervalMs} ms apart in bursts, in ${f(report.seconds)} s; chat ${options.chat ? `running: ${report.chats} answers` : 'off'}`,
     `requests: ${report.answered} answered with a suggestion (keystroke → answer p50 ${f(report.answerMs.p50)} ms, p95 ${f(report.answerMs.p95)} ms), ${report.dropped} superseded or cancelled`,
-    `text for a superseded request: ${report.lateTexts}; errors: ${report.errors.length}; chat errors: ${report.chatErrors.length}; server ${report.alive ? 'up and answering' : 'DOWN'}`,
+    `suggestion texts received (streamed or final): ${report.texts}, of which for a superseded request: ${report.lateTexts}`,
+    `errors: ${report.errors.length}; chat errors: ${report.chatErrors.length}; server ${report.alive ? 'up and answering' : 'DOWN'}`,
     `server RSS: ${f(report.rssMiB.warm)} MiB after warm-up (${Math.round(options.warmupShare * 100)} % of the keystrokes), at most ${f(report.rssMiB.maxAfterWarmup)} MiB after it (+${f(report.rssMiB.growth)} MiB), ${f(report.rssMiB.end)} MiB at the end`,
   ].join('\n');
 }

@@ -57,6 +57,7 @@ export function buildProgram(): Command {
     .option('--token <secret>', 'the bearer token on the command line, where `ps` shows it to every user: prefer --token-file or TRAMONTANE_HTTP_TOKEN')
     .option('--no-auth', 'serve the HTTP API without a token: every local process can use it')
     .option('--allow-origin <origin...>', 'browser origins (e.g. http://localhost:3000) allowed to call the HTTP API; others are refused')
+    .option('--allow-host <host:port...>', 'Host headers accepted besides the bound address, e.g. the local end of an SSH tunnel')
     .option('--max-tokens <n>', 'most tokens one HTTP request may generate', parsePositive, DEFAULT_HTTP_MAX_TOKENS)
     .option('--http-sessions <n>', 'HTTP API users whose caches stay warm at once (never the editor\'s)', parsePositive, 1)
     .option('--remote <url>', 'complete with a remote OpenAI-compatible server instead of --model')

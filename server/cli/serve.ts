@@ -16,6 +16,7 @@ export interface ServeOptions extends EngineOptions {
   /** False with --no-auth. */
   auth?: boolean;
   allowOrigin?: string[];
+  allowHost?: string[];
   maxTokens?: number;
   httpSessions?: number;
   /** Seconds an engine call may go without progress before the server exits. */
@@ -71,15 +72,24 @@ function parseOrigin(value: string): string {
   return url.origin;
 }
 
+/** "localhost:9000" as a client sends it in Host: a name and a port. */
+function parseHost(value: string): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)) {
+    throw new Error(`--allow-host expects HOST:PORT as a client sends it, e.g. localhost:9000 (got "${value}")`);
+  }
+  return value;
+}
+
 export async function serveCommand(options: ServeOptions): Promise<void> {
   if (!options.stdio && !options.http) throw new Error('say how to serve: --stdio (language server) and/or --http 127.0.0.1:PORT');
   if (options.http && options.remote) throw new Error('--http serves the local engine: it cannot be combined with --remote');
   const listen = options.http ? parseListen(options.http) : undefined;
-  // Checked before the model loads: a server that would refuse every request should not start.
-  const token = listen ? resolveHttpToken(options, process.env) : undefined;
-  const allowOrigins = (options.allowOrigin ?? []).map(parseOrigin);
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
+  // Checked before the model loads: a server that would refuse every request should not start.
+  const token = listen ? resolveHttpToken(options, process.env, log) : undefined;
+  const allowOrigins = (options.allowOrigin ?? []).map(parseOrigin);
+  const allowHosts = (options.allowHost ?? []).map(parseHost);
   // A stuck engine call cannot be cancelled: a fresh process is the way out. The editor
   // restarts a server that exits; a supervisor restarts an HTTP-only one.
   const onHung = (stalledMs: number) => {
@@ -98,7 +108,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   if (listen) {
     const modelName = spec.kind === 'native' ? spec.modelDir.replace(/\/+$/, '').replace(/^.*\//, '') : 'remote';
     const maxTokens = options.maxTokens ?? DEFAULT_HTTP_MAX_TOKENS;
-    const server = await startHttpServer(loader.promise, { ...listen, token, allowOrigins, maxTokens, modelName });
+    const server = await startHttpServer(loader.promise, { ...listen, token, allowOrigins, allowHosts, maxTokens, modelName });
     if (token === undefined) log('warning: --no-auth: every process and user on this machine can use the HTTP API');
     log(`OpenAI-compatible API on http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${boundPort(server)}/v1${token ? ' (bearer token required)' : ''}`);
     loader.promise.then(

@@ -31,19 +31,21 @@ export interface GuardOptions {
   token?: string;
   /** Origins (scheme://host[:port]) whose browser requests are served. */
   allowOrigins: readonly string[];
+  /** More Host values to accept (host:port), e.g. the local end of an SSH tunnel. */
+  allowHosts: readonly string[];
 }
 
 /** The Host values that name this server: its own address, or localhost, with its port. */
 function acceptedHosts(options: GuardOptions): Set<string> {
   const port = options.port();
   const address = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return new Set([`${address}:${port}`, `localhost:${port}`]);
+  return new Set([`${address}:${port}`, `localhost:${port}`, ...options.allowHosts.map((host) => host.toLowerCase())]);
 }
 
 export function checkHost(req: http.IncomingMessage, options: GuardOptions): void {
   const host = (req.headers.host ?? '').toLowerCase();
   if (!acceptedHosts(options).has(host)) {
-    throw new HttpError(403, `Host "${req.headers.host ?? ''}" is not this server's address: use http://${[...acceptedHosts(options)][0]}`, 'permission_error');
+    throw new HttpError(403, `Host "${req.headers.host ?? ''}" is not this server's address: use http://${[...acceptedHosts(options)][0]}, or allow it with --allow-host`, 'permission_error');
   }
 }
 

@@ -17,6 +17,8 @@ export interface HttpOptions {
   token?: string;
   /** Browser origins allowed to call the API (--allow-origin). */
   allowOrigins?: readonly string[];
+  /** Host headers accepted besides the bound address (--allow-host). */
+  allowHosts?: readonly string[];
   /** Most tokens one request may generate (--max-tokens). */
   maxTokens?: number;
   /** The id /v1/models lists and responses echo. */
@@ -73,7 +75,13 @@ interface Generation {
 
 export async function startHttpServer(backend: Promise<Backend>, options: HttpOptions): Promise<http.Server> {
   const maxTokensCap = options.maxTokens ?? DEFAULT_HTTP_MAX_TOKENS;
-  const guard = { host: options.host, port: () => boundPort(server), token: options.token, allowOrigins: options.allowOrigins ?? [] };
+  const guard = {
+    host: options.host,
+    port: () => boundPort(server),
+    token: options.token,
+    allowOrigins: options.allowOrigins ?? [],
+    allowHosts: options.allowHosts ?? [],
+  };
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (res.headersSent) {

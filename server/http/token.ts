@@ -14,7 +14,7 @@ export interface TokenSources {
 }
 
 /** The token the API requires; undefined only with --no-auth. Bad combinations are one line. */
-export function resolveHttpToken(sources: TokenSources, env: NodeJS.ProcessEnv): string | undefined {
+export function resolveHttpToken(sources: TokenSources, env: NodeJS.ProcessEnv, warn: (line: string) => void = () => undefined): string | undefined {
   if (sources.token !== undefined && sources.tokenFile !== undefined) throw new Error('give either --token or --token-file, not both');
   let token: string | undefined;
   if (sources.tokenFile !== undefined) {
@@ -26,11 +26,14 @@ export function resolveHttpToken(sources: TokenSources, env: NodeJS.ProcessEnv):
     }
     token = text.trim();
     if (token === '') throw new Error(`--token-file ${sources.tokenFile} is empty`);
+    if (process.platform !== 'win32' && (fs.statSync(sources.tokenFile).mode & 0o077) !== 0) {
+      warn(`warning: --token-file ${sources.tokenFile} can be read by other users: chmod 600 it`);
+    }
   } else {
     token = sources.token ?? (env[TOKEN_ENV] || undefined);
   }
   if (sources.auth === false) {
-    if (token !== undefined) throw new Error('--no-auth turns the token off: do not give a token with it');
+    if (token !== undefined) throw new Error(`--no-auth turns the token off: drop --token/--token-file and unset ${TOKEN_ENV}`);
     return undefined;
   }
   if (token === undefined) {

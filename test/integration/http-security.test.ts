@@ -88,6 +88,7 @@ describe('HTTP API: a token is required', () => {
     fs.writeFileSync(file, 'from-a-file\n', { mode: 0o600 });
     const server = await serve(['--token-file', file]);
     try {
+      assert.doesNotMatch(server.stderr(), /can be read by other users/);
       const host = `127.0.0.1:${server.port}`;
       assert.equal((await request(server.port, 'GET', '/v1/models', { host, authorization: 'Bearer from-a-file' })).status, 200);
       assert.equal((await request(server.port, 'GET', '/v1/models', { host })).status, 401);
@@ -95,6 +96,13 @@ describe('HTTP API: a token is required', () => {
       server.child.kill();
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }
+    const shared = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tramontane-token-')), 'token');
+    fs.writeFileSync(shared, 'readable-by-all\n', { mode: 0o644 });
+    fs.chmodSync(shared, 0o644);
+    const loose = await serve(['--token-file', shared]);
+    loose.child.kill();
+    fs.rmSync(path.dirname(shared), { recursive: true, force: true });
+    assert.match(loose.stderr(), /tramontane: warning: --token-file \S+ can be read by other users: chmod 600 it/);
     const missing = tramontane(['serve', '--model', dir, '--http', '127.0.0.1:0', '--token-file', '/nonexistent/token']);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^tramontane: cannot read --token-file \/nonexistent\/token: ENOENT/);
@@ -118,7 +126,7 @@ describe('HTTP API: what a browser page could send is refused', () => {
   let server: Served;
   let auth: Record<string, string>;
   before(async () => {
-    server = await serve(['--allow-origin', 'http://localhost:5173', '--max-tokens', '64'], { TRAMONTANE_HTTP_TOKEN: TOKEN });
+    server = await serve(['--allow-origin', 'http://localhost:5173', '--allow-host', 'localhost:9000', '--max-tokens', '64'], { TRAMONTANE_HTTP_TOKEN: TOKEN });
     auth = { host: `127.0.0.1:${server.port}`, authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
   });
   after(() => server.child.kill());
@@ -131,6 +139,9 @@ describe('HTTP API: what a browser page could send is refused', () => {
       assert.match(errorOf(reply), /is not this server's address/);
     }
     assert.equal((await request(server.port, 'POST', '/v1/completions', { ...auth, host: `localhost:${server.port}` }, completion)).status, 200);
+    // The local end of a tunnel, allowed by name.
+    assert.equal((await request(server.port, 'POST', '/v1/completions', { ...auth, host: 'localhost:9000' }, completion)).status, 200);
+    assert.equal((await request(server.port, 'POST', '/v1/completions', { ...auth, host: 'localhost:9001' }, completion)).status, 403);
     assert.equal((await request(server.port, 'POST', '/v1/completions', auth, completion)).status, 200);
   });
 

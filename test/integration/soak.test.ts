@@ -29,7 +29,7 @@ test('300 rapid keystrokes over 10 documents with a concurrent chat', async () =
   assert.deepEqual(report.errors, []);
   assert.deepEqual(report.chatErrors, []);
   assert.ok(report.chats >= 1, 'the chat answered while typing went on');
-  assert.ok(report.answered >= 1, 'some keystrokes got their suggestion');
+  assert.ok(report.texts >= 1, 'suggestions streamed (so the check above had texts to check)');
   assert.equal(report.answered + report.dropped, 300, 'every request ended');
   assert.ok(report.rssSamples.length > 10);
   assert.ok(report.rssMiB.growth <= RSS_BOUND_MIB, `RSS grew ${report.rssMiB.growth.toFixed(1)} MiB after warm-up`);
