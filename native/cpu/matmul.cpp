@@ -10,6 +10,8 @@
 
 #include "convert.h"
 #include "ops.h"
+#include "quant_blocks.h"
+#include "quant_matmul.h"
 #include "simd.h"
 
 namespace tramontane::cpu {
@@ -56,7 +58,7 @@ void widen_row(float* dst, const void* src, DType dtype, int cols) {
     for (; i + 8 <= cols; i += 8) bf16x8_to_f32(s + i, dst + i);
     for (; i < cols; ++i) dst[i] = bf16_to_f32(s[i]);
   } else {
-    to_f32(dst, src, dtype, size_t(cols));
+    dequantize_row(dtype, src, dst, cols);  // the float types, or a quantized row exactly
   }
 }
 
@@ -83,9 +85,13 @@ void MatmulScratch::reserve(int workers, int64_t max_cols) {
 
 void matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
             MatmulScratch& scratch) {
+  if (is_quantized(w.dtype) && quant_kernel() != QuantKernel::Reference) {
+    quant_matmul(out, x, n, w, pool, scratch.activations, quant_kernel());
+    return;
+  }
   const int64_t rows = w.rows;
   const int cols = int(w.cols);
-  const size_t row_bytes = size_t(cols) * dtype_size(w.dtype);
+  const size_t row_bytes = tramontane::row_bytes(w.dtype, cols);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const int64_t blocks = (rows + 3) / 4;  // threads get whole blocks of 4 rows
   pool.parallel_for(blocks, [&](int64_t b0, int64_t b1, int worker) {

@@ -4,14 +4,15 @@
 #include <cmath>
 
 #include "convert.h"
+#include "quant_blocks.h"
 
 namespace tramontane::cpu {
 
 void embed(float* out, const Matrix& table, const int* tokens, int n) {
-  const size_t row_bytes = size_t(table.cols) * dtype_size(table.dtype);
+  const size_t row_bytes = tramontane::row_bytes(table.dtype, table.cols);
   for (int t = 0; t < n; ++t) {
     const uint8_t* src = static_cast<const uint8_t*>(table.data) + size_t(tokens[t]) * row_bytes;
-    to_f32(out + size_t(t) * size_t(table.cols), src, table.dtype, size_t(table.cols));
+    dequantize_row(table.dtype, src, out + size_t(t) * size_t(table.cols), table.cols);
   }
 }
 

@@ -111,8 +111,10 @@ class Fields {
   std::string what_;
 };
 
+}  // namespace
+
 // Shared sanity checks: the forward pass relies on each of these.
-void validate(const ModelConfig& c, const std::string& what) {
+void validate_config(const ModelConfig& c, const std::string& what) {
   if (c.n_heads % c.n_kv_heads != 0) {
     throw Error(what + ": attention heads (" + std::to_string(c.n_heads) +
                 ") must be a multiple of key/value heads (" + std::to_string(c.n_kv_heads) + ")");
@@ -128,8 +130,6 @@ void validate(const ModelConfig& c, const std::string& what) {
   }
   if (c.sliding_window < 0) throw Error(what + ": sliding_window must be positive or null");
 }
-
-}  // namespace
 
 ModelConfig parse_hf_config(const json::Value& root, const std::string& what) {
   Fields f(root, what);
@@ -188,7 +188,7 @@ ModelConfig parse_hf_config(const json::Value& root, const std::string& what) {
   c.bos_id = f.token_id_or("bos_token_id", 1);
   c.eos_id = f.token_id_or("eos_token_id", 2);
   c.rope_layout = RopeLayout::RotateHalf;
-  validate(c, what);
+  validate_config(c, what);
   return c;
 }
 
@@ -217,7 +217,7 @@ ModelConfig parse_params_json(const json::Value& root, const std::string& what) 
   c.rope_layout = RopeLayout::Interleaved;
   c.bos_id = 1;
   c.eos_id = 2;
-  validate(c, what);
+  validate_config(c, what);
   return c;
 }
 

@@ -22,6 +22,9 @@ struct LoadedConfig {
 // directory or both files are missing, or when a value is absent or out of range.
 LoadedConfig load_config(const std::string& dir);
 
+// The checks every config passes, whatever its source (the forward pass relies on them).
+void validate_config(const ModelConfig& config, const std::string& what);
+
 // The two parsers on their own (what = file name used in messages).
 ModelConfig parse_hf_config(const json::Value& root, const std::string& what);
 ModelConfig parse_params_json(const json::Value& root, const std::string& what);

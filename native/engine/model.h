@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "forward_backend.h"
+#include "gguf.h"
 #include "kv_cache.h"
 #include "safetensors.h"
 #include "tramontane/engine.h"
@@ -17,10 +18,11 @@ namespace tramontane {
 
 class LoadedModel : public Model {
  public:
+  // dir: a safetensors model folder, a .gguf file, or a folder holding one .gguf.
   LoadedModel(const std::string& dir, const LoadOptions& options);
 
   const ModelConfig& config() const override { return config_; }
-  BackendKind backend() const override { return backend_->kind(); }
+  BackendKind backend() const override { return backend_ ? backend_->kind() : BackendKind::Cpu; }
   const Tokenizer* tokenizer() const override { return tokenizer_.get(); }
   std::unique_ptr<Session> new_session(const SessionOptions& options) override;
 
@@ -42,9 +44,11 @@ class LoadedModel : public Model {
   ModelConfig config_;
   ModelFormat format_;
   TensorStore store_;
+  std::unique_ptr<gguf::File> gguf_;  // a GGUF model's file (weights point into it)
   Weights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_
+  std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_; null for a
+                                             // vocabulary-only GGUF
 };
 
 }  // namespace tramontane

@@ -29,6 +29,7 @@
 #include "bpe.h"
 #include "json.h"
 #include "sentencepiece_model.h"
+#include "tokenizer_gguf.h"
 #include "tramontane/engine.h"
 
 namespace tramontane {
@@ -825,8 +826,7 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
-std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& bytes, const std::string& path) {
-  const spm::ModelProto model = spm::parse_model(bytes, path);
+std::unique_ptr<Tokenizer> from_sentencepiece(const spm::ModelProto& model, const std::string& path) {
   if (model.model_type != spm::ModelType::Bpe) {
     static const char* names[] = {"", "UNIGRAM", "BPE", "WORD", "CHAR"};
     fail(path, std::string("SentencePiece model type ") + names[static_cast<int>(model.model_type)] +
@@ -874,6 +874,10 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& bytes, const st
   spec.prefix_text = spec.space;
   spec.strip_leading_space = model.add_dummy_prefix;
   return std::make_unique<BpeTokenizer>(std::move(spec));
+}
+
+std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& bytes, const std::string& path) {
+  return from_sentencepiece(spm::parse_model(bytes, path), path);
 }
 
 const json::Value* member(const json::Value& object, const char* key) {
@@ -1121,6 +1125,10 @@ bool is_file(const std::string& path) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+std::unique_ptr<Tokenizer> sentencepiece_tokenizer(const spm::ModelProto& model, const std::string& what) {
+  return from_sentencepiece(model, what);
+}
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   struct stat st;

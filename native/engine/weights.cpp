@@ -79,7 +79,7 @@ class Loader {
 // Reads one byte per page so the first request does not pay for the disk.
 void touch(const Matrix& m) {
   const volatile uint8_t* p = static_cast<const uint8_t*>(m.data);
-  size_t bytes = size_t(m.rows) * size_t(m.cols) * dtype_size(m.dtype);
+  size_t bytes = size_t(m.rows) * row_bytes(m.dtype, m.cols);
   uint8_t sink = 0;
   for (size_t i = 0; i < bytes; i += 4096) sink ^= p[i];
   (void)sink;
@@ -110,7 +110,11 @@ Weights load_weights(const TensorStore& store, const ModelConfig& c, ModelFormat
   }
   w.final_norm = load.values(names.final_norm, c.dim);
   w.lm_head = c.tie_embeddings ? w.embed : load.matrix(names.lm_head, c.vocab_size, c.dim);
+  touch_weights(w, c, progress);
+  return w;
+}
 
+void touch_weights(const Weights& w, const ModelConfig& c, const std::function<void(float)>& progress) {
   // Everything is validated; now bring the pages in, reporting progress per layer.
   const float steps = float(c.n_layers + 2);
   if (progress) progress(0.f);
@@ -122,7 +126,6 @@ Weights load_weights(const TensorStore& store, const ModelConfig& c, ModelFormat
   }
   if (!c.tie_embeddings) touch(w.lm_head);
   if (progress) progress(1.f);
-  return w;
 }
 
 }  // namespace tramontane
