@@ -218,10 +218,10 @@ void File::parse(const uint8_t* data, size_t size) {
   // The smallest possible entries: a tensor info is ≥ 8 + 4 + 8 + 4 + 8 bytes, a
   // key/value pair ≥ 8 + 4 + 1 bytes.
   if (tensor_count > in.remaining() / 32) {
-    fail("GGUF header tensor_count " + u(tensor_count) + " is more than the file can hold");
+    fail("GGUF header tensor_count " + u(tensor_count) + " is more than the file can hold (truncated?)");
   }
   if (kv_count > in.remaining() / 13) {
-    fail("GGUF header kv_count " + u(kv_count) + " is more than the file can hold");
+    fail("GGUF header kv_count " + u(kv_count) + " is more than the file can hold (truncated?)");
   }
 
   for (uint64_t k = 0; k < kv_count; ++k) {
@@ -243,7 +243,7 @@ void File::parse(const uint8_t* data, size_t size) {
       v.elements = in.here();
       if (v.element_type == ValueType::String) {
         if (v.count > in.remaining() / 8) {
-          fail(what + ": array length " + u(v.count) + " is more than the file can hold");
+          fail(what + ": array length " + u(v.count) + " is more than the file can hold (truncated?)");
         }
         for (uint64_t e = 0; e < v.count; ++e) {
           const uint64_t n = in.read<uint64_t>(what + " element " + u(e) + " length");
@@ -253,7 +253,7 @@ void File::parse(const uint8_t* data, size_t size) {
       } else {
         const uint64_t element = scalar_size(v.element_type);
         if (v.count > in.remaining() / element) {
-          fail(what + ": array length " + u(v.count) + " is more than the file can hold");
+          fail(what + ": array length " + u(v.count) + " is more than the file can hold (truncated?)");
         }
         in.skip(v.count * element, what);
       }
