@@ -62,6 +62,7 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) {
       return;
     }
     config_ = gguf_config(*gguf_, options.sliding_window);
+    config_.window_missing = config_.sliding_window == 0 && gguf_window_missing(*gguf_, config_);
     weights_ = gguf_weights(*gguf_, config_, options.on_progress);
   } else {
     LoadedConfig loaded = load_config(dir);

@@ -50,6 +50,9 @@ struct ModelConfig {
   RopeLayout rope_layout = RopeLayout::RotateHalf;
   int bos_id = 1;
   int eos_id = 2;
+  // A GGUF file with Mistral 7B v0.1's shape that carries no sliding window (its
+  // converter drops it) and none was supplied: the model runs without one.
+  bool window_missing = false;
 };
 
 struct LoadOptions {
