@@ -6,8 +6,10 @@ import { DEFAULT_SETTINGS, type FimTemplateName, type Settings as ServerSettings
 export type BackendSetting = 'auto' | 'cpu' | 'cuda' | 'remote';
 
 export interface ExtensionSettings {
-  /** Model folder; '' = the embedded demo model. */
+  /** Model folder or .gguf file; '' = the embedded demo model. */
   modelPath: string;
+  /** Sliding window for a GGUF file that carries none; 0 = as the file says. */
+  slidingWindow: number;
   backend: BackendSetting;
   remoteUrl: string;
   contextTokens: number;
@@ -35,6 +37,7 @@ export const DEFAULT_ENABLED_LANGUAGES: Readonly<Record<string, boolean>> = {
 
 export const DEFAULTS: ExtensionSettings = {
   modelPath: '',
+  slidingWindow: 0,
   backend: 'auto',
   remoteUrl: '',
   contextTokens: DEFAULT_SETTINGS.contextTokens,
@@ -53,6 +56,7 @@ export const DEFAULTS: ExtensionSettings = {
 /** Keys under `tramontane.` as package.json declares them. */
 export const KEYS = {
   modelPath: 'model.path',
+  slidingWindow: 'model.slidingWindow',
   backend: 'model.backend',
   remoteUrl: 'remote.url',
   contextTokens: 'context.tokens',
@@ -69,7 +73,7 @@ export const KEYS = {
 } as const satisfies Record<keyof ExtensionSettings, string>;
 
 /** Settings that only the server process reads at start: changing one needs a restart. */
-export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'nodePath', 'threads'];
+export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'slidingWindow', 'backend', 'remoteUrl', 'nodePath', 'threads'];
 
 const BACKENDS: readonly BackendSetting[] = ['auto', 'cpu', 'cuda', 'remote'];
 const TEMPLATES: readonly FimTemplateName[] = ['auto', 'prefix-only', 'mistral', 'codellama', 'starcoder'];
@@ -106,6 +110,7 @@ function languages(value: unknown): Record<string, boolean> {
 export function readSettings(get: (key: string) => unknown): ExtensionSettings {
   return {
     modelPath: str(get(KEYS.modelPath), DEFAULTS.modelPath),
+    slidingWindow: int(get(KEYS.slidingWindow), DEFAULTS.slidingWindow, 0, 1 << 24),
     backend: oneOf(get(KEYS.backend), BACKENDS, DEFAULTS.backend),
     remoteUrl: str(get(KEYS.remoteUrl), DEFAULTS.remoteUrl),
     contextTokens: int(get(KEYS.contextTokens), DEFAULTS.contextTokens, 256, 131072),

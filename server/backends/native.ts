@@ -43,6 +43,7 @@ export class NativeBackend implements Backend {
   readonly tokenizer: PromptTokenizer;
   readonly chatTemplate: ChatTemplateName;
   readonly contextLimit: number;
+  readonly notice?: string;
   readonly queue = new EngineQueue();
   // Insertion order is recency order: the first entry is the least recently used.
   private readonly sessions = new Map<string, Session>();
@@ -60,6 +61,11 @@ export class NativeBackend implements Backend {
     this.maxSessions = Math.max(1, options.completionSessions ?? 2);
     const windowed = model.config.slidingWindow > 0;
     this.contextLimit = windowed ? Infinity : (options.context ?? model.config.maxPosition) || Infinity;
+    if (model.config.windowMissing) {
+      this.notice =
+        'this GGUF file (Mistral 7B v0.1) carries no sliding window, so attention spans the whole context; ' +
+        'set the 4096-token window with --sliding-window 4096 (tramontane.model.slidingWindow)';
+    }
   }
 
   private newSession(): Session {

@@ -7,7 +7,7 @@ import { NativeBackend, type NativeOptions } from './native';
 import { RemoteBackend, type RemoteOptions } from './remote';
 
 export type BackendSpec =
-  | { kind: 'native'; modelDir: string; engine: BackendChoice; threads?: number; native?: NativeOptions }
+  | { kind: 'native'; modelDir: string; engine: BackendChoice; threads?: number; slidingWindow?: number; native?: NativeOptions }
   | ({ kind: 'remote' } & RemoteOptions);
 
 export async function openBackend(spec: BackendSpec, onProgress?: (fraction: number) => void): Promise<Backend> {
@@ -16,10 +16,10 @@ export async function openBackend(spec: BackendSpec, onProgress?: (fraction: num
     onProgress?.(1);
     return backend;
   }
-  const model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, onProgress });
+  const model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, slidingWindow: spec.slidingWindow, onProgress });
   if (!model.hasTokenizer) {
     model.dispose();
-    throw new Error(`${spec.modelDir} has no tokenizer.json or tokenizer.model: completion needs one`);
+    throw new Error(`${spec.modelDir} has no tokenizer (tokenizer.json, tokenizer.model, or tokenizer.ggml.* in a GGUF file): completion needs one`);
   }
   return new NativeBackend(model, spec.modelDir, spec.native);
 }

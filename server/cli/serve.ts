@@ -36,6 +36,7 @@ export function backendSpec(options: ServeOptions): BackendSpec {
     modelDir: resolveModelDir(options.model),
     engine: options.backend,
     threads: options.threads,
+    slidingWindow: options.slidingWindow,
     native: { completionSessions: options.completionSessions, slack: options.slack, context: options.context },
   };
 }
@@ -49,7 +50,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   // Nothing but JSON-RPC may reach stdout in --stdio mode.
   const log = (line: string) => process.stderr.write(`tramontane: ${line}\n`);
   if (spec.kind === 'native' && !options.model) {
-    log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) for real completions`);
+    log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) or a .gguf file for real completions`);
   }
   // A stray rejection (a notification to a client that went away) must not take the
   // server down with it.

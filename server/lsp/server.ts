@@ -108,7 +108,8 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
       const completions = new CompletionService(backend, settings, stats);
       const chat = new ChatService(backend, settings, (uri) => documents.get(uri));
       ready = { backend, completions, chat };
-      setStatus({ ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate });
+      setStatus({ ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate, notice: backend.notice });
+      if (backend.notice) connection.console.warn(backend.notice);
       return ready;
     } catch (error) {
       const message = firstLine(error);

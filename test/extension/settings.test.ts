@@ -24,6 +24,7 @@ describe('settings', () => {
   it('reads every key under its package.json name', () => {
     const s = read({
       'model.path': '/models/codestral',
+      'model.slidingWindow': 4096,
       'model.backend': 'cuda',
       'remote.url': 'http://box:8000/v1',
       'context.tokens': 4096,
@@ -40,6 +41,7 @@ describe('settings', () => {
     });
     assert.deepEqual(s, {
       modelPath: '/models/codestral',
+      slidingWindow: 4096,
       backend: 'cuda',
       remoteUrl: 'http://box:8000/v1',
       contextTokens: 4096,
