@@ -94,7 +94,11 @@ void quantize_activations(DType weights, const float* x, int64_t cols, void* out
 float quant_dot(QuantKernel kernel, DType weights, const void* w_row, const void* xq, int64_t cols) {
   const int64_t blocks = cols / block_shape(weights).values;
   const uint8_t* w = static_cast<const uint8_t*>(w_row);
-  if (kernel == QuantKernel::Avx2) return dot_avx2(weights, w, xq, blocks);
+  if (kernel == QuantKernel::Avx2) {
+    float out;
+    dot_avx2(weights, w, xq, 0, 1, blocks, &out);
+    return out;
+  }
   return dot_scalar(weights, w, xq, blocks);
 }
 

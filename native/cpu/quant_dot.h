@@ -55,6 +55,8 @@ float quant_dot(QuantKernel kernel, DType weights, const void* w_row, const void
 
 // The kernels (quant_dot_scalar.cpp, quant_dot_avx2.cpp); blocks = cols / block values.
 float dot_scalar(DType weights, const uint8_t* w, const void* xq, int64_t blocks);
-float dot_avx2(DType weights, const uint8_t* w, const void* xq, int64_t blocks);
+// out[t] = w · token t's activations (at xq + t · stride bytes) for t < tokens.
+void dot_avx2(DType weights, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks,
+              float* out);
 
 }  // namespace tramontane::cpu

@@ -1,7 +1,8 @@
 // The 8-bit activation dot products in AVX2, compiled for AVX2 function by function
 // (target attributes) and called only when the CPU has it. Each block's integer sums
 // come from 32-byte vectors; its fp32 term is then formed and accumulated exactly as
-// quant_dot_scalar.cpp does, so both give the same bits.
+// quant_dot_scalar.cpp does, so both give the same bits. A weight block is unpacked
+// once for up to 4 tokens (prefill); each token keeps its own accumulator and order.
 #include <cstring>
 
 #include "convert.h"
@@ -58,42 +59,45 @@ TRAMONTANE_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(16));
 }
 
-TRAMONTANE_AVX2 float dot_32(DType type, const uint8_t* w, const Q8Block* x, int64_t blocks) {
+// Each weight block is unpacked once and serves T tokens: out[t] = w · x_t, where
+// token t's blocks start at x + t · stride bytes.
+template <int T>
+TRAMONTANE_AVX2 void dot_32(DType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
+                            float* out) {
   const int bytes = block_shape(type).bytes;
   const __m256i ones = _mm256_set1_epi16(1);
-  float acc = 0.f;
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
-    const Q8Block& xb = x[b];
-    const __m256i xv = load32(xb.q);
-    float term = 0.f;
+    // The weights as unsigned bytes (Q8_0: their magnitudes, the signs moved onto x).
+    __m256i q;
+    int offset = 0;      // Q4_0 / Q5_0: the 8 or 16 taken from every value
+    bool with_min = false;
     switch (type) {
-      case DType::Q8_0: {
-        const __m256i wv = load32(w + 2);
-        const int32_t sum = hsum(dot_u8(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv), ones));
-        term = (h(w) * xb.d) * float(sum);
-        break;
-      }
-      case DType::Q4_0:
-        term = (h(w) * xb.d) * float(hsum(dot_u8(nibbles(w + 2), xv, ones)) - 8 * xb.sum);
-        break;
-      case DType::Q5_0: {
-        const __m256i q = _mm256_or_si256(nibbles(w + 6), fifth_bits(w + 2));
-        term = (h(w) * xb.d) * float(hsum(dot_u8(q, xv, ones)) - 16 * xb.sum);
-        break;
-      }
-      case DType::Q4_1:
-        term = (h(w) * xb.d) * float(hsum(dot_u8(nibbles(w + 4), xv, ones))) + (h(w + 2) * xb.d) * float(xb.sum);
-        break;
-      case DType::Q5_1: {
-        const __m256i q = _mm256_or_si256(nibbles(w + 8), fifth_bits(w + 4));
-        term = (h(w) * xb.d) * float(hsum(dot_u8(q, xv, ones))) + (h(w + 2) * xb.d) * float(xb.sum);
-        break;
-      }
-      default: break;
+      case DType::Q8_0: q = load32(w + 2); break;
+      case DType::Q4_0: q = nibbles(w + 2), offset = 8; break;
+      case DType::Q5_0: q = _mm256_or_si256(nibbles(w + 6), fifth_bits(w + 2)), offset = 16; break;
+      case DType::Q4_1: q = nibbles(w + 4), with_min = true; break;
+      default: q = _mm256_or_si256(nibbles(w + 8), fifth_bits(w + 4)), with_min = true; break;  // Q5_1
     }
-    acc = acc + term;
+    const bool is_signed = type == DType::Q8_0;
+    const __m256i magnitude = is_signed ? _mm256_sign_epi8(q, q) : q;
+    const float d = h(w), m = with_min ? h(w + 2) : 0.f;
+    for (int t = 0; t < T; ++t) {
+      const Q8Block& xb = reinterpret_cast<const Q8Block*>(x + size_t(t) * stride)[b];
+      __m256i xv = load32(xb.q);
+      if (is_signed) xv = _mm256_sign_epi8(xv, q);
+      const int32_t sum = hsum(dot_u8(magnitude, xv, ones));
+      float term;
+      if (with_min) {
+        term = (d * xb.d) * float(sum) + (m * xb.d) * float(xb.sum);
+      } else {
+        term = (d * xb.d) * float(sum - offset * xb.sum);
+      }
+      acc[t] = acc[t] + term;
+    }
   }
-  return acc;
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
 void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
@@ -106,78 +110,106 @@ void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
   }
 }
 
-TRAMONTANE_AVX2 float dot_k45(DType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+template <int T>
+TRAMONTANE_AVX2 void dot_k45(DType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
+                             float* out) {
   const bool five = type == DType::Q5_K;
   const int bytes = block_shape(type).bytes;
   const __m256i low = _mm256_set1_epi8(15);
-  float acc = 0.f;
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
-    const Q8KBlock& xb = x[b];
     const uint8_t* qs = w + (five ? 48 : 16);
     const __m256i qh = five ? load32(w + 16) : _mm256_setzero_si256();
-    __m256i isum = _mm256_setzero_si256();
-    int32_t msum = 0;
-    for (int c = 0; c < 4; ++c) {
-      const __m256i v = load32(qs + 32 * c);
-      for (int half = 0; half < 2; ++half) {
-        const int s = 2 * c + half;
-        int sc, m;
-        scale_min(w + 4, s, sc, m);
-        __m256i q = half ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
-        if (five) {
-          const __m256i bit = _mm256_set1_epi8(char(1 << s));
-          const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-          q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(16)));
-        }
-        isum = _mm256_add_epi32(isum, dot_u8(q, load32(xb.q + 32 * s), _mm256_set1_epi16(int16_t(sc))));
-        msum += m * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
+    __m256i q[8], scale[8];
+    int m[8];
+    for (int s = 0; s < 8; ++s) {
+      const __m256i v = load32(qs + 32 * (s / 2));
+      int sc;
+      scale_min(w + 4, s, sc, m[s]);
+      q[s] = s % 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
+      if (five) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << s));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
+        q[s] = _mm256_or_si256(q[s], _mm256_and_si256(set, _mm256_set1_epi8(16)));
       }
+      scale[s] = _mm256_set1_epi16(int16_t(sc));
     }
-    const float term = (xb.d * h(w)) * float(hsum(isum)) - (xb.d * h(w + 2)) * float(msum);
-    acc = acc + term;
+    const float d = h(w), dmin = h(w + 2);
+    for (int t = 0; t < T; ++t) {
+      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
+      __m256i isum = _mm256_setzero_si256();
+      int32_t msum = 0;
+      for (int s = 0; s < 8; ++s) {
+        isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
+        msum += m[s] * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
+      }
+      const float term = (xb.d * d) * float(hsum(isum)) - (xb.d * dmin) * float(msum);
+      acc[t] = acc[t] + term;
+    }
   }
-  return acc;
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
-TRAMONTANE_AVX2 float dot_q6_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+template <int T>
+TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
   const __m256i low = _mm256_set1_epi8(15);
   const __m256i top = _mm256_set1_epi8(0x30);
-  float acc = 0.f;
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += 210) {
-    const Q8KBlock& xb = x[b];
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-    __m256i isum = _mm256_setzero_si256();
-    int32_t offset = 0;  // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value
+    __m256i q[8], scale[8];
     for (int half = 0; half < 2; ++half) {
       const __m256i ql0 = load32(w + 64 * half);
       const __m256i ql1 = load32(w + 64 * half + 32);
       const __m256i qh = load32(w + 128 + 32 * half);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)),
-      };
+      __m256i* qq = q + 4 * half;
+      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top));
+      qq[1] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top));
+      qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top));
+      qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), top));
       for (int k = 0; k < 4; ++k) {
         const int g = 8 * half + 2 * k;
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
-        isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 128 * half + 32 * k), scales));
-        offset += 32 * (sc[g] * xb.sums[g] + sc[g + 1] * xb.sums[g + 1]);
+        scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
       }
     }
-    const float term = (xb.d * h(w + 208)) * float(hsum(isum) - offset);
-    acc = acc + term;
+    const float d = h(w + 208);
+    for (int t = 0; t < T; ++t) {
+      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
+      __m256i isum = _mm256_setzero_si256();
+      int32_t offset = 0;  // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value
+      for (int k = 0; k < 8; ++k) {
+        isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
+        const int g = 2 * k;  // groups 2k and 2k + 1 hold values 32k .. 32k + 31
+        offset += 32 * (sc[g] * xb.sums[g] + sc[g + 1] * xb.sums[g + 1]);
+      }
+      const float term = (xb.d * d) * float(hsum(isum) - offset);
+      acc[t] = acc[t] + term;
+    }
   }
-  return acc;
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+template <int T>
+void dot_tokens(DType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
+  if (type == DType::Q6_K) return dot_q6_k<T>(w, x, stride, blocks, out);
+  if (type == DType::Q4_K || type == DType::Q5_K) return dot_k45<T>(type, w, x, stride, blocks, out);
+  dot_32<T>(type, w, x, stride, blocks, out);
 }
 
 }  // namespace
 
-float dot_avx2(DType type, const uint8_t* w, const void* xq, int64_t blocks) {
-  if (type == DType::Q6_K) return dot_q6_k(w, static_cast<const Q8KBlock*>(xq), blocks);
-  if (type == DType::Q4_K || type == DType::Q5_K) return dot_k45(type, w, static_cast<const Q8KBlock*>(xq), blocks);
-  return dot_32(type, w, static_cast<const Q8Block*>(xq), blocks);
+void dot_avx2(DType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  for (; tokens >= 4; tokens -= 4, x += 4 * stride, out += 4) dot_tokens<4>(type, w, x, stride, blocks, out);
+  switch (tokens) {
+    case 3: dot_tokens<3>(type, w, x, stride, blocks, out); break;
+    case 2: dot_tokens<2>(type, w, x, stride, blocks, out); break;
+    case 1: dot_tokens<1>(type, w, x, stride, blocks, out); break;
+    default: break;
+  }
 }
 
 }  // namespace tramontane::cpu
@@ -185,8 +217,8 @@ float dot_avx2(DType type, const uint8_t* w, const void* xq, int64_t blocks) {
 #else
 
 namespace tramontane::cpu {
-float dot_avx2(DType type, const uint8_t* w, const void* xq, int64_t blocks) {
-  return dot_scalar(type, w, xq, blocks);
+void dot_avx2(DType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
+  for (int t = 0; t < tokens; ++t) out[t] = dot_scalar(type, w, static_cast<const uint8_t*>(xq) + t * stride, blocks);
 }
 }  // namespace tramontane::cpu
 

@@ -15,12 +15,25 @@ void quant_matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool
   });
 
   const size_t w_bytes = row_bytes(w.dtype, cols);
+  const int64_t blocks = cols / block_shape(w.dtype).values;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   // A tile of rows stays in cache while every token sweeps over it.
   constexpr int64_t kTile = 16;
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
     for (int64_t tile = r0; tile < r1; tile += kTile) {
       const int64_t end = std::min(r1, tile + kTile);
+      if (kernel == QuantKernel::Avx2) {
+        // Up to 4 tokens per pass over a row: each weight block is unpacked once for all.
+        for (int t = 0; t < n; t += 4) {
+          const int tokens = std::min(4, n - t);
+          for (int64_t r = tile; r < end; ++r) {
+            float dots[4];
+            dot_avx2(w.dtype, base + size_t(r) * w_bytes, xq + size_t(t) * x_bytes, x_bytes, tokens, blocks, dots);
+            for (int k = 0; k < tokens; ++k) out[size_t(t + k) * size_t(rows) + size_t(r)] = dots[k];
+          }
+        }
+        continue;
+      }
       for (int t = 0; t < n; ++t) {
         const uint8_t* xt = xq + size_t(t) * x_bytes;
         float* ot = out + size_t(t) * size_t(rows);
