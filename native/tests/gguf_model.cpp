@@ -4,6 +4,7 @@
 // itself lands in; determinism of the fast path; and files this engine writes (the
 // writer) giving exactly the logits of the same weights read from safetensors.
 #include <dirent.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <functional>
@@ -432,6 +433,53 @@ std::shared_ptr<Model> load(const std::string& path, int window = 0) {
 
 }  // namespace
 
+namespace {
+
+// kB of anonymous (not file-backed) resident memory of this process.
+long anonymous_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST(quantized_weights_stay_mapped_not_copied) {
+  // The weights are read in place from the mapped file: loading and running a model
+  // adds only the small things (norms, cache, scratch) to the process's own memory,
+  // far less than the file, and much less than the weights would take as fp32.
+  TempDir dir;
+  const std::string path = dir.file("demo-q4_0.gguf");
+  convert_to_gguf("models/default", path, DType::Q4_0);
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  const long file_kb = long(file.tellg() / 1024);
+  // Each in a fresh process (this program with --memory), so that memory freed by
+  // earlier tests cannot hide growth.
+  auto probe = [](const std::string& model) {
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return -1L;
+    self[n] = 0;
+    long kb = -1;
+    if (FILE* child = ::popen((std::string(self) + " --memory " + model).c_str(), "r")) {
+      if (std::fscanf(child, "%ld", &kb) != 1) kb = -1;
+      ::pclose(child);
+    }
+    return kb;
+  };
+  const long gguf = probe(path), safetensors = probe("models/default");
+  const long f32_kb = 38'000;  // the demo model's 9.8M weights as fp32
+  std::printf("  process memory grown by loading and running: Q4_0 GGUF (%ld kB file) %ld kB, bf16 "
+              "safetensors %ld kB\n", file_kb, gguf, safetensors);
+  CHECK(gguf >= 0 && safetensors >= 0);
+  // The tokenizer, cache and scratch are the same either way; the weights add nothing.
+  CHECK_MSG(gguf <= safetensors + 1024, "GGUF %ld kB vs safetensors %ld kB", gguf, safetensors);
+  CHECK_MSG(gguf < f32_kb / 2, "GGUF %ld kB", gguf);
+}
+
 TEST(model_level_refusals_are_one_line) {
   TempDir dir;
   CHECK(load(tiny_file(dir, "ok.gguf", [](gguf::Writer&) {}))->config().n_layers == 1);
@@ -515,4 +563,27 @@ TEST(sliding_window_supplied_when_the_file_has_none) {
   }
 }
 
-int main() { return harness::run_all(); }
+namespace {
+
+// --memory PATH: load and run PATH, print how many kB of anonymous memory that took.
+int memory_probe(const std::string& path) {
+  const long before = anonymous_kb();
+  LoadOptions options;
+  options.backend = BackendKind::Cpu;
+  options.threads = 2;
+  std::shared_ptr<Model> model = Model::load(path, options);
+  SessionOptions session_options;
+  session_options.chunk = 64;
+  std::unique_ptr<Session> session = model->new_session(session_options);
+  std::vector<int> tokens(64, 300);
+  session->feed(tokens.data(), tokens.size(), nullptr);
+  std::printf("%ld\n", before > 0 ? anonymous_kb() - before : -1L);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--memory") return memory_probe(argv[2]);
+  return harness::run_all();
+}
