@@ -8,6 +8,8 @@
 
 namespace tramontane::cpu {
 
+const int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 uint16_t f32_to_f16(float x) {
   uint32_t bits;
   std::memcpy(&bits, &x, 4);
@@ -157,6 +159,25 @@ void dq_q6_k(const uint8_t* b, float* y) {
   }
 }
 
+// IQ4_NL values of one 32-value group (16 bytes of nibbles) times dl.
+void dq_iq4(const uint8_t* qs, float dl, float* y) {
+  for (int j = 0; j < 16; ++j) {
+    y[j] = dl * float(kIq4Levels[qs[j] & 15]);
+    y[j + 16] = dl * float(kIq4Levels[qs[j] >> 4]);
+  }
+}
+
+int iq4_xs_scale(const uint8_t* b, int s) {
+  uint16_t high;
+  std::memcpy(&high, b + 2, 2);
+  return ((b[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+}
+
+void dq_iq4_xs(const uint8_t* b, float* y) {
+  const float d = h(b);
+  for (int s = 0; s < 8; ++s) dq_iq4(b + 8 + 16 * s, d * float(iq4_xs_scale(b, s) - 32), y + 32 * s);
+}
+
 // --- quantization, one block ---
 
 int nearest(float x) { return int(std::nearbyint(x)); }
@@ -278,6 +299,51 @@ void q_q6_k(const float* x, uint8_t* b) {
   }
 }
 
+// The nearest IQ4 level to x / dl, as a nibble.
+int nearest_level(float x, float dl) {
+  if (dl == 0) return 8;  // level 1, the closest to 0
+  const float v = x / dl;
+  int best = 0;
+  for (int k = 1; k < 16; ++k) {
+    if (std::fabs(v - float(kIq4Levels[k])) < std::fabs(v - float(kIq4Levels[best]))) best = k;
+  }
+  return best;
+}
+
+void pack_iq4(const float* x, float dl, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = uint8_t(nearest_level(x[j], dl) | nearest_level(x[j + 16], dl) << 4);
+}
+
+// IQ4_NL: the value of largest magnitude maps to the level −127.
+void q_iq4_nl(const float* x, uint8_t* b) {
+  float big = 0;
+  for (int i = 0; i < 32; ++i) if (std::fabs(x[i]) > std::fabs(big)) big = x[i];
+  put_h(b, big / -127.f);
+  pack_iq4(x, h(b), b + 2);
+}
+
+// IQ4_XS: per sub-block as IQ4_NL; the 8 sub-block scales to 6 bits (−32 .. 31) under d.
+void q_iq4_xs(const float* x, uint8_t* b) {
+  float scale[8], max_abs = 0;
+  for (int s = 0; s < 8; ++s) {
+    float big = 0;
+    for (int l = 0; l < 32; ++l) if (std::fabs(x[32 * s + l]) > std::fabs(big)) big = x[32 * s + l];
+    scale[s] = big / -127.f;
+    max_abs = std::max(max_abs, std::fabs(scale[s]));
+  }
+  put_h(b, max_abs / 31.f);
+  const float d = h(b);
+  uint16_t high = 0;
+  std::memset(b + 4, 0, 4);
+  for (int s = 0; s < 8; ++s) {
+    const int ls = (d > 0 ? clamp(nearest(scale[s] / d), -32, 31) : 0) + 32;
+    b[4 + s / 2] |= uint8_t((ls & 15) << (4 * (s % 2)));
+    high |= uint16_t((ls >> 4) << (2 * s));
+    pack_iq4(x + 32 * s, d * float(ls - 32), b + 8 + 16 * s);
+  }
+  std::memcpy(b + 2, &high, 2);
+}
+
 }  // namespace
 
 void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
@@ -297,6 +363,8 @@ void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
       case DType::Q4_K: dq_k45(b, dst, false); break;
       case DType::Q5_K: dq_k45(b, dst, true); break;
       case DType::Q6_K: dq_q6_k(b, dst); break;
+      case DType::IQ4_NL: dq_iq4(b + 2, h(b), dst); break;
+      case DType::IQ4_XS: dq_iq4_xs(b, dst); break;
       default: break;
     }
   }
@@ -331,6 +399,8 @@ void quantize_row(DType dtype, const float* src, void* dst, int64_t n) {
       case DType::Q4_K: q_k45(src, b, false); break;
       case DType::Q5_K: q_k45(src, b, true); break;
       case DType::Q6_K: q_q6_k(src, b); break;
+      case DType::IQ4_NL: q_iq4_nl(src, b); break;
+      case DType::IQ4_XS: q_iq4_xs(src, b); break;
       default: break;
     }
   }

@@ -36,6 +36,15 @@
 //     v[128h + 64 + l] high nibble of ql[64h + l]     | (qh[32h + l] >> 4 & 3) << 4
 //     v[128h + 96 + l] high nibble of ql[64h + 32 + l]| (qh[32h + l] >> 6 & 3) << 4
 //   each minus 32, times d·scales[i / 16] for value i.
+//
+// The non-linear 4-bit formats map each nibble through a 16-entry table of int8 levels
+// (kIq4Levels: −127, −104, … 89, 113, denser near 0):
+// IQ4_NL (32, 18):  d | qs[16]        nibbles as Q4_0;  v = d·levels[nibble]
+//   e.g. d = 0.5, qs[0] = 0x3A  →  v[0] = 0.5·levels[10] = 12.5, v[16] = 0.5·levels[3] = −32.5
+// IQ4_XS (256, 136):  d | scales_h u16 | scales_l[4] | qs[128]
+//   Sub-block s (values 32s ..) has a 6-bit scale ls = (scales_l[s/2] >> 4·(s%2) & 15)
+//   | (scales_h >> 2s & 3) << 4 and reads qs[16s .. 16s+15] as IQ4_NL does;
+//   v = d·(ls − 32)·levels[nibble].
 #pragma once
 
 #include <cstddef>
@@ -44,6 +53,8 @@
 #include "tensor.h"
 
 namespace tramontane::cpu {
+
+extern const int8_t kIq4Levels[16];
 
 // fp32 → f16, rounded to nearest even (overflow → inf).
 uint16_t f32_to_f16(float x);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "convert.h"
+#include "quant_blocks.h"
 #include "quant_dot.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -47,6 +48,12 @@ TRAMONTANE_AVX2 inline __m256i nibbles(const uint8_t* qs) {
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
 }
 
+// Nibbles (one per byte) → the signed IQ4 levels they stand for.
+TRAMONTANE_AVX2 inline __m256i levels(__m256i nibbles) {
+  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Levels));
+  return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles);
+}
+
 // The 32 bits of qh as 32 bytes: 16 where bit j is set, else 0.
 TRAMONTANE_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
   uint32_t bits;
@@ -69,7 +76,8 @@ TRAMONTANE_AVX2 void dot_32(DType type, const uint8_t* w, const uint8_t* x, size
   float acc[T];
   for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
-    // The weights as unsigned bytes (Q8_0: their magnitudes, the signs moved onto x).
+    // The weights as unsigned bytes (Q8_0, IQ4_NL: their magnitudes, the signs moved
+    // onto x).
     __m256i q;
     int offset = 0;      // Q4_0 / Q5_0: the 8 or 16 taken from every value
     bool with_min = false;
@@ -78,9 +86,10 @@ TRAMONTANE_AVX2 void dot_32(DType type, const uint8_t* w, const uint8_t* x, size
       case DType::Q4_0: q = nibbles(w + 2), offset = 8; break;
       case DType::Q5_0: q = _mm256_or_si256(nibbles(w + 6), fifth_bits(w + 2)), offset = 16; break;
       case DType::Q4_1: q = nibbles(w + 4), with_min = true; break;
+      case DType::IQ4_NL: q = levels(nibbles(w + 2)); break;
       default: q = _mm256_or_si256(nibbles(w + 8), fifth_bits(w + 4)), with_min = true; break;  // Q5_1
     }
-    const bool is_signed = type == DType::Q8_0;
+    const bool is_signed = type == DType::Q8_0 || type == DType::IQ4_NL;
     const __m256i magnitude = is_signed ? _mm256_sign_epi8(q, q) : q;
     const float d = h(w), m = with_min ? h(w + 2) : 0.f;
     for (int t = 0; t < T; ++t) {
@@ -193,8 +202,38 @@ TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride,
 }
 
 template <int T>
+TRAMONTANE_AVX2 void dot_iq4_xs(const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += 136) {
+    uint16_t high;
+    std::memcpy(&high, w + 2, 2);
+    __m256i q[8], magnitude[8], scale[8];
+    for (int s = 0; s < 8; ++s) {
+      const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+      q[s] = levels(nibbles(w + 8 + 16 * s));
+      magnitude[s] = _mm256_sign_epi8(q[s], q[s]);
+      scale[s] = _mm256_set1_epi16(int16_t(ls - 32));
+    }
+    const float d = h(w);
+    for (int t = 0; t < T; ++t) {
+      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
+      __m256i isum = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) {
+        const __m256i xv = _mm256_sign_epi8(load32(xb.q + 32 * s), q[s]);
+        isum = _mm256_add_epi32(isum, dot_u8(magnitude[s], xv, scale[s]));
+      }
+      const float term = (xb.d * d) * float(hsum(isum));
+      acc[t] = acc[t] + term;
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+template <int T>
 void dot_tokens(DType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
   if (type == DType::Q6_K) return dot_q6_k<T>(w, x, stride, blocks, out);
+  if (type == DType::IQ4_XS) return dot_iq4_xs<T>(w, x, stride, blocks, out);
   if (type == DType::Q4_K || type == DType::Q5_K) return dot_k45<T>(type, w, x, stride, blocks, out);
   dot_32<T>(type, w, x, stride, blocks, out);
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "convert.h"
+#include "quant_blocks.h"
 #include "quant_dot.h"
 
 namespace tramontane::cpu {
@@ -27,6 +28,13 @@ int32_t nibble_dot(const uint8_t* qs, const uint8_t* qh, const int8_t* x) {
     const int hi = (qs[j] >> 4) | int((high >> (j + 16)) & 1) << 4;
     sum += lo * x[j] + hi * x[j + 16];
   }
+  return sum;
+}
+
+// Σ levels[q_w] · q_x over a 32-value IQ4 group.
+int32_t level_dot(const uint8_t* qs, const int8_t* x) {
+  int32_t sum = 0;
+  for (int j = 0; j < 16; ++j) sum += kIq4Levels[qs[j] & 15] * x[j] + kIq4Levels[qs[j] >> 4] * x[j + 16];
   return sum;
 }
 
@@ -56,6 +64,9 @@ float dot_32(DType type, const uint8_t* w, const Q8Block* x, int64_t blocks) {
       case DType::Q5_1:
         term = (h(w) * xb.d) * float(nibble_dot(w + 8, w + 4, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
         break;
+      case DType::IQ4_NL:
+        term = (h(w) * xb.d) * float(level_dot(w + 2, xb.q));
+        break;
       default: break;
     }
     acc = acc + term;
@@ -79,7 +90,16 @@ float dot_k(DType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
     const Q8KBlock& xb = x[b];
     float term = 0.f;
-    if (type == DType::Q6_K) {
+    if (type == DType::IQ4_XS) {
+      uint16_t high;
+      std::memcpy(&high, w + 2, 2);
+      int32_t isum = 0;
+      for (int s = 0; s < 8; ++s) {
+        const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+        isum += (ls - 32) * level_dot(w + 8 + 16 * s, xb.q + 32 * s);
+      }
+      term = (xb.d * h(w)) * float(isum);
+    } else if (type == DType::Q6_K) {
       const uint8_t* ql = w;
       const uint8_t* qh = w + 128;
       const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);

@@ -57,7 +57,8 @@ constexpr struct {
 } kEngineTypes[] = {
     {0, DType::F32},   {1, DType::F16},   {30, DType::BF16}, {8, DType::Q8_0},
     {2, DType::Q4_0},  {3, DType::Q4_1},  {6, DType::Q5_0},  {7, DType::Q5_1},
-    {12, DType::Q4_K}, {13, DType::Q5_K}, {14, DType::Q6_K},
+    {12, DType::Q4_K}, {13, DType::Q5_K}, {14, DType::Q6_K}, {20, DType::IQ4_NL},
+    {23, DType::IQ4_XS},
 };
 
 constexpr uint64_t kMaxStringBytes = 1u << 20;  // a key, a tensor name or one token

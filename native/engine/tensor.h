@@ -13,7 +13,7 @@ namespace tramontane {
 // The stored element types: the float formats safetensors and GGUF share, and GGUF's
 // block-quantized ones (layouts in cpu/quant_blocks.h). Rows of a quantized matrix are
 // whole blocks, so sizes go through row_bytes(), never a per-element size.
-enum class DType { F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K };
+enum class DType { F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS };
 
 // Values per block and bytes per block (1 value for the float types).
 struct BlockShape {
@@ -33,6 +33,8 @@ inline BlockShape block_shape(DType t) {
     case DType::Q4_K: return {256, 144};
     case DType::Q5_K: return {256, 176};
     case DType::Q6_K: return {256, 210};
+    case DType::IQ4_NL: return {32, 18};
+    case DType::IQ4_XS: return {256, 136};
   }
   return {1, 1};
 }
@@ -57,6 +59,8 @@ inline const char* dtype_name(DType t) {
     case DType::Q4_K: return "Q4_K";
     case DType::Q5_K: return "Q5_K";
     case DType::Q6_K: return "Q6_K";
+    case DType::IQ4_NL: return "IQ4_NL";
+    case DType::IQ4_XS: return "IQ4_XS";
   }
   return "?";
 }

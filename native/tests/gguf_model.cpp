@@ -272,7 +272,7 @@ TEST(own_quantized_files_reference_and_fast_paths) {
   TempDir dir;
   const std::string model = "test/fixtures/models/gqa_window";
   const std::vector<int> tokens = fixture_tokens(model);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q6_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q6_K, DType::IQ4_NL}) {
     const std::string path = dir.file(std::string(dtype_name(t)) + ".gguf");
     convert_to_gguf(model, path, t);  // rows of 64 and 128: the K types fall back to Q8_0
     // The same file with every tensor dequantized to F32.
@@ -503,13 +503,14 @@ TEST(model_level_refusals_are_one_line) {
   EXPECT_ERROR(load(tiny_file(dir, "tok.gguf", [](gguf::Writer&) {}, DType::F32, 5)),
                "tokenizer.ggml.tokens", "expected an array of string", "int32");
   {
-    // An unsupported tensor type: Q4_0 rewritten to IQ4_NL (same block shape) in place.
-    std::string bytes = read_all(tiny_file(dir, "iq.gguf", [](gguf::Writer&) {}, DType::Q4_0));
+    // A type ggml defines and the engine does not compute with: the F32 query matrix
+    // relabelled I32 (the same 4 bytes per value), in place.
+    std::string bytes = read_all(tiny_file(dir, "i32.gguf", [](gguf::Writer&) {}));
     const size_t at = bytes.find("blk.0.attn_q.weight") + 19 + 4 + 16;
-    CHECK(bytes[at] == 2);
-    bytes[at] = 20;
-    std::ofstream(dir.file("iq4.gguf"), std::ios::binary) << bytes;
-    EXPECT_ERROR(load(dir.file("iq4.gguf")), "tensor blk.0.attn_q.weight has type IQ4_NL", "not supported");
+    CHECK(bytes[at] == 0);
+    bytes[at] = 26;
+    std::ofstream(dir.file("i32-q.gguf"), std::ios::binary) << bytes;
+    EXPECT_ERROR(load(dir.file("i32-q.gguf")), "tensor blk.0.attn_q.weight has type I32", "not supported");
   }
 }
 

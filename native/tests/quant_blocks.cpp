@@ -20,8 +20,8 @@ using namespace tramontane::cpu;
 
 namespace {
 
-const DType kQuantized[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                            DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kQuantized[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,  DType::Q5_1,
+                            DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
 
 void put_half(uint8_t* p, float x) {
   const uint16_t h = f32_to_f16(x);
@@ -156,6 +156,22 @@ TEST(worked_examples_decode) {
     b[128 + 32 + 8] = 0x20;    // bits 4-5 = 2 → q = 10 | 32 = 42, minus 32 = 10
     CHECK(dequantized(DType::Q6_K, b)[200] == 0.5f * -3 * 10);
   }
+  {  // IQ4_NL: d = 0.5, qs[0] = 0x3A → v[0] = 0.5·levels[10] = 12.5, v[16] = 0.5·levels[3] = −32.5
+    std::vector<uint8_t> b(18, 0);
+    put_half(b.data(), 0.5f);
+    b[2] = 0x3A;
+    const std::vector<float> v = dequantized(DType::IQ4_NL, b);
+    CHECK(v[0] == 12.5f && v[16] == -32.5f && v[1] == -63.5f);
+  }
+  {  // IQ4_XS: sub-block 3: ls = (scales_l[1] >> 4) | (scales_h >> 6 & 3) << 4 = 5 | 2 << 4 = 37;
+     // d = 0.25, qs[48] low nibble 15 → v[96] = 0.25·(37 − 32)·113
+    std::vector<uint8_t> b(136, 0);
+    put_half(b.data(), 0.25f);
+    b[2] = 0x80;          // scales_h bits 6-7 = 2
+    b[4 + 1] = 0x50;      // scales_l[1] high nibble = 5
+    b[8 + 48] = 0x0F;
+    CHECK(dequantized(DType::IQ4_XS, b)[96] == 0.25f * 5 * 113);
+  }
 }
 
 TEST(quantizer_round_trips_within_format_precision) {
@@ -164,6 +180,7 @@ TEST(quantizer_round_trips_within_format_precision) {
   const struct { DType t; double limit; } cases[] = {
       {DType::Q8_0, 0.01}, {DType::Q4_0, 0.14}, {DType::Q4_1, 0.12}, {DType::Q5_0, 0.07},
       {DType::Q5_1, 0.06}, {DType::Q4_K, 0.12}, {DType::Q5_K, 0.06}, {DType::Q6_K, 0.035},
+      {DType::IQ4_NL, 0.12}, {DType::IQ4_XS, 0.12},
       {DType::F16, 1e-3},  {DType::BF16, 5e-3}, {DType::F32, 0},
   };
   for (const auto& c : cases) {

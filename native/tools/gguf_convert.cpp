@@ -1,7 +1,7 @@
 // tramontane-gguf_convert MODEL_DIR OUT.gguf [TYPE]
 // Writes a safetensors model (HF or Mistral's layout) as a llama-architecture GGUF file
-// llama.cpp reads; TYPE is F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or
-// Q6_K (default F16). Matrices whose rows are not whole blocks fall back to Q8_0 / F16.
+// llama.cpp reads; TYPE is F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K,
+// Q6_K, IQ4_NL or IQ4_XS (default F16). Matrices whose rows are not whole blocks fall back to Q8_0 / F16.
 #include <cstdio>
 #include <string>
 
@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   const std::string name = argc == 4 ? argv[3] : "F16";
   using tramontane::DType;
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                  DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+                  DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
     if (name == tramontane::dtype_name(t)) {
       try {
         tramontane::convert_to_gguf(argv[1], argv[2], t);
