@@ -5,7 +5,7 @@
 #   gguf-cuda.log    F16 GGUF files (converted from the fixtures and the demo model) through
 #                    tramontane-test-cuda-engine (CUDA against the CPU engine); a quantized
 #                    file with --backend cuda (one-line refusal) and --backend auto (CPU)
-#   gguf-bench.log   tramontane-bench_cpu, 2 threads: the demo model as safetensors (bf16)
+#   gguf-bench.log   tramontane-bench_gguf, 2 threads: the demo model as safetensors (bf16)
 #                    and as GGUF BF16 / Q8_0 / Q4_0, the llama.cpp fixtures
 #
 #   scripts/device/gguf.sh
@@ -19,7 +19,7 @@ BUILD=build/cuda
 stamp "build" | tee "$OUT/gguf-build.log"
 if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
        ninja -C "$BUILD" tramontane-test-cuda-engine tramontane-logits tramontane-gguf_convert \
-         tramontane-bench_cpu test-gguf_file test-gguf_model test-quant_blocks; } >> "$OUT/gguf-build.log" 2>&1; then
+         tramontane-bench_gguf test-gguf_file test-gguf_model test-quant_blocks; } >> "$OUT/gguf-build.log" 2>&1; then
   tail -60 "$OUT/gguf-build.log"
   exit 1
 fi
@@ -55,10 +55,10 @@ tail -12 "$OUT/gguf-cuda.log"
 {
   for t in BF16 Q8_0 Q4_0; do "$BUILD/bin/tramontane-gguf_convert" models/default "$G/demo-$t.gguf" "$t"; done
   stamp "CPU bench, 2 threads"
-  "$BUILD/bin/tramontane-bench_cpu" --threads 2 models/default "$G/demo-BF16.gguf" "$G/demo-Q8_0.gguf" \
+  "$BUILD/bin/tramontane-bench_gguf" --threads 2 models/default "$G/demo-BF16.gguf" "$G/demo-Q8_0.gguf" \
     "$G/demo-Q4_0.gguf" test/fixtures/gguf/tiny-llama-Q8_0.gguf test/fixtures/gguf/tiny-llama-Q4_K_M.gguf \
     test/fixtures/gguf/tiny-llama-Q5_K_M.gguf
-  TRAMONTANE_QUANT_KERNEL=scalar "$BUILD/bin/tramontane-bench_cpu" --threads 2 "$G/demo-Q8_0.gguf" \
+  TRAMONTANE_QUANT_KERNEL=scalar "$BUILD/bin/tramontane-bench_gguf" --threads 2 "$G/demo-Q8_0.gguf" \
     test/fixtures/gguf/tiny-llama-Q4_K_M.gguf
 } > "$OUT/gguf-bench.log" 2>&1
 cat "$OUT/gguf-bench.log"

@@ -1,4 +1,4 @@
-// tramontane-bench_cpu [--threads N] [--prompt N] [--decode N] MODEL...
+// tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] MODEL...
 // CPU speed of each model (a safetensors folder, a .gguf file or a folder holding one):
 // prefill of a --prompt-token chunk (default 512) and greedy decode of --decode tokens
 // (default 128) after it, in tokens per second, best of 3 runs. Token ids are a fixed
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     }
   }
   if (models.empty() || threads < 1 || prompt < 1 || decode < 1) {
-    std::fprintf(stderr, "usage: tramontane-bench_cpu [--threads N] [--prompt N] [--decode N] MODEL...\n");
+    std::fprintf(stderr, "usage: tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] MODEL...\n");
     return 2;
   }
   std::printf("threads %d, quantized kernels: %s\n", threads, cpu::quant_kernel_name(cpu::quant_kernel()));
