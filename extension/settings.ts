@@ -8,8 +8,10 @@ export type BackendSetting = 'auto' | 'cpu' | 'cuda' | 'remote';
 export type RemoteFimSetting = 'template' | 'prompt+suffix';
 
 export interface ExtensionSettings {
-  /** Model folder; '' = the embedded demo model. */
+  /** Model folder or .gguf file; '' = the embedded demo model. */
   modelPath: string;
+  /** Sliding window for a GGUF file that carries none; 0 = as the file says. */
+  slidingWindow: number;
   backend: BackendSetting;
   remoteUrl: string;
   /** The model name sent to the remote server; '' = the first one it lists. */
@@ -42,6 +44,7 @@ export const DEFAULT_ENABLED_LANGUAGES: Readonly<Record<string, boolean>> = {
 
 export const DEFAULTS: ExtensionSettings = {
   modelPath: '',
+  slidingWindow: 0,
   backend: 'auto',
   remoteUrl: '',
   remoteModel: '',
@@ -63,6 +66,7 @@ export const DEFAULTS: ExtensionSettings = {
 /** Keys under `tramontane.` as package.json declares them. */
 export const KEYS = {
   modelPath: 'model.path',
+  slidingWindow: 'model.slidingWindow',
   backend: 'model.backend',
   remoteUrl: 'remote.url',
   remoteModel: 'remote.model',
@@ -102,7 +106,7 @@ export function userLookup(config: ConfigurationSource): (key: string) => unknow
 }
 
 /** Settings that only the server process reads at start: changing one needs a restart. */
-export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'backend', 'remoteUrl', 'remoteModel', 'remoteFim', 'nodePath', 'threads'];
+export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'slidingWindow', 'backend', 'remoteUrl', 'remoteModel', 'remoteFim', 'nodePath', 'threads'];
 
 const BACKENDS: readonly BackendSetting[] = ['auto', 'cpu', 'cuda', 'remote'];
 const REMOTE_FIM: readonly RemoteFimSetting[] = ['template', 'prompt+suffix'];
@@ -144,6 +148,7 @@ function languages(value: unknown): Record<string, boolean> {
 export function readSettings(get: (key: string) => unknown): ExtensionSettings {
   return {
     modelPath: str(get(KEYS.modelPath), DEFAULTS.modelPath),
+    slidingWindow: int(get(KEYS.slidingWindow), DEFAULTS.slidingWindow, 0, 1 << 24),
     backend: oneOf(get(KEYS.backend), BACKENDS, DEFAULTS.backend),
     remoteUrl: str(get(KEYS.remoteUrl), DEFAULTS.remoteUrl),
     remoteModel: str(get(KEYS.remoteModel), DEFAULTS.remoteModel),

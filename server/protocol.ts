@@ -99,6 +99,8 @@ export interface ModelStatus {
   template?: Exclude<FimTemplateName, 'auto'>;
   /** Chat template in use once ready ("mistral-v1" or "mistral-v3"). */
   chatTemplate?: ChatTemplateName;
+  /** Once ready, a one-line caveat about the model (e.g. a GGUF file without its window). */
+  notice?: string;
 }
 
 export type ChatTemplateName = 'mistral-v1' | 'mistral-v3';

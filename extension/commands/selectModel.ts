@@ -7,13 +7,15 @@ import { KEYS, type ExtensionSettings } from '../settings';
 
 const RECENT_KEY = 'tramontane.recentModels';
 
-/** Why a folder cannot be a model, or undefined when it looks like one. */
+/** Why a folder or file cannot be a model, or undefined when it looks like one. */
 export function modelFolderProblem(dir: string): string | undefined {
   if (!fs.existsSync(dir)) return `${dir} does not exist.`;
-  if (!fs.statSync(dir).isDirectory()) return `${dir} is not a folder.`;
+  if (!fs.statSync(dir).isDirectory()) {
+    return dir.toLowerCase().endsWith('.gguf') ? undefined : `${dir} is neither a folder nor a .gguf file.`;
+  }
   const has = (name: string) => fs.existsSync(path.join(dir, name));
-  if (!has('config.json') && !has('params.json')) {
-    return `${dir} has neither config.json (Hugging Face layout) nor params.json (Mistral's layout).`;
+  if (!has('config.json') && !has('params.json') && !fs.readdirSync(dir).some((name) => name.toLowerCase().endsWith('.gguf'))) {
+    return `${dir} has neither config.json (Hugging Face layout), params.json (Mistral's layout) nor a .gguf file.`;
   }
   return undefined;
 }
@@ -51,6 +53,19 @@ export async function selectModel(context: vscode.ExtensionContext, settings: Ex
       detail: 'Hugging Face (config.json + safetensors + tokenizer) or Mistral (params.json + consolidated.safetensors)',
       run: async () => {
         const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model' });
+        if (picked?.[0]) await useFolder(picked[0].fsPath);
+      },
+    },
+    {
+      label: '$(file-binary) Choose a GGUF file…',
+      detail: "llama.cpp's format: F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0 and the like (runs on the CPU)",
+      run: async () => {
+        const picked = await vscode.window.showOpenDialog({
+          canSelectFolders: false,
+          canSelectFiles: true,
+          filters: { 'GGUF models': ['gguf'] },
+          openLabel: 'Use this model',
+        });
         if (picked?.[0]) await useFolder(picked[0].fsPath);
       },
     },

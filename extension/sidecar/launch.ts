@@ -26,6 +26,7 @@ export function serveArgs(settings: ExtensionSettings): string[] {
     if (settings.modelPath) args.push('--model', settings.modelPath);
     args.push('--backend', settings.backend);
     if (settings.threads > 0) args.push('--threads', String(settings.threads));
+    if (settings.slidingWindow > 0) args.push('--sliding-window', String(settings.slidingWindow));
   }
   return args;
 }

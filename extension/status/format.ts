@@ -95,6 +95,7 @@ export function statusView(input: StatusInput): StatusView {
   const detail = [
     `Tramontane: ${where} (${status.model})`,
     status.template ? `prompt template: ${status.template}` : '',
+    status.notice ? `note: ${status.notice}` : '',
     input.last
       ? `last completion: first token after ${Math.round(input.last.timeToFirstTokenMs)} ms` +
         (input.last.tokensPerSecond === undefined ? '' : `, ${input.last.tokensPerSecond.toFixed(1)} tok/s`) +

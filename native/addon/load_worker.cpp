@@ -73,6 +73,13 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (opts.Has("threads") && opts.Get("threads").IsNumber()) {
       options.threads = opts.Get("threads").As<Napi::Number>().Int32Value();
     }
+    if (opts.Has("slidingWindow") && opts.Get("slidingWindow").IsNumber()) {
+      const double window = opts.Get("slidingWindow").As<Napi::Number>().DoubleValue();
+      if (!(window >= 0 && window <= (1 << 24)) || window != double(int(window))) {
+        throw Napi::RangeError::New(env, "slidingWindow must be an integer between 0 and 16777216");
+      }
+      options.sliding_window = int(window);
+    }
   }
   Napi::Function on_progress;
   if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();

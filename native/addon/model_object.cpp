@@ -52,6 +52,7 @@ Napi::Value ModelObject::Config(const Napi::CallbackInfo& info) {
   out.Set("ropeLayout", c.rope_layout == RopeLayout::Interleaved ? "interleaved" : "rotate-half");
   out.Set("bosId", c.bos_id);
   out.Set("eosId", c.eos_id);
+  out.Set("windowMissing", c.window_missing);
   return out;
 }
 

@@ -13,6 +13,8 @@
 #include "convert.h"
 #include "matmul_fast.h"
 #include "ops.h"
+#include "quant_blocks.h"
+#include "quant_matmul.h"
 #include "simd.h"
 
 namespace tramontane::cpu {
@@ -59,7 +61,7 @@ void widen_row(float* dst, const void* src, StoredType type, int cols) {
     for (; i + 8 <= cols; i += 8) bf16x8_to_f32(s + i, dst + i);
     for (; i < cols; ++i) dst[i] = bf16_to_f32(s[i]);
   } else {
-    to_f32(dst, src, type, size_t(cols));
+    dequantize_row(type, src, dst, cols);  // the float types, or a quantized row exactly
   }
 }
 
@@ -141,8 +143,13 @@ static RowsKernel fast_kernel(Isa isa) {
 
 void matmul_with(Isa isa, float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
                  MatmulScratch& scratch) {
+  if (is_quantized(w.type) && quant_kernel() != QuantKernel::Reference) {
+    // Quantized blocks: 8-bit activation dot products on the blocks (quant_matmul.cpp).
+    quant_matmul(out, x, n, w, pool, scratch.activations, quant_kernel());
+    return;
+  }
   const RowsKernel kernel = fast_kernel(isa);
-  if (!kernel) {
+  if (!kernel || is_quantized(w.type)) {  // the reference dequantizes rows exactly
     matmul_reference(out, x, n, w, pool, scratch);
     return;
   }

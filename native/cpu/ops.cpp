@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "convert.h"
+#include "quant_blocks.h"
 
 namespace tramontane::cpu {
 
@@ -11,7 +12,7 @@ void embed(float* out, const Matrix& table, const int* tokens, int n) {
   const size_t row_bytes = table.row_bytes();
   for (int t = 0; t < n; ++t) {
     const uint8_t* src = static_cast<const uint8_t*>(table.data) + size_t(tokens[t]) * row_bytes;
-    to_f32(out + size_t(t) * size_t(table.cols), src, table.type, size_t(table.cols));
+    dequantize_row(table.type, src, out + size_t(t) * size_t(table.cols), table.cols);
   }
 }
 

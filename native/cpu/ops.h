@@ -22,6 +22,7 @@ float dot(const float* a, const float* b, int n);
 constexpr int kMatmulTile = 16;
 struct MatmulScratch {
   std::vector<std::vector<float>> per_worker;  // [worker][kMatmulTile * max_cols]
+  std::vector<uint8_t> activations;            // quantized weights: the chunk's 8-bit x
   void reserve(int workers, int64_t max_cols);
 };
 

@@ -117,8 +117,10 @@ class Fields {
   std::string what_;
 };
 
+}  // namespace
+
 // Shared sanity checks: the forward pass relies on each of these.
-void validate(const ModelConfig& c, const std::string& what) {
+void validate_config(const ModelConfig& c, const std::string& what) {
   if (c.n_heads % c.n_kv_heads != 0) {
     throw Error(what + ": attention heads (" + std::to_string(c.n_heads) +
                 ") must be a multiple of key/value heads (" + std::to_string(c.n_kv_heads) + ")");
@@ -148,8 +150,6 @@ void read_experts(const Fields& f, const char* experts, const char* per_token, M
   c.n_experts = f.positive(experts, 4096);
   c.n_experts_per_token = f.positive(per_token, 4096);
 }
-
-}  // namespace
 
 ModelConfig parse_hf_config(const json::Value& root, const std::string& what) {
   Fields f(root, what);
@@ -209,7 +209,7 @@ ModelConfig parse_hf_config(const json::Value& root, const std::string& what) {
   c.eos_id = f.token_id_or("eos_token_id", 2);
   c.rope_layout = RopeLayout::RotateHalf;
   read_experts(f, "num_local_experts", "num_experts_per_tok", c);
-  validate(c, what);
+  validate_config(c, what);
   return c;
 }
 
@@ -242,7 +242,7 @@ ModelConfig parse_params_json(const json::Value& root, const std::string& what) 
   if (moe && !moe->is_null()) {
     read_experts(Fields(*moe, what + " moe"), "num_experts", "num_experts_per_tok", c);
   }
-  validate(c, what);
+  validate_config(c, what);
   return c;
 }
 

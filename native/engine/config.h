@@ -13,7 +13,9 @@ namespace tramontane {
 
 // Which layout a model's files follow: where its config is and how its tensors are named
 // (weights.cpp) and laid out (RoPE rows).
-enum class ModelFormat { HuggingFace, Consolidated };
+// Where the tensor names come from: HF, Mistral's consolidated files, or llama.cpp's
+// GGUF names (interleaved RoPE rows, like consolidated).
+enum class ModelFormat { HuggingFace, Consolidated, Gguf };
 
 struct LoadedConfig {
   ModelConfig config;
@@ -23,6 +25,9 @@ struct LoadedConfig {
 // Looks for config.json, then params.json, in dir. Throws a one-line Error when the
 // directory or both files are missing, or when a value is absent or out of range.
 LoadedConfig load_config(const std::string& dir);
+
+// The checks every config passes, whatever its source (the forward pass relies on them).
+void validate_config(const ModelConfig& config, const std::string& what);
 
 // The two parsers on their own (what = file name used in messages).
 ModelConfig parse_hf_config(const json::Value& root, const std::string& what);

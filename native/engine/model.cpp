@@ -25,20 +25,37 @@ static int thread_count(int requested) {
   return cores > 0 ? int(cores) : 1;
 }
 
-LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) {
+#ifdef TRAMONTANE_WITH_CUDA
+static bool has_quantized_weights(const Weights& w) {
+  if (is_quantized(w.embed.type) || is_quantized(w.lm_head.type)) return true;
+  for (const LayerWeights& l : w.layers) {
+    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      if (is_quantized(m->type)) return true;
+    }
+  }
+  return false;
+}
+#endif
+
+LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : path_(dir) {
   const int threads = thread_count(options.threads);
-  ModelFiles files = open_model_files(dir);
+  ModelFiles files = open_model_files(dir, options.sliding_window);
   config_ = files.config;
   tensors_ = std::move(files.tensors);
+  tokenizer_ = files.tokenizer ? std::move(files.tokenizer) : Tokenizer::load_from_dir(dir);
+  if (files.vocabulary_only) return;  // it tokenizes; new_session says why it cannot run
   weights_ = load_weights(*tensors_, config_, files.format, options.on_progress);
-  tokenizer_ = Tokenizer::load_from_dir(dir);
   if (tokenizer_ && tokenizer_->vocab_size() > config_.vocab_size) {
     throw Error("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
                 " tokens but the model only " + std::to_string(config_.vocab_size));
   }
 #ifdef TRAMONTANE_WITH_CUDA
+  const bool quantized = has_quantized_weights(weights_);
+  if (quantized && options.backend == BackendKind::Cuda) {
+    throw Error("quantized weights are not yet supported on the CUDA backend; use --backend cpu");
+  }
   if (options.backend == BackendKind::Cuda ||
-      (options.backend == BackendKind::Auto && cuda_device_available())) {
+      (options.backend == BackendKind::Auto && !quantized && cuda_device_available())) {
     backend_ = make_cuda_backend(config_, weights_);
     return;
   }
@@ -47,6 +64,9 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) {
 }
 
 std::unique_ptr<Session> LoadedModel::new_session(const SessionOptions& options) {
+  if (!backend_) {
+    throw Error(path_ + " holds only a vocabulary (no tensors): it can tokenize, not run");
+  }
   auto self = std::static_pointer_cast<LoadedModel>(shared_from_this());
   return std::make_unique<ModelSession>(std::move(self), options);
 }

@@ -21,7 +21,7 @@ class LoadedModel : public Model {
   LoadedModel(const std::string& dir, const LoadOptions& options);
 
   const ModelConfig& config() const override { return config_; }
-  BackendKind backend() const override { return backend_->kind(); }
+  BackendKind backend() const override { return backend_ ? backend_->kind() : BackendKind::Cpu; }
   const Tokenizer* tokenizer() const override { return tokenizer_.get(); }
   std::unique_ptr<Session> new_session(const SessionOptions& options) override;
 
@@ -35,7 +35,9 @@ class LoadedModel : public Model {
   std::unique_ptr<TensorSource> tensors_;  // the weights point into it
   Weights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_
+  std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_; null for a
+                                             // vocabulary-only GGUF file
+  std::string path_;
 };
 
 }  // namespace tramontane

@@ -1,6 +1,7 @@
 // Tensors as a weight format stores them: a name, a shape, a stored element type and
 // the bytes of each row. Nothing here owns or converts data: bf16/f16 weights stay
-// 2 bytes per value and the CPU kernels widen them to fp32 on the fly.
+// 2 bytes per value, quantized ones stay in their blocks, and the CPU kernels read them
+// as they are.
 //
 // A row is the fastest-varying dimension (the last of a safetensors shape, ne0 of a
 // GGUF one). Plain types store each value in whole bytes; block types (quantized
@@ -15,9 +16,11 @@
 
 namespace tramontane {
 
-// Every element type a weight may be stored in. New block formats add an entry here
-// and a line in each function below; the loaders refuse what a backend cannot read.
-enum class StoredType { F32, BF16, F16 };
+// Every element type a weight may be stored in: the float formats safetensors and GGUF
+// share, and GGUF's block-quantized ones (layouts in cpu/quant_blocks.h). A new block
+// format adds an entry here and a line in each function in tensor.cpp; the loaders
+// refuse what a backend cannot read.
+enum class StoredType { F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS };
 
 const char* stored_type_name(StoredType t);
 // Values per block (1 for the plain types) and bytes per block.
@@ -27,6 +30,7 @@ size_t block_bytes(StoredType t);
 inline size_t row_bytes(StoredType t, int64_t row_length) {
   return size_t(row_length / block_size(t)) * block_bytes(t);
 }
+inline bool is_quantized(StoredType t) { return block_size(t) > 1; }
 
 // One tensor of a weight file, with its data already bounds-checked.
 struct TensorView {

@@ -9,7 +9,10 @@
 namespace tramontane {
 
 TokenizerSpec read_tokenizer_model(const std::string& bytes, const std::string& path) {
-  const spm::ModelProto model = spm::parse_model(bytes, path);
+  return sentencepiece_spec(spm::parse_model(bytes, path), path);
+}
+
+TokenizerSpec sentencepiece_spec(const spm::ModelProto& model, const std::string& path) {
   if (model.model_type != spm::ModelType::Bpe) {
     static const char* names[] = {"", "UNIGRAM", "BPE", "WORD", "CHAR"};
     tokenizer_fail(path, std::string("SentencePiece model type ") + names[static_cast<int>(model.model_type)] +

@@ -64,6 +64,8 @@ std::unique_ptr<Tokenizer> make_tokenizer(TokenizerSpec spec);
 // file in messages.
 TokenizerSpec read_tokenizer_json(const std::string& text, const std::string& path);
 TokenizerSpec read_tokenizer_model(const std::string& bytes, const std::string& path);
+// A SentencePiece model however it was read (a tokenizer.model, a GGUF file's metadata).
+TokenizerSpec sentencepiece_spec(const spm::ModelProto& model, const std::string& path);
 
 // A one-line Error "what: message", control characters escaped.
 [[noreturn]] inline void tokenizer_fail(const std::string& what, const std::string& message) {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "convert.h"
+#include "quant_blocks.h"
 
 namespace tramontane {
 
@@ -21,6 +21,19 @@ WeightNames WeightNames::for_format(ModelFormat format) {
     n.w_gate = "model.layers.{}.mlp.gate_proj.weight";
     n.w_up = "model.layers.{}.mlp.up_proj.weight";
     n.w_down = "model.layers.{}.mlp.down_proj.weight";
+  } else if (format == ModelFormat::Gguf) {
+    n.embed = "token_embd.weight";
+    n.final_norm = "output_norm.weight";
+    n.lm_head = "output.weight";
+    n.attn_norm = "blk.{}.attn_norm.weight";
+    n.wq = "blk.{}.attn_q.weight";
+    n.wk = "blk.{}.attn_k.weight";
+    n.wv = "blk.{}.attn_v.weight";
+    n.wo = "blk.{}.attn_output.weight";
+    n.ffn_norm = "blk.{}.ffn_norm.weight";
+    n.w_gate = "blk.{}.ffn_gate.weight";
+    n.w_up = "blk.{}.ffn_up.weight";
+    n.w_down = "blk.{}.ffn_down.weight";
   } else {
     n.embed = "tok_embeddings.weight";
     n.final_norm = "norm.weight";
@@ -68,7 +81,7 @@ class Loader {
   std::vector<float> values(const std::string& name, int64_t n) {
     const TensorView& t = tensor(name, {n});
     std::vector<float> out(static_cast<size_t>(n));
-    cpu::to_f32(out.data(), t.data, t.type, size_t(n));
+    cpu::dequantize_row(t.type, t.data, out.data(), n);  // norms are F32 in practice
     return out;
   }
 
@@ -113,7 +126,11 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c, ModelForm
   }
   w.final_norm = load.values(names.final_norm, c.dim);
   w.lm_head = c.tie_embeddings ? w.embed : load.matrix(names.lm_head, c.vocab_size, c.dim);
+  touch_weights(w, c, progress);
+  return w;
+}
 
+void touch_weights(const Weights& w, const ModelConfig& c, const std::function<void(float)>& progress) {
   // Everything is validated; now bring the pages in, reporting progress per layer.
   const float steps = float(c.n_layers + 2);
   if (progress) progress(0.f);
@@ -127,7 +144,6 @@ Weights load_weights(const TensorSource& source, const ModelConfig& c, ModelForm
   }
   if (!c.tie_embeddings) touch(w.lm_head);
   if (progress) progress(1.f);
-  return w;
 }
 
 }  // namespace tramontane

@@ -53,4 +53,8 @@ struct WeightNames {
 Weights load_weights(const TensorSource& source, const ModelConfig& config, ModelFormat format,
                      const std::function<void(float)>& progress);
 
+// Reads one byte per page of every matrix, reporting progress per layer.
+void touch_weights(const Weights& weights, const ModelConfig& config,
+                   const std::function<void(float)>& progress);
+
 }  // namespace tramontane

@@ -69,6 +69,8 @@ export interface Backend {
   readonly chatTemplate?: ChatTemplateName;
   /** What the "auto" template means without a tokenizer to inspect. */
   readonly autoTemplate?: TemplateName;
+  /** A one-line caveat about the model for the status, if any. */
+  readonly notice?: string;
   /** Most prompt + generated tokens one sequence may hold (Infinity if unbounded). */
   readonly contextLimit: number;
   complete(job: CompletionJob): Promise<CompletionRun>;

@@ -59,6 +59,7 @@ export class NativeBackend implements Backend {
   readonly tokenizer: PromptTokenizer;
   readonly chatTemplate: ChatTemplateName;
   readonly contextLimit: number;
+  readonly notice?: string;
   readonly queue = new EngineQueue();
   private readonly pools: Record<PoolName, SessionPool>;
   private readonly watch?: EngineWatch;
@@ -85,6 +86,11 @@ export class NativeBackend implements Backend {
     this.contextLimit = windowed ? Infinity : this.probeCapacity();
     // With a window, older tokens are not attended to: a conversation is kept within it.
     this.conversationLimit = windowed ? model.config.slidingWindow : this.contextLimit;
+    if (model.config.windowMissing) {
+      this.notice =
+        'this GGUF file (Mistral 7B v0.1) carries no sliding window, so attention spans the whole context; ' +
+        'set the 4096-token window with --sliding-window 4096 (tramontane.model.slidingWindow)';
+    }
   }
 
   private probeCapacity(): number {

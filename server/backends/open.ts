@@ -8,7 +8,7 @@ import { NativeBackend, type NativeOptions } from './native';
 import { RemoteBackend, type RemoteOptions } from './remote';
 
 export type BackendSpec =
-  | { kind: 'native'; modelDir: string; engine: BackendChoice; threads?: number; native?: NativeOptions }
+  | { kind: 'native'; modelDir: string; engine: BackendChoice; threads?: number; slidingWindow?: number; native?: NativeOptions }
   | ({ kind: 'remote' } & RemoteOptions);
 
 // Test hook: TRAMONTANE_TEST_FAULT=load-error:MESSAGE makes the engine's load fail with
@@ -28,13 +28,13 @@ export async function openBackend(spec: BackendSpec, onProgress?: (fraction: num
   try {
     const fault = loadFault();
     if (fault) throw new Error(fault);
-    model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, onProgress });
+    model = await loadModel(spec.modelDir, { backend: spec.engine, threads: spec.threads, slidingWindow: spec.slidingWindow, onProgress });
   } catch (error) {
     throw adviseMemory(error);
   }
   if (!model.hasTokenizer) {
     model.dispose();
-    throw new Error(`${spec.modelDir} has no tokenizer.json or tokenizer.model: completion needs one`);
+    throw new Error(`${spec.modelDir} has no tokenizer (tokenizer.json, tokenizer.model, or tokenizer.ggml.* in a GGUF file): completion needs one`);
   }
   return new NativeBackend(model, spec.modelDir, spec.native);
 }

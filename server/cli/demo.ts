@@ -88,7 +88,7 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
   if (!options.model && modelDir === defaultModelDir()) {
     out.write(
       'Using the embedded demo model: a small model trained for this demo, not a real assistant.\n' +
-        'For real completions pass --model with a Mistral-architecture folder (config.json or params.json + safetensors).\n\n',
+        'For real completions pass --model with a Mistral-architecture folder (config.json or params.json + safetensors) or a .gguf file.\n\n',
     );
   }
   out.write(`Typing ${path.basename(file)}; suggestions appear dimmed after the cursor.\n\n`);

@@ -12,9 +12,10 @@ import { tokenizeCommand } from './tokenize';
 
 function engineOptions(command: Command): Command {
   return command
-    .option('--model <dir>', 'model folder (HF config.json or Mistral params.json); default: the embedded demo model')
+    .option('--model <path>', 'model folder (HF config.json or Mistral params.json), a .gguf file or a folder holding one; default: the embedded demo model')
     .addOption(new Option('--backend <name>', 'auto (CUDA when built with it and a GPU is present, else CPU), cpu or cuda').argParser(parseBackend).default('auto'))
-    .option('--threads <n>', 'CPU threads (default: all cores)', parsePositive);
+    .option('--threads <n>', 'CPU threads (default: all cores)', parsePositive)
+    .option('--sliding-window <n>', 'sliding window for a GGUF file that carries none (Mistral 7B v0.1: 4096)', parsePositive);
 }
 
 export function buildProgram(): Command {

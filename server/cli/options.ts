@@ -51,7 +51,7 @@ export function defaultModelDir(): string | undefined {
 export function resolveModelDir(model: string | undefined): string {
   if (model) return model;
   const fallback = defaultModelDir();
-  if (!fallback) throw new Error('no model given: pass --model DIR (a folder with config.json or params.json)');
+  if (!fallback) throw new Error('no model given: pass --model DIR (a folder with config.json or params.json) or a .gguf file');
   return fallback;
 }
 
@@ -59,4 +59,5 @@ export interface EngineOptions {
   model?: string;
   backend: BackendChoice;
   threads?: number;
+  slidingWindow?: number;
 }

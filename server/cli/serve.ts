@@ -47,6 +47,7 @@ export function backendSpec(options: ServeOptions, onHung?: (stalledMs: number) 
     modelDir: resolveModelDir(options.model),
     engine: options.backend,
     threads: options.threads,
+    slidingWindow: options.slidingWindow,
     native: {
       completionSessions: options.completionSessions,
       httpSessions: options.httpSessions,
@@ -99,7 +100,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const spec = backendSpec(options, onHung);
   const loader = new BackendLoader(spec);
   if (spec.kind === 'native' && !options.model) {
-    log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) for real completions`);
+    log(`no --model given: serving the small demo model in ${spec.modelDir}; pass --model DIR (Mistral weights: config.json or params.json + safetensors) or a .gguf file for real completions`);
   }
   // A stray rejection (a notification to a client that went away) must not take the
   // server down with it.

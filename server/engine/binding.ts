@@ -23,6 +23,8 @@ export interface ModelConfig {
   ropeLayout: 'rotate-half' | 'interleaved';
   bosId: number;
   eosId: number;
+  /** A GGUF file with Mistral 7B v0.1's shape that carries no sliding window, none supplied. */
+  windowMissing: boolean;
 }
 
 export interface SessionOptions {
@@ -88,7 +90,7 @@ export interface NativeModel {
 export interface NativeAddon {
   loadModel(
     dir: string,
-    options?: { backend?: BackendChoice; threads?: number },
+    options?: { backend?: BackendChoice; threads?: number; slidingWindow?: number },
     onProgress?: (fraction: number) => void,
   ): Promise<NativeModel>;
 }

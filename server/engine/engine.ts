@@ -20,13 +20,15 @@ export interface LoadOptions {
   /** Default auto: CUDA when the build has it and a GPU is present, else the CPU. */
   backend?: BackendChoice;
   threads?: number;
+  /** A sliding window for a GGUF file that carries none (Mistral 7B v0.1's: 4096). */
+  slidingWindow?: number;
   onProgress?: (fraction: number) => void;
 }
 
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
   const native = await nativeAddon().loadModel(
     dir,
-    { backend: options.backend, threads: options.threads },
+    { backend: options.backend, threads: options.threads, slidingWindow: options.slidingWindow },
     options.onProgress,
   );
   return new Model(native);

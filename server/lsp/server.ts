@@ -140,8 +140,9 @@ export function startLanguageServer(connection: Connection, loader: BackendLoade
       const chat = new ChatService(backend, settings, (uri) => documents.get(uri));
       ready = { backend, completions, chat };
       const remoteModel = backend instanceof RemoteBackend ? backend.model : undefined;
-      readyStatus = { ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate, remoteModel };
+      readyStatus = { ...status, state: 'ready', backend: backend.kind, progress: 1, template: completions.templateName, chatTemplate: backend.chatTemplate, remoteModel, notice: backend.notice };
       setStatus(readyStatus);
+      if (backend.notice) connection.console.warn(backend.notice);
       if (remoteModel && completions.templateName === 'prefix-only') {
         connection.console.warn(
           `the remote model "${remoteModel}" has no known fill-in-the-middle template: prompts hold the text before the cursor only; set tramontane.completion.fimTemplate, or tramontane.remote.fim to prompt+suffix if the server applies the model's own`,

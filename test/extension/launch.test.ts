@@ -27,6 +27,12 @@ describe('server launch', () => {
     ]);
   });
 
+  it('passes a GGUF file and the sliding window it lacks', () => {
+    assert.deepEqual(serveArgs({ ...DEFAULTS, modelPath: '/m/mistral-7b-v0.1.Q4_K_M.gguf', backend: 'cpu', slidingWindow: 4096 }), [
+      'serve', '--stdio', '--model', '/m/mistral-7b-v0.1.Q4_K_M.gguf', '--backend', 'cpu', '--sliding-window', '4096',
+    ]);
+  });
+
   it('leaves --model out for the embedded model (the server finds it)', () => {
     assert.ok(!serveArgs(DEFAULTS).includes('--model'));
   });

@@ -27,6 +27,7 @@ describe('settings', () => {
   it('reads every key under its package.json name', () => {
     const s = read({
       'model.path': '/models/codestral',
+      'model.slidingWindow': 4096,
       'model.backend': 'cuda',
       'remote.url': 'http://box:8000/v1',
       'remote.model': 'codestral-22b',
@@ -46,6 +47,7 @@ describe('settings', () => {
     });
     assert.deepEqual(s, {
       modelPath: '/models/codestral',
+      slidingWindow: 4096,
       backend: 'cuda',
       remoteUrl: 'http://box:8000/v1',
       remoteModel: 'codestral-22b',

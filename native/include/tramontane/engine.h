@@ -60,11 +60,17 @@ struct ModelConfig {
   RopeLayout rope_layout = RopeLayout::RotateHalf;
   int bos_id = 1;
   int eos_id = 2;
+  // A GGUF file with Mistral 7B v0.1's shape that carries no sliding window (its
+  // converter drops it) and none was supplied: the model runs without one.
+  bool window_missing = false;
 };
 
 struct LoadOptions {
   BackendKind backend = BackendKind::Cpu;
   int threads = 0;  // 0 = hardware concurrency
+  // A sliding window for a GGUF file that carries none (files converted from Mistral 7B
+  // v0.1 omit its 4096); 0 = as the file says. Ignored where the model has one.
+  int sliding_window = 0;
   // Called with a fraction in [0, 1] while weights are read and prepared.
   std::function<void(float)> on_progress;
 };
@@ -127,7 +133,8 @@ class Session;
 class Model : public std::enable_shared_from_this<Model> {
  public:
   // dir holds config.json + *.safetensors (HF) or params.json + consolidated.safetensors,
-  // and optionally tokenizer.json / tokenizer.model.
+  // and optionally tokenizer.json / tokenizer.model; or it is a .gguf file, or a folder
+  // holding one.
   static std::shared_ptr<Model> load(const std::string& dir, const LoadOptions& options);
   virtual ~Model() = default;
 

@@ -1,0 +1,104 @@
+#include "quant_dot.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace tramontane::cpu {
+
+const char* quant_kernel_name(QuantKernel k) {
+  switch (k) {
+    case QuantKernel::Reference: return "reference";
+    case QuantKernel::Scalar: return "scalar";
+    case QuantKernel::Avx2: return "avx2";
+  }
+  return "?";
+}
+
+bool avx2_available() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+namespace {
+
+QuantKernel default_kernel() {
+  const char* env = std::getenv("TRAMONTANE_QUANT_KERNEL");
+  const std::string choice = env ? env : "";
+  if (choice == "reference") return QuantKernel::Reference;
+  if (choice == "scalar") return QuantKernel::Scalar;
+  return avx2_available() ? QuantKernel::Avx2 : QuantKernel::Scalar;
+}
+
+std::atomic<int>& active() {
+  static std::atomic<int> kernel{int(default_kernel())};
+  return kernel;
+}
+
+// Symmetric 8-bit: the largest magnitude maps to ±127, the rest round to nearest.
+float quantize_block(const float* x, int n, int8_t* q) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  if (!(amax > 0.f)) {
+    std::memset(q, 0, size_t(n));
+    return 0.f;
+  }
+  const float inverse = 127.f / amax;
+  for (int i = 0; i < n; ++i) q[i] = int8_t(std::max(-127.f, std::min(127.f, std::nearbyint(x[i] * inverse))));
+  return amax / 127.f;
+}
+
+}  // namespace
+
+QuantKernel quant_kernel() { return QuantKernel(active().load(std::memory_order_relaxed)); }
+
+void set_quant_kernel(QuantKernel k) {
+  if (k == QuantKernel::Avx2 && !avx2_available()) k = QuantKernel::Scalar;
+  active().store(int(k), std::memory_order_relaxed);
+}
+
+size_t q8_bytes(StoredType weights, int64_t cols) {
+  return block_size(weights) == 256 ? size_t(cols / 256) * sizeof(Q8KBlock) : size_t(cols / 32) * sizeof(Q8Block);
+}
+
+void quantize_activations(StoredType weights, const float* x, int64_t cols, void* out) {
+  if (block_size(weights) == 256) {
+    Q8KBlock* blocks = static_cast<Q8KBlock*>(out);
+    for (int64_t b = 0; b < cols / 256; ++b) {
+      Q8KBlock& block = blocks[b];
+      block.d = quantize_block(x + 256 * b, 256, block.q);
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += block.q[16 * g + l];
+        block.sums[g] = int16_t(sum);
+      }
+    }
+  } else {
+    Q8Block* blocks = static_cast<Q8Block*>(out);
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      Q8Block& block = blocks[b];
+      block.d = quantize_block(x + 32 * b, 32, block.q);
+      int sum = 0;
+      for (int l = 0; l < 32; ++l) sum += block.q[l];
+      block.sum = sum;
+    }
+  }
+}
+
+float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols) {
+  const int64_t blocks = cols / block_size(weights);
+  const uint8_t* w = static_cast<const uint8_t*>(w_row);
+  if (kernel == QuantKernel::Avx2) {
+    float out;
+    dot_avx2(weights, w, xq, 0, 1, blocks, &out);
+    return out;
+  }
+  return dot_scalar(weights, w, xq, blocks);
+}
+
+}  // namespace tramontane::cpu

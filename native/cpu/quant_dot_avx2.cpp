@@ -1,0 +1,264 @@
+// The 8-bit activation dot products in AVX2, compiled for AVX2 function by function
+// (target attributes) and called only when the CPU has it. Each block's integer sums
+// come from 32-byte vectors; its fp32 term is then formed and accumulated exactly as
+// quant_dot_scalar.cpp does, so both give the same bits. A weight block is unpacked
+// once for up to 4 tokens (prefill); each token keeps its own accumulator and order.
+#include <cstring>
+
+#include "convert.h"
+#include "quant_blocks.h"
+#include "quant_dot.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define TRAMONTANE_AVX2 __attribute__((target("avx2")))
+
+namespace tramontane::cpu {
+
+namespace {
+
+float h(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return f16_to_f32(v);
+}
+
+TRAMONTANE_AVX2 inline int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Σ over 32 bytes of unsigned a (≤ 63) times signed b, as 8 int32 partial sums, each
+// pair of products scaled by `scale` (int16 lanes) first.
+TRAMONTANE_AVX2 inline __m256i dot_u8(__m256i a, __m256i b, __m256i scale) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), scale);
+}
+
+TRAMONTANE_AVX2 inline __m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// 16 bytes of nibbles → 32 values: low nibbles first (values 0..15), then high ones.
+TRAMONTANE_AVX2 inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i low = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+}
+
+// Nibbles (one per byte) → the signed IQ4 levels they stand for.
+TRAMONTANE_AVX2 inline __m256i levels(__m256i nibbles) {
+  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Levels));
+  return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles);
+}
+
+// The 32 bits of qh as 32 bytes: 16 where bit j is set, else 0.
+TRAMONTANE_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(int(bits)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i mask = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask);
+  return _mm256_and_si256(set, _mm256_set1_epi8(16));
+}
+
+// Each weight block is unpacked once and serves T tokens: out[t] = w · x_t, where
+// token t's blocks start at x + t · stride bytes.
+template <int T>
+TRAMONTANE_AVX2 void dot_32(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
+                            float* out) {
+  const int bytes = int(block_bytes(type));
+  const __m256i ones = _mm256_set1_epi16(1);
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
+    // The weights as unsigned bytes (Q8_0, IQ4_NL: their magnitudes, the signs moved
+    // onto x).
+    __m256i q;
+    int offset = 0;      // Q4_0 / Q5_0: the 8 or 16 taken from every value
+    bool with_min = false;
+    switch (type) {
+      case StoredType::Q8_0: q = load32(w + 2); break;
+      case StoredType::Q4_0: q = nibbles(w + 2), offset = 8; break;
+      case StoredType::Q5_0: q = _mm256_or_si256(nibbles(w + 6), fifth_bits(w + 2)), offset = 16; break;
+      case StoredType::Q4_1: q = nibbles(w + 4), with_min = true; break;
+      case StoredType::IQ4_NL: q = levels(nibbles(w + 2)); break;
+      default: q = _mm256_or_si256(nibbles(w + 8), fifth_bits(w + 4)), with_min = true; break;  // Q5_1
+    }
+    const bool is_signed = type == StoredType::Q8_0 || type == StoredType::IQ4_NL;
+    const __m256i magnitude = is_signed ? _mm256_sign_epi8(q, q) : q;
+    const float d = h(w), m = with_min ? h(w + 2) : 0.f;
+    for (int t = 0; t < T; ++t) {
+      const Q8Block& xb = reinterpret_cast<const Q8Block*>(x + size_t(t) * stride)[b];
+      __m256i xv = load32(xb.q);
+      if (is_signed) xv = _mm256_sign_epi8(xv, q);
+      const int32_t sum = hsum(dot_u8(magnitude, xv, ones));
+      float term;
+      if (with_min) {
+        term = (d * xb.d) * float(sum) + (m * xb.d) * float(xb.sum);
+      } else {
+        term = (d * xb.d) * float(sum - offset * xb.sum);
+      }
+      acc[t] = acc[t] + term;
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
+  if (s < 4) {
+    sc = scales[s] & 63;
+    m = scales[s + 4] & 63;
+  } else {
+    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
+    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
+template <int T>
+TRAMONTANE_AVX2 void dot_k45(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
+                             float* out) {
+  const bool five = type == StoredType::Q5_K;
+  const int bytes = int(block_bytes(type));
+  const __m256i low = _mm256_set1_epi8(15);
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
+    const uint8_t* qs = w + (five ? 48 : 16);
+    const __m256i qh = five ? load32(w + 16) : _mm256_setzero_si256();
+    __m256i q[8], scale[8];
+    int m[8];
+    for (int s = 0; s < 8; ++s) {
+      const __m256i v = load32(qs + 32 * (s / 2));
+      int sc;
+      scale_min(w + 4, s, sc, m[s]);
+      q[s] = s % 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
+      if (five) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << s));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
+        q[s] = _mm256_or_si256(q[s], _mm256_and_si256(set, _mm256_set1_epi8(16)));
+      }
+      scale[s] = _mm256_set1_epi16(int16_t(sc));
+    }
+    const float d = h(w), dmin = h(w + 2);
+    for (int t = 0; t < T; ++t) {
+      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
+      __m256i isum = _mm256_setzero_si256();
+      int32_t msum = 0;
+      for (int s = 0; s < 8; ++s) {
+        isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
+        msum += m[s] * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
+      }
+      const float term = (xb.d * d) * float(hsum(isum)) - (xb.d * dmin) * float(msum);
+      acc[t] = acc[t] + term;
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+template <int T>
+TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
+  const __m256i low = _mm256_set1_epi8(15);
+  const __m256i top = _mm256_set1_epi8(0x30);
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += 210) {
+    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+    __m256i q[8], scale[8];
+    for (int half = 0; half < 2; ++half) {
+      const __m256i ql0 = load32(w + 64 * half);
+      const __m256i ql1 = load32(w + 64 * half + 32);
+      const __m256i qh = load32(w + 128 + 32 * half);
+      __m256i* qq = q + 4 * half;
+      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top));
+      qq[1] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top));
+      qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top));
+      qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), top));
+      for (int k = 0; k < 4; ++k) {
+        const int g = 8 * half + 2 * k;
+        scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+      }
+    }
+    const float d = h(w + 208);
+    for (int t = 0; t < T; ++t) {
+      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
+      __m256i isum = _mm256_setzero_si256();
+      int32_t offset = 0;  // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value
+      for (int k = 0; k < 8; ++k) {
+        isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
+        const int g = 2 * k;  // groups 2k and 2k + 1 hold values 32k .. 32k + 31
+        offset += 32 * (sc[g] * xb.sums[g] + sc[g + 1] * xb.sums[g + 1]);
+      }
+      const float term = (xb.d * d) * float(hsum(isum) - offset);
+      acc[t] = acc[t] + term;
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+template <int T>
+TRAMONTANE_AVX2 void dot_iq4_xs(const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += 136) {
+    uint16_t high;
+    std::memcpy(&high, w + 2, 2);
+    __m256i q[8], magnitude[8], scale[8];
+    for (int s = 0; s < 8; ++s) {
+      const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+      q[s] = levels(nibbles(w + 8 + 16 * s));
+      magnitude[s] = _mm256_sign_epi8(q[s], q[s]);
+      scale[s] = _mm256_set1_epi16(int16_t(ls - 32));
+    }
+    const float d = h(w);
+    for (int t = 0; t < T; ++t) {
+      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
+      __m256i isum = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) {
+        const __m256i xv = _mm256_sign_epi8(load32(xb.q + 32 * s), q[s]);
+        isum = _mm256_add_epi32(isum, dot_u8(magnitude[s], xv, scale[s]));
+      }
+      const float term = (xb.d * d) * float(hsum(isum));
+      acc[t] = acc[t] + term;
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
+template <int T>
+void dot_tokens(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
+  if (type == StoredType::Q6_K) return dot_q6_k<T>(w, x, stride, blocks, out);
+  if (type == StoredType::IQ4_XS) return dot_iq4_xs<T>(w, x, stride, blocks, out);
+  if (type == StoredType::Q4_K || type == StoredType::Q5_K) return dot_k45<T>(type, w, x, stride, blocks, out);
+  dot_32<T>(type, w, x, stride, blocks, out);
+}
+
+}  // namespace
+
+void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  for (; tokens >= 4; tokens -= 4, x += 4 * stride, out += 4) dot_tokens<4>(type, w, x, stride, blocks, out);
+  switch (tokens) {
+    case 3: dot_tokens<3>(type, w, x, stride, blocks, out); break;
+    case 2: dot_tokens<2>(type, w, x, stride, blocks, out); break;
+    case 1: dot_tokens<1>(type, w, x, stride, blocks, out); break;
+    default: break;
+  }
+}
+
+}  // namespace tramontane::cpu
+
+#else
+
+namespace tramontane::cpu {
+void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
+  for (int t = 0; t < tokens; ++t) out[t] = dot_scalar(type, w, static_cast<const uint8_t*>(xq) + t * stride, blocks);
+}
+}  // namespace tramontane::cpu
+
+#endif

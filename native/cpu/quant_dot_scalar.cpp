@@ -1,0 +1,151 @@
+// The 8-bit activation dot products in plain C++: the definition the AVX2 kernels
+// reproduce bit for bit (quant_dot.h gives the order). Each block's integer sums are
+// exact; its fp32 term is computed as written below, then added to the accumulator.
+#include <cstring>
+
+#include "convert.h"
+#include "quant_blocks.h"
+#include "quant_dot.h"
+
+namespace tramontane::cpu {
+
+namespace {
+
+float h(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return f16_to_f32(v);
+}
+
+// Σ q_w · q_x over a 32-value block whose 4- or 5-bit values come as in Q4_0 / Q5_0
+// (unsigned, before the offset is taken away).
+int32_t nibble_dot(const uint8_t* qs, const uint8_t* qh, const int8_t* x) {
+  uint32_t high = 0;
+  if (qh) std::memcpy(&high, qh, 4);
+  int32_t sum = 0;
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (qs[j] & 15) | int((high >> j) & 1) << 4;
+    const int hi = (qs[j] >> 4) | int((high >> (j + 16)) & 1) << 4;
+    sum += lo * x[j] + hi * x[j + 16];
+  }
+  return sum;
+}
+
+// Σ levels[q_w] · q_x over a 32-value IQ4 group.
+int32_t level_dot(const uint8_t* qs, const int8_t* x) {
+  int32_t sum = 0;
+  for (int j = 0; j < 16; ++j) sum += kIq4Levels[qs[j] & 15] * x[j] + kIq4Levels[qs[j] >> 4] * x[j + 16];
+  return sum;
+}
+
+float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks) {
+  const int bytes = int(block_bytes(type));
+  float acc = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
+    const Q8Block& xb = x[b];
+    float term = 0.f;
+    switch (type) {
+      case StoredType::Q8_0: {
+        int32_t sum = 0;
+        const int8_t* q = reinterpret_cast<const int8_t*>(w + 2);
+        for (int i = 0; i < 32; ++i) sum += q[i] * xb.q[i];
+        term = (h(w) * xb.d) * float(sum);
+        break;
+      }
+      case StoredType::Q4_0:
+        term = (h(w) * xb.d) * float(nibble_dot(w + 2, nullptr, xb.q) - 8 * xb.sum);
+        break;
+      case StoredType::Q5_0:
+        term = (h(w) * xb.d) * float(nibble_dot(w + 6, w + 2, xb.q) - 16 * xb.sum);
+        break;
+      case StoredType::Q4_1:
+        term = (h(w) * xb.d) * float(nibble_dot(w + 4, nullptr, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
+        break;
+      case StoredType::Q5_1:
+        term = (h(w) * xb.d) * float(nibble_dot(w + 8, w + 4, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
+        break;
+      case StoredType::IQ4_NL:
+        term = (h(w) * xb.d) * float(level_dot(w + 2, xb.q));
+        break;
+      default: break;
+    }
+    acc = acc + term;
+  }
+  return acc;
+}
+
+void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
+  if (s < 4) {
+    sc = scales[s] & 63;
+    m = scales[s + 4] & 63;
+  } else {
+    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
+    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
+float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+  const int bytes = int(block_bytes(type));
+  float acc = 0.f;
+  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
+    const Q8KBlock& xb = x[b];
+    float term = 0.f;
+    if (type == StoredType::IQ4_XS) {
+      uint16_t high;
+      std::memcpy(&high, w + 2, 2);
+      int32_t isum = 0;
+      for (int s = 0; s < 8; ++s) {
+        const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+        isum += (ls - 32) * level_dot(w + 8 + 16 * s, xb.q + 32 * s);
+      }
+      term = (xb.d * h(w)) * float(isum);
+    } else if (type == StoredType::Q6_K) {
+      const uint8_t* ql = w;
+      const uint8_t* qh = w + 128;
+      const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+      int32_t isum = 0;
+      for (int g = 0; g < 16; ++g) {
+        int32_t sum = 0;
+        for (int l = 0; l < 16; ++l) {
+          const int i = 16 * g + l;  // value index; its half, quarter and lane:
+          const int half = i / 128, k = (i % 128) / 32, j = i % 32;
+          const uint8_t lo = ql[64 * half + (k % 2) * 32 + j];
+          const int q = (k < 2 ? lo & 15 : lo >> 4) | ((qh[32 * half + j] >> (2 * k)) & 3) << 4;
+          sum += q * xb.q[i];
+        }
+        isum += sc[g] * (sum - 32 * xb.sums[g]);
+      }
+      term = (xb.d * h(w + 208)) * float(isum);
+    } else {
+      const bool five = type == StoredType::Q5_K;
+      const uint8_t* qh = five ? w + 16 : nullptr;
+      const uint8_t* qs = w + (five ? 48 : 16);
+      int32_t isum = 0, msum = 0;
+      for (int s = 0; s < 8; ++s) {
+        int sc, m;
+        scale_min(w + 4, s, sc, m);
+        int32_t sum = 0;
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = qs[32 * (s / 2) + l];
+          int q = s % 2 ? byte >> 4 : byte & 15;
+          if (qh) q |= ((qh[l] >> s) & 1) << 4;
+          sum += q * xb.q[32 * s + l];
+        }
+        isum += sc * sum;
+        msum += m * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
+      }
+      term = (xb.d * h(w)) * float(isum) - (xb.d * h(w + 2)) * float(msum);
+    }
+    acc = acc + term;
+  }
+  return acc;
+}
+
+}  // namespace
+
+float dot_scalar(StoredType type, const uint8_t* w, const void* xq, int64_t blocks) {
+  if (block_size(type) == 256) return dot_k(type, w, static_cast<const Q8KBlock*>(xq), blocks);
+  return dot_32(type, w, static_cast<const Q8Block*>(xq), blocks);
+}
+
+}  // namespace tramontane::cpu

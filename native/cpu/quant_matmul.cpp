@@ -1,0 +1,48 @@
+#include "quant_matmul.h"
+
+#include <algorithm>
+
+namespace tramontane::cpu {
+
+void quant_matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool& pool,
+                  std::vector<uint8_t>& activations, QuantKernel kernel) {
+  const int64_t rows = w.rows, cols = w.cols;
+  const size_t x_bytes = q8_bytes(w.type, cols);
+  if (activations.size() < x_bytes * size_t(n)) activations.resize(x_bytes * size_t(n));
+  uint8_t* xq = activations.data();
+  pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) quantize_activations(w.type, x + t * cols, cols, xq + size_t(t) * x_bytes);
+  });
+
+  const size_t w_bytes = row_bytes(w.type, cols);
+  const int64_t blocks = cols / block_size(w.type);
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  // A tile of rows stays in cache while every token sweeps over it.
+  constexpr int64_t kTile = 16;
+  pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t tile = r0; tile < r1; tile += kTile) {
+      const int64_t end = std::min(r1, tile + kTile);
+      if (kernel == QuantKernel::Avx2) {
+        // Up to 4 tokens per pass over a row: each weight block is unpacked once for all.
+        for (int t = 0; t < n; t += 4) {
+          const int tokens = std::min(4, n - t);
+          for (int64_t r = tile; r < end; ++r) {
+            float dots[4];
+            dot_avx2(w.type, base + size_t(r) * w_bytes, xq + size_t(t) * x_bytes, x_bytes, tokens, blocks, dots);
+            for (int k = 0; k < tokens; ++k) out[size_t(t + k) * size_t(rows) + size_t(r)] = dots[k];
+          }
+        }
+        continue;
+      }
+      for (int t = 0; t < n; ++t) {
+        const uint8_t* xt = xq + size_t(t) * x_bytes;
+        float* ot = out + size_t(t) * size_t(rows);
+        for (int64_t r = tile; r < end; ++r) {
+          ot[r] = quant_dot(kernel, w.type, base + size_t(r) * w_bytes, xt, cols);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace tramontane::cpu

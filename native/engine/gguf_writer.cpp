@@ -1,0 +1,90 @@
+#include "gguf_writer.h"
+
+#include <fstream>
+
+#include "gguf.h"
+#include "tramontane/engine.h"
+
+namespace tramontane::gguf {
+
+namespace {
+
+template <class T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+void put_string(std::string& out, const std::string& s) {
+  put<uint64_t>(out, s.size());
+  out += s;
+}
+
+}  // namespace
+
+void Writer::key(const std::string& k, uint32_t type) {
+  put_string(kv_, k);
+  put<uint32_t>(kv_, type);
+  ++kv_count_;
+}
+
+void Writer::add_u32(const std::string& k, uint32_t v) { key(k, uint32_t(ValueType::U32)); put(kv_, v); }
+void Writer::add_i32(const std::string& k, int32_t v) { key(k, uint32_t(ValueType::I32)); put(kv_, v); }
+void Writer::add_f32(const std::string& k, float v) { key(k, uint32_t(ValueType::F32)); put(kv_, v); }
+void Writer::add_bool(const std::string& k, bool v) { key(k, uint32_t(ValueType::Bool)); put<uint8_t>(kv_, v); }
+void Writer::add_string(const std::string& k, const std::string& v) {
+  key(k, uint32_t(ValueType::String));
+  put_string(kv_, v);
+}
+void Writer::add_strings(const std::string& k, const std::vector<std::string>& v) {
+  key(k, uint32_t(ValueType::Array));
+  put<uint32_t>(kv_, uint32_t(ValueType::String));
+  put<uint64_t>(kv_, v.size());
+  for (const std::string& s : v) put_string(kv_, s);
+}
+void Writer::add_floats(const std::string& k, const std::vector<float>& v) {
+  key(k, uint32_t(ValueType::Array));
+  put<uint32_t>(kv_, uint32_t(ValueType::F32));
+  put<uint64_t>(kv_, v.size());
+  for (float x : v) put(kv_, x);
+}
+void Writer::add_i32s(const std::string& k, const std::vector<int32_t>& v) {
+  key(k, uint32_t(ValueType::Array));
+  put<uint32_t>(kv_, uint32_t(ValueType::I32));
+  put<uint64_t>(kv_, v.size());
+  for (int32_t x : v) put(kv_, x);
+}
+
+void Writer::add_tensor(const std::string& name, StoredType type, const std::vector<int64_t>& shape,
+                        const void* data, size_t bytes) {
+  tensors_.push_back({name, type, shape, std::string(static_cast<const char*>(data), bytes)});
+}
+
+std::string Writer::bytes() const {
+  std::string out = "GGUF";
+  put<uint32_t>(out, 3);
+  put<uint64_t>(out, tensors_.size());
+  put<uint64_t>(out, kv_count_);
+  out += kv_;
+  uint64_t offset = 0;
+  for (const Tensor& t : tensors_) {
+    put_string(out, t.name);
+    put<uint32_t>(out, uint32_t(t.shape.size()));
+    for (size_t d = t.shape.size(); d-- > 0;) put<uint64_t>(out, uint64_t(t.shape[d]));  // fastest first
+    put<uint32_t>(out, ggml_id(t.type));
+    put<uint64_t>(out, offset);
+    offset += (t.data.size() + kAlignment - 1) / kAlignment * kAlignment;
+  }
+  for (const Tensor& t : tensors_) {
+    out.resize((out.size() + kAlignment - 1) / kAlignment * kAlignment, '\0');
+    out += t.data;
+  }
+  return out;
+}
+
+void Writer::write(const std::string& path) const {
+  const std::string data = bytes();
+  std::ofstream out(path, std::ios::binary);
+  out.write(data.data(), std::streamsize(data.size()));
+  if (!out) throw Error("cannot write " + path);
+}
+
+}  // namespace tramontane::gguf

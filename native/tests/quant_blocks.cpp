@@ -1,0 +1,269 @@
+// The block formats and the dot products on them: the worked examples of
+// cpu/quant_blocks.h decoded by the reference dequantization, the reference quantizer's
+// round trip within each format's precision, fp32 → f16 rounding, and every fast dot
+// product (scalar and AVX2) against the exact dot product of the dequantized row with
+// the fp32 activations, with scalar and AVX2 bit-identical.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "convert.h"
+#include "harness.h"
+#include "quant_blocks.h"
+#include "quant_dot.h"
+#include "tensor.h"
+
+using namespace tramontane;
+using namespace tramontane::cpu;
+
+namespace {
+
+const StoredType kQuantized[] = {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_1, StoredType::Q5_0,  StoredType::Q5_1,
+                            StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K, StoredType::IQ4_NL, StoredType::IQ4_XS};
+
+void put_half(uint8_t* p, float x) {
+  const uint16_t h = f32_to_f16(x);
+  std::memcpy(p, &h, 2);
+}
+
+std::vector<float> dequantized(StoredType t, const std::vector<uint8_t>& block) {
+  std::vector<float> out(size_t(block_size(t)));
+  dequantize_row(t, block.data(), out.data(), int64_t(out.size()));
+  return out;
+}
+
+std::vector<float> random_row(std::mt19937& rng, int64_t n, float scale) {
+  std::normal_distribution<float> normal(0.f, scale);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+double exact_dot(StoredType, const std::vector<float>& w, const std::vector<float>& x) {
+  double sum = 0;
+  for (size_t i = 0; i < w.size(); ++i) sum += double(w[i]) * x[i];
+  return sum;
+}
+
+// How far 8-bit activations can move a dot product: each x is off by at most half a
+// step of its block's scale (largest |x| / 127), so the sum by at most Σ |w| · step / 2
+// per block; plus fp32 rounding of the block terms.
+double activation_bound(StoredType t, const std::vector<float>& w, const std::vector<float>& x) {
+  const size_t block = block_size(t) == 256 ? 256 : 32;
+  double bound = 0, magnitude = 0;
+  for (size_t b = 0; b < w.size(); b += block) {
+    double amax = 0, wsum = 0;
+    for (size_t i = b; i < b + block; ++i) {
+      amax = std::max(amax, double(std::fabs(x[i])));
+      wsum += std::fabs(double(w[i]));
+      magnitude += std::fabs(double(w[i]) * x[i]);
+    }
+    bound += wsum * amax / 127 / 2;
+  }
+  return bound * 1.001 + 1e-5 * magnitude + 1e-6;
+}
+
+}  // namespace
+
+TEST(f16_rounding) {
+  // Every finite half survives f16 → fp32 → f16.
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) continue;
+    if (f32_to_f16(f) != h) {
+      harness::report_failure(__LINE__, "half " + std::to_string(h) + " does not round-trip");
+      return;
+    }
+  }
+  CHECK(f32_to_f16(1.f + 1.f / 2048) == 0x3c00);  // halfway between two halves: to even
+  CHECK(f32_to_f16(1.f + 3.f / 2048) == 0x3c02);
+  CHECK(f32_to_f16(1.f + 3.f / 4096) == 0x3c01);
+  CHECK(f32_to_f16(70000.f) == 0x7c00);
+  CHECK(f32_to_f16(-0.f) == 0x8000);
+}
+
+TEST(worked_examples_decode) {
+  {  // Q8_0: d = 0.5, qs[3] = −6 → −3
+    std::vector<uint8_t> b(34, 0);
+    put_half(b.data(), 0.5f);
+    b[2 + 3] = uint8_t(int8_t(-6));
+    CHECK(dequantized(StoredType::Q8_0, b)[3] == -3.f);
+  }
+  {  // Q4_0: d = 0.5, qs[0] = 0x3A → v[0] = 1, v[16] = −2.5; other nibbles 0 → −4
+    std::vector<uint8_t> b(18, 0);
+    put_half(b.data(), 0.5f);
+    b[2] = 0x3A;
+    const std::vector<float> v = dequantized(StoredType::Q4_0, b);
+    CHECK(v[0] == 1.f && v[16] == -2.5f && v[1] == -4.f);
+  }
+  {  // Q4_1: d = 2, m = −1, qs[1] = 0x52 → v[1] = 3, v[17] = 9
+    std::vector<uint8_t> b(20, 0);
+    put_half(b.data(), 2.f);
+    put_half(b.data() + 2, -1.f);
+    b[4 + 1] = 0x52;
+    const std::vector<float> v = dequantized(StoredType::Q4_1, b);
+    CHECK(v[1] == 3.f && v[17] == 9.f && v[0] == -1.f);
+  }
+  {  // Q5_0: d = 1, qs[0] = 0x0F, qh bit 0 → v[0] = 15; bit 16 alone → v[16] = 0
+    std::vector<uint8_t> b(22, 0);
+    put_half(b.data(), 1.f);
+    b[2] = 0x01;
+    b[4] = 0x01;  // bit 16 of qh
+    b[6] = 0x0F;
+    const std::vector<float> v = dequantized(StoredType::Q5_0, b);
+    CHECK(v[0] == 15.f && v[16] == 0.f && v[1] == -16.f);
+  }
+  {  // Q5_1: d = 1, m = 0.5, qh bit 20, qs[4] high nibble 3 → v[20] = 19.5
+    std::vector<uint8_t> b(24, 0);
+    put_half(b.data(), 1.f);
+    put_half(b.data() + 2, 0.5f);
+    b[4 + 2] = 0x10;  // bit 20
+    b[8 + 4] = 0x30;
+    CHECK(dequantized(StoredType::Q5_1, b)[20] == 19.5f);
+  }
+  {  // Q4_K: value 70 = chunk 1, sub-block 2, low nibble of qs[38]; d = 1/64, sc[2] = 20,
+     // q = 9, dmin = 1/32, m[2] = 5 → 20·9/64 − 5/32 = 2.65625
+    std::vector<uint8_t> b(144, 0);
+    put_half(b.data(), 1.f / 64);
+    put_half(b.data() + 2, 1.f / 32);
+    b[4 + 2] = 20;      // sc[2]
+    b[4 + 2 + 4] = 5;   // m[2]
+    b[16 + 38] = 0x09;
+    const std::vector<float> v = dequantized(StoredType::Q4_K, b);
+    CHECK(v[70] == 2.65625f);
+    CHECK(v[71] == -5.f / 32);  // q = 0: only the min
+    // Sub-block 6 (s ≥ 4): sc = scales[10] & 15 | (scales[2] >> 6) << 4 = 3 | 1 << 4 = 19
+    b[4 + 10] = 0x03;
+    b[4 + 2] |= 0x40;
+    b[16 + 96] = 0x02;  // value 192 (chunk 3, low nibble, sub-block 6) q = 2
+    CHECK(dequantized(StoredType::Q4_K, b)[192] == 19.f * 2 / 64);
+  }
+  {  // Q5_K: as Q4_K with value 32s + l taking bit s of qh[l]: value 33 (s = 1, l = 1)
+    std::vector<uint8_t> b(176, 0);
+    put_half(b.data(), 1.f);
+    b[4 + 1] = 2;               // sc[1] = 2
+    b[16 + 1] = 0x02;           // qh[1] bit 1
+    b[48 + 1] = 0x70;           // high nibble 7 (sub-block 1)
+    CHECK(dequantized(StoredType::Q5_K, b)[33] == 2.f * (7 + 16));
+  }
+  {  // Q6_K: value 200 = half 1, quarter 2 (high nibble of ql[64 + 8]), qh[32 + 8] bits 4-5
+    std::vector<uint8_t> b(210, 0);
+    put_half(b.data() + 208, 0.5f);
+    b[192 + 200 / 16] = uint8_t(int8_t(-3));
+    b[64 + 8] = 0xA0;          // high nibble 10
+    b[128 + 32 + 8] = 0x20;    // bits 4-5 = 2 → q = 10 | 32 = 42, minus 32 = 10
+    CHECK(dequantized(StoredType::Q6_K, b)[200] == 0.5f * -3 * 10);
+  }
+  {  // IQ4_NL: d = 0.5, qs[0] = 0x3A → v[0] = 0.5·levels[10] = 12.5, v[16] = 0.5·levels[3] = −32.5
+    std::vector<uint8_t> b(18, 0);
+    put_half(b.data(), 0.5f);
+    b[2] = 0x3A;
+    const std::vector<float> v = dequantized(StoredType::IQ4_NL, b);
+    CHECK(v[0] == 12.5f && v[16] == -32.5f && v[1] == -63.5f);
+  }
+  {  // IQ4_XS: sub-block 3: ls = (scales_l[1] >> 4) | (scales_h >> 6 & 3) << 4 = 5 | 2 << 4 = 37;
+     // d = 0.25, qs[48] low nibble 15 → v[96] = 0.25·(37 − 32)·113
+    std::vector<uint8_t> b(136, 0);
+    put_half(b.data(), 0.25f);
+    b[2] = 0x80;          // scales_h bits 6-7 = 2
+    b[4 + 1] = 0x50;      // scales_l[1] high nibble = 5
+    b[8 + 48] = 0x0F;
+    CHECK(dequantized(StoredType::IQ4_XS, b)[96] == 0.25f * 5 * 113);
+  }
+}
+
+TEST(quantizer_round_trips_within_format_precision) {
+  std::mt19937 rng(7);
+  // Relative rms error of dequantize(quantize(x)) for normal x.
+  const struct { StoredType t; double limit; } cases[] = {
+      {StoredType::Q8_0, 0.01}, {StoredType::Q4_0, 0.14}, {StoredType::Q4_1, 0.12}, {StoredType::Q5_0, 0.07},
+      {StoredType::Q5_1, 0.06}, {StoredType::Q4_K, 0.12}, {StoredType::Q5_K, 0.06}, {StoredType::Q6_K, 0.035},
+      {StoredType::IQ4_NL, 0.12}, {StoredType::IQ4_XS, 0.12},
+      {StoredType::F16, 1e-3},  {StoredType::BF16, 5e-3}, {StoredType::F32, 0},
+  };
+  for (const auto& c : cases) {
+    const int64_t n = 1024;
+    const std::vector<float> x = random_row(rng, n, 0.3f);
+    std::vector<uint8_t> q(row_bytes(c.t, n));
+    std::vector<float> y(static_cast<size_t>(n));
+    quantize_row(c.t, x.data(), q.data(), n);
+    dequantize_row(c.t, q.data(), y.data(), n);
+    double err = 0, ref = 0;
+    for (int64_t i = 0; i < n; ++i) err += double(x[i] - y[i]) * (x[i] - y[i]), ref += double(x[i]) * x[i];
+    const double rel = std::sqrt(err / ref);
+    std::printf("  %-5s relative rms error %.4f\n", stored_type_name(c.t), rel);
+    CHECK_MSG(rel <= c.limit, "%s: %.4f > %.4f", stored_type_name(c.t), rel, c.limit);
+  }
+  // All zeros stays zero.
+  for (StoredType t : kQuantized) {
+    std::vector<float> x(256, 0.f), y(256, 1.f);
+    std::vector<uint8_t> q(row_bytes(t, 256));
+    quantize_row(t, x.data(), q.data(), 256);
+    dequantize_row(t, q.data(), y.data(), 256);
+    CHECK_MSG(y == x, "%s: zeros", stored_type_name(t));
+  }
+}
+
+TEST(fast_dots_match_the_exact_dot) {
+  std::mt19937 rng(11);
+  for (StoredType t : kQuantized) {
+    for (int64_t n : {256, 512, 4096}) {
+      for (int trial = 0; trial < 20; ++trial) {
+        const std::vector<float> w = random_row(rng, n, 0.05f);
+        std::vector<float> x = random_row(rng, n, 1.f);
+        if (trial == 1) std::fill(x.begin(), x.begin() + 64, 0.f);  // a zero block
+        if (trial == 2) x[5] = 40.f;                                  // an outlier
+        std::vector<uint8_t> q(row_bytes(t, n));
+        quantize_row(t, w.data(), q.data(), n);
+        std::vector<float> wd(static_cast<size_t>(n));
+        dequantize_row(t, q.data(), wd.data(), n);
+        std::vector<uint8_t> xq(q8_bytes(t, n));
+        quantize_activations(t, x.data(), n, xq.data());
+        const float scalar = quant_dot(QuantKernel::Scalar, t, q.data(), xq.data(), n);
+        const double exact = exact_dot(t, wd, x);
+        const double tolerance = activation_bound(t, wd, x);
+        CHECK_MSG(std::fabs(scalar - exact) <= tolerance, "%s n=%lld: %.6f vs %.6f", stored_type_name(t),
+                  (long long)n, scalar, exact);
+        if (avx2_available()) {
+          const float avx2 = quant_dot(QuantKernel::Avx2, t, q.data(), xq.data(), n);
+          CHECK_MSG(std::memcmp(&avx2, &scalar, 4) == 0, "%s n=%lld: AVX2 %.9g vs scalar %.9g", stored_type_name(t),
+                    (long long)n, avx2, scalar);
+        }
+      }
+    }
+  }
+}
+
+TEST(fast_dots_on_extreme_blocks_agree) {
+  // Every quantized byte at its extremes (e.g. Q8_0 −128, all nibbles 15, Q6_K scales
+  // −128): scalar and AVX2 still agree, and agree with the exact integer arithmetic.
+  if (!avx2_available()) return;
+  std::mt19937 rng(3);
+  for (StoredType t : kQuantized) {
+    const int64_t n = 512;
+    for (int fill : {0x00, 0xff, 0x80, 0x7f, -1}) {
+      std::vector<uint8_t> q(row_bytes(t, n));
+      for (uint8_t& b : q) b = uint8_t(fill >= 0 ? fill : int(rng()));
+      // Keep the f16 scales finite so the sums are comparable.
+      for (size_t b = 0; b < q.size(); b += block_bytes(t)) {
+        const int scale_at = t == StoredType::Q6_K ? 208 : 0;
+        put_half(&q[b + size_t(scale_at)], 0.01f);
+        if (t == StoredType::Q4_1 || t == StoredType::Q5_1 || t == StoredType::Q4_K || t == StoredType::Q5_K) put_half(&q[b + 2], 0.02f);
+      }
+      std::vector<float> x = random_row(rng, n, 1.f);
+      std::vector<uint8_t> xq(q8_bytes(t, n));
+      quantize_activations(t, x.data(), n, xq.data());
+      const float scalar = quant_dot(QuantKernel::Scalar, t, q.data(), xq.data(), n);
+      const float avx2 = quant_dot(QuantKernel::Avx2, t, q.data(), xq.data(), n);
+      CHECK_MSG(std::memcmp(&avx2, &scalar, 4) == 0, "%s fill %d: %.9g vs %.9g", stored_type_name(t), fill, avx2, scalar);
+      std::vector<float> wd(static_cast<size_t>(n));
+      dequantize_row(t, q.data(), wd.data(), n);
+      CHECK_MSG(std::fabs(scalar - exact_dot(t, wd, x)) <= activation_bound(t, wd, x), "%s fill %d: %.6f vs %.6f",
+                stored_type_name(t), fill, scalar, exact_dot(t, wd, x));
+    }
+  }
+}
+
+int main() { return harness::run_all(); }
