@@ -165,7 +165,7 @@ Napi::Value SessionObject::Generate(const Napi::CallbackInfo& info) {
   return StartGenerate(info, std::move(state));
 }
 
-// Stops the call in flight within one token (or one prefill chunk).
+// Stops the call in flight within one token (or one prefill step: 64 tokens on the CPU).
 Napi::Value SessionObject::Cancel(const Napi::CallbackInfo& info) {
   if (state_ && state_->busy) state_->cancel = true;
   return info.Env().Undefined();

@@ -40,6 +40,10 @@ struct TensorView {
   const void* data = nullptr;  // aligned to block_bytes(type) where the type needs it
   size_t nbytes = 0;
   std::string file;  // file name (no directory), for error messages
+  // Bytes of one row (the last dimension); the whole tensor for a scalar.
+  size_t row_bytes() const {
+    return shape.empty() ? nbytes : tramontane::row_bytes(type, shape.back());
+  }
 };
 
 // A row-major matrix [rows, cols]. Linear layers are stored as [out, in], as in

@@ -31,6 +31,7 @@
 #include "kv_cache.h"
 #include "sampler.h"
 #include "stop_strings.h"
+#include "tensor.h"
 #include "tramontane/engine.h"
 
 using namespace tramontane;
@@ -451,6 +452,18 @@ static std::vector<float> last(const Session& s, int vocab) {
 
 // ---------------------------------------------------------------------------------
 // The rolling cache.
+
+TEST(stored_types_give_the_bytes_of_a_row) {
+  CHECK(row_bytes(StoredType::F32, 10) == 40);
+  CHECK(row_bytes(StoredType::BF16, 10) == 20 && row_bytes(StoredType::F16, 7) == 14);
+  CHECK(std::string(stored_type_name(StoredType::BF16)) == "BF16");
+  Matrix m{nullptr, StoredType::F16, 3, 8};
+  CHECK(m.row_bytes() == 16 && m.bytes() == 48);
+  TensorView t;
+  t.type = StoredType::F32;
+  t.shape = {4, 6};
+  CHECK(t.row_bytes() == 24);
+}
 
 TEST(kv_cache_slot_math_follows_the_worked_example) {
   KvPositions cache(/*window=*/4, /*capacity=*/6);

@@ -4,7 +4,9 @@
 // 4096 (the decode step captured in a CUDA graph and replayed), prefill tok/s for 512
 // and 4096 tokens, the time to take 1, 8 and 32 new tokens onto a cached 4096-token
 // prompt and produce the first sampled token, peak GPU memory, and per-kernel times
-// against their bandwidth or FLOP floors.
+// against their bandwidth or FLOP floors. The gemv and cuBLASLt tuners and the decode
+// step's per-op launches live here: only the bench uses them (a cache starts from the
+// gemv plan the tuner picked on an H100, cuda/forward.cu).
 //
 //   tramontane-bench-cuda [--reps N] [--decode-only] [--decode-blocks-per-sm N]
 #include <algorithm>

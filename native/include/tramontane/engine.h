@@ -77,7 +77,8 @@ struct LoadOptions {
 
 struct SessionOptions {
   int slack = 256;    // extra cache slots beyond the window: exact rollback distance
-  int chunk = 512;    // prefill chunk size (tokens per forward call)
+  int chunk = 512;    // prefill chunk size (tokens per forward call; a cancellable
+                      // prefill on the CPU runs in steps of at most 64)
   int context = 0;    // cache length for models without a window; 0 = model default:
                       // min(max_position_embeddings, 32768). Ignored with a window.
   // Greedy generation (temperature 0 or top_k 1) through the backend's decode fast path
