@@ -269,7 +269,7 @@ TEST(gguf_written_from_safetensors_gives_the_same_logits) {
     const std::string model = "test/fixtures/models/gqa_window_f16";
     const std::vector<int> hf_tokens = fixture_tokens(model);
     const std::string path = dir.file("f16.gguf");
-    convert_to_gguf(model, path, DType::F16);
+    convert_to_gguf(model, path, StoredType::F16);
     CHECK(gguf::File(path).tensor("blk.0.attn_q.weight")->type == 1);
     const double d = max_diff(logits_of(path, hf_tokens), logits_of(model, hf_tokens));
     CHECK_MSG(d <= 1e-5, "F16: max |d| %.3e", d);
