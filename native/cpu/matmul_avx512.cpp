@@ -67,6 +67,14 @@ TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
   for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
   int i = 0;
   for (; i + 16 <= cols; i += 16) {
+    if constexpr (T == 1) {
+      // Decode streams the weights from memory once: ask for the next rows' lines now.
+      // Every other step covers a 64-byte line of each of the R rows.
+      if (i % 32 == 0) {
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(dtype_size(D)), _MM_HINT_T0);
+      }
+    }
     __m512 xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(x + size_t(t) * cols + i);
     for (int r = 0; r < R; ++r) {
