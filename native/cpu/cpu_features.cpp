@@ -1,10 +1,22 @@
 #include "cpu_features.h"
 
 #include <cstdlib>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <cstring>
 #include <initializer_list>
 
 namespace tramontane::cpu {
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Half-precision conversions (CPUID leaf 1, ECX bit 29); not every compiler's
+// __builtin_cpu_supports knows "f16c".
+static bool has_f16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
+#endif
 
 bool isa_supported(Isa isa) {
   switch (isa) {
@@ -13,8 +25,7 @@ bool isa_supported(Isa isa) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     case Isa::Avx2:
       __builtin_cpu_init();
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::Avx512:
       __builtin_cpu_init();
       return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") &&

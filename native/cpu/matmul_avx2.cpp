@@ -61,7 +61,16 @@ TARGET_AVX2 void block(const MatmulJob& j, int64_t r0, int t0) {
   for (int t = 0; t < T; ++t) xs[t] = x + size_t(t) * cols;
   for (int r = 0; r < R; ++r) ws[r] = w + size_t(r) * row_bytes;
   int i = 0;
-  for (; i + 16 <= cols; i += 16) step(xs, ws, i);
+  for (; i + 16 <= cols; i += 16) {
+    if constexpr (T == 1) {
+      // Decode streams the weights from memory once: ask for the next rows' lines now.
+      if (i % 32 == 0) {
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(dtype_size(D)), _MM_HINT_T0);
+      }
+    }
+    step(xs, ws, i);
+  }
   if (i < cols) {  // the last partial group, copied zero-padded
     const int rest = cols - i;
     float xpad[T][16] = {};

@@ -4,8 +4,10 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 // GCC 12's AVX-512 headers trip its own uninitialized-value warnings (_mm512_undefined_*).
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -67,6 +69,14 @@ TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
   for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
   int i = 0;
   for (; i + 16 <= cols; i += 16) {
+    if constexpr (T == 1) {
+      // Decode streams the weights from memory once: ask for the next rows' lines now.
+      // Every other step covers a 64-byte line of each of the R rows.
+      if (i % 32 == 0) {
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(dtype_size(D)), _MM_HINT_T0);
+      }
+    }
     __m512 xv[T];
     for (int t = 0; t < T; ++t) xv[t] = _mm512_loadu_ps(x + size_t(t) * cols + i);
     for (int r = 0; r < R; ++r) {

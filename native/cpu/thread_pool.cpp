@@ -31,6 +31,23 @@ bool spin_until(Done&& done) {
 
 }  // namespace
 
+// A spin that ran out means the other side was not running (a busy machine: spinning
+// then only burns the time slice it is waiting for), so the next 1, 3, 7, ... 63 waits
+// sleep at once; one spin that succeeds restores spinning on every wait.
+bool ThreadPool::Backoff::spin(const std::function<bool()>& done) {
+  if (skip > 0) {
+    --skip;
+    return done();
+  }
+  if (spin_until(done)) {
+    failures = 0;
+    return true;
+  }
+  failures = failures < 6 ? failures + 1 : 6;
+  skip = (1 << failures) - 1;
+  return false;
+}
+
 ThreadPool::ThreadPool(int threads) : size_(threads < 1 ? 1 : threads) {
   for (int w = 1; w < size_; ++w) threads_.emplace_back([this, w] { worker_loop(w); });
 }
@@ -66,7 +83,7 @@ void ThreadPool::run(int64_t n, Trampoline call, void* ctx) {
     start_.notify_all();
   }
   run_range(0);
-  if (spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
+  if (caller_backoff_.spin([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
   caller_sleeping_.store(true);
   done_.wait(lock, [this] { return pending_.load() == 0; });
@@ -75,9 +92,10 @@ void ThreadPool::run(int64_t n, Trampoline call, void* ctx) {
 
 void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
+  Backoff backoff;
+  const std::function<bool()> fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };
   for (;;) {
-    auto fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };
-    if (!spin_until(fresh)) {
+    if (!backoff.spin(fresh)) {
       std::unique_lock<std::mutex> lock(mutex_);
       sleeping_workers_.fetch_add(1);
       start_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });

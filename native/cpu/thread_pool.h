@@ -7,9 +7,10 @@
 // pointer), which keeps the token loop allocation-free.
 //
 // The pool stays hot between calls: a decode step runs dozens of short loops, so
-// waiting threads first spin on an atomic for about kSpin (start-up through the kernel
-// would cost more than most of those loops), then sleep on a condition variable until
-// the next job, so an idle engine uses no CPU.
+// waiting threads first spin on an atomic for up to kSpin (a wake-up through the
+// kernel would cost more than most of those loops), then sleep on a condition
+// variable, so an idle engine uses no CPU. On a busy machine, where a spin that runs
+// out means the other thread was not even running, spinning backs off (Backoff).
 //
 // One parallel_for at a time: callers serialize (the model holds a mutex around each
 // forward pass).
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -48,9 +50,16 @@ class ThreadPool {
   }
 
   // How long a waiting thread spins before it sleeps.
-  static constexpr std::chrono::microseconds kSpin{200};
+  static constexpr std::chrono::microseconds kSpin{100};
 
  private:
+  struct Backoff {
+    int skip = 0;      // waits left that sleep without spinning
+    int failures = 0;  // spins in a row that ran out
+    // Spins (or not) until done(); true if done() held, false: go to sleep.
+    bool spin(const std::function<bool()>& done);
+  };
+
   using Trampoline = void (*)(void* ctx, int64_t begin, int64_t end, int worker);
   void run(int64_t n, Trampoline call, void* ctx);
   void worker_loop(int worker);
@@ -65,6 +74,7 @@ class ThreadPool {
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<int> sleeping_workers_{0};
   std::atomic<bool> caller_sleeping_{false};
+  Backoff caller_backoff_;
   std::atomic<bool> stop_{false};
   // The current job, published by the generation_ bump.
   int64_t n_ = 0;

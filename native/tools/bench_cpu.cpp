@@ -4,13 +4,16 @@
 //   decode:  N tokens fed one at a time to a fresh session (llama-bench tg N)
 //   prefill: N tokens fed at once to a fresh session, logits of the last only (pp N)
 // Each figure is timed --reps times after one warm-up; the best and the median are
-// printed. With --llama-bench and --gguf (the same weights as a GGUF file) it also runs
+// printed, and the process's CPU time per token (a figure less sensitive than the
+// wall clock to other load on the machine; with several threads it counts their spin
+// waits too). With --llama-bench and --gguf (the same weights as a GGUF file) it also runs
 // llama.cpp's llama-bench on the same thread count and prints the ratios.
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,12 +39,25 @@ int parse_int(const std::string& flag, const std::string& text, long min, long m
 
 struct Figures {
   double best = 0, median = 0;  // tok/s
+  double cpu_ms = -1;           // median CPU milliseconds per token; < 0: not measured
 };
 
-Figures summarize(std::vector<double> rates) {
+Figures summarize(std::vector<double> rates, std::vector<double> cpu_ms = {}) {
   std::sort(rates.begin(), rates.end());
-  return {rates.back(), rates[rates.size() / 2]};
+  std::sort(cpu_ms.begin(), cpu_ms.end());
+  return {rates.back(), rates[rates.size() / 2], cpu_ms.empty() ? -1 : cpu_ms[cpu_ms.size() / 2]};
 }
+
+double cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// A timed run: tok/s by the wall clock and CPU ms per token.
+struct Sample {
+  double rate, cpu_ms;
+};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -58,24 +74,26 @@ std::vector<int> bench_tokens(int n, int vocab) {
   return ids;
 }
 
-double time_decode(tramontane::Model& model, int n) {
+Sample time_decode(tramontane::Model& model, int n) {
   tramontane::SessionOptions options;
   options.chunk = 1;
   auto session = model.new_session(options);
   const std::vector<int> ids = bench_tokens(n, model.config().vocab_size);
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
   for (int t = 0; t < n; ++t) session->feed(&ids[size_t(t)], 1, nullptr);
-  return n / seconds_since(t0);
+  return {n / seconds_since(t0), 1e3 * (cpu_seconds() - c0) / n};
 }
 
-double time_prefill(tramontane::Model& model, int n) {
+Sample time_prefill(tramontane::Model& model, int n) {
   tramontane::SessionOptions options;
   options.chunk = n;
   auto session = model.new_session(options);
   const std::vector<int> ids = bench_tokens(n, model.config().vocab_size);
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
   session->feed(ids.data(), ids.size(), nullptr);
-  return n / seconds_since(t0);
+  return {n / seconds_since(t0), 1e3 * (cpu_seconds() - c0) / n};
 }
 
 // Runs llama-bench and returns its tok/s for "pp<prefill>" and "tg<decode>" (CSV output:
@@ -123,7 +141,9 @@ std::pair<Figures, Figures> run_llama_bench(const std::string& exe, const std::s
 }
 
 void print_row(const char* what, const Figures& f) {
-  std::printf("%-28s best %9.1f tok/s   median %9.1f tok/s\n", what, f.best, f.median);
+  std::printf("%-28s best %9.1f tok/s   median %9.1f tok/s", what, f.best, f.median);
+  if (f.cpu_ms >= 0) std::printf("   CPU %.3f ms/token", f.cpu_ms);
+  std::printf("\n");
 }
 
 int run(int argc, char** argv) {
@@ -153,12 +173,15 @@ int run(int argc, char** argv) {
 
   time_decode(*model, std::min(decode, 16));  // warm-up: page in the weights
   time_prefill(*model, prefill);
-  std::vector<double> dec, pre;
+  std::vector<double> dec, pre, dec_cpu, pre_cpu;
   for (int r = 0; r < reps; ++r) {
-    dec.push_back(time_decode(*model, decode));
-    pre.push_back(time_prefill(*model, prefill));
+    const Sample d = time_decode(*model, decode), p = time_prefill(*model, prefill);
+    dec.push_back(d.rate);
+    dec_cpu.push_back(d.cpu_ms);
+    pre.push_back(p.rate);
+    pre_cpu.push_back(p.cpu_ms);
   }
-  const Figures ours_tg = summarize(dec), ours_pp = summarize(pre);
+  const Figures ours_tg = summarize(dec, dec_cpu), ours_pp = summarize(pre, pre_cpu);
   const std::string tg = "decode (tg" + std::to_string(decode) + ")";
   const std::string pp = "prefill (pp" + std::to_string(prefill) + ")";
   print_row(("tramontane " + tg).c_str(), ours_tg);
