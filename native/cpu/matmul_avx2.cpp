@@ -66,7 +66,7 @@ TARGET_AVX2 void block(const MatmulJob& j, int64_t r0, int t0) {
       // Decode streams the weights from memory once: ask for the next rows' lines now.
       if (i % 32 == 0) {
         for (int r = 0; r < R; ++r)
-          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(dtype_size(D)), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(block_bytes(D)), _MM_HINT_T0);
       }
     }
     step(xs, ws, i);

@@ -74,7 +74,7 @@ TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
       // Every other step covers a 64-byte line of each of the R rows.
       if (i % 32 == 0) {
         for (int r = 0; r < R; ++r)
-          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(dtype_size(D)), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(block_bytes(D)), _MM_HINT_T0);
       }
     }
     __m512 xv[T];
