@@ -23,15 +23,16 @@ A="--hidden 192 --layers 10 --heads 6 --kv-heads 2 --head-dim 32 --mlp 704 --lr 
 B="--hidden 256 --layers 12 --heads 8 --kv-heads 2 --head-dim 32 --mlp 1024 --lr 2e-3"
 COMMON="--data $DATA --inst-rate ${INST_RATE:-0.1} --workers 7"
 
-# Smoke: a few steps of each, exported and measured on a handful of cases, so that a
-# mistake costs seconds, not the run.
-python3 $T/train.py $COMMON $A --out $WORK/smoke --steps 20 --eval-every 20 --eval-batches 1 --compile 0 --workers 2 > $WORK/smoke.log 2>&1 \
-  || { cat $WORK/smoke.log; exit 1; }
-python3 $T/evaluate.py --data $DATA --model $WORK/smoke/model --out $WORK/smoke/eval --tokenizer $TOK --max-cases 8 >> $WORK/smoke.log 2>&1 \
-  || { cat $WORK/smoke.log; exit 1; }
-python3 $T/evaluate_explain.py --data $DATA --model $WORK/smoke/model --out $WORK/smoke/ex --cases 4 --max-new 8 --q8 >> $WORK/smoke.log 2>&1 \
-  || { cat $WORK/smoke.log; exit 1; }
-echo "smoke passed"
+# The measurement scripts first, on the current model and a handful of cases, so that a
+# mistake in them costs seconds, not the run.
+mkdir -p $WORK/smoke
+python3 $T/evaluate.py --data $DATA --model "$OLD" --out $WORK/smoke/eval --tokenizer $TOK --max-cases 8 > $WORK/smoke/eval.log 2>&1 &
+P1=$!
+python3 $T/evaluate_explain.py --data $DATA --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --q8 > $WORK/smoke/explain.log 2>&1 &
+P2=$!
+wait $P1 || { tail -30 $WORK/smoke/eval.log; exit 1; }
+wait $P2 || { tail -30 $WORK/smoke/explain.log; exit 1; }
+echo "measurement smoke passed"
 
 python3 $T/train.py $COMMON $A --out $WORK/a --steps 100000 --time-budget "$SECONDS_EACH" --measure-steps 300 > $WORK/train_a.log 2>&1 &
 PA=$!
