@@ -3,8 +3,10 @@
 # H100 idle), then measures both and the current models/default. Runs on the training
 # machine, from the folder that holds training/ and data/carry/tokens.tar.xz:
 #   bash training/run_candidates.sh SECONDS OUTDIR OLD_MODEL_DIR
-# SECONDS: training time of each candidate (train.py --time-budget). Results, split in
-# 15 MB parts: OUTDIR/results.tar.xz.part*.
+# SECONDS: training time of each candidate (train.py --time-budget). The rest took about
+# 270 s on an H100 (start-up, the smoke, seven measurements at once), so SECONDS + 270
+# must fit the call. Models: OUTDIR/models.tar.xz.part* (written before the
+# measurements); measurements: OUTDIR/results.tar.xz.part* (15 MB parts).
 set -euo pipefail
 SECONDS_EACH=$1; OUTDIR=$2; OLD=$3
 export PYTHONUNBUFFERED=1
@@ -41,6 +43,10 @@ PB=$!
 wait $PA || { tail -20 $WORK/train_a.log; }
 wait $PB || { tail -20 $WORK/train_b.log; }
 grep -h "time budget\|done:" $WORK/train_a.log $WORK/train_b.log || true
+# The models come back even if the measurements below outrun the call.
+mkdir -p "$OUTDIR"
+rm -f $WORK/*/ckpt.pt
+(cd $WORK && tar cf - a/model b/model a/train_log.jsonl b/train_log.jsonl train_a.log train_b.log) | xz -T8 -1 | split -b 15000000 -d - "$OUTDIR/models.tar.xz.part"
 
 # Measurements, all at once.
 pids=()
@@ -58,7 +64,5 @@ python3 $T/evaluate_explain.py --data $DATA --model "$OLD" --out $WORK/old/expla
 for p in "${pids[@]}"; do wait $p || echo "a measurement failed (pid $p)"; done
 grep -h "^explain \|/all \|close-call " $WORK/explain_*.log $WORK/eval_*.log || true
 
-rm -f $WORK/*/ckpt.pt
-mkdir -p "$OUTDIR"
-(cd $WORK && tar cf - --exclude=./smoke .) | xz -T8 -1 | split -b 15000000 -d - "$OUTDIR/results.tar.xz.part"
+(cd $WORK && tar cf - --exclude=./smoke --exclude=./a/model --exclude=./b/model .) | xz -T8 -1 | split -b 15000000 -d - "$OUTDIR/results.tar.xz.part"
 ls -la "$OUTDIR"
