@@ -412,6 +412,9 @@ async function main() {
       'SPLIT_files.bin': 'uint32 LE rows of 6: token offset, token count, language index, aux offset, aux length, bytes',
       'SPLIT_aux.bin': 'uint16 LE per file: n0, first line without dummy prefix (n0 tokens), nrec, then nrec records [line, nA, nB, nC, A.., B.., C..]',
       'eval_cases.json': 'held-out cases: file index into heldout_*, line, cursor, prefix_frag tokens (no dummy prefix), target text',
+      'SPLIT_inst.bin': 'uint16 LE: instruction pairs ([BOS] [INST] question [/INST] answer [EOS]), back to back',
+      'SPLIT_inst_index.bin': 'uint32 LE rows of 4: token offset, prompt length, answer length, kind (0 explain, 1 write)',
+      'explain_cases.json': 'the Explain check: held-out functions (lang, path, name, prompt tokens, reference doc text)',
     },
   };
   const cases = [];
