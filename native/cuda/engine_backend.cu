@@ -39,6 +39,9 @@ class WeightUploader {
   void upload(cuda::f16* dst, const Matrix& m, const std::string& name) {
     const size_t count = size_t(m.rows) * size_t(m.cols);
     const size_t bytes = m.bytes();
+    if (is_quantized(m.type)) {  // model.cpp refuses these before a CUDA backend is made
+      throw Error(name + ": " + stored_type_name(m.type) + " weights are not supported on the GPU yet");
+    }
     if (m.type == StoredType::F16) {
       TR_CUDA_CHECK(cudaMemcpyAsync(dst, m.data, bytes, cudaMemcpyHostToDevice, stream_));
       return;

@@ -29,7 +29,7 @@ static int thread_count(int requested) {
 static bool has_quantized_weights(const Weights& w) {
   if (is_quantized(w.embed.type) || is_quantized(w.lm_head.type)) return true;
   for (const LayerWeights& l : w.layers) {
-    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn.gate, &l.ffn.up, &l.ffn.down}) {
       if (is_quantized(m->type)) return true;
     }
   }
