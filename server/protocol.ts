@@ -226,6 +226,11 @@ export interface CompletionStats {
   /** Prompt tokens run through the model for this request. */
   computedTokens?: number;
   generatedTokens: number;
+  /** Forward passes that generated them (local engine): with drafts accepted, fewer than the tokens. */
+  steps?: number;
+  /** Tokens drafted from the context and verified in those passes, and how many were kept. */
+  draftedTokens?: number;
+  acceptedTokens?: number;
   /** From the request's arrival to the first generated text; undefined if none. */
   timeToFirstTokenMs?: number;
   /** From the request's arrival to its response. */

@@ -240,10 +240,10 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         const int kept = verify(id, draft);
         draft_length_.update(int(draft.size()), kept);
         result.drafted += int(draft.size());
-        result.accepted += kept;
         stale = false;
         bool stopped = false;
         for (int i = 0; i < kept && !stopped; ++i) {
+          ++result.accepted;  // counted as output, so steps + accepted == tokens
           stopped = push(draft[size_t(i)]);
           if (stopped) keep_verified(verify_start_ + size_t(i) + 2);
         }

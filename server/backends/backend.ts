@@ -37,6 +37,11 @@ export interface CompletionRun {
   reusedTokens?: number;
   computedTokens?: number;
   generatedTokens: number;
+  /** Forward passes that produced the generated tokens; fewer than the tokens when drafts were accepted. */
+  steps?: number;
+  /** Tokens drafted from the context and verified (speculative decoding), and how many the model agreed with. */
+  draftedTokens?: number;
+  acceptedTokens?: number;
   finish: RunFinish;
 }
 

@@ -164,6 +164,9 @@ export class NativeBackend implements Backend {
         );
         if (fault) throw fault;
         run.generatedTokens = result.tokens.length;
+        run.steps = result.steps;
+        run.draftedTokens = result.drafted;
+        run.acceptedTokens = result.accepted;
         run.finish = finishOf(result.finish);
         return run;
       } catch (error) {

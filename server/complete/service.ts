@@ -157,6 +157,9 @@ export class CompletionService {
         reusedTokens: run.reusedTokens,
         computedTokens: run.computedTokens,
         generatedTokens: run.generatedTokens,
+        steps: run.steps,
+        draftedTokens: run.draftedTokens,
+        acceptedTokens: run.acceptedTokens,
         timeToFirstTokenMs: firstTokenMs,
       };
       if (input.signal.aborted) {

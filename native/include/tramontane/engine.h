@@ -117,8 +117,9 @@ struct GenerateResult {
   std::vector<int> tokens;
   std::string text;
   FinishReason finish = FinishReason::Length;
-  // Forward passes run for the generated tokens, drafted tokens verified, and those the
-  // model agreed with (each accepted draft is a token that cost no step of its own).
+  // Forward passes run for the generated tokens, drafted tokens verified, and the drafts
+  // the model agreed with that are in `tokens` (each cost no step of its own): steps +
+  // accepted == tokens.size().
   int steps = 0;
   int drafted = 0;
   int accepted = 0;
