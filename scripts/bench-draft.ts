@@ -1,0 +1,32 @@
+// Speculative greedy decoding on code that copies from its context, and on text that
+// does not: tokens, forward passes (steps), drafts accepted, and the best of 5 runs in
+// tok/s, with drafting off (maxDraft 0) and on (8), on the CPU.
+//   node --import tsx scripts/bench-draft.ts [MODEL_DIR]     (default: the demo model)
+import path from 'node:path';
+import { loadModel } from '../server/engine/engine';
+const PROMPTS: Record<string, string> = {
+  'repeated pattern (py)': 'def area_of_square(side):\n    return side * side\n\n\ndef area_of_rectangle(width, height):\n    return width * height\n\n\ndef perimeter_of_square(side):\n    return 4 * side\n\n\ndef perimeter_of_rectangle(width, height):\n    return 2 * (width + height)\n\n\ndef area_of_',
+  'object fields (js)': 'const config = {\n  host: options.host,\n  port: options.port,\n  user: options.user,\n  password: options.password,\n  database: options.',
+  'rename a function (py)': 'def load_settings(path):\n    with open(path) as f:\n        data = json.load(f)\n    if "name" not in data:\n        raise ValueError("missing name")\n    return Settings(**data)\n\n\n# The same function, for profiles.\ndef load_profile(path):\n',
+  'new code (little to copy)': 'import numpy as np\n\n\ndef softmax(x):\n',
+};
+(async () => {
+  const model = await loadModel(process.argv[2] ?? path.join(__dirname, '..', 'models', 'default'), { backend: 'cpu', threads: 2 });
+  for (const [name, prompt] of Object.entries(PROMPTS)) {
+    const row: string[] = [name];
+    for (const maxDraft of [0, 8]) {
+      let best = Infinity; let r: any;
+      for (let i = 0; i < 5; i++) {
+        const s = model.createSession({ maxDraft });
+        await s.feed(model.tokenize(prompt, { bos: true }));
+        const t0 = performance.now();
+        r = await s.generate({ maxTokens: 96, textStart: false, stopTokens: [] });
+        best = Math.min(best, performance.now() - t0);
+        s.dispose();
+      }
+      row.push(`draft ${maxDraft}: ${r.tokens.length} tok, ${r.steps} steps, ${r.accepted}/${r.drafted} accepted, best ${(r.tokens.length / best * 1000).toFixed(0)} tok/s`);
+    }
+    console.log(row.join(' | '));
+  }
+  model.dispose();
+})();
