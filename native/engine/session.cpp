@@ -243,6 +243,14 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         stale = false;
         bool stopped = false;
         for (int i = 0; i < kept && !stopped; ++i) {
+          if (cancel && cancel->load()) {
+            // Cancelled while the drafts were verified: nothing more is streamed, as
+            // plain decoding streams nothing after the step that saw the flag.
+            keep_verified(verify_start_ + size_t(i) + 1);
+            result.finish = FinishReason::Cancelled;
+            stopped = true;
+            break;
+          }
           ++result.accepted;  // counted as output, so steps + accepted == tokens
           stopped = push(draft[size_t(i)]);
           if (stopped) keep_verified(verify_start_ + size_t(i) + 2);

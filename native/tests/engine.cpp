@@ -1484,6 +1484,46 @@ TEST(speculative_decoding_stops_where_plain_decoding_stops) {
   }
 }
 
+TEST(speculative_decoding_streams_nothing_after_a_cancel) {
+  Loaded& m = with_tokenizer();
+  std::vector<int> prompt = sequence(12, m.spec.vocab, 21);
+  prompt.insert(prompt.end(), prompt.begin(), prompt.end());
+  SamplingParams p;
+  p.max_tokens = 48;
+  p.stop_tokens = {0, 1};
+  // Cancelled from the listener (as a newer keystroke does) after each number of pieces:
+  // no text after the flag is set, and the same output as plain decoding.
+  int accepted = 0;
+  for (int pieces = 1; pieces <= 48; ++pieces) {
+    GenerateResult results[2];
+    std::vector<int> held[2];
+    for (int run = 0; run < 2; ++run) {
+      SessionOptions o = opts(64, 16);
+      o.max_draft = run == 0 ? 0 : 8;
+      auto session = m.model->new_session(o);
+      session->feed(prompt.data(), prompt.size(), nullptr);
+      std::atomic<bool> cancel{false};
+      int seen = 0, after_cancel = 0;
+      results[run] = session->generate(
+          p,
+          [&](const std::string&) {
+            if (cancel.load()) ++after_cancel;
+            if (++seen == pieces) cancel = true;
+            return true;
+          },
+          &cancel);
+      held[run] = session->tokens();
+      CHECK_MSG(after_cancel == 0, "max_draft %d: %d pieces streamed after the cancel", o.max_draft,
+                after_cancel);
+    }
+    CHECK(results[0].tokens == results[1].tokens && results[0].finish == results[1].finish);
+    CHECK(held[0] == held[1]);
+    CHECK(results[1].steps + results[1].accepted == int(results[1].tokens.size()));
+    accepted += results[1].accepted;
+  }
+  CHECK(accepted > 0);  // drafts were streamed before some of the cancels
+}
+
 TEST(speculative_decoding_respects_a_full_context) {
   Loaded& m = windowless();
   std::vector<int> prompt = sequence(6, m.spec.vocab, 23);
