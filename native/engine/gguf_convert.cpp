@@ -57,7 +57,12 @@ void add_tokenizer(gguf::Writer& out, const std::string& dir) {
     }
   }
   if (path.empty()) return;
-  const spm::ModelProto model = spm::parse_model(files::read_text(path), path);
+  add_vocabulary(out, spm::parse_model(files::read_text(path), path));
+}
+
+}  // namespace
+
+void add_vocabulary(gguf::Writer& out, const spm::ModelProto& model) {
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -78,7 +83,6 @@ void add_tokenizer(gguf::Writer& out, const std::string& dir) {
   if (model.remove_extra_whitespaces) out.add_bool("tokenizer.ggml.remove_extra_whitespaces", true);
 }
 
-}  // namespace
 
 void convert_to_gguf(const std::string& dir, const std::string& out_path, StoredType type) {
   const ModelFiles loaded = open_model_files(dir, 0);

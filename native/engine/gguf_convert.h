@@ -7,9 +7,15 @@
 
 #include <string>
 
+#include "gguf_writer.h"
+#include "sentencepiece_model.h"
 #include "tensor.h"
 
 namespace tramontane {
+
+// A SentencePiece vocabulary as tokenizer.ggml.* (model "llama": pieces, scores, types,
+// special ids, add-BOS, the space prefix), as llama.cpp's converter writes it.
+void add_vocabulary(gguf::Writer& out, const spm::ModelProto& model);
 
 // Matrices are stored as `type`; a matrix whose row length is not a multiple of that
 // type's block falls back to Q8_0 (rows of 32) or else F16, as llama-quantize falls

@@ -220,22 +220,7 @@ void write_vocabulary(const std::string& tokenizer_model, const std::string& out
   const spm::ModelProto model = spm::parse_model(read_all(tokenizer_model), tokenizer_model);
   gguf::Writer w;
   w.add_string("general.architecture", "llama");
-  std::vector<std::string> tokens;
-  std::vector<float> scores;
-  std::vector<int32_t> types;
-  for (const spm::Piece& p : model.pieces) {
-    tokens.push_back(p.piece);
-    scores.push_back(p.score);
-    types.push_back(int32_t(p.type));
-  }
-  w.add_string("tokenizer.ggml.model", "llama");
-  w.add_strings("tokenizer.ggml.tokens", tokens);
-  w.add_floats("tokenizer.ggml.scores", scores);
-  w.add_i32s("tokenizer.ggml.token_type", types);
-  w.add_u32("tokenizer.ggml.bos_token_id", 1);
-  w.add_u32("tokenizer.ggml.eos_token_id", 2);
-  w.add_u32("tokenizer.ggml.unknown_token_id", 0);
-  w.add_bool("tokenizer.ggml.add_bos_token", true);
+  add_vocabulary(w, model);
   w.write(out);
 }
 
