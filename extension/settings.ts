@@ -88,10 +88,12 @@ export const KEYS = {
 /**
  * Settings a workspace must not choose: what program runs (nodePath), which weights load
  * (modelPath) and where code and the API key are sent (remoteUrl). package.json gives
- * them machine scope, so VS Code ignores them in a repository's .vscode/settings.json;
- * userLookup ignores workspace values too, whatever the editor does with the scope.
+ * them application scope, so VS Code reads them from user settings only and ignores them
+ * in a repository's .vscode/settings.json. (Machine scope would also keep them out of a
+ * workspace, but in a remote window, code-server's included, it ignores the user's own
+ * value too.) userLookup ignores workspace values whatever the editor does with the scope.
  */
-export const MACHINE_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'remoteUrl', 'nodePath'];
+export const USER_ONLY_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'remoteUrl', 'nodePath'];
 
 /** The part of VS Code's WorkspaceConfiguration the settings are read through. */
 export interface ConfigurationSource {
@@ -99,9 +101,9 @@ export interface ConfigurationSource {
   inspect(key: string): { globalValue?: unknown } | undefined;
 }
 
-/** The lookup readSettings takes: user (global) values only for MACHINE_KEYS. */
+/** The lookup readSettings takes: user (global) values only for USER_ONLY_KEYS. */
 export function userLookup(config: ConfigurationSource): (key: string) => unknown {
-  const machine = new Set<string>(MACHINE_KEYS.map((field) => KEYS[field]));
+  const machine = new Set<string>(USER_ONLY_KEYS.map((field) => KEYS[field]));
   return (key) => (machine.has(key) ? config.inspect(key)?.globalValue : config.get(key));
 }
 

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import {
   DEFAULTS,
   KEYS,
-  MACHINE_KEYS,
+  USER_ONLY_KEYS,
   isLanguageEnabled,
   needsRestart,
   readSettings,
@@ -133,12 +133,12 @@ describe('settings', () => {
     assert.equal(Object.keys(properties).length, Object.keys(KEYS).length, 'no undeclared reader and no unread setting');
   });
 
-  it('gives the settings that run a program, load weights or send code elsewhere machine scope', () => {
+  it('gives the settings that run a program, load weights or send code elsewhere application scope', () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
     const properties = manifest.contributes.configuration.properties as Record<string, { scope?: string }>;
-    assert.deepEqual([...MACHINE_KEYS].sort(), ['modelPath', 'nodePath', 'remoteUrl']);
-    for (const field of MACHINE_KEYS) assert.equal(properties[`tramontane.${KEYS[field]}`].scope, 'machine', KEYS[field]);
-    const others = Object.keys(KEYS).filter((field) => !MACHINE_KEYS.includes(field as keyof ExtensionSettings));
+    assert.deepEqual([...USER_ONLY_KEYS].sort(), ['modelPath', 'nodePath', 'remoteUrl']);
+    for (const field of USER_ONLY_KEYS) assert.equal(properties[`tramontane.${KEYS[field]}`].scope, 'application', KEYS[field]);
+    const others = Object.keys(KEYS).filter((field) => !USER_ONLY_KEYS.includes(field as keyof ExtensionSettings));
     for (const field of others) assert.equal(properties[`tramontane.${KEYS[field as keyof ExtensionSettings]}`].scope, undefined, field);
   });
 
