@@ -291,8 +291,10 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     const chat = wb.chat();
     await recordStreaming(chat);
     const answersBefore = await chat.locator('.message.assistant').count();
+    const questionsBefore = await chat.locator('.message.user').count();
     await wb.runCommand('Tramontane: Explain Selection');
-    const question = chat.locator('.message.user').last();
+    // The new question, not the chat's earlier one (still the last for a moment).
+    const question = chat.locator('.message.user').nth(questionsBefore);
     await question.locator('.chip').waitFor({ state: 'visible', timeout: 30_000 });
     assert.match(await question.locator('.chip').innerText(), /geometry\.py:4-5/);
     const answer = chat.locator('.message.assistant').last();
