@@ -20,22 +20,13 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "flags.h"
 #include "tramontane/engine.h"
 
 using tramontane::Error;
+using tramontane::tools::parse_int;
 
 namespace {
-
-int parse_int(const std::string& flag, const std::string& text, long min, long max) {
-  errno = 0;
-  char* end = nullptr;
-  long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || value < min || value > max) {
-    throw Error(flag + " expects an integer in [" + std::to_string(min) + ", " +
-                std::to_string(max) + "], got \"" + text + "\"");
-  }
-  return int(value);
-}
 
 struct Figures {
   double best = 0, median = 0;  // tok/s
