@@ -1414,6 +1414,16 @@ static void check_same_output(const Decoded& plain, const Decoded& drafted, cons
   CHECK_MSG(max_abs_diff(plain.logits, drafted.logits) < 1e-4f, "%s: last logits differ", what);
 }
 
+// Decodes with drafting off, then on (max_draft 8), and checks the two agree.
+static void check_drafting_changes_nothing(Loaded& m, const std::vector<int>& prompt, SessionOptions o,
+                                           const SamplingParams& p, const char* what,
+                                           int stop_after_pieces = -1) {
+  o.max_draft = 0;
+  const Decoded plain = decode(m, prompt, o, p, stop_after_pieces);
+  o.max_draft = 8;
+  check_same_output(plain, decode(m, prompt, o, p, stop_after_pieces), what);
+}
+
 TEST(speculative_greedy_decoding_gives_the_plain_tokens) {
   Loaded& m = with_tokenizer();
   // A prompt that repeats itself, so drafts are found; a random model also tends to loop.
@@ -1463,24 +1473,15 @@ TEST(speculative_decoding_stops_where_plain_decoding_stops) {
   SamplingParams stop_token = p;
   stop_token.stop_tokens.push_back(base.result.tokens[7]);
   for (const SamplingParams& q : {stop_string, stop_token}) {
-    o.max_draft = 0;
-    const Decoded plain = decode(m, prompt, o, q);
-    o.max_draft = 8;
-    check_same_output(plain, decode(m, prompt, o, q), "stop");
+    check_drafting_changes_nothing(m, prompt, o, q, "stop");
   }
   for (int pieces : {1, 3, 7}) {
-    o.max_draft = 0;
-    const Decoded plain = decode(m, prompt, o, p, pieces);
-    o.max_draft = 8;
-    check_same_output(plain, decode(m, prompt, o, p, pieces), "listener");
+    check_drafting_changes_nothing(m, prompt, o, p, "listener", pieces);
   }
   for (int max_tokens = 0; max_tokens <= 20; ++max_tokens) {
     SamplingParams q = p;
     q.max_tokens = max_tokens;
-    o.max_draft = 0;
-    const Decoded plain = decode(m, prompt, o, q);
-    o.max_draft = 8;
-    check_same_output(plain, decode(m, prompt, o, q), "max_tokens");
+    check_drafting_changes_nothing(m, prompt, o, q, "max_tokens");
   }
 }
 
