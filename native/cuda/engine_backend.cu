@@ -6,8 +6,12 @@
 // Weights: the kernels compute in f16 (IEEE half; NOTES.md says why not bf16). f16
 // tensors are copied as they are; bf16 and f32 tensors are rounded to f16 on the GPU
 // (bf16 is exact in f16 for magnitudes 6.1e-5 .. 65504; a weight beyond 65504 is refused
-// with an error naming its tensor). The q/k/v matrices are placed one after the other
-// (wqkv) and gate/up likewise (wgu), the layouts the kernels read.
+// with an error naming its tensor). Block-quantized tensors (GGUF) stay quantized on
+// the GPU in their plane form (engine/weight_planes.h): the gemv kernels expand 8 values
+// at a time in registers, the prefill path expands a matrix into a shared f16 scratch
+// before its cuBLASLt product. The q/k/v matrices are placed one after the other (wqkv,
+// one row range per storage type) and gate/up likewise (wgu), the layouts the kernels
+// read.
 //
 // Paths: head_dim 64 and 128 take the fast kernels (gemv decode path, flash-decoding and
 // tiled tensor-core attention); a single token, greedy or sampled, replays the session's
@@ -16,49 +20,92 @@
 //
 // GPU memory is checked against cudaMemGetInfo before each allocation: the weights when
 // the model loads, each session's cache and scratch when it is created.
+#include <algorithm>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "forward_backend.h"
 #include "gemm.h"
 #include "forward.h"
+#include "quant_blocks.h"
+#include "weight_planes.h"
 
 namespace tramontane {
 namespace {
 
-// Copies weight matrices to the GPU as f16: each one raw into a device staging buffer,
-// then rounded there (convert_to_f16); a value beyond the f16 range is refused, naming
-// the tensor. Every copy is ordered on the backend's stream: a plain cudaMemcpy from
-// pageable memory may return before its DMA lands, and the kernels run on a
-// non-blocking stream that would not wait for it.
+// The storage of a matrix on the GPU: a block type with a plane form stays quantized
+// (engine/weight_planes.h); every other type becomes f16 (f32 and bf16 rounded, IQ4_NL
+// and IQ4_XS dequantized).
+StoredType device_type(StoredType t) { return has_plane_format(t) ? t : StoredType::F16; }
+
+cuda::WeightTypes device_types(const Weights& w) {
+  cuda::WeightTypes t;
+  for (const LayerWeights& lw : w.layers) {
+    cuda::WeightTypes::Layer l;
+    l.q = device_type(lw.wq.type);
+    l.k = device_type(lw.wk.type);
+    l.v = device_type(lw.wv.type);
+    l.o = device_type(lw.wo.type);
+    // Gate and up rows share one matrix (the fused SwiGLU kernel reads a pair of rows
+    // per output): when a file stores them differently, both go to f16.
+    l.gate_up = lw.ffn.gate.type == lw.ffn.up.type ? device_type(lw.ffn.gate.type) : StoredType::F16;
+    l.down = device_type(lw.ffn.down.type);
+    t.layers.push_back(l);
+  }
+  t.embed = device_type(w.embed.type);
+  t.lm_head = device_type(w.lm_head.type);
+  return t;
+}
+
+// Copies weight matrices to the GPU into their device storage. f16 rows: each matrix
+// raw into a device staging buffer, then rounded there (convert_to_f16); a value beyond
+// the f16 range is refused, naming the tensor. Quantized rows: repacked into planes on
+// the host (all cores), then copied. Every copy is ordered on the backend's stream: a
+// plain cudaMemcpy from pageable memory may return before its DMA lands, and the
+// kernels run on a non-blocking stream that would not wait for it.
 class WeightUploader {
  public:
   explicit WeightUploader(cudaStream_t stream) : stream_(stream), overflow_(sizeof(unsigned)) {}
 
-  void upload(cuda::f16* dst, const Matrix& m, const std::string& name) {
-    const size_t count = size_t(m.rows) * size_t(m.cols);
-    const size_t bytes = m.bytes();
-    if (is_quantized(m.type)) {  // model.cpp refuses these before a CUDA backend is made
-      throw Error(name + ": " + stored_type_name(m.type) + " weights are not supported on the GPU yet");
+  // m's rows into rows first_row .. of dst.
+  void upload(const cuda::DeviceMatrix& dst, int first_row, const Matrix& m,
+              const std::string& name) {
+    if (m.cols != dst.cols || first_row + m.rows > dst.rows) {
+      throw Error(name + ": shape does not match its place on the GPU");
     }
-    if (m.type == StoredType::F16) {
-      TR_CUDA_CHECK(cudaMemcpyAsync(dst, m.data, bytes, cudaMemcpyHostToDevice, stream_));
+    if (dst.quantized()) {
+      upload_planes(dst, first_row, m, name);
       return;
     }
+    cuda::f16* out = dst.data + size_t(first_row) * size_t(dst.cols);
+    const size_t count = size_t(m.rows) * size_t(m.cols);
+    if (m.type == StoredType::F16) {
+      TR_CUDA_CHECK(cudaMemcpyAsync(out, m.data, m.bytes(), cudaMemcpyHostToDevice, stream_));
+      return;
+    }
+    const void* src = m.data;
+    StoredType src_type = m.type;
+    std::vector<float> values;
+    if (is_quantized(m.type)) {  // a block type kept as f16: its reference values
+      values = dequantized(m);
+      src = values.data();
+      src_type = StoredType::F32;
+    }
+    const size_t bytes = count * (src_type == StoredType::F32 ? 4 : 2);
     if (staging_.bytes() < bytes) {
       TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the old buffer may still be read
       staging_ = cuda::DeviceBuffer(bytes);
     }
-    TR_CUDA_CHECK(cudaMemcpyAsync(staging_.as<void>(), m.data, bytes, cudaMemcpyHostToDevice,
-                                  stream_));
+    TR_CUDA_CHECK(cudaMemcpyAsync(staging_.as<void>(), src, bytes, cudaMemcpyHostToDevice, stream_));
     TR_CUDA_CHECK(cudaMemsetAsync(overflow_.as<unsigned>(), 0, sizeof(unsigned), stream_));
-    cuda::convert_to_f16(cuda::Launch{stream_, false}, staging_.as<void>(), m.type, count, dst,
+    cuda::convert_to_f16(cuda::Launch{stream_, false}, staging_.as<void>(), src_type, count, out,
                          overflow_.as<unsigned>());
     unsigned overflow = 0;
     TR_CUDA_CHECK(cudaMemcpyAsync(&overflow, overflow_.as<unsigned>(), sizeof overflow,
                                   cudaMemcpyDeviceToHost, stream_));
-    TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // also: `values` may be freed now
     if (overflow > 0) {
       throw Error(name + ": " + std::to_string(overflow) +
                   " weights beyond the f16 range (|w| > 65504), which the CUDA backend computes "
@@ -66,7 +113,65 @@ class WeightUploader {
     }
   }
 
+  // m's rows into the row ranges of a fused matrix, starting at its row first_row.
+  void upload(const cuda::RowParts& dst, int first_row, const Matrix& m, const std::string& name) {
+    for (int p = 0; p < dst.count; ++p) {
+      const int begin = dst.first_row[p], end = begin + dst.part[p].rows;
+      if (first_row >= begin && first_row < end) return upload(dst.part[p], first_row - begin, m, name);
+    }
+    throw Error(name + ": no place on the GPU");
+  }
+
  private:
+  static std::vector<float> dequantized(const Matrix& m) {
+    std::vector<float> v(size_t(m.rows) * size_t(m.cols));
+    parallel_rows(m.rows, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        cpu::dequantize_row(m.type, static_cast<const uint8_t*>(m.data) + size_t(r) * m.row_bytes(),
+                            v.data() + size_t(r) * size_t(m.cols), m.cols);
+      }
+    });
+    return v;
+  }
+
+  void upload_planes(const cuda::DeviceMatrix& dst, int first_row, const Matrix& m,
+                     const std::string& name) {
+    if (m.type != dst.type) throw Error(name + ": stored type does not match its place on the GPU");
+    const PlaneRowBytes rb = plane_row_bytes(plane_format(m.type), m.cols);
+    std::vector<uint8_t> codes(size_t(m.rows) * rb.codes), high(size_t(m.rows) * rb.high);
+    std::vector<uint16_t> scales(size_t(m.rows) * rb.scales / 2);
+    parallel_rows(m.rows, [&](int64_t r0, int64_t r1) {
+      to_planes(m.type, static_cast<const uint8_t*>(m.data) + size_t(r0) * m.row_bytes(), r1 - r0,
+                m.cols, codes.data() + size_t(r0) * rb.codes,
+                rb.high ? high.data() + size_t(r0) * rb.high : nullptr,
+                scales.data() + size_t(r0) * rb.scales / 2);
+    });
+    const size_t r = size_t(first_row);
+    TR_CUDA_CHECK(cudaMemcpyAsync(dst.codes + r * rb.codes, codes.data(), codes.size(),
+                                  cudaMemcpyHostToDevice, stream_));
+    if (rb.high) {
+      TR_CUDA_CHECK(cudaMemcpyAsync(dst.high + r * rb.high, high.data(), high.size(),
+                                    cudaMemcpyHostToDevice, stream_));
+    }
+    TR_CUDA_CHECK(cudaMemcpyAsync(dst.scales + r * rb.scales / 2, scales.data(),
+                                  scales.size() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));
+    TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host planes are freed on return
+  }
+
+  // fn(r0, r1) over row ranges on every core (repacking a 7B model's rows is seconds of
+  // work on one).
+  template <class Fn>
+  static void parallel_rows(int64_t rows, Fn&& fn) {
+    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(rows / 64 + 1,
+                                                                   std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (int64_t i = 0; i < workers; ++i) {
+      const int64_t r0 = rows * i / workers, r1 = rows * (i + 1) / workers;
+      pool.emplace_back([&fn, r0, r1] { fn(r0, r1); });
+    }
+    for (std::thread& t : pool) t.join();
+  }
+
   cudaStream_t stream_;
   cuda::DeviceBuffer staging_, overflow_;
 };
@@ -116,25 +221,24 @@ class CudaBackend : public ForwardBackend {
     gemm_ = std::make_unique<cuda::Gemm>();
 
     const bool tied = w.lm_head.data == w.embed.data;
-    weights_ = cuda::DeviceWeights::allocate(c, tied, stream_);
+    weights_ = cuda::DeviceWeights::allocate(c, device_types(w), tied, stream_);
     WeightUploader up(stream_);
-    const size_t d = size_t(c.dim);
     for (int l = 0; l < c.n_layers; ++l) {
       const LayerWeights& lw = w.layers[size_t(l)];
       const cuda::DeviceWeights::Layer& dl = weights_->layer(l);
       const std::string layer = "layer " + std::to_string(l) + " ";
-      up.upload(dl.wqkv, lw.wq, layer + "q_proj");
-      up.upload(dl.wqkv + size_t(lw.wq.rows) * d, lw.wk, layer + "k_proj");
-      up.upload(dl.wqkv + size_t(lw.wq.rows + lw.wk.rows) * d, lw.wv, layer + "v_proj");
-      up.upload(dl.wo, lw.wo, layer + "o_proj");
-      up.upload(dl.wgu, lw.ffn.gate, layer + "gate_proj");
-      up.upload(dl.wgu + size_t(lw.ffn.gate.rows) * d, lw.ffn.up, layer + "up_proj");
-      up.upload(dl.wd, lw.ffn.down, layer + "down_proj");
+      up.upload(dl.wqkv, 0, lw.wq, layer + "q_proj");
+      up.upload(dl.wqkv, int(lw.wq.rows), lw.wk, layer + "k_proj");
+      up.upload(dl.wqkv, int(lw.wq.rows + lw.wk.rows), lw.wv, layer + "v_proj");
+      up.upload(dl.wo, 0, lw.wo, layer + "o_proj");
+      up.upload(dl.wgu, 0, lw.ffn.gate, layer + "gate_proj");
+      up.upload(dl.wgu, int(lw.ffn.gate.rows), lw.ffn.up, layer + "up_proj");
+      up.upload(dl.wd, 0, lw.ffn.down, layer + "down_proj");
       upload(dl.attn_norm, lw.attn_norm, stream_);
       upload(dl.ffn_norm, lw.ffn_norm, stream_);
     }
-    up.upload(weights_->embed(), w.embed, "embed_tokens");
-    if (!tied) up.upload(weights_->lm_head(), w.lm_head, "lm_head");
+    up.upload(weights_->embed(), 0, w.embed, "embed_tokens");
+    if (!tied) up.upload(weights_->lm_head(), 0, w.lm_head, "lm_head");
     upload(weights_->final_norm(), w.final_norm, stream_);
     TR_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host's weights may be unmapped next
   }

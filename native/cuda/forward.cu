@@ -1,6 +1,8 @@
 // The GPU forward pass: device weights and one sequence's forward. See forward.h.
 #include "forward.h"
 
+#include "weight_planes.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -93,25 +95,105 @@ void require_free_memory(size_t bytes, const std::string& what) {
 
 }  // namespace
 
-std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c, bool tied,
+WeightTypes WeightTypes::uniform(const ModelConfig& c, StoredType t) {
+  WeightTypes w;
+  w.layers.assign(size_t(c.n_layers), Layer{t, t, t, t, t, t});
+  w.embed = w.lm_head = t;
+  return w;
+}
+
+WeightTypes WeightTypes::llama_q4_k_m(const ModelConfig& c) {
+  WeightTypes t = uniform(c, StoredType::Q4_K);
+  const int n = c.n_layers;
+  for (int i = 0; i < n; ++i) {
+    if (i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2)
+      t.layers[size_t(i)].v = t.layers[size_t(i)].down = StoredType::Q6_K;
+  }
+  t.lm_head = StoredType::Q6_K;
+  return t;
+}
+
+namespace {
+
+// A [rows][cols] matrix of the given storage from the carver.
+DeviceMatrix take_matrix(Carver& cv, StoredType type, int rows, int cols) {
+  DeviceMatrix m;
+  m.type = type;
+  m.rows = rows;
+  m.cols = cols;
+  if (type == StoredType::F16) {
+    m.data = cv.take<f16>(size_t(rows) * size_t(cols));
+    return m;
+  }
+  if (!has_plane_format(type) || cols % 32 != 0) {
+    throw Error(std::string("the CUDA backend cannot hold ") + stored_type_name(type) +
+                " weights of width " + std::to_string(cols));
+  }
+  const PlaneRowBytes rb = plane_row_bytes(plane_format(type), cols);
+  m.codes = cv.take<uint8_t>(size_t(rows) * rb.codes);
+  if (rb.high) m.high = cv.take<uint8_t>(size_t(rows) * rb.high);
+  m.scales = cv.take<uint16_t>(size_t(rows) * rb.scales / 2);
+  return m;
+}
+
+// The q/k/v matrix as row ranges, consecutive parts of one type merged.
+RowParts take_qkv(Carver& cv, const WeightTypes::Layer& t, const ModelConfig& c) {
+  const int q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  const StoredType types[3] = {t.q, t.k, t.v};
+  const int rows[3] = {q, kv, kv};
+  RowParts parts;
+  int first = 0;
+  for (int i = 0; i < 3;) {
+    int j = i, n = 0;
+    while (j < 3 && types[j] == types[i]) n += rows[j++];
+    parts.first_row[parts.count] = first;
+    parts.part[parts.count++] = take_matrix(cv, types[i], n, c.dim);
+    first += n;
+    i = j;
+  }
+  return parts;
+}
+
+size_t elements(const DeviceMatrix& m) { return size_t(m.rows) * size_t(m.cols); }
+
+}  // namespace
+
+std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
+                                                       const WeightTypes& types, bool tied,
                                                        cudaStream_t stream) {
+  if (types.layers.size() != size_t(c.n_layers)) throw Error("weight types: one entry per layer");
   auto w = std::unique_ptr<DeviceWeights>(new DeviceWeights());
   w->config_ = c;
-  const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim, h = size_t(c.hidden_dim);
+  const int d = c.dim, q = c.n_heads * c.head_dim, h = c.hidden_dim;
+  size_t expand = 0;  // elements of the largest quantized matrix
+  auto note = [&](const DeviceMatrix& m) {
+    if (m.quantized()) expand = std::max(expand, elements(m));
+  };
   auto carve = [&](Carver& cv) {
+    expand = 0;
     w->layers_.assign(size_t(c.n_layers), Layer{});
-    for (Layer& l : w->layers_) {
-      l.wqkv = cv.take<f16>(size_t(qkv_rows(c)) * d);
-      l.wo = cv.take<f16>(d * q);
-      l.wgu = cv.take<f16>(2 * h * d);
-      l.wd = cv.take<f16>(d * h);
-      l.attn_norm = cv.take<float>(d);
-      l.ffn_norm = cv.take<float>(d);
+    for (int i = 0; i < c.n_layers; ++i) {
+      Layer& l = w->layers_[size_t(i)];
+      const WeightTypes::Layer& t = types.layers[size_t(i)];
+      l.wqkv = take_qkv(cv, t, c);
+      l.wo = take_matrix(cv, t.o, d, q);
+      l.wgu = take_matrix(cv, t.gate_up, 2 * h, d);
+      l.wd = take_matrix(cv, t.down, d, h);
+      l.attn_norm = cv.take<float>(size_t(d));
+      l.ffn_norm = cv.take<float>(size_t(d));
+      bool any = false;
+      for (int p = 0; p < l.wqkv.count; ++p) any = any || l.wqkv.part[p].quantized();
+      if (any) expand = std::max(expand, size_t(qkv_rows(c)) * size_t(d));
+      note(l.wo);
+      note(l.wgu);
+      note(l.wd);
     }
-    w->embed_ = cv.take<f16>(size_t(c.vocab_size) * d);
-    w->lm_head_ = tied ? w->embed_ : cv.take<f16>(size_t(c.vocab_size) * d);
-    w->final_norm_ = cv.take<float>(d);
+    w->embed_ = take_matrix(cv, types.embed, c.vocab_size, d);
+    w->lm_head_ = tied ? w->embed_ : take_matrix(cv, types.lm_head, c.vocab_size, d);
+    note(w->lm_head_);
+    w->final_norm_ = cv.take<float>(size_t(d));
     w->inv_freq_ = cv.take<float>(size_t(c.head_dim / 2));
+    w->expand_scratch_ = cv.take<f16>(expand);
   };
   Carver counter;
   carve(counter);
@@ -119,6 +201,7 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c, boo
   w->storage_ = DeviceBuffer(counter.size());
   Carver placer(w->storage_.as<void>());
   carve(placer);
+  if (expand == 0) w->expand_scratch_ = nullptr;
 
   // As HF computes it: 1 / θ^(2i/d) in fp32.
   std::vector<float> inv(size_t(c.head_dim / 2));
@@ -130,27 +213,55 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c, boo
   return w;
 }
 
+const f16* DeviceWeights::as_f16(const Launch& l, const DeviceMatrix& m) const {
+  if (!m.quantized()) return m.data;
+  dequantize(l, m, expand_scratch_);
+  return expand_scratch_;
+}
+
+const f16* DeviceWeights::as_f16(const Launch& l, const RowParts& m) const {
+  if (m.count == 1) return as_f16(l, m.part[0]);
+  for (int p = 0; p < m.count; ++p) {
+    f16* dst = expand_scratch_ + size_t(m.first_row[p]) * size_t(m.part[p].cols);
+    const DeviceMatrix& part = m.part[p];
+    if (part.quantized()) {
+      dequantize(l, part, dst);
+    } else {
+      TR_CUDA_CHECK(cudaMemcpyAsync(dst, part.data, elements(part) * sizeof(f16),
+                                    cudaMemcpyDeviceToDevice, l.stream));
+    }
+  }
+  return expand_scratch_;
+}
+
 std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c, uint64_t seed,
                                                      cudaStream_t stream) {
-  auto w = allocate(c, false, stream);
-  const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim, h = size_t(c.hidden_dim);
+  return random(c, WeightTypes::uniform(c, StoredType::F16), seed, stream);
+}
+
+std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c,
+                                                     const WeightTypes& types, uint64_t seed,
+                                                     cudaStream_t stream) {
+  auto w = allocate(c, types, false, stream);
   const Launch l{stream, false};
   uint64_t k = seed * 1000003ull;
-  auto fill_w = [&](f16* ptr, size_t count, size_t fan_in) {
-    const float a = std::sqrt(3.f / float(fan_in));
-    fill_uniform(l, ptr, count, ++k, -a, a);
+  auto fill_w = [&](const DeviceMatrix& m, float amplitude) {
+    if (m.quantized()) fill_random_planes(l, m, ++k, amplitude);
+    else fill_uniform(l, m.data, elements(m), ++k, -amplitude, amplitude);
   };
+  auto range = [](int fan_in) { return std::sqrt(3.f / float(fan_in)); };
+  const int d = c.dim, q = c.n_heads * c.head_dim, h = c.hidden_dim;
   for (const Layer& L : w->layers_) {
-    fill_w(L.wqkv, size_t(qkv_rows(c)) * d, d);
-    fill_w(L.wo, d * q, q);
-    fill_w(L.wgu, 2 * h * d, d);
-    fill_w(L.wd, d * h, h);
-    fill_uniform(l, L.attn_norm, d, ++k, 0.8f, 1.2f);
-    fill_uniform(l, L.ffn_norm, d, ++k, 0.8f, 1.2f);
+    for (int p = 0; p < L.wqkv.count; ++p) fill_w(L.wqkv.part[p], range(d));
+    fill_w(L.wo, range(q));
+    fill_w(L.wgu, range(d));
+    fill_w(L.wd, range(h));
+    fill_uniform(l, L.attn_norm, size_t(d), ++k, 0.8f, 1.2f);
+    fill_uniform(l, L.ffn_norm, size_t(d), ++k, 0.8f, 1.2f);
   }
-  fill_uniform(l, w->embed_, size_t(c.vocab_size) * d, ++k, -1.f, 1.f);
-  fill_w(w->lm_head_, size_t(c.vocab_size) * d, d);
-  fill_uniform(l, w->final_norm_, d, ++k, 0.8f, 1.2f);
+  fill_w(w->embed_, 1.f);
+  fill_w(w->lm_head_, range(d));
+  fill_uniform(l, w->final_norm_, size_t(d), ++k, 0.8f, 1.2f);
   TR_CUDA_CHECK(cudaStreamSynchronize(stream));
   return w;
 }
@@ -288,9 +399,9 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
   switch (c_.feed_forward) {
     case FeedForwardKind::Dense:  // x += SwiGLU(rmsnorm(x))
       rmsnorm(l, a_.xn, a_.x, lw.ffn_norm, n, d, c_.norm_eps);
-      gemm_.run(stream_, a_.xn, lw.wgu, a_.gu, false, n, 2 * hid, d, false);
+      gemm_.run(stream_, a_.xn, w_.as_f16(l, lw.wgu), a_.gu, false, n, 2 * hid, d, false);
       swiglu(l, a_.gu, n, hid, a_.h);
-      gemm_.run(stream_, a_.h, lw.wd, a_.x, true, n, d, hid, true);
+      gemm_.run(stream_, a_.h, w_.as_f16(l, lw.wd), a_.x, true, n, d, hid, true);
       return;
     case FeedForwardKind::MixtureOfExperts:
       throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
@@ -300,7 +411,7 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
 void Forward::run_gemv_chunk(const int* d_tokens, int n, bool all_logits) {
   const Launch l = launch_cfg();
   const GemvPlan& p = n == 1 ? plan1_ : plan8_;
-  embed(l, a_.x, w_.embed(), c_.dim, d_tokens, n);
+  embed(l, a_.x, w_.embed(), d_tokens, n);
   for (int i = 0; i < c_.n_layers; ++i) {
     const DeviceWeights::Layer& lw = w_.layer(i);
     gemv_qkv(l, p.qkv, lw.wqkv, normed(lw.attn_norm, n), n, c_.dim, attn_, c_.rope_layout,
@@ -324,11 +435,11 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
   const Launch l = launch_cfg();
   const float eps = c_.norm_eps;
   const int d = c_.dim, qd = attn_.q_dim();
-  embed(l, a_.x, w_.embed(), d, d_tokens, n);
+  embed(l, a_.x, w_.embed(), d_tokens, n);
   for (int i = 0; i < c_.n_layers; ++i) {
     const DeviceWeights::Layer& lw = w_.layer(i);
     rmsnorm(l, a_.xn, a_.x, lw.attn_norm, n, d, eps);
-    gemm_.run(stream_, a_.xn, lw.wqkv, a_.qkv, true, n, qkv_rows(c_), d, false);
+    gemm_.run(stream_, a_.xn, w_.as_f16(l, lw.wqkv), a_.qkv, true, n, qkv_rows(c_), d, false);
     rope_qkv(l, a_.qkv, n, pos0, attn_, c_.rope_layout, w_.inv_freq(), a_.q, a_.k_new, a_.v_new);
     if (config_.simple_attention)
       attention_prefill_simple(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_,
@@ -336,14 +447,15 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
     else
       attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao);
     kv_commit(l, a_.k_new, a_.v_new, n, pos0, attn_, layer_k(i), layer_v(i));
-    gemm_.run(stream_, a_.ao, lw.wo, a_.x, true, n, d, qd, true);
+    gemm_.run(stream_, a_.ao, w_.as_f16(l, lw.wo), a_.x, true, n, d, qd, true);
     feed_forward_gemm(lw, n);
   }
   if (host_logits) {
+    const f16* lm_head = w_.as_f16(l, w_.lm_head());
     for (int r0 = 0; r0 < n; r0 += config_.logits_rows) {
       const int rr = std::min(config_.logits_rows, n - r0);
       rmsnorm(l, a_.xn, a_.x + size_t(r0) * d, w_.final_norm(), rr, d, eps);
-      gemm_.run(stream_, a_.xn, w_.lm_head(), a_.logits, true, rr, c_.vocab_size, d, false);
+      gemm_.run(stream_, a_.xn, lm_head, a_.logits, true, rr, c_.vocab_size, d, false);
       TR_CUDA_CHECK(cudaMemcpyAsync(host_logits + size_t(r0) * c_.vocab_size, a_.logits,
                                     sizeof(float) * size_t(rr) * c_.vocab_size,
                                     cudaMemcpyDeviceToHost, stream_));

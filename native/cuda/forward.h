@@ -50,45 +50,75 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
-// The model's weights on the device, f16, in the layouts the kernels read: q/k/v rows
-// fused into one matrix, gate/up likewise. Tied models share embed and lm_head.
+// The storage of each weight matrix on the device: F16, or a block type kept in its
+// plane form (engine/weight_planes.h). Types are per tensor, as GGUF files mix them.
+struct WeightTypes {
+  struct Layer {
+    StoredType q = StoredType::F16, k = StoredType::F16, v = StoredType::F16;
+    StoredType o = StoredType::F16, gate_up = StoredType::F16, down = StoredType::F16;
+  };
+  std::vector<Layer> layers;
+  StoredType embed = StoredType::F16, lm_head = StoredType::F16;
+  // Every matrix in one type.
+  static WeightTypes uniform(const ModelConfig& c, StoredType t);
+  // The types llama.cpp's Q4_K_M gives a Mistral model (for random models in benchmarks
+  // and checks): Q4_K, with Q6_K for lm_head and for v and down in the first and last
+  // eighth of the layers and every third layer between (q/k/v in two row ranges there).
+  static WeightTypes llama_q4_k_m(const ModelConfig& c);
+};
+
+// The model's weights on the device, in the layouts the kernels read: q/k/v rows fused
+// into one matrix (one range per storage format), gate/up likewise. Tied models share
+// embed and lm_head.
 class DeviceWeights {
  public:
   struct Layer {
-    f16* wqkv = nullptr;          // [qkv_rows][dim]: q rows, k rows, v rows
-    f16* wo = nullptr;            // [dim][n_heads · head_dim]
-    f16* wgu = nullptr;           // [2 · hidden][dim]: gate rows, then up rows
-    f16* wd = nullptr;            // [dim][hidden]
+    RowParts wqkv;                // [qkv_rows][dim]: q rows, k rows, v rows
+    DeviceMatrix wo;              // [dim][n_heads · head_dim]
+    DeviceMatrix wgu;             // [2 · hidden][dim]: gate rows, then up rows
+    DeviceMatrix wd;              // [dim][hidden]
     float* attn_norm = nullptr;   // [dim]
     float* ffn_norm = nullptr;    // [dim]
   };
 
-  // Device storage for a model of this shape, checked against the free GPU memory first
-  // (one-line Error on shortage). Only the RoPE table is written; the caller fills the
-  // tensors (the engine's upload, cuda/engine_backend.cu; random()).
-  static std::unique_ptr<DeviceWeights> allocate(const ModelConfig& config, bool tied,
+  // Device storage for a model of this shape and these storage types, checked against
+  // the free GPU memory first (one-line Error on shortage). Only the RoPE table is
+  // written; the caller fills the tensors (the engine's upload, cuda/engine_backend.cu;
+  // random()). A model with quantized matrices also gets one f16 scratch as large as
+  // its largest quantized matrix, where the prefill path expands a matrix before its
+  // cuBLASLt product (sessions share it: they run one at a time on one stream).
+  static std::unique_ptr<DeviceWeights> allocate(const ModelConfig& config,
+                                                 const WeightTypes& types, bool tied,
                                                  cudaStream_t stream);
-  // Random f16 weights of the given shape generated on the GPU (benchmarks, tests):
-  // uniform in ±sqrt(3/fan_in) so activations keep unit scale, norms near 1.
+  // Random weights of the given shape and types generated on the GPU (benchmarks,
+  // tests): f16 uniform in ±sqrt(3/fan_in) so activations keep unit scale, quantized
+  // ones with random codes and scales of that range, norms near 1.
   static std::unique_ptr<DeviceWeights> random(const ModelConfig& config, uint64_t seed,
+                                               cudaStream_t stream);
+  static std::unique_ptr<DeviceWeights> random(const ModelConfig& config,
+                                               const WeightTypes& types, uint64_t seed,
                                                cudaStream_t stream);
 
   const ModelConfig& config() const { return config_; }
   const Layer& layer(int i) const { return layers_[size_t(i)]; }
-  f16* embed() const { return embed_; }
-  f16* lm_head() const { return lm_head_; }
+  const DeviceMatrix& embed() const { return embed_; }
+  const DeviceMatrix& lm_head() const { return lm_head_; }
   float* final_norm() const { return final_norm_; }
   const float* inv_freq() const { return inv_freq_; }  // [head_dim / 2], θ^(−2i/d)
   size_t bytes() const { return storage_.bytes(); }
+  // The weights as f16 rows for a cuBLASLt product: an F16 matrix as it is, a quantized
+  // one expanded into the shared scratch (valid until the next call).
+  const f16* as_f16(const Launch& l, const DeviceMatrix& m) const;
+  const f16* as_f16(const Launch& l, const RowParts& m) const;
 
  private:
   ModelConfig config_;
   DeviceBuffer storage_;
   std::vector<Layer> layers_;
-  f16* embed_ = nullptr;
-  f16* lm_head_ = nullptr;
+  DeviceMatrix embed_, lm_head_;
   float* final_norm_ = nullptr;
   float* inv_freq_ = nullptr;
+  f16* expand_scratch_ = nullptr;  // [largest quantized matrix]
 };
 
 struct ForwardConfig {

@@ -15,8 +15,13 @@
 // U steps of loads are issued before the first product uses them.
 #pragma once
 
+#include <string>
+#include <type_traits>
+
 #include "common.cuh"
 #include "ops.h"
+#include "device_matrix.h"
+#include "weight_formats.cuh"
 
 namespace tramontane::cuda::gemv {
 
@@ -84,15 +89,16 @@ __device__ __forceinline__ uint4 load_input(const VecInput& in, const f16*, int 
 // Pipelining: each warp walks a flat sequence of (tile, batch of kSteps steps) and keeps
 // two batches of weight loads in registers, across tile boundaries too; the first two
 // are issued before waiting on the previous kernel (weights never depend on it).
-// kSteps: 32-element steps per batch of loads (2 × kSteps 16-byte loads per thread).
-template <int kSteps>
+// kSteps: 32-element steps per batch of loads (2 × kSteps runs of 8 weights per thread,
+// 16-byte loads for f16 rows). W: how the weights are stored (weight_formats.cuh).
+template <class W, int kSteps>
 struct Batch {
-  uint4 a0[kSteps], a1[kSteps];
+  typename W::Raw a0[kSteps], a1[kSteps];
 };
 
-template <int WARPS, int kSteps, class In, class Epi>
+template <int WARPS, int kSteps, class W, class In, class Epi>
 __global__ void __launch_bounds__(WARPS * 32)
-    gemv_kernel(const f16* __restrict__ w, int K, int n_tiles, int n, In in, Epi epi) {
+    gemv_kernel(W w, int K, int n_tiles, int n, In in, Epi epi) {
   extern __shared__ uint4 smem_dyn[];
   f16* xs = reinterpret_cast<f16*>(smem_dyn);
   __shared__ float red[WARPS][4][32];
@@ -107,19 +113,19 @@ __global__ void __launch_bounds__(WARPS * 32)
   const int per_warp_max = (n_steps + WARPS - 1) / WARPS;
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
 
-  auto load = [&](Batch<kSteps>& b, int tile, int batch) {
-    const f16* row0 = w + size_t(epi.row(tile, g, 0)) * K + 8 * t;
-    const f16* row1 = w + size_t(epi.row(tile, g, 1)) * K + 8 * t;
+  auto load = [&](Batch<W, kSteps>& b, int tile, int batch) {
+    const typename W::Cursor row0 = w.row(epi.row(tile, g, 0), t);
+    const typename W::Cursor row1 = w.row(epi.row(tile, g, 1), t);
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
       const int s = s_begin + batch * kSteps + u;
       const int k = s * 32;
       if (s < s_end && k + 8 * t < K) {
-        b.a0[u] = ld_stream(row0 + k);
-        b.a1[u] = ld_stream(row1 + k);
+        b.a0[u] = w.load(row0, s);
+        b.a1[u] = w.load(row1, s);
       } else {
-        b.a0[u] = make_uint4(0, 0, 0, 0);
-        b.a1[u] = make_uint4(0, 0, 0, 0);
+        b.a0[u] = typename W::Raw{};
+        b.a1[u] = typename W::Raw{};
       }
     }
   };
@@ -134,7 +140,7 @@ __global__ void __launch_bounds__(WARPS * 32)
       tl += gridDim.x;
     }
   };
-  Batch<kSteps> A, B;
+  Batch<W, kSteps> A, B;
   int ta = blockIdx.x, ba = 0;
   int tb = ta, bb = 0;
   advance(tb, bb);
@@ -147,7 +153,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   const bool has_input = g < n;
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  auto step = [&](Batch<kSteps>& buf, int& tile, int& batch) -> bool {
+  auto step = [&](Batch<W, kSteps>& buf, int& tile, int& batch) -> bool {
     if (tile >= n_tiles) return false;
     uint4 b[kSteps];
 #pragma unroll
@@ -159,8 +165,9 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
-      mma_f16_16816(acc, buf.a0[u].x, buf.a1[u].x, buf.a0[u].y, buf.a1[u].y, b[u].x, b[u].y);
-      mma_f16_16816(acc, buf.a0[u].z, buf.a1[u].z, buf.a0[u].w, buf.a1[u].w, b[u].z, b[u].w);
+      const uint4 a0 = w.expand(buf.a0[u]), a1 = w.expand(buf.a1[u]);
+      mma_f16_16816(acc, a0.x, a1.x, a0.y, a1.y, b[u].x, b[u].y);
+      mma_f16_16816(acc, a0.z, a1.z, a0.w, a1.w, b[u].z, b[u].w);
     }
     if (batch == batches - 1) {  // the tile is complete: reduce over the warps, store
       if constexpr (WARPS > 1) {
@@ -219,10 +226,28 @@ struct RowsEpilogue {
   }
 };
 
-// Launches gemv_kernel with the configured warps and grid.
-template <class In, class Epi>
-void launch_gemv(const Launch& l, const GemvConfig& c, const f16* w, int K, int n_tiles, int n,
-                 const In& in, const Epi& epi) {
+// An epilogue restricted to one part of a matrix stored as row ranges (RowParts): the
+// kernel's tile i is the whole matrix's tile first_tile + i, and its weights are read
+// from the part, whose row 0 is the whole matrix's row first_row.
+template <class Epi>
+struct PartEpilogue {
+  Epi epi;
+  int first_tile;
+  int first_row;
+  __device__ int row(int tile, int g, int half) const {
+    return epi.row(tile + first_tile, g, half) - first_row;
+  }
+  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+    epi.store(tile + first_tile, g, t, acc, n);
+  }
+};
+
+// Launches gemv_kernel for weights stored as W with the configured warps and grid. The
+// quantized formats are compiled for 4 and 8 warps with 4 steps (what the plans use):
+// six formats × every configuration would multiply the build time for no gain.
+template <class W, class In, class Epi>
+void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int n_tiles, int n,
+                   const In& in, const Epi& epi) {
   if (n < 1 || n > 8) throw Error("gemv: token count out of range");
   if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
   if (In::kUsesSmem && size_t(n) * size_t(K + 8) * sizeof(f16) > 200 * 1024) {
@@ -235,22 +260,35 @@ void launch_gemv(const Launch& l, const GemvConfig& c, const f16* w, int K, int 
     allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
     launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
   };
-  const int key = c.warps * 10 + c.steps;
-  switch (key) {
-    case 22: return run(gemv_kernel<2, 2, In, Epi>, 64);
-    case 24: return run(gemv_kernel<2, 4, In, Epi>, 64);
-    case 42: return run(gemv_kernel<4, 2, In, Epi>, 128);
-    case 44: return run(gemv_kernel<4, 4, In, Epi>, 128);
-    case 82: return run(gemv_kernel<8, 2, In, Epi>, 256);
-    case 84: return run(gemv_kernel<8, 4, In, Epi>, 256);
-    default: throw Error("gemv: warps must be 2, 4 or 8 and steps 2 or 4");
+  if constexpr (!std::is_same_v<W, F16Rows>) {
+    if (c.warps >= 8) return run(gemv_kernel<8, 4, W, In, Epi>, 256);
+    return run(gemv_kernel<4, 4, W, In, Epi>, 128);
+  } else {
+    const int key = c.warps * 10 + c.steps;
+    switch (key) {
+      case 22: return run(gemv_kernel<2, 2, W, In, Epi>, 64);
+      case 24: return run(gemv_kernel<2, 4, W, In, Epi>, 64);
+      case 42: return run(gemv_kernel<4, 2, W, In, Epi>, 128);
+      case 44: return run(gemv_kernel<4, 4, W, In, Epi>, 128);
+      case 82: return run(gemv_kernel<8, 2, W, In, Epi>, 256);
+      case 84: return run(gemv_kernel<8, 4, W, In, Epi>, 256);
+      default: throw Error("gemv: warps must be 2, 4 or 8 and steps 2 or 4");
+    }
   }
+}
+
+// Launches gemv_kernel for the matrix's storage format.
+template <class In, class Epi>
+void launch_gemv(const Launch& l, const GemvConfig& c, const DeviceMatrix& m, int K, int n_tiles,
+                 int n, const In& in, const Epi& epi) {
+  if (m.cols != K) throw Error("gemv: matrix width does not match the input");
+  visit_rows(m, [&](const auto& w) { launch_stored(l, c, w, K, n_tiles, n, in, epi); });
 }
 
 // The normalized-input operators: fused RMSNorm, or pre-normalized f16 rows.
 template <class Epi>
-void launch_normed(const Launch& l, const GemvConfig& c, const f16* w, int K, int n_tiles, int n,
-                   const NormedInput& x, const Epi& epi) {
+void launch_normed(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, int K, int n_tiles,
+                   int n, const NormedInput& x, const Epi& epi) {
   if (x.xn) {
     launch_gemv(l, c, w, K, n_tiles, n, VecInput{x.xn}, epi);
   } else {

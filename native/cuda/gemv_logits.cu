@@ -4,7 +4,7 @@
 
 namespace tramontane::cuda {
 
-void gemv_logits(const Launch& l, const GemvConfig& c, const f16* w, const NormedInput& x,
+void gemv_logits(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const NormedInput& x,
                  int n, int dim, int vocab, float* logits) {
   gemv::RowsEpilogue<false> epi{logits, vocab};
   gemv::launch_normed(l, c, w, dim, gemv_rows_tiles(vocab), n, x, epi);

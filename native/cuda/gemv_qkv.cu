@@ -82,14 +82,25 @@ int gemv_qkv_tiles(const AttnShape& a) {
   return (a.n_heads + a.n_kv_heads) * (a.head_dim / 16) + a.n_kv_heads * a.head_dim / 16;
 }
 
-void gemv_qkv(const Launch& l, const GemvConfig& c, const f16* wqkv, const NormedInput& x,
+void gemv_qkv(const Launch& l, const GemvConfig& c, const RowParts& wqkv, const NormedInput& x,
               int n, int dim, const AttnShape& a,
               RopeLayout layout, const float* inv_freq, const int* d_pos, f16* q_out,
               f16* k_cache, f16* v_cache) {
   if (a.head_dim % 16 != 0) throw Error("gemv_qkv: head_dim must be a multiple of 16");
+  if (wqkv.rows() != a.q_dim() + 2 * a.kv_dim()) throw Error("gemv_qkv: q/k/v rows do not match");
   QkvEpilogue epi{q_out, k_cache, v_cache, inv_freq, d_pos, a.n_heads, a.n_kv_heads,
                   a.head_dim, a.capacity, layout == RopeLayout::Interleaved ? 1 : 0};
-  gemv::launch_normed(l, c, wqkv, dim, gemv_qkv_tiles(a), n, x, epi);
+  if (wqkv.count == 1) {
+    gemv::launch_normed(l, c, wqkv.part[0], dim, gemv_qkv_tiles(a), n, x, epi);
+    return;
+  }
+  // Parts start at the q, k or v boundary, all multiples of 16 rows: tile i of either
+  // numbering covers rows 16i .. 16i + 15.
+  for (int p = 0; p < wqkv.count; ++p) {
+    const int first_tile = wqkv.first_row[p] / 16;
+    gemv::PartEpilogue<QkvEpilogue> part{epi, first_tile, wqkv.first_row[p]};
+    gemv::launch_normed(l, c, wqkv.part[p], dim, wqkv.part[p].rows / 16, n, x, part);
+  }
 }
 
 }  // namespace tramontane::cuda

@@ -7,7 +7,7 @@ namespace tramontane::cuda {
 
 int gemv_rows_tiles(int out_dim) { return (out_dim + 15) / 16; }
 
-void gemv_residual(const Launch& l, const GemvConfig& c, const f16* w, const f16* v, int n,
+void gemv_residual(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const f16* v, int n,
                    int in_dim, int out_dim, float* x) {
   gemv::VecInput in{v};
   gemv::RowsEpilogue<true> epi{x, out_dim};

@@ -29,7 +29,7 @@ struct SwigluEpilogue {
 
 int gemv_swiglu_tiles(int hidden) { return (hidden + 7) / 8; }
 
-void gemv_swiglu(const Launch& l, const GemvConfig& c, const f16* wgu, const NormedInput& x,
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const DeviceMatrix& wgu, const NormedInput& x,
                  int n, int dim, int hidden, f16* h) {
   SwigluEpilogue epi{h, hidden};
   gemv::launch_normed(l, c, wgu, dim, gemv_swiglu_tiles(hidden), n, x, epi);

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "device_matrix.h"
 #include "tensor.h"
 #include "tramontane/engine.h"
 
@@ -28,8 +29,14 @@ struct AttnShape {
 };
 
 // --- embed.cu ---------------------------------------------------------------------------
-// x[t] = fp32(table[tokens[t]]), tokens on the device. x: [n][dim].
-void embed(const Launch& l, float* x, const f16* table, int dim, const int* tokens, int n);
+// x[t] = fp32(table[tokens[t]]), tokens on the device, the table in any device format.
+// x: [n][dim].
+void embed(const Launch& l, float* x, const DeviceMatrix& table, const int* tokens, int n);
+
+// --- dequantize.cu ----------------------------------------------------------------------
+// out = the matrix's values as f16 [rows][cols] (a quantized matrix before a cuBLASLt
+// product), exactly as the gemv kernels compute them.
+void dequantize(const Launch& l, const DeviceMatrix& m, f16* out);
 
 // --- rmsnorm.cu -------------------------------------------------------------------------
 // out = f16(w ⊙ x / sqrt(mean(x²) + eps)), the input of a matrix product. [n][dim].
@@ -57,24 +64,25 @@ struct GemvConfig {
 
 // RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (f16 [n][q_dim]),
 // k and v into the cache slots (pos + t) mod C, where pos = *d_pos.
-// wqkv: [(n_heads + 2 n_kv_heads) · head_dim][dim], q rows, then k rows, then v rows.
-void gemv_qkv(const Launch& l, const GemvConfig& c, const f16* wqkv, const NormedInput& x,
+// wqkv: [(n_heads + 2 n_kv_heads) · head_dim][dim], q rows, then k rows, then v rows
+// (one launch per part of the row ranges).
+void gemv_qkv(const Launch& l, const GemvConfig& c, const RowParts& wqkv, const NormedInput& x,
               int n, int dim, const AttnShape& a,
               RopeLayout layout, const float* inv_freq, const int* d_pos, f16* q_out,
               f16* k_cache, f16* v_cache);
 
 // RMSNorm(x) → h = silu(Wg xn) ⊙ (Wu xn), f16 [n][hidden].
 // wgu: [2 · hidden][dim], the gate rows then the up rows.
-void gemv_swiglu(const Launch& l, const GemvConfig& c, const f16* wgu, const NormedInput& x,
+void gemv_swiglu(const Launch& l, const GemvConfig& c, const DeviceMatrix& wgu, const NormedInput& x,
                  int n, int dim, int hidden, f16* h);
 
 // x += W v: the output and down projections with the residual add in the epilogue.
 // w: [out_dim][in_dim], v: f16 [n][in_dim], x: fp32 [n][out_dim].
-void gemv_residual(const Launch& l, const GemvConfig& c, const f16* w, const f16* v, int n,
+void gemv_residual(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const f16* v, int n,
                    int in_dim, int out_dim, float* x);
 
 // logits = W · RMSNorm(x): final norm and lm_head. logits: fp32 [n][vocab].
-void gemv_logits(const Launch& l, const GemvConfig& c, const f16* w, const NormedInput& x,
+void gemv_logits(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const NormedInput& x,
                  int n, int dim, int vocab, float* logits);
 
 // Tiles of 16 output rows each op has (for choosing GemvConfig::grid).
@@ -160,5 +168,9 @@ void fill_int(const Launch& l, int* p, size_t n, int value);
 // p[i] = value for i < n, as raw 16-bit or 32-bit patterns (NaN poisoning in tests).
 void fill_u16(const Launch& l, void* p, size_t n, uint16_t value);
 void fill_u32(const Launch& l, void* p, size_t n, uint32_t value);
+// Random quantized weights for benchmarks: uniformly random codes, and per group a
+// scale in ±10% of `scale` (with m = −2^(bits−1)·s for the affine formats, so values
+// stay centred).
+void fill_random_planes(const Launch& l, const DeviceMatrix& m, uint64_t seed, float scale);
 
 }  // namespace tramontane::cuda

@@ -25,18 +25,6 @@ static int thread_count(int requested) {
   return cores > 0 ? int(cores) : 1;
 }
 
-#ifdef TRAMONTANE_WITH_CUDA
-static bool has_quantized_weights(const Weights& w) {
-  if (is_quantized(w.embed.type) || is_quantized(w.lm_head.type)) return true;
-  for (const LayerWeights& l : w.layers) {
-    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn.gate, &l.ffn.up, &l.ffn.down}) {
-      if (is_quantized(m->type)) return true;
-    }
-  }
-  return false;
-}
-#endif
-
 LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : path_(dir) {
   const int threads = thread_count(options.threads);
   ModelFiles files = open_model_files(dir, options.sliding_window);
@@ -50,12 +38,8 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
                 " tokens but the model only " + std::to_string(config_.vocab_size));
   }
 #ifdef TRAMONTANE_WITH_CUDA
-  const bool quantized = has_quantized_weights(weights_);
-  if (quantized && options.backend == BackendKind::Cuda) {
-    throw Error("quantized weights are not yet supported on the CUDA backend; use --backend cpu");
-  }
   if (options.backend == BackendKind::Cuda ||
-      (options.backend == BackendKind::Auto && !quantized && cuda_device_available())) {
+      (options.backend == BackendKind::Auto && cuda_device_available())) {
     backend_ = make_cuda_backend(config_, weights_);
     return;
   }

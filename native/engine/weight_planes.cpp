@@ -1,5 +1,6 @@
 #include "weight_planes.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -136,6 +137,26 @@ void pack8(const PlaneFormat& f, const uint8_t* c, uint8_t* codes, uint8_t* high
   }
 }
 
+// Round to nearest even f16 from a double holding the exact value (s·code + m needs
+// more than fp32's 24 bits), as the GPU's f16 fma rounds it: one rounding.
+uint16_t f64_to_f16(double x) {
+  const uint16_t sign = std::signbit(x) ? 0x8000 : 0;
+  const double a = std::fabs(x);
+  if (std::isnan(x)) return uint16_t(sign | 0x7e00);
+  if (a >= 65520.0) return uint16_t(sign | 0x7c00);
+  if (a < 6.103515625e-05) return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.0)));
+  int exponent;
+  const double mantissa = std::frexp(a, &exponent);  // [0.5, 1)
+  uint32_t m = uint32_t(std::nearbyint(mantissa * 2048.0));
+  if (m == 2048) {
+    m = 1024;
+    ++exponent;
+  }
+  const uint32_t e = uint32_t(exponent - 1 + 15);
+  if (e >= 31) return uint16_t(sign | 0x7c00);
+  return uint16_t(sign | (e << 10) | (m - 1024));
+}
+
 uint8_t code_at(const PlaneFormat& f, const uint8_t* codes, const uint8_t* high, int64_t i) {
   if (f.bits == 8) return codes[i];
   const int64_t run = i / 8;
@@ -227,7 +248,7 @@ void planes_row_to_f16(const PlaneFormat& f, const uint8_t* codes, const uint8_t
     const double s = cpu::f16_to_f32(f.affine ? scales[2 * g] : scales[g]);
     // m = −bias·s is exact in f16 (bias is a power of two), as the GPU computes it.
     const double m = f.affine ? double(cpu::f16_to_f32(scales[2 * g + 1])) : -double(f.bias) * s;
-    out[i] = cpu::f32_to_f16(float(s * double(code_at(f, codes, high, i)) + m));
+    out[i] = f64_to_f16(s * double(code_at(f, codes, high, i)) + m);
   }
 }
 

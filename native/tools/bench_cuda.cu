@@ -1,5 +1,6 @@
-// tramontane-bench-cuda: speed of the CUDA backend on Mistral-7B-shaped random f16
-// weights generated on the GPU. Runs without Node. In one run it prints the measured
+// tramontane-bench-cuda: speed of the CUDA backend on Mistral-7B-shaped random weights
+// generated on the GPU: f16, or quantized (random codes and scales in a block format's
+// plane form; `--weights q4_k_m` mixes Q4_K and Q6_K as llama.cpp's Q4_K_M does). Runs without Node. In one run it prints the measured
 // ceilings (copy and read bandwidth, f16 GEMM rate), decode tok/s at context 128 and
 // 4096 (the decode step captured in a CUDA graph and replayed), prefill tok/s for 512
 // and 4096 tokens, the time to take 1, 8 and 32 new tokens onto a cached 4096-token
@@ -8,7 +9,8 @@
 // step's per-op launches live here: only the bench uses them (a cache starts from the
 // gemv plan the tuner picked on an H100, cuda/forward.cu).
 //
-//   tramontane-bench-cuda [--reps N] [--decode-only] [--decode-blocks-per-sm N]
+//   tramontane-bench-cuda [--weights f16|q8_0|q4_k_m|q4_0|q5_k|q6_k] [--reps N] [--decode-only]
+//                         [--decode-blocks-per-sm N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,6 +33,27 @@ namespace {
 int g_reps = 10;
 bool g_decode_only = false;  // stop after the decode figures (quick A/B runs)
 int g_decode_blocks_per_sm = 1;
+std::string g_weights = "f16";
+
+// The storage types of --weights, and the targets and llama.cpp's figures for them
+// (llama.cpp measured on an H100 80GB, same shape, 2026-11-23; f16 targets from the
+// first CUDA benchmark).
+struct WeightsChoice {
+  WeightTypes types;
+  double decode128, decode4096, prefill4096, append8_ms;  // targets
+  double peer128, peer4096, peer_prefill4096;             // llama.cpp, 0 = not measured
+};
+
+WeightsChoice weights_choice(const ModelConfig& c, const std::string& name) {
+  using tramontane::StoredType;
+  if (name == "f16") return {WeightTypes::uniform(c, StoredType::F16), 190, 180, 30000, 8, 0, 0, 0};
+  if (name == "q8_0") return {WeightTypes::uniform(c, StoredType::Q8_0), 330, 300, 20000, 5, 239.0, 222.6, 0};
+  if (name == "q4_k_m") return {WeightTypes::llama_q4_k_m(c), 500, 430, 20000, 5, 273.9, 253.2, 9800};
+  if (name == "q4_0") return {WeightTypes::uniform(c, StoredType::Q4_0), 0, 0, 0, 0, 0, 0, 0};
+  if (name == "q5_k") return {WeightTypes::uniform(c, StoredType::Q5_K), 0, 0, 0, 0, 0, 0, 0};
+  if (name == "q6_k") return {WeightTypes::uniform(c, StoredType::Q6_K), 0, 0, 0, 0, 0, 0, 0};
+  throw tramontane::Error("--weights: expected f16, q8_0, q4_k_m, q4_0, q5_k or q6_k, got " + name);
+}
 
 float median(std::vector<float> v) {
   std::sort(v.begin(), v.end());
@@ -117,7 +140,7 @@ void enqueue_op(Forward& f, Op op, int layer, int n) {
       return gemv_logits(l, p.logits, f.weights().lm_head(), in(f.weights().final_norm()), n, c.dim,
                          c.vocab_size, a.logits);
     case Op::Argmax: return argmax(l, a.logits, c.vocab_size, a.token, nullptr, 0);
-    case Op::Embed: return embed(l, a.x, f.weights().embed(), c.dim, a.tokens, n);
+    case Op::Embed: return embed(l, a.x, f.weights().embed(), a.tokens, n);
     case Op::Norm: return rmsnorm(l, a.xn, a.x, lw.attn_norm, n, c.dim, c.norm_eps);
   }
 }
@@ -216,10 +239,11 @@ void tune_gemm(Forward& f, Gemm& gemm, int m) {
   fill_uniform(l, a.ao, size_t(m) * qd, 22, -1.f, 1.f);
   fill_uniform(l, a.h, size_t(m) * hid, 23, -1.f, 1.f);
   const DeviceWeights::Layer& lw = f.weights().layer(0);
-  gemm.tune(f.stream(), a.xn, lw.wqkv, a.qkv, true, m, qkv_rows(c), d, 5);
-  gemm.tune(f.stream(), a.ao, lw.wo, a.x, true, m, d, qd, 5);
-  gemm.tune(f.stream(), a.xn, lw.wgu, a.gu, false, m, 2 * hid, d, 5);
-  gemm.tune(f.stream(), a.h, lw.wd, a.x, true, m, d, hid, 5);
+  const DeviceWeights& w = f.weights();
+  gemm.tune(f.stream(), a.xn, w.as_f16(l, lw.wqkv), a.qkv, true, m, qkv_rows(c), d, 5);
+  gemm.tune(f.stream(), a.ao, w.as_f16(l, lw.wo), a.x, true, m, d, qd, 5);
+  gemm.tune(f.stream(), a.xn, w.as_f16(l, lw.wgu), a.gu, false, m, 2 * hid, d, 5);
+  gemm.tune(f.stream(), a.h, w.as_f16(l, lw.wd), a.x, true, m, d, hid, 5);
 }
 
 }  // namespace
@@ -230,6 +254,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--decode-only")) g_decode_only = true;
     else if (!std::strcmp(argv[i], "--decode-blocks-per-sm") && i + 1 < argc)
       g_decode_blocks_per_sm = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--weights") && i + 1 < argc)
+      g_weights = argv[++i];
   try {
     cudaDeviceProp prop;
     TR_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -278,21 +304,26 @@ int main(int argc, char** argv) {
 
     // --- model ----------------------------------------------------------------------------
     const ModelConfig shape = mistral_7b_config();
-    const double weight_bytes = double(parameter_count(shape)) * 2;
-    // Bytes one decode step must read: every weight except the embedding table (one row).
-    const double decode_bytes = weight_bytes - double(shape.vocab_size) * shape.dim * 2;
-    std::printf("\nmodel: Mistral 7B shape, %.3f B parameters, %.2f GB f16; decode reads %.2f GB/token\n",
-                parameter_count(shape) / 1e9, weight_bytes / 1e9, decode_bytes / 1e9);
+    const WeightsChoice choice = weights_choice(shape, g_weights);
+    auto t0 = std::chrono::steady_clock::now();
+    auto weights = DeviceWeights::random(shape, choice.types, 42, st);
+    const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Bytes one decode step must read: every weight matrix except the embedding table
+    // (one row), as stored on the device.
+    double decode_bytes = weights->lm_head().bytes();
+    for (int i = 0; i < shape.n_layers; ++i) {
+      const DeviceWeights::Layer& L = weights->layer(i);
+      decode_bytes += double(L.wqkv.bytes() + L.wo.bytes() + L.wgu.bytes() + L.wd.bytes());
+    }
+    const double weight_bytes = decode_bytes + weights->embed().bytes();
+    std::printf("\nmodel: Mistral 7B shape, %s weights, %.3f B parameters, %.2f GB; decode reads %.2f GB/token\n",
+                g_weights.c_str(), parameter_count(shape) / 1e9, weight_bytes / 1e9, decode_bytes / 1e9);
     const double decode_limit = copy_bw / decode_bytes;
     line("decode limit = copy bandwidth / bytes per token", decode_limit, "tok/s");
     const double kv_token_bytes = 2.0 * shape.n_layers * shape.n_kv_heads * shape.head_dim * 2;
     line("decode limit at context 4096 (+ KV reads)", copy_bw / (decode_bytes + 4096 * kv_token_bytes),
          "tok/s");
-
-    auto t0 = std::chrono::steady_clock::now();
-    auto weights = DeviceWeights::random(shape, 42, st);
-    std::printf("  random weights generated on the GPU in %.2f s\n",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::printf("  random weights generated on the GPU in %.2f s\n", gen_s);
     Gemm gemm;
     ForwardConfig cfg;
     cfg.capacity = shape.sliding_window + 256;
@@ -407,13 +438,14 @@ int main(int argc, char** argv) {
       double weight_bytes;
     };
     const double d = shape.dim, qd = shape.n_heads * shape.head_dim, hid = shape.hidden_dim;
+    const DeviceWeights::Layer& L0 = weights->layer(0);
     const K kernels[] = {
-        {Op::Qkv, "qkv+rope", double(qkv_rows(shape)) * d * 2},
+        {Op::Qkv, "qkv+rope", double(L0.wqkv.bytes())},
         {Op::Attention, "attention", 4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2},
-        {Op::OutProj, "o+residual", d * qd * 2},
-        {Op::GateUp, "gate_up+silu", 2 * hid * d * 2},
-        {Op::Down, "down+residual", d * hid * 2},
-        {Op::Logits, "norm+lm_head", double(shape.vocab_size) * d * 2},
+        {Op::OutProj, "o+residual", double(L0.wo.bytes())},
+        {Op::GateUp, "gate_up+silu", double(L0.wgu.bytes())},
+        {Op::Down, "down+residual", double(L0.wd.bytes())},
+        {Op::Logits, "norm+lm_head", double(weights->lm_head().bytes())},
         {Op::Argmax, "argmax", double(shape.vocab_size) * 4},
         {Op::Norm, "rmsnorm(n>1)", 8.0 * d * 6},
     };
@@ -466,11 +498,12 @@ int main(int argc, char** argv) {
       AttnShape a{shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.sliding_window, 4352};
       const Launch L{st, true};
       std::printf("  %-34s %10s %12s %10s\n", "kernel", "ms", "rate", "of ceiling");
+      // Quantized weights are expanded to f16 first, inside the timing (as prefill does).
       auto gemm_row = [&](const char* name, int n, int k, const f16* in, void* out, bool f32, bool acc,
-                          const f16* (*wsel)(const DeviceWeights::Layer&)) {
+                          const f16* (*wsel)(const DeviceWeights&, const Launch&, const DeviceWeights::Layer&)) {
         int li = 0;
         const float ms = time_ms(st, g_reps, [&] {
-          gemm.run(st, in, wsel(weights->layer(li++ % shape.n_layers)), out, f32, m, n, k, acc);
+          gemm.run(st, in, wsel(*weights, lst, weights->layer(li++ % shape.n_layers)), out, f32, m, n, k, acc);
         });
         const double tf = 2.0 * m * n * double(k) / (ms * 1e-3) / 1e12;
         std::printf("  %-34s %10.3f %8.1f TF/s %10s\n", name, ms, tf, pct(tf / gemm_tflops).c_str());
@@ -478,13 +511,13 @@ int main(int argc, char** argv) {
       };
       double layer_ms = 0;
       layer_ms += gemm_row("gemm qkv 4096x6144x4096 -> fp32", qkv_rows(shape), shape.dim, xn.as<f16>(),
-                           qkv.as<void>(), true, false, [](const DeviceWeights::Layer& l) -> const f16* { return l.wqkv; });
+                           qkv.as<void>(), true, false, [](const DeviceWeights& w, const Launch& l, const DeviceWeights::Layer& L) { return w.as_f16(l, L.wqkv); });
       layer_ms += gemm_row("gemm o 4096x4096x4096 += fp32", shape.dim, int(qd), ao.as<f16>(), x.as<void>(),
-                           true, true, [](const DeviceWeights::Layer& l) -> const f16* { return l.wo; });
+                           true, true, [](const DeviceWeights& w, const Launch& l, const DeviceWeights::Layer& L) { return w.as_f16(l, L.wo); });
       layer_ms += gemm_row("gemm gate_up 4096x28672x4096 -> f16", 2 * shape.hidden_dim, shape.dim,
-                           xn.as<f16>(), gu.as<void>(), false, false, [](const DeviceWeights::Layer& l) -> const f16* { return l.wgu; });
+                           xn.as<f16>(), gu.as<void>(), false, false, [](const DeviceWeights& w, const Launch& l, const DeviceWeights::Layer& L) { return w.as_f16(l, L.wgu); });
       layer_ms += gemm_row("gemm down 4096x4096x14336 += fp32", shape.dim, shape.hidden_dim, h.as<f16>(),
-                           x.as<void>(), true, true, [](const DeviceWeights::Layer& l) -> const f16* { return l.wd; });
+                           x.as<void>(), true, true, [](const DeviceWeights& w, const Launch& l, const DeviceWeights::Layer& L) { return w.as_f16(l, L.wd); });
       auto bw_row = [&](const char* name, double bytes, const std::function<void()>& fn) {
         const float ms = time_ms(st, g_reps, fn);
         const double bw = bytes / (ms * 1e-3);
@@ -539,17 +572,20 @@ int main(int argc, char** argv) {
          "GiB");
 
     // --- summary --------------------------------------------------------------------------
-    std::printf("\nsummary (targets from issue 3)\n");
-    std::printf("  %-44s %12s %12s %s\n", "metric", "measured", "target", "ok");
-    auto sum = [](const char* m, double v, const char* unit, double target, bool higher) {
-      const bool ok = higher ? v >= target : v <= target;
-      std::printf("  %-44s %9.1f %-3s %9.1f %-3s %s\n", m, v, unit, target, unit, ok ? "yes" : "NO");
+    std::printf("\nsummary (%s weights; targets from the issues; llama.cpp on an H100 80GB, 2026-11-23)\n",
+                g_weights.c_str());
+    std::printf("  %-44s %12s %12s %4s %12s\n", "metric", "measured", "target", "ok", "llama.cpp");
+    auto sum = [](const char* m, double v, double target, bool higher, double peer) {
+      const bool ok = target <= 0 || (higher ? v >= target : v <= target);
+      char peer_s[32] = "-";
+      if (peer > 0) std::snprintf(peer_s, sizeof peer_s, "%.1f (%.2fx)", peer, higher ? v / peer : peer / v);
+      std::printf("  %-44s %12.1f %12.1f %4s %12s\n", m, v, target, target <= 0 ? "-" : ok ? "yes" : "NO", peer_s);
     };
-    sum("decode tok/s, context 128", dec128, "", 190, true);
-    sum("decode tok/s, context 4096", dec4096, "", 180, true);
-    sum("prefill tok/s, 512", prefill_tps[0], "", 0, true);
-    sum("prefill tok/s, 4096", prefill_tps[1], "", 30000, true);
-    sum("8 new tokens on cached 4096 -> token (ms)", append_ms[1], "", 8, false);
+    sum("decode tok/s, context 128", dec128, choice.decode128, true, choice.peer128);
+    sum("decode tok/s, context 4096", dec4096, choice.decode4096, true, choice.peer4096);
+    sum("prefill tok/s, 512", prefill_tps[0], 0, true, 0);
+    sum("prefill tok/s, 4096", prefill_tps[1], choice.prefill4096, true, choice.peer_prefill4096);
+    sum("8 new tokens on cached 4096 -> token (ms)", append_ms[1], choice.append8_ms, false, 0);
     std::printf("  copy %.0f GB/s, read %.0f GB/s, GEMM %.0f TFLOP/s; decode limit %.1f tok/s;"
                 " decode 128 at %s, 4096 at %s of it\n",
                 copy_bw / 1e9, read_bw / 1e9, gemm_tflops, decode_limit, pct(dec128 / decode_limit).c_str(),

@@ -18,10 +18,12 @@
 
 #include "cpu/forward.h"
 #include "cpu/kv_buffer.h"
+#include "cpu/quant_blocks.h"
 #include "cuda/forward.h"
 #include "gemm.h"
 #include "ops.h"
 #include "reference.h"
+#include "weight_planes.h"
 #include "weights.h"
 
 using tramontane::ModelConfig;
@@ -73,6 +75,68 @@ std::vector<float> widen(const std::vector<uint16_t>& v) {
 }
 
 
+// Random weights [rows][cols] uniform in ±amp, held on the device as `type` (F16 or a
+// block type in its plane form), and the f16 values the kernels must multiply by: the
+// rounded weights, or for a block type what its planes expand to (planes_row_to_f16).
+struct TestWeights {
+  std::vector<uint16_t> values;  // host, [rows][cols] f16
+  DeviceBuffer data, codes, high, scales;
+  DeviceMatrix m;
+};
+
+TestWeights test_weights(R::Rng& rng, tramontane::StoredType type, int rows, int cols, float amp) {
+  TestWeights w;
+  w.m.type = type;
+  w.m.rows = rows;
+  w.m.cols = cols;
+  if (type == tramontane::StoredType::F16) {
+    w.values = rng.f16s(size_t(rows) * cols, -amp, amp);
+    w.data = DeviceBuffer(w.values.size() * 2);
+    TR_CUDA_CHECK(cudaMemcpy(w.data.as<void>(), w.values.data(), w.values.size() * 2, cudaMemcpyHostToDevice));
+    w.m.data = w.data.as<f16>();
+    return w;
+  }
+  const auto x = rng.floats(size_t(rows) * cols, -amp, amp);
+  const size_t rb = tramontane::row_bytes(type, cols);
+  std::vector<uint8_t> blocks(size_t(rows) * rb);
+  for (int r = 0; r < rows; ++r)
+    tramontane::cpu::quantize_row(type, x.data() + size_t(r) * cols, blocks.data() + size_t(r) * rb, cols);
+  const tramontane::PlaneFormat f = tramontane::plane_format(type);
+  const tramontane::PlaneRowBytes pb = tramontane::plane_row_bytes(f, cols);
+  std::vector<uint8_t> codes(size_t(rows) * pb.codes), high(size_t(rows) * pb.high);
+  std::vector<uint16_t> scales(size_t(rows) * pb.scales / 2);
+  tramontane::to_planes(type, blocks.data(), rows, cols, codes.data(), pb.high ? high.data() : nullptr,
+                        scales.data());
+  w.values.resize(size_t(rows) * cols);
+  for (int r = 0; r < rows; ++r)
+    tramontane::planes_row_to_f16(f, codes.data() + size_t(r) * pb.codes,
+                                  pb.high ? high.data() + size_t(r) * pb.high : nullptr,
+                                  scales.data() + size_t(r) * pb.scales / 2, cols,
+                                  w.values.data() + size_t(r) * cols);
+  auto put = [](DeviceBuffer& b, const void* src, size_t bytes) {
+    b = DeviceBuffer(bytes);
+    TR_CUDA_CHECK(cudaMemcpy(b.as<void>(), src, bytes, cudaMemcpyHostToDevice));
+  };
+  put(w.codes, codes.data(), codes.size());
+  if (pb.high) put(w.high, high.data(), high.size());
+  put(w.scales, scales.data(), scales.size() * 2);
+  w.m.codes = w.codes.as<uint8_t>();
+  w.m.high = pb.high ? w.high.as<uint8_t>() : nullptr;
+  w.m.scales = w.scales.as<uint16_t>();
+  return w;
+}
+
+RowParts one_part(const DeviceMatrix& m) {
+  RowParts p;
+  p.part[0] = m;
+  p.count = 1;
+  return p;
+}
+
+std::string type_tag(tramontane::StoredType t) {
+  return t == tramontane::StoredType::F16 ? "" : std::string(" ") + tramontane::stored_type_name(t);
+}
+
 // --- gemv operators -----------------------------------------------------------------------
 
 // The normalized input either fused (prenorm false) or from rmsnorm() (prenorm true).
@@ -83,23 +147,24 @@ NormedInput normed_input(const float* x, const float* w, int n, int dim, bool pr
 }
 
 void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout, int C, int pos,
-                   GemvConfig cfg, bool prenorm = false) {
+                   GemvConfig cfg, bool prenorm = false,
+                   tramontane::StoredType wt = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, 0, C};
   const int rows = (heads + 2 * kvh) * hd, qd = heads * hd;
-  auto w = rng.f16s(size_t(rows) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  const TestWeights tw = test_weights(rng, wt, rows, dim, std::sqrt(3.f / dim));
+  const std::vector<uint16_t>& w = tw.values;
   auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   auto freq = R::inv_freq(hd, 10000.f);
-  Dev<uint16_t> dw(w.size());
   Dev<float> dx(x.size()), dn(nw.size()), df(freq.size());
   Dev<uint16_t> dq(size_t(n) * qd), dk(size_t(kvh) * C * hd), dv(size_t(kvh) * C * hd);
   Dev<int> dpos(1);
   Dev<uint16_t> dxn(x.size());
-  dw.up(w); dx.up(x); dn.up(nw); df.up(freq); dpos.up({pos});
+  dx.up(x); dn.up(nw); df.up(freq); dpos.up({pos});
   poison_f16(dq.p(), dq.n); poison_f16(dk.p(), dk.n); poison_f16(dv.p(), dv.n);
   const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
-  gemv_qkv(kL, cfg, reinterpret_cast<const f16*>(dw.p()), in, n, dim, a, layout,
+  gemv_qkv(kL, cfg, one_part(tw.m), in, n, dim, a, layout,
            df.p(), dpos.p(), reinterpret_cast<f16*>(dq.p()), reinterpret_cast<f16*>(dk.p()),
            reinterpret_cast<f16*>(dv.p()));
   TR_CUDA_CHECK(cudaDeviceSynchronize());
@@ -140,23 +205,25 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   char name[160];
   std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d s%d%s", dim,
                 heads, kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid, cfg.steps,
-                prenorm ? " prenorm" : "");
+                (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), out.size()), 1e-2, !stray,
          stray ? "stray cache writes" : "");
 }
 
-void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm = false) {
+void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm = false,
+                      tramontane::StoredType wt = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
-  auto w = rng.f16s(size_t(2 * hidden) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  const TestWeights tw = test_weights(rng, wt, 2 * hidden, dim, std::sqrt(3.f / dim));
+  const std::vector<uint16_t>& w = tw.values;
   auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
-  Dev<uint16_t> dw(w.size()), dh(size_t(n) * hidden);
+  Dev<uint16_t> dh(size_t(n) * hidden);
   Dev<float> dx(x.size()), dn(nw.size());
   Dev<uint16_t> dxn(x.size());
-  dw.up(w); dx.up(x); dn.up(nw);
+  dx.up(x); dn.up(nw);
   poison_f16(dh.p(), dh.n);
   const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
-  gemv_swiglu(kL, cfg, reinterpret_cast<const f16*>(dw.p()), in, n, dim, hidden,
+  gemv_swiglu(kL, cfg, tw.m, in, n, dim, hidden,
               reinterpret_cast<f16*>(dh.p()));
   std::vector<float> xn(x.size()), gu(size_t(n) * 2 * hidden), ref(size_t(n) * hidden);
   R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
@@ -168,19 +235,21 @@ void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm =
   auto out = widen(dh.down());
   char name[160];
   std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d s%d%s", dim, hidden, n,
-                cfg.warps, cfg.grid, cfg.steps, prenorm ? " prenorm" : "");
+                cfg.warps, cfg.grid, cfg.steps, (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
 }
 
-void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
+void test_gemv_residual(int in, int outd, int n, GemvConfig cfg,
+                        tramontane::StoredType wt = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
-  auto w = rng.f16s(size_t(outd) * in, -std::sqrt(3.f / in), std::sqrt(3.f / in));
+  const TestWeights tw = test_weights(rng, wt, outd, in, std::sqrt(3.f / in));
+  const std::vector<uint16_t>& w = tw.values;
   auto v = rng.f16s(size_t(n) * in, -1.f, 1.f);
   auto x = rng.floats(size_t(n) * outd, -1.f, 1.f);
-  Dev<uint16_t> dw(w.size()), dvv(v.size());
+  Dev<uint16_t> dvv(v.size());
   Dev<float> dx(x.size());
-  dw.up(w); dvv.up(v); dx.up(x);
-  gemv_residual(kL, cfg, reinterpret_cast<const f16*>(dw.p()), reinterpret_cast<const f16*>(dvv.p()),
+  dvv.up(v); dx.up(x);
+  gemv_residual(kL, cfg, tw.m, reinterpret_cast<const f16*>(dvv.p()),
                 n, in, outd, dx.p());
   auto vf = widen(v);
   std::vector<float> y(size_t(n) * outd);
@@ -192,23 +261,24 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg) {
     delta[i] = out[i] - x[i];  // the added part, compared on its own scale
   }
   char name[160];
-  std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d s%d", in, outd, n, cfg.warps,
-                cfg.grid, cfg.steps);
+  std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d s%d%s", in, outd, n, cfg.warps,
+                cfg.grid, cfg.steps, type_tag(wt).c_str());
   report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
 }
 
-void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = false) {
+void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = false,
+                      tramontane::StoredType wt = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
-  auto w = rng.f16s(size_t(vocab) * dim, -std::sqrt(3.f / dim), std::sqrt(3.f / dim));
+  const TestWeights tw = test_weights(rng, wt, vocab, dim, std::sqrt(3.f / dim));
+  const std::vector<uint16_t>& w = tw.values;
   auto x = rng.floats(size_t(n) * dim, -3.f, 3.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
-  Dev<uint16_t> dw(w.size());
   Dev<float> dx(x.size()), dn(nw.size()), dl(size_t(n) * vocab + 64);
   Dev<uint16_t> dxn(x.size());
-  dw.up(w); dx.up(x); dn.up(nw);
+  dx.up(x); dn.up(nw);
   poison_f32(dl.p(), dl.n);
   const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
-  gemv_logits(kL, cfg, reinterpret_cast<const f16*>(dw.p()), in, n, dim, vocab, dl.p());
+  gemv_logits(kL, cfg, tw.m, in, n, dim, vocab, dl.p());
   std::vector<float> xn(x.size()), ref(size_t(n) * vocab);
   R::rmsnorm(xn.data(), x.data(), nw.data(), n, dim, 1e-5f);
   R::matmul(ref.data(), xn.data(), n, w.data(), vocab, dim);
@@ -217,7 +287,7 @@ void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = 
   for (size_t i = size_t(n) * vocab; i < out.size(); ++i) tail_ok &= std::isnan(out[i]);
   char name[160];
   std::snprintf(name, sizeof name, "gemv_logits dim=%d vocab=%d n=%d w%d g%d%s", dim, vocab, n,
-                cfg.warps, cfg.grid, prenorm ? " prenorm" : "");
+                cfg.warps, cfg.grid, (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2, tail_ok,
          tail_ok ? "" : "wrote past the end");
 }
@@ -261,7 +331,11 @@ void test_small_ops() {
     Dev<int> dtok(tok.size());
     Dev<float> dx(size_t(n) * dim);
     dt.up(table); dtok.up(tok); poison_f32(dx.p(), dx.n);
-    embed(kL, dx.p(), reinterpret_cast<const f16*>(dt.p()), dim, dtok.p(), n);
+    DeviceMatrix tm;
+    tm.rows = vocab;
+    tm.cols = dim;
+    tm.data = reinterpret_cast<f16*>(dt.p());
+    embed(kL, dx.p(), tm, dtok.p(), n);
     std::vector<float> ref(size_t(n) * dim);
     for (int t = 0; t < n; ++t)
       for (int k = 0; k < dim; ++k) ref[size_t(t) * dim + k] = R::from_f16(table[size_t(tok[size_t(t)]) * dim + k]);
@@ -511,6 +585,36 @@ void test_gemm(Gemm& gemm, int m, int n, int k) {
   report(name, R::rel_err(outb.data(), ref.data(), ref.size()), 5e-3);
 }
 
+// --- quantized weights ----------------------------------------------------------------------
+
+// dequantize() and embed() on a quantized matrix give exactly the f16 values its planes
+// stand for (the host's planes_row_to_f16: one rounding of s·code + m).
+void test_expand(tramontane::StoredType t) {
+  R::Rng rng(g_seed++);
+  const int rows = 37, cols = 512;
+  const TestWeights tw = test_weights(rng, t, rows, cols, 0.5f);
+  Dev<uint16_t> out(size_t(rows) * cols);
+  poison_f16(out.p(), out.n);
+  dequantize(kL, tw.m, reinterpret_cast<f16*>(out.p()));
+  const auto got = out.down();
+  size_t diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) diff += got[i] != tw.values[i];
+  report("dequantize 37x512" + type_tag(t) + " (bit-exact)", double(diff), 0.0, true,
+         std::to_string(diff) + " values differ");
+  const std::vector<int> tok{0, 36, 5, 5, 17};
+  Dev<int> dtok(tok.size());
+  Dev<float> dx(tok.size() * cols);
+  dtok.up(tok);
+  poison_f32(dx.p(), dx.n);
+  embed(kL, dx.p(), tw.m, dtok.p(), int(tok.size()));
+  const auto x = dx.down();
+  size_t bad = 0;
+  for (size_t t = 0; t < tok.size(); ++t)
+    for (int k = 0; k < cols; ++k)
+      bad += x[t * cols + k] != R::from_f16(tw.values[size_t(tok[t]) * cols + k]);
+  report("embed 5 rows of 512" + type_tag(t) + " (bit-exact)", double(bad), 0.0);
+}
+
 // --- whole model --------------------------------------------------------------------------
 
 // The engine's CPU forward pass over a model's f16 weights downloaded from the GPU.
@@ -530,26 +634,28 @@ class CpuReference {
       TR_CUDA_CHECK(cudaMemcpy(v.data(), p, static_cast<size_t>(n) * 4, cudaMemcpyDeviceToHost));
       return v;
     };
+    // Quantized matrices come down as the f16 values the kernels expand them to.
+    const Launch l0{nullptr, false};
     for (int i = 0; i < c.n_layers; ++i) {
       const DeviceWeights::Layer& L = w.layer(i);
       tramontane::LayerWeights l;
-      const tramontane::Matrix qkv = matrix(L.wqkv, q + 2 * kv, d);
+      const tramontane::Matrix qkv = matrix(w.as_f16(l0, L.wqkv), q + 2 * kv, d);
       const auto* rows = static_cast<const uint16_t*>(qkv.data);
       l.wq = {rows, tramontane::StoredType::F16, q, d};
       l.wk = {rows + q * d, tramontane::StoredType::F16, kv, d};
       l.wv = {rows + (q + kv) * d, tramontane::StoredType::F16, kv, d};
-      l.wo = matrix(L.wo, d, q);
-      const tramontane::Matrix gu = matrix(L.wgu, 2 * h, d);
+      l.wo = matrix(w.as_f16(l0, L.wo), d, q);
+      const tramontane::Matrix gu = matrix(w.as_f16(l0, L.wgu), 2 * h, d);
       const auto* gu_rows = static_cast<const uint16_t*>(gu.data);
       l.ffn.gate = {gu_rows, tramontane::StoredType::F16, h, d};
       l.ffn.up = {gu_rows + h * d, tramontane::StoredType::F16, h, d};
-      l.ffn.down = matrix(L.wd, d, h);
+      l.ffn.down = matrix(w.as_f16(l0, L.wd), d, h);
       l.attn_norm = values(L.attn_norm, d);
       l.ffn_norm = values(L.ffn_norm, d);
       weights_.layers.push_back(std::move(l));
     }
-    weights_.embed = matrix(w.embed(), c.vocab_size, d);
-    weights_.lm_head = matrix(w.lm_head(), c.vocab_size, d);
+    weights_.embed = matrix(w.as_f16(l0, w.embed()), c.vocab_size, d);
+    weights_.lm_head = matrix(w.as_f16(l0, w.lm_head()), c.vocab_size, d);
     weights_.final_norm = values(w.final_norm(), d);
   }
 
@@ -610,10 +716,11 @@ void compare_logits(const std::string& name, const std::vector<float>& got,
   report(name, R::rel_err(got.data(), ref.data(), ref.size()), tol, decisive == 0, note);
 }
 
-void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout, uint64_t seed) {
+void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout, uint64_t seed,
+                const WeightTypes* types = nullptr, const std::string& types_name = "") {
   ModelConfig s = shape;
   s.rope_layout = layout;
-  auto w = DeviceWeights::random(s, seed, nullptr);
+  auto w = types ? DeviceWeights::random(s, *types, seed, nullptr) : DeviceWeights::random(s, seed, nullptr);
   const CpuReference host(*w);
   R::Rng rng(g_seed++);
   std::vector<int> tokens(static_cast<size_t>(seq));
@@ -628,7 +735,7 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
   TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const std::string tag = std::string(" L=") + std::to_string(s.n_layers) + " d=" + std::to_string(s.dim) +
                           " W=" + std::to_string(s.sliding_window) + " slack=" + std::to_string(slack) +
-                          (layout == RopeLayout::Interleaved ? " interleaved" : "");
+                          (layout == RopeLayout::Interleaved ? " interleaved" : "") + types_name;
   ForwardConfig cfg;
   cfg.capacity = s.sliding_window > 0 ? s.sliding_window + slack : seq + 64;
   cfg.max_chunk = std::max(seq, 64);
@@ -689,9 +796,10 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
 
 // Mistral-7B-shaped random weights: the GPU paths against each other over 64 positions and
 // the first 8 positions against the CPU forward.
-void test_7b() {
+void test_7b(const WeightTypes* types = nullptr, const std::string& types_name = "") {
   const ModelConfig s = mistral_7b_config();
-  auto w = DeviceWeights::random(s, 7, nullptr);
+  auto w = types ? DeviceWeights::random(s, *types, 7, nullptr) : DeviceWeights::random(s, 7, nullptr);
+  const std::string tag = "7B shape" + types_name;
   Gemm gemm;
   cudaStream_t stream = nullptr;
   TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -716,19 +824,19 @@ void test_7b() {
     Forward f(*w, gemm, cfg, stream);
     feed(f, tokens.data(), seq, 0, 8, eight.data());
   }
-  compare_logits("7B shape: GPU all-at-once vs token-by-token (64 positions)", all, single, seq, int(V), 2e-2);
-  compare_logits("7B shape: GPU all-at-once vs chunks of 8 (64 positions)", all, eight, seq, int(V), 2e-2);
+  compare_logits(tag + ": GPU all-at-once vs token-by-token (64 positions)", all, single, seq, int(V), 2e-2);
+  compare_logits(tag + ": GPU all-at-once vs chunks of 8 (64 positions)", all, eight, seq, int(V), 2e-2);
   const CpuReference host(*w);
   const int nref = 8;
   std::vector<int> head(tokens.begin(), tokens.begin() + nref);
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<float> ref = host.forward(head);
   const double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("     (CPU forward of the 7B shape, %d tokens: %.1f s)\n", nref, cpu_s);
+  std::printf("     (CPU forward of the %s, %d tokens: %.1f s)\n", tag.c_str(), nref, cpu_s);
   std::vector<float> got(all.begin(), all.begin() + long(nref) * long(V));
-  compare_logits("7B shape: GPU all-at-once vs CPU (8 positions)", got, ref, nref, int(V), 2e-2);
+  compare_logits(tag + ": GPU all-at-once vs CPU (8 positions)", got, ref, nref, int(V), 2e-2);
   std::vector<float> got1(single.begin(), single.begin() + long(nref) * long(V));
-  compare_logits("7B shape: GPU token-by-token vs CPU (8 positions)", got1, ref, nref, int(V), 2e-2);
+  compare_logits(tag + ": GPU token-by-token vs CPU (8 positions)", got1, ref, nref, int(V), 2e-2);
   TR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
@@ -804,7 +912,30 @@ int main(int argc, char** argv) {
     full.rope_theta = 1e6f;
     test_model(full, 120, 16, RopeLayout::RotateHalf, 3);
 
-    if (!skip_7b) test_7b();
+    // Quantized weights: each plane format expanded bit-exactly, through every gemv
+    // operator, and whole models (the CPU forward runs on the expanded f16 values).
+    using tramontane::StoredType;
+    for (StoredType t : {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_1, StoredType::Q5_0,
+                         StoredType::Q5_1, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K}) {
+      test_expand(t);
+      test_gemv_residual(4096, 1024, 1, {8, 0}, t);
+      test_gemv_residual(2048, 4096, 8, {4, sms}, t);
+      test_gemv_qkv(4096, 32, 8, 128, 3, RopeLayout::RotateHalf, 4352, 100, {8, 0}, false, t);
+      test_gemv_swiglu(4096, 2048, 5, {8, 2 * sms}, true, t);
+      test_gemv_logits(4096, 1000, 1, {8, 3 * sms}, false, t);
+    }
+    ModelConfig quant = small;
+    quant.hidden_dim = 1536;  // the K formats need widths in multiples of 256
+    const WeightTypes q4km = WeightTypes::llama_q4_k_m(quant);
+    test_model(quant, 200, 16, RopeLayout::RotateHalf, 4, &q4km, " Q4_K_M mix");
+    const WeightTypes q8 = WeightTypes::uniform(quant, StoredType::Q8_0);
+    test_model(quant, 150, 8, RopeLayout::Interleaved, 5, &q8, " Q8_0");
+
+    if (!skip_7b) {
+      test_7b();
+      const WeightTypes big = WeightTypes::llama_q4_k_m(mistral_7b_config());
+      test_7b(&big, " Q4_K_M mix");
+    }
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());
     ++g_failed;
