@@ -1,65 +1,87 @@
 #!/usr/bin/env bash
-# GGUF on a GPU machine, writing the logs to $OUT (default ./gguf-out):
-#   gguf-build.log   cmake + ninja (the CUDA build, so the CUDA-only paths compile)
-#   gguf-tests.log   the native GGUF tests (reader, block formats, models) on this CPU
-#   gguf-cuda.log    F16 GGUF files (converted from the fixtures and the demo model) through
-#                    tramontane-test-cuda-engine (CUDA against the CPU engine); a quantized
-#                    file with --backend cuda (one-line refusal) and --backend auto (CPU)
-#   gguf-bench.log   tramontane-bench_gguf, 2 threads: the demo model as safetensors (bf16)
-#                    and as GGUF BF16 / Q8_0 / Q4_0, the llama.cpp fixtures
+# Quantized weights on a GPU machine (the CUDA backend's plane formats), in one call.
+# Logs in $OUT (default ./gguf-out):
+#   build.log    cmake + ninja
+#   test.log     test-weight_planes (host) and tramontane-test-cuda: every plane format
+#                expanded bit-exactly and through every gemv operator, whole models with
+#                Q8_0 and a Q4_K_M mix against the CPU forward, the 7B shape in f16 and
+#                in the Q4_K_M mix (GPU paths against each other and the CPU)
+#   engine.log   GGUF files through the engine with --backend cuda against the CPU
+#                engine's exact dequantization (TRAMONTANE_QUANT_KERNEL=reference): the
+#                llama.cpp fixtures (test/fixtures/gguf) and the head_dim 64 / 128 models
+#                (make_gpu_fixtures.py, which take the gemv decode path) converted to
+#                Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; then tramontane-logits on a file
+#   bench.log    tramontane-bench-cuda --weights q4_k_m, q8_0 and f16, one after another
+#   summary.txt  the checks' last lines and the benches' summaries
 #
-#   scripts/device/gguf.sh
+#   scripts/device/gguf.sh [--no-bench]
 set -uo pipefail
 OUT=${OUT:-$PWD/gguf-out}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/../.."
 source scripts/device/common.sh
-
 BUILD=build/cuda
-stamp "build" | tee "$OUT/gguf-build.log"
+export PYTHONUNBUFFERED=1
+
+report_machine > "$OUT/build.log" 2>&1
+stamp "build" >> "$OUT/build.log"
+python3 scripts/reference/make_gpu_fixtures.py --out /tmp/gpu-fixtures > /tmp/gpu-fixtures.log 2>&1 &
+fixtures_pid=$!
 if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
-       ninja -C "$BUILD" tramontane-test-cuda-engine tramontane-logits tramontane-gguf_convert \
-         tramontane-bench_gguf test-gguf_file test-gguf_model test-quant_blocks; } >> "$OUT/gguf-build.log" 2>&1; then
-  tail -60 "$OUT/gguf-build.log"
+       ninja -C "$BUILD" tramontane-test-cuda tramontane-test-cuda-engine tramontane-bench-cuda \
+         tramontane-logits tramontane-gguf_convert test-weight_planes; } >> "$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"
   exit 1
 fi
-report_machine > "$OUT/gguf-tests.log" 2>&1
-lscpu | grep -E "Model name|^CPU\(s\)|Flags" | cut -c1-200 >> "$OUT/gguf-tests.log"
+stamp "built" >> "$OUT/build.log"
 
 status=0
-for t in test-gguf_file test-quant_blocks test-gguf_model; do
-  stamp "$t" >> "$OUT/gguf-tests.log"
-  "$BUILD/bin/$t" >> "$OUT/gguf-tests.log" 2>&1 || status=1
-done
-tail -3 "$OUT/gguf-tests.log"
+{
+  stamp "test-weight_planes"
+  "$BUILD/bin/test-weight_planes" || status=1
+  stamp "tramontane-test-cuda"
+  "$BUILD/bin/tramontane-test-cuda" || status=1
+} > "$OUT/test.log" 2>&1
+grep -E "^FAIL|passed" "$OUT/test.log" | tail -20
 
+wait $fixtures_pid || echo "make_gpu_fixtures.py failed (see engine.log)"
 G=/tmp/gguf-models
 mkdir -p "$G"
 {
-  stamp "F16 GGUF on CUDA against the CPU engine"
-  for m in gqa_window gqa_window_bf16 consolidated head_dim_mismatch; do
-    mkdir -p "$G/$m" && "$BUILD/bin/tramontane-gguf_convert" "test/fixtures/models/$m" "$G/$m/$m-F16.gguf" F16
+  cat /tmp/gpu-fixtures.log | tail -5
+  dirs=()
+  for f in test/fixtures/gguf/*.gguf; do
+    name=$(basename "$f" .gguf)
+    mkdir -p "$G/$name" && cp "$f" "$G/$name/"
+    dirs+=("$G/$name")
   done
-  mkdir -p "$G/demo" && "$BUILD/bin/tramontane-gguf_convert" models/default "$G/demo/demo-F16.gguf" F16
-  "$BUILD/bin/tramontane-test-cuda-engine" "$G"/gqa_window/ "$G"/gqa_window_bf16/ "$G"/consolidated/ \
-    "$G"/head_dim_mismatch/ "$G"/demo/ || status=1
-  stamp "a quantized file on the cuda backend: one line, exit 1"
-  "$BUILD/bin/tramontane-logits" --backend cuda --model test/fixtures/gguf/tiny-llama-Q4_K_M.gguf --tokens 1,5,9
-  echo "exit $?"
-  stamp "the same file on auto: the CPU"
-  "$BUILD/bin/tramontane-logits" --backend auto --model test/fixtures/gguf/tiny-llama-Q4_K_M.gguf --tokens 1,5,9 | head -c 200
-  echo
-} > "$OUT/gguf-cuda.log" 2>&1
-tail -12 "$OUT/gguf-cuda.log"
+  for m in head_dim_64 head_dim_128; do
+    for t in Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K; do
+      mkdir -p "$G/$m-$t"
+      "$BUILD/bin/tramontane-gguf_convert" "/tmp/gpu-fixtures/$m" "$G/$m-$t/$m-$t.gguf" "$t" && dirs+=("$G/$m-$t")
+    done
+  done
+  stamp "tramontane-test-cuda-engine on ${#dirs[@]} GGUF folders (CPU: exact dequantization)"
+  TRAMONTANE_QUANT_KERNEL=reference "$BUILD/bin/tramontane-test-cuda-engine" "${dirs[@]}" || status=1
+  stamp "tramontane-logits --backend cuda on a Q4_K_M file"
+  "$BUILD/bin/tramontane-logits" --backend cuda --model test/fixtures/gguf/tiny-llama-Q4_K_M.gguf \
+    --tokens 1,5,9 | head -c 300
+  echo " (exit $?)"
+} > "$OUT/engine.log" 2>&1
+grep -E "^FAIL|passed|failed" "$OUT/engine.log" | tail -12
+
+if [ "${1:-}" != "--no-bench" ]; then
+  for w in q4_k_m q8_0 f16; do
+    stamp "tramontane-bench-cuda --weights $w" >> "$OUT/bench.log"
+    "$BUILD/bin/tramontane-bench-cuda" --weights "$w" --reps 5 >> "$OUT/bench.log" 2>&1 || status=1
+  done
+fi
 
 {
-  for t in BF16 Q8_0 Q4_0; do "$BUILD/bin/tramontane-gguf_convert" models/default "$G/demo-$t.gguf" "$t"; done
-  stamp "CPU bench, 2 threads"
-  "$BUILD/bin/tramontane-bench_gguf" --threads 2 models/default "$G/demo-BF16.gguf" "$G/demo-Q8_0.gguf" \
-    "$G/demo-Q4_0.gguf" test/fixtures/gguf/tiny-llama-Q8_0.gguf test/fixtures/gguf/tiny-llama-Q4_K_M.gguf \
-    test/fixtures/gguf/tiny-llama-Q5_K_M.gguf
-  TRAMONTANE_QUANT_KERNEL=scalar "$BUILD/bin/tramontane-bench_gguf" --threads 2 "$G/demo-Q8_0.gguf" \
-    test/fixtures/gguf/tiny-llama-Q4_K_M.gguf
-} > "$OUT/gguf-bench.log" 2>&1
-cat "$OUT/gguf-bench.log"
+  echo "== checks"
+  grep -E "^FAIL|passed" "$OUT/test.log" "$OUT/engine.log"
+  echo "== benches"
+  grep -E -A9 "^summary" "$OUT/bench.log" 2>/dev/null
+} > "$OUT/summary.txt"
+cat "$OUT/summary.txt"
 exit $status

@@ -17,7 +17,7 @@
 // CPU engine's greedy tokens are compared and printed (f16 rounding may flip near-ties).
 //
 // --bench-7b DIR: writes a Mistral-7B-shaped random bf16 model to DIR (when DIR has no
-// model.safetensors), loads it with --backend cuda, and times greedy generate (256
+// model.safetensors; a .gguf file is used as it is), loads it with --backend cuda, and times greedy generate (256
 // tokens after a 16-token prompt) through the fast and the plain path; same tokens.
 // Then opens sessions until the GPU is full (test_sessions).
 //
@@ -371,9 +371,10 @@ void test_sessions(Model& gpu, const std::vector<int>& prompt) {
 }
 
 void bench_7b(const std::string& dir) {
-  std::printf("== 7B shape, random bf16 weights: %s\n", dir.c_str());
+  std::printf("== 7B shape, random weights: %s\n", dir.c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  if (!files::is_file(files::join(dir, "model.safetensors"))) {
+  const bool gguf = dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".gguf") == 0;
+  if (!gguf && !files::is_file(files::join(dir, "model.safetensors"))) {
     write_7b(dir);
     std::printf("  wrote the model in %.1f s\n",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
