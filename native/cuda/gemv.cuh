@@ -243,8 +243,9 @@ struct PartEpilogue {
 };
 
 // Launches gemv_kernel for weights stored as W with the configured warps and grid. The
-// quantized formats are compiled for 4 and 8 warps with 4 steps (what the plans use):
-// six formats × every configuration would multiply the build time for no gain.
+// quantized formats are compiled for 4 and 8 warps with 4 or 8 steps (their loads are
+// 2–4× smaller than f16's, so more of them may need to be in flight): six formats × every
+// configuration would multiply the build time for no gain.
 template <class W, class In, class Epi>
 void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int n_tiles, int n,
                    const In& in, const Epi& epi) {
@@ -261,6 +262,10 @@ void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int 
     launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
   };
   if constexpr (!std::is_same_v<W, F16Rows>) {
+    if (c.steps >= 8) {
+      if (c.warps >= 8) return run(gemv_kernel<8, 8, W, In, Epi>, 256);
+      return run(gemv_kernel<4, 8, W, In, Epi>, 128);
+    }
     if (c.warps >= 8) return run(gemv_kernel<8, 4, W, In, Epi>, 256);
     return run(gemv_kernel<4, 4, W, In, Epi>, 128);
   } else {

@@ -59,7 +59,8 @@ struct NormedInput {
 struct GemvConfig {
   int warps = 8;  // 2, 4 or 8 warps per block (splitting K)
   int grid = 0;   // blocks; 0 = one per tile
-  int steps = 4;  // 2 or 4 steps of 32 elements per batch of loads (2 batches in flight)
+  int steps = 4;  // 2 or 4 steps of 32 elements per batch of loads (2 batches in flight);
+                  // quantized weights: 4 or 8
 };
 
 // RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (f16 [n][q_dim]),

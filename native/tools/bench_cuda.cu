@@ -199,8 +199,10 @@ void tune_gemv(Forward& f, int reps) {
       for (int per_block = 2; per_block <= 8; ++per_block) grids.push_back(ceil_div(it.tiles, per_block));
       std::sort(grids.begin(), grids.end());
       grids.erase(std::unique(grids.begin(), grids.end()), grids.end());
-      for (int steps : {2, 4})
-      for (int warps : {2, 4, 8}) {
+      // Quantized weights: 4 or 8 warps, 4 or 8 steps (what gemv.cuh compiles for them).
+      const bool quantized = f.weights().layer(0).wo.quantized();
+      for (int steps : quantized ? std::vector<int>{4, 8} : std::vector<int>{2, 4})
+      for (int warps : quantized ? std::vector<int>{4, 8} : std::vector<int>{2, 4, 8}) {
         for (int grid : grids) {
           if (grid >= it.tiles || grid > 16 * sms) continue;
           config_of(plan, it.op) = GemvConfig{warps, grid, steps};
