@@ -405,4 +405,40 @@ TEST(session_first_tokens_keep_the_distribution_with_drafting) {
             "%d drafted, %d kept", drafted.drafted, drafted.accepted);
 }
 
+TEST(sampled_drafting_leaves_the_session_as_plain_decoding_does) {
+  // Whatever was kept or replaced, a generation ends with the session holding prompt +
+  // output and the logits after its last token (compared with a fresh session fed the
+  // same tokens), every output token a step or a kept draft, within max_tokens.
+  auto model = Model::load(kFixture, LoadOptions{});
+  const int vocab = model->config().vocab_size;
+  const std::vector<int> prompt = repetitive_prompt(*model);
+  auto session = model->new_session(session_options(8));
+  auto fresh = model->new_session(session_options(0));
+  SamplingParams params = first_tokens_params();
+  int drafted = 0, accepted = 0;
+  for (int max_tokens = 1; max_tokens <= 24; ++max_tokens) {
+    for (int seed = 0; seed < 8; ++seed) {
+      session->reuse(prompt, nullptr);
+      params.max_tokens = max_tokens;
+      params.seed = uint64_t(seed);
+      const GenerateResult r = session->generate(params, nullptr);
+      drafted += r.drafted;
+      accepted += r.accepted;
+      std::vector<int> held = prompt;
+      held.insert(held.end(), r.tokens.begin(), r.tokens.end());
+      CHECK(session->tokens() == held);
+      CHECK(int(r.tokens.size()) <= max_tokens && r.steps + r.accepted == int(r.tokens.size()));
+      CHECK(r.accepted <= r.drafted);
+      fresh->reuse({}, nullptr);
+      fresh->feed(held.data(), held.size(), nullptr);
+      float diff = 0;
+      for (int v = 0; v < vocab; ++v) {
+        diff = std::max(diff, std::abs(session->last_logits()[v] - fresh->last_logits()[v]));
+      }
+      CHECK_MSG(diff < 1e-4f, "max_tokens %d seed %d: last logits differ by %g", max_tokens, seed, double(diff));
+    }
+  }
+  CHECK_MSG(accepted > 0 && drafted > accepted, "%d drafted, %d kept", drafted, accepted);
+}
+
 int main() { return harness::run_all(); }
