@@ -29,6 +29,7 @@
 # and on the GPU machine: nvcc + cuBLASLt, CMake, ninja, Python with torch.
 #
 #   OUT=/some/dir scripts/device/gpu_soak.sh
+# PARTS=soak or PARTS=oom runs one of the two (default: both).
 # Without a GPU (a dry run): GPU_SOAK_CPU=1 builds the CPU engine and the addon the same
 # way, runs a short soak with --backend cpu (no GPU memory to sample), and runs the
 # out-of-memory drivers against a load failure injected with TRAMONTANE_TEST_FAULT (the
@@ -48,6 +49,7 @@ CPU=${GPU_SOAK_CPU:-}
 BACKEND=$([ -n "$CPU" ] && echo cpu || echo cuda)
 KEYSTROKES=${KEYSTROKES:-$([ -n "$CPU" ] && echo 120 || echo 1000)}
 DOCUMENTS=${DOCUMENTS:-$([ -n "$CPU" ] && echo 3 || echo 10)}
+PARTS=${PARTS:-soak,oom}
 export PYTHONUNBUFFERED=1
 source scripts/device/common.sh
 report_machine
@@ -84,6 +86,7 @@ node -e "require(process.env.TRAMONTANE_ADDON)" || exit 1
 
 # --- 3. soak ---------------------------------------------------------------------------------
 gpu_used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1; }
+if [[ ,$PARTS, == *,soak,* ]]; then
 : > "$OUT/gpu-memory.txt"
 if command -v nvidia-smi > /dev/null; then
   # epoch seconds, MiB used on the GPU (the whole card: nothing else runs on it)
@@ -144,8 +147,10 @@ EOF
   echo "$gpu_line"
   results+=("$gpu_line")
 fi
+fi
 
 # --- 4. out of memory --------------------------------------------------------------------------
+if [[ ,$PARTS, == *,oom,* ]]; then
 stamp "out of memory"
 check_case() {  # name, then the command: records ok/FAIL by its exit status
   local name=$1
@@ -242,6 +247,7 @@ else
   check_case "HTTP API (injected load error): one line, the server answers on" \
     timeout 120 python3 scripts/device/oom_check.py http-load -- --backend cpu
   unset TRAMONTANE_TEST_FAULT
+fi
 fi
 
 stamp "results"
