@@ -22,9 +22,9 @@ double Sampler::uniform() {
   return double(rng_() >> 11) * 0x1.0p-53;
 }
 
-int Sampler::sample(const float* logits, const SamplingParams& p) {
-  if (p.temperature <= 0.f || p.top_k == 1) return argmax(logits, vocab_);
+bool is_greedy(const SamplingParams& p) { return p.temperature <= 0.f || p.top_k == 1; }
 
+int Sampler::candidates(const float* logits, const SamplingParams& p, double* total) {
   // Candidates, best first when a cut needs the order. Ties go to the lower id so the
   // order, and with it the draw, is fully determined.
   auto better = [logits](int a, int b) {
@@ -61,13 +61,42 @@ int Sampler::sample(const float* logits, const SamplingParams& p) {
     count = keep;
     sum = mass;
   }
+  *total = sum;
+  return count;
+}
 
+int Sampler::draw(int count, double sum, int skip) {
   double r = uniform() * sum;
+  int last = -1;
   for (int i = 0; i < count; ++i) {
+    const int id = order_[size_t(i)];
+    if (id == skip) continue;
+    last = id;
     r -= prob_[size_t(i)];
-    if (r < 0) return order_[size_t(i)];
+    if (r < 0) return id;
   }
-  return order_[size_t(count - 1)];  // rounding left r at ≥ 0: the last candidate
+  return last;  // rounding left r at ≥ 0: the last candidate
+}
+
+int Sampler::sample(const float* logits, const SamplingParams& p) {
+  if (is_greedy(p)) return argmax(logits, vocab_);
+  double sum = 0;
+  const int count = candidates(logits, p, &sum);
+  return draw(count, sum, -1);
+}
+
+int Sampler::sample_with_draft(const float* logits, const SamplingParams& p, int draft) {
+  if (is_greedy(p)) return argmax(logits, vocab_);
+  double sum = 0;
+  const int count = candidates(logits, p, &sum);
+  double mass = 0;  // p(draft), unnormalised; 0 when the cut dropped it
+  for (int i = 0; i < count; ++i) {
+    if (order_[size_t(i)] == draft) mass = prob_[size_t(i)];
+  }
+  if (mass >= sum || uniform() * sum < mass) return draft;  // the first: p(draft) = 1
+  // Rejected, so some other candidate has mass (u · sum < sum); the residual of the
+  // rounding is its own: at least one candidate other than the draft is left.
+  return draw(count, sum - mass, draft);
 }
 
 }  // namespace tramontane

@@ -191,10 +191,11 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
   // Greedy picks may come from the backend's decode fast path: it runs the token and
   // returns the next pick without the logits reaching the host. last_logits_ is then
   // behind the cache (stale) until read back, which happens once, when generate ends.
-  const bool greedy = params.temperature <= 0.f || params.top_k == 1;
-  bool fast = options_.fast_greedy && greedy;
+  bool fast = options_.fast_greedy && is_greedy(params);
   bool stale = false;
-  int next = -1;  // the greedy pick after the last token while stale
+  // The pick after the last token when it is already made: by the fast path (while
+  // stale), or by verify() where it rejected a draft (the replacement token); else −1.
+  int next = -1;
   const auto is_stop = [&](int id) {
     return id == eos || std::find(params.stop_tokens.begin(), params.stop_tokens.end(), id) !=
                             params.stop_tokens.end();
@@ -224,20 +225,20 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         result.finish = FinishReason::Length;  // asked-for length, or a full context
         break;
       }
-      const int id = stale ? next : sampler_.sample(last_logits_.data(), params);
+      const int id = next >= 0 ? next : sampler_.sample(last_logits_.data(), params);
+      next = -1;
       if (is_stop(id)) {
         result.finish = FinishReason::StopToken;
         break;
       }
       const bool ends = push(id);
-      const std::vector<int> draft =
-          greedy && !ends ? propose(id, params, result.tokens.size()) : std::vector<int>{};
+      const std::vector<int> draft = ends ? std::vector<int>{} : propose(id, params, result.tokens.size());
       ++result.steps;
       if (!draft.empty()) {
         // The accepted drafts are tokens the model picks itself: streamed one by one so
         // that a stop string or a listener that stops ends the output exactly where
         // plain decoding would, with the session cut back to that point.
-        const int kept = verify(id, draft);
+        const int kept = verify(id, draft, params, &next);
         draft_length_.update(int(draft.size()), kept);
         result.drafted += int(draft.size());
         stale = false;
@@ -265,6 +266,7 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         stale = true;
       } else {
         fast = false;  // no fast path on this backend: the plain one from here on
+        next = -1;
         feed(&id, 1, nullptr, nullptr);
         stale = false;
       }
@@ -320,17 +322,26 @@ std::vector<int> ModelSession::propose(int id, const SamplingParams& params, siz
   return draft;
 }
 
-int ModelSession::verify(int id, const std::vector<int>& draft) {
+int ModelSession::verify(int id, const std::vector<int>& draft, const SamplingParams& params,
+                         int* next) {
   verify_tokens_.assign(1, id);
   verify_tokens_.insert(verify_tokens_.end(), draft.begin(), draft.end());
   verify_logits_.resize(verify_tokens_.size() * size_t(vocab_));
   verify_start_ = tokens_.size();
   feed(verify_tokens_.data(), verify_tokens_.size(), verify_logits_.data(), nullptr);
-  // Row r holds the logits after verify token r: draft r is accepted when it is the
-  // model's own greedy pick there (Sampler's argmax, lowest id on ties).
+  // Row r holds the logits after verify token r. Draft r is kept when the sampler,
+  // given it, picks it (engine/sampler.h: greedy, the argmax; sampled, with probability
+  // p(draft)); the first pick that differs replaces it and ends the run. When every
+  // draft is kept the next pick is sampled from the last row as usual.
   int kept = 0;
-  while (size_t(kept) < draft.size() &&
-         argmax(verify_logits_.data() + size_t(kept) * size_t(vocab_), vocab_) == draft[size_t(kept)]) {
+  *next = -1;
+  while (size_t(kept) < draft.size()) {
+    const float* row = verify_logits_.data() + size_t(kept) * size_t(vocab_);
+    const int pick = sampler_.sample_with_draft(row, params, draft[size_t(kept)]);
+    if (pick != draft[size_t(kept)]) {
+      *next = pick;
+      break;
+    }
     ++kept;
   }
   keep_verified(verify_start_ + 1 + size_t(kept));

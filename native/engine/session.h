@@ -44,12 +44,14 @@ class ModelSession : public Session {
   // Cuts tokens() to `length` without computing anything: exact when the cache allows,
   // else empties the session (the caller re-feeds). Returns the tokens still held.
   size_t cut(size_t length);
-  // Greedy speculation: the drafts to try after `id` (none past a stop token, the length
+  // Speculation: the drafts to try after `id` (none past a stop token, the length
   // limit, the slack or a full context).
   std::vector<int> propose(int id, const SamplingParams& params, size_t generated);
-  // Feeds id + draft in one forward pass and keeps id and the longest prefix of the
-  // draft that matches the model's own greedy picks; returns how many drafts were kept.
-  int verify(int id, const std::vector<int>& draft);
+  // Feeds id + draft in one forward pass and keeps id and the drafts the sampler accepts
+  // in order (greedy: those matching the model's own picks; sampled: speculative
+  // sampling, engine/sampler.h); returns how many drafts were kept and sets *next to
+  // the pick that replaced the first rejected one (−1 when all were kept).
+  int verify(int id, const std::vector<int>& draft, const SamplingParams& params, int* next);
   // Keeps the first `length` tokens of a verified run, last_logits() from its rows.
   void keep_verified(size_t length);
 

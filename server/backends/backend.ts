@@ -59,6 +59,9 @@ export interface ChatJob {
 export interface ChatRun {
   promptTokens?: number;
   generatedTokens: number;
+  /** As CompletionRun's, summed over the answer's steps. */
+  draftedTokens?: number;
+  acceptedTokens?: number;
   finish: RunFinish;
   /** The whole answer decoded at once, when the backend can: the streamed pieces can
    *  differ where a preemption split a character between two generation steps. */

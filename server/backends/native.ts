@@ -181,6 +181,8 @@ export class NativeBackend implements Backend {
     const prompt = this.fitConversation(job.messages, job.system, job.maxTokens);
     const maxTokens = Math.min(job.maxTokens, this.room(prompt.length));
     const generated: number[] = [];
+    let drafted = 0;
+    let accepted = 0;
     for (;;) {
       const step = await this.queue.background((preempt) => this.watched(async () => {
         if (job.signal.aborted) return 'cancelled' as const;
@@ -209,6 +211,8 @@ export class NativeBackend implements Backend {
             },
           );
           generated.push(...result.tokens);
+          drafted += result.drafted;
+          accepted += result.accepted;
           if (result.finish !== 'cancelled') {
             if (held) job.onText(held);
             return finishOf(result.finish);
@@ -220,7 +224,14 @@ export class NativeBackend implements Backend {
         return job.signal.aborted ? ('cancelled' as const) : ('preempted' as const);
       }));
       if (step !== 'preempted') {
-        return { promptTokens: prompt.length, generatedTokens: generated.length, finish: step, text: this.model.detokenize(generated) };
+        return {
+          promptTokens: prompt.length,
+          generatedTokens: generated.length,
+          draftedTokens: drafted,
+          acceptedTokens: accepted,
+          finish: step,
+          text: this.model.detokenize(generated),
+        };
       }
     }
   }

@@ -31,7 +31,7 @@ export interface SessionOptions {
   slack?: number; // cache slots beyond the window: exact rollback distance (default 256)
   chunk?: number; // prefill chunk size (default 512)
   context?: number; // cache length for models without a window
-  maxDraft?: number; // greedy speculation: most tokens drafted from the context per step (default 8, 0 = off)
+  maxDraft?: number; // speculation: most tokens drafted from the context per step (default 8, 0 = off)
 }
 
 export interface SamplingOptions {

@@ -64,6 +64,26 @@ function stopParam(body: Record<string, unknown>): string[] {
   throw new HttpError(400, 'stop must be a string or an array of strings');
 }
 
+/**
+ * Usage as OpenAI reports it. Drafted tokens (speculative decoding, drafted from the
+ * context) are reported under OpenAI's names for predicted outputs: those the model
+ * kept are accepted, the rest rejected; absent when the backend does not draft.
+ */
+function usageOf(run: { promptTokens?: number; generatedTokens: number; draftedTokens?: number; acceptedTokens?: number }) {
+  const usage: Record<string, unknown> = {
+    prompt_tokens: run.promptTokens,
+    completion_tokens: run.generatedTokens,
+    total_tokens: (run.promptTokens ?? 0) + run.generatedTokens,
+  };
+  if (run.draftedTokens !== undefined && run.acceptedTokens !== undefined) {
+    usage.completion_tokens_details = {
+      accepted_prediction_tokens: run.acceptedTokens,
+      rejected_prediction_tokens: run.draftedTokens - run.acceptedTokens,
+    };
+  }
+  return usage;
+}
+
 interface Generation {
   id: string;
   created: number;
@@ -212,12 +232,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     });
     if (run.finish === 'cancelled') return; // the client is gone
     const finish = run.finish === 'length' ? 'length' : 'stop';
-    const usage = {
-      prompt_tokens: run.promptTokens,
-      completion_tokens: run.generatedTokens,
-      total_tokens: (run.promptTokens ?? 0) + run.generatedTokens,
-      prompt_tokens_details: { cached_tokens: run.reusedTokens },
-    };
+    const usage = { ...usageOf(run), prompt_tokens_details: { cached_tokens: run.reusedTokens } };
     if (!gen.stream) return sendJson(res, 200, { ...chunk(text, finish), usage });
     res.write(sseEvent(chunk('', finish)));
     if (gen.includeUsage) res.write(sseEvent({ ...chunk('', null), choices: [], usage }));
@@ -273,7 +288,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     }
     if (run.finish === 'cancelled') return;
     const finish = run.finish === 'length' ? 'length' : 'stop';
-    const usage = { prompt_tokens: run.promptTokens, completion_tokens: run.generatedTokens, total_tokens: (run.promptTokens ?? 0) + run.generatedTokens };
+    const usage = usageOf(run);
     if (!gen.stream) {
       return sendJson(res, 200, {
         id: gen.id,

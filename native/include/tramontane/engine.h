@@ -85,10 +85,12 @@ struct SessionOptions {
   // where it has one (CUDA: a captured decode-step graph with the argmax on the device,
   // no logits copied per token). Same tokens either way; false forces the plain path.
   bool fast_greedy = true;
-  // Greedy generation drafts up to this many tokens from the context (prompt lookup,
-  // engine/draft.h) and verifies them in one forward pass: the same tokens as plain
-  // decoding, fewer steps where text repeats. 0 turns drafting off. Capped by the slack
-  // (rejected drafts are rolled back exactly within it).
+  // Generation drafts up to this many tokens from the context (prompt lookup,
+  // engine/draft.h) and verifies them in one forward pass, fewer steps where text
+  // repeats. Greedy: the same tokens as plain decoding. Sampled: speculative sampling
+  // (engine/sampler.h), the same distribution as plain sampling, though not the same
+  // draws for a given seed. 0 turns drafting off. Capped by the slack (rejected drafts
+  // are rolled back exactly within it).
   int max_draft = 8;
 };
 
