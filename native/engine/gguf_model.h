@@ -18,9 +18,9 @@ namespace tramontane {
 //   llama.rope.freq_base → rope_theta (default 10000)
 //   llama.attention.layer_norm_rms_epsilon → norm_eps (default 1e-5)
 //   llama.context_length → max_position     llama.attention.sliding_window → window
+//   llama.expert_count, llama.expert_used_count → a mixture of experts (when the count > 0)
 //   the vocabulary: token_embd's rows (or the tokenizer's tokens in a vocabulary-only file)
-// A mixture of experts (llama.expert_count > 0), another architecture, RoPE scaling or a
-// partial rotary dimension are refused in one line. `sliding_window` > 0 supplies a
+// Another architecture, RoPE scaling or a partial rotary dimension are refused in one line. `sliding_window` > 0 supplies a
 // window where the file carries none (files from Mistral 7B v0.1).
 ModelConfig gguf_config(const gguf::File& file, int sliding_window);
 

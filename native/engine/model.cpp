@@ -50,12 +50,16 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
                 " tokens but the model only " + std::to_string(config_.vocab_size));
   }
 #ifdef TRAMONTANE_WITH_CUDA
+  const bool experts = config_.feed_forward == FeedForwardKind::MixtureOfExperts;
+  if (experts && options.backend == BackendKind::Cuda) {
+    throw Error("mixture-of-experts models (Mixtral) are not yet supported on the CUDA backend; use --backend cpu");
+  }
   const bool quantized = has_quantized_weights(weights_);
   if (quantized && options.backend == BackendKind::Cuda) {
     throw Error("quantized weights are not yet supported on the CUDA backend; use --backend cpu");
   }
   if (options.backend == BackendKind::Cuda ||
-      (options.backend == BackendKind::Auto && !quantized && cuda_device_available())) {
+      (options.backend == BackendKind::Auto && !quantized && !experts && cuda_device_available())) {
     backend_ = make_cuda_backend(config_, weights_);
     return;
   }
