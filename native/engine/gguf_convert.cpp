@@ -148,8 +148,10 @@ void convert_to_gguf(const std::string& dir, const std::string& out_path, Stored
     matrix(p + "attn_output.weight", names.layer(names.wo, i), c.dim, q_dim);
     vector(p + "ffn_norm.weight", w.layers[size_t(i)].ffn_norm);
     if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
-      // The router, and each matrix of all experts stacked [experts, rows, cols].
-      matrix(p + "ffn_gate_inp.weight", names.layer(names.router, i), c.n_experts, c.dim);
+      // The router stays F32 (llama-quantize leaves it too: the choice of experts is
+      // sensitive to it), and each matrix of all experts is stacked [experts, rows, cols].
+      add_matrix(out, p + "ffn_gate_inp.weight", widen(*loaded.tensors->find(names.layer(names.router, i))),
+                 c.n_experts, c.dim, StoredType::F32);
       stacked(p + "ffn_gate_exps.weight", names.expert_gate, i, c.hidden_dim, c.dim);
       stacked(p + "ffn_up_exps.weight", names.expert_up, i, c.hidden_dim, c.dim);
       stacked(p + "ffn_down_exps.weight", names.expert_down, i, c.dim, c.hidden_dim);

@@ -101,8 +101,8 @@ class Loader {
   std::vector<Matrix> stacked(const std::string& name, int64_t experts, int64_t rows, int64_t cols) {
     const TensorView* t = source_.find(name);
     if (t && t->shape.size() == 3 && t->shape[0] != experts) {
-      throw Error(name + " holds " + std::to_string(t->shape[0]) + " experts, but the model has " +
-                  std::to_string(experts));
+      throw Error(name + " holds " + std::to_string(t->shape[0]) + " experts, but the config says " +
+                  std::to_string(experts) + " (" + t->file + ")");
     }
     tensor(name, {experts, rows, cols});
     std::vector<Matrix> out;
