@@ -101,7 +101,9 @@ ModelConfig gguf_vocabulary_config(const gguf::File& file, const Tokenizer& toke
 }
 
 bool gguf_window_missing(const gguf::File& file, const ModelConfig& c) {
-  return !file.integer("llama.attention.sliding_window") && c.dim == 4096 && c.n_layers == 32 &&
+  // Mixtral 8x7B shares the shape, but has no window.
+  return !file.integer("llama.attention.sliding_window") && c.feed_forward == FeedForwardKind::Dense &&
+         c.dim == 4096 && c.n_layers == 32 &&
          c.n_heads == 32 && c.n_kv_heads == 8 && c.hidden_dim == 14336 && c.vocab_size == 32000 &&
          c.rope_theta == 10000.f;
 }

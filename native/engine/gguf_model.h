@@ -28,7 +28,8 @@ ModelConfig gguf_config(const gguf::File& file, int sliding_window);
 ModelConfig gguf_vocabulary_config(const gguf::File& file, const Tokenizer& tokenizer);
 
 // True when the file looks like Mistral 7B v0.1 (its shape, RoPE base 10000, a 32000
-// vocabulary) but carries no sliding window: its 4096-token window must be supplied.
+// vocabulary, dense) but carries no sliding window: its 4096-token window must be supplied.
+// Mixtral 8x7B has the same shape but no window.
 bool gguf_window_missing(const gguf::File& file, const ModelConfig& config);
 
 }  // namespace tramontane

@@ -23,7 +23,9 @@
 #include <vector>
 
 #include "experts.h"
+#include "gguf.h"
 #include "gguf_convert.h"
+#include "gguf_model.h"
 #include "gguf_writer.h"
 #include "harness.h"
 #include "quant_blocks.h"
@@ -382,6 +384,20 @@ TEST(quantized_experts_run_through_the_quantized_matmul) {
   CHECK_MSG(err <= 0.05f, "max abs error %g", double(err));
   CHECK(max_abs_diff(got, hand_logits(m, tokens, StoredType::F32)) > 0.f);
   CHECK(max_abs_diff(engine_logits(*model, tokens, 0), got) <= 1e-5f);
+}
+
+TEST(a_mixtral_gguf_is_not_taken_for_mistral_7b_without_its_window) {
+  // Mixtral 8x7B has Mistral 7B's shape (dim 4096, 32 layers, 32/8 heads, 14336, 32000)
+  // and no window; only the dense v0.1 file lacks one it should have.
+  const Tiny m = make_tiny(4, 2, 17);
+  TempDir dir;
+  const gguf::File file(write_gguf(dir, "shape.gguf", m, ExpertTensors::Stacked));
+  ModelConfig c;
+  c.dim = 4096, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 8, c.hidden_dim = 14336;
+  c.vocab_size = 32000, c.rope_theta = 10000.f;
+  CHECK(gguf_window_missing(file, c));
+  c.feed_forward = FeedForwardKind::MixtureOfExperts, c.n_experts = 8, c.n_experts_per_token = 2;
+  CHECK(!gguf_window_missing(file, c));
 }
 
 // ---------------------------------------------------------------------------------
