@@ -27,7 +27,7 @@ ModelConfig gguf_config(const gguf::File& file, int sliding_window) {
   const std::optional<std::string> arch = file.string("general.architecture");
   if (!arch) file.fail("metadata general.architecture is missing");
   if (*arch != "llama") {
-    file.fail("architecture \"" + *arch + "\" is not supported (only \"llama\": Mistral, Codestral as llama.cpp converts them)");
+    file.fail("architecture \"" + *arch + "\" is not supported (only \"llama\": Mistral, Mixtral, Codestral as llama.cpp converts them)");
   }
   if (const std::optional<std::string> scaling = file.string("llama.rope.scaling.type");
       scaling && *scaling != "none") {
