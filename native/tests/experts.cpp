@@ -5,10 +5,14 @@
 // on exact ties (torch.topk's, not the lower index); a tiny Mixtral written as GGUF
 // (llama.cpp's stacked experts, its older one tensor per expert, f32 or Q8_0 experts)
 // against a plain double-precision computation of the same model, by chunks and token
-// by token; the GGUF copy of an HF reference fixture; and one clear error for each kind
+// by token; the GGUF copy of an HF reference fixture; the demo model upcycled into
+// identical experts, which must give the demo's logits and greedy text through its real
+// tokenizer; a Mixtral GGUF not taken for Mistral 7B v0.1; and one clear error for each kind
 // of bad Mixtral file (expert counts that do not match the tensors, a missing expert,
 // k above the expert count or below 1). The HF reference fixtures themselves (every
 // position, chunk size, slack and rollback) are test-reference's.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -30,16 +34,20 @@
 #include "harness.h"
 #include "quant_blocks.h"
 #include "tramontane/engine.h"
+#include "tramontane/tokenizer.h"
 
 using namespace tramontane;
 using harness::TempDir;
 
-// The repository's reference fixtures, found from this file's path.
-static std::string fixture(const std::string& name) {
+// A path in the repository, found from this file's path.
+static std::string repo_path(const std::string& relative) {
   std::string here = __FILE__;  // .../native/tests/experts.cpp
   for (int i = 0; i < 3; ++i) here = here.substr(0, here.find_last_of('/'));
-  return here + "/test/fixtures/models/" + name;
+  return here + "/" + relative;
 }
+
+// A reference fixture (test/fixtures/models).
+static std::string fixture(const std::string& name) { return repo_path("test/fixtures/models/" + name); }
 
 static std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -435,6 +443,90 @@ TEST(gguf_copy_of_a_mixtral_fixture_gives_its_logits) {
     const float err = max_abs_diff(engine_logits(*model, tokens, chunk), expected);
     CHECK_MSG(err <= 1e-4f, "chunk %d: max abs error %g", chunk, double(err));
   }
+}
+
+// models/default with each layer's MLP copied into every expert and a random router:
+// whatever the routing, the weights sum to 1 over identical experts, so the mixture is
+// the dense model. A GGUF file (no tokenizer inside) beside the demo's tokenizer.model.
+static std::string upcycled_demo(const TempDir& dir, int experts, int k) {
+  const std::string demo = repo_path("models/default");
+  const std::string dense_path = dir.file("dense.gguf");
+  convert_to_gguf(demo, dense_path, StoredType::BF16);
+  const gguf::File dense(dense_path);
+  const ModelConfig c = Model::load(demo, LoadOptions{})->config();
+  gguf::Writer w;
+  w.add_string("general.architecture", "llama");
+  w.add_u32("llama.embedding_length", uint32_t(c.dim));
+  w.add_u32("llama.block_count", uint32_t(c.n_layers));
+  w.add_u32("llama.feed_forward_length", uint32_t(c.hidden_dim));
+  w.add_u32("llama.attention.head_count", uint32_t(c.n_heads));
+  w.add_u32("llama.attention.head_count_kv", uint32_t(c.n_kv_heads));
+  w.add_u32("llama.attention.key_length", uint32_t(c.head_dim));
+  w.add_u32("llama.attention.sliding_window", uint32_t(c.sliding_window));
+  w.add_f32("llama.rope.freq_base", c.rope_theta);
+  w.add_f32("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
+  w.add_u32("llama.expert_count", uint32_t(experts));
+  w.add_u32("llama.expert_used_count", uint32_t(k));
+  std::mt19937 rng(21);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<std::string> keep;  // the stacked copies live until the file is written
+  for (const gguf::Tensor& t : dense.tensors()) {
+    const StoredType type = *gguf::engine_type(t.type);
+    const std::string& n = t.name;
+    const size_t dot = n.find(".ffn_");
+    const bool mlp = dot != std::string::npos && n.find("_norm") == std::string::npos;
+    if (!mlp) {
+      w.add_tensor(n, type, t.shape(), t.data, size_t(t.nbytes));
+      continue;
+    }
+    const std::string which = n.substr(dot + 5, n.size() - dot - 5 - 7);  // gate, up, down
+    std::string all;
+    for (int e = 0; e < experts; ++e) all.append(reinterpret_cast<const char*>(t.data), size_t(t.nbytes));
+    keep.push_back(std::move(all));
+    std::vector<int64_t> shape = t.shape();
+    shape.insert(shape.begin(), experts);
+    w.add_tensor(n.substr(0, dot) + ".ffn_" + which + "_exps.weight", type, shape, keep.back().data(), keep.back().size());
+    if (which == "gate") {
+      std::vector<float> router(size_t(experts) * size_t(c.dim));
+      for (float& x : router) x = normal(rng) / std::sqrt(float(c.dim));
+      w.add_tensor(n.substr(0, dot) + ".ffn_gate_inp.weight", StoredType::F32, {experts, c.dim}, router.data(),
+                   router.size() * sizeof(float));
+    }
+  }
+  const std::string folder = dir.file("mixtral");
+  ::mkdir(folder.c_str(), 0755);
+  w.write(folder + "/mixtral.gguf");
+  write_file(folder + "/tokenizer.model", read_file(demo + "/tokenizer.model"));
+  return folder;
+}
+
+TEST(the_demo_model_upcycled_into_experts_gives_the_demo_logits_and_text) {
+  TempDir dir;
+  const std::string mixtral = upcycled_demo(dir, 4, 2);
+  auto moe = Model::load(mixtral, LoadOptions{});
+  auto demo = Model::load(repo_path("models/default"), LoadOptions{});
+  CHECK(moe->config().feed_forward == FeedForwardKind::MixtureOfExperts && moe->config().n_experts == 4);
+  CHECK(moe->config().sliding_window == demo->config().sliding_window);
+  const Tokenizer* tokenizer = moe->tokenizer();
+  CHECK(tokenizer != nullptr);
+  if (!tokenizer) return;
+  std::vector<int> prompt = {tokenizer->bos_id()};
+  for (int id : tokenizer->encode("def fibonacci(n):\n    ")) prompt.push_back(id);
+  for (int chunk : {64, 3}) {
+    const float err = max_abs_diff(engine_logits(*moe, prompt, chunk), engine_logits(*demo, prompt, chunk));
+    CHECK_MSG(err <= 1e-4f, "chunk %d: max abs difference %g", chunk, double(err));
+  }
+  auto greedy = [&](Model& m) {
+    auto session = m.new_session(SessionOptions{});
+    session->feed(prompt.data(), prompt.size(), nullptr);
+    SamplingParams p;
+    p.max_tokens = 24;
+    p.text_start = false;
+    return session->generate(p, nullptr).text;
+  };
+  const std::string text = greedy(*moe);
+  std::printf("  upcycled demo, greedy: \"%s\"\n", text.c_str());
+  CHECK(!text.empty() && text == greedy(*demo));
 }
 
 // ---------------------------------------------------------------------------------
