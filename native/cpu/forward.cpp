@@ -6,7 +6,9 @@
 //     a = attention(q, cached keys in the window + k, v)   then cache ← k, v
 //     x += a Woᵀ
 //     x += feed_forward(rmsnorm(x))        the family's block; dense (Mistral):
-//                                           (silu(h W_gateᵀ) ⊙ h W_upᵀ) W_downᵀ
+//                                           (silu(h W_gateᵀ) ⊙ h W_upᵀ) W_downᵀ;
+//                                           mixture of experts (Mixtral): the
+//                                           router's k experts, weighted (experts.cpp)
 //   logits = rmsnorm(x) W_lm_headᵀ
 #include "forward.h"
 
@@ -41,6 +43,18 @@ void Forward::reserve(int chunk, int64_t max_keys) {
   up_.resize(n * c_.hidden_dim);
   cos_.resize(n * c_.head_dim / 2);
   sin_.resize(n * c_.head_dim / 2);
+  if (c_.feed_forward == FeedForwardKind::MixtureOfExperts) {
+    const size_t k = size_t(c_.n_experts_per_token);
+    router_logits_.resize(n * c_.n_experts);
+    chosen_.resize(n * k);
+    chosen_weight_.resize(n * k);
+    route_queue_.resize(size_t(c_.n_experts));
+    expert_token_.resize(n);
+    expert_weight_.resize(n);
+    expert_in_.resize(n * c_.dim);
+    expert_out_.resize(n * c_.dim);
+    moe_out_.resize(n * c_.dim);
+  }
 }
 
 void Forward::run(KvBuffer& cache, const Batch& batch, float* logits, bool all_rows) {
@@ -101,7 +115,9 @@ void Forward::feed_forward(const LayerWeights& lw, float* x, int n) {
       matmul(xb, gate_.data(), n, lw.ffn.down, pool_, matmul_scratch_);
       break;
     case FeedForwardKind::MixtureOfExperts:
-      throw Error("mixture-of-experts feed-forward is not implemented");
+      mixture_of_experts(lw.moe, xb, moe_out_.data(), n);
+      std::memcpy(xb, moe_out_.data(), size_t(n) * c_.dim * sizeof(float));
+      break;
   }
   add(x, xb, size_t(n) * c_.dim);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "attention.h"
+#include "experts.h"
 #include "kv_buffer.h"
 #include "kv_cache.h"
 #include "ops.h"
@@ -31,6 +32,8 @@ class Forward {
  private:
   // x += the layer's feed-forward block applied to rmsnorm(x): the model family's step.
   void feed_forward(const LayerWeights& lw, float* x, int n);
+  // out = the mixture of experts applied to x ([n][dim] each): experts.cpp.
+  void mixture_of_experts(const ExpertWeights& w, const float* x, float* out, int n);
 
   const ModelConfig& c_;
   const Weights& w_;
@@ -51,6 +54,17 @@ class Forward {
   std::vector<float> up_;     // MLP up               [chunk][hidden_dim]
   std::vector<float> cos_;    // RoPE tables          [chunk][head_dim / 2]
   std::vector<float> sin_;
+
+  // A mixture of experts only (k = n_experts_per_token).
+  std::vector<float> router_logits_;    // [chunk][n_experts]
+  std::vector<int> chosen_;             // [chunk][k] experts per token
+  std::vector<float> chosen_weight_;    // [chunk][k] their weights
+  std::vector<RouteEntry> route_queue_; // [n_experts]
+  std::vector<int> expert_token_;       // [chunk] tokens routed to the expert at hand
+  std::vector<float> expert_weight_;    // [chunk] with their weights
+  std::vector<float> expert_in_;        // [chunk][dim] their rows of the normed input
+  std::vector<float> expert_out_;       // [chunk][dim] the expert's output for them
+  std::vector<float> moe_out_;          // [chunk][dim] the weighted sum
 };
 
 }  // namespace tramontane::cpu

@@ -27,12 +27,7 @@ ModelConfig gguf_config(const gguf::File& file, int sliding_window) {
   const std::optional<std::string> arch = file.string("general.architecture");
   if (!arch) file.fail("metadata general.architecture is missing");
   if (*arch != "llama") {
-    file.fail("architecture \"" + *arch + "\" is not supported (only \"llama\": Mistral, Codestral as llama.cpp converts them)");
-  }
-  if (const std::optional<int64_t> experts = file.integer("llama.expert_count"); experts && *experts > 0) {
-    const int64_t used = file.integer("llama.expert_used_count").value_or(0);
-    file.fail("a mixture of experts (llama.expert_count " + std::to_string(*experts) + ", " + std::to_string(used) +
-              " used per token) is not supported yet");
+    file.fail("architecture \"" + *arch + "\" is not supported (only \"llama\": Mistral, Mixtral, Codestral as llama.cpp converts them)");
   }
   if (const std::optional<std::string> scaling = file.string("llama.rope.scaling.type");
       scaling && *scaling != "none") {
@@ -70,6 +65,13 @@ ModelConfig gguf_config(const gguf::File& file, int sliding_window) {
   c.rope_theta = float(file.number("llama.rope.freq_base").value_or(10000.0));
   c.norm_eps = float(file.number("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
   c.rope_layout = RopeLayout::Interleaved;
+  // A mixture of experts (Mixtral): llama.expert_count experts, llama.expert_used_count
+  // of them per token. A count of 0 is llama.cpp's way of saying dense.
+  if (file.integer("llama.expert_count").value_or(0) != 0) {
+    c.feed_forward = FeedForwardKind::MixtureOfExperts;
+    c.n_experts = positive(file, "llama.expert_count", 0, 4096);
+    c.n_experts_per_token = positive(file, "llama.expert_used_count", 0, 4096);
+  }
 
   // The vocabulary is the embedding's row count; a vocabulary-only file has the tokens.
   if (const gguf::Tensor* embed = file.tensor("token_embd.weight")) {
@@ -99,7 +101,9 @@ ModelConfig gguf_vocabulary_config(const gguf::File& file, const Tokenizer& toke
 }
 
 bool gguf_window_missing(const gguf::File& file, const ModelConfig& c) {
-  return !file.integer("llama.attention.sliding_window") && c.dim == 4096 && c.n_layers == 32 &&
+  // Mixtral 8x7B shares the shape, but has no window.
+  return !file.integer("llama.attention.sliding_window") && c.feed_forward == FeedForwardKind::Dense &&
+         c.dim == 4096 && c.n_layers == 32 &&
          c.n_heads == 32 && c.n_kv_heads == 8 && c.hidden_dim == 14336 && c.vocab_size == 32000 &&
          c.rope_theta == 10000.f;
 }

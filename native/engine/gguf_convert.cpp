@@ -38,14 +38,17 @@ std::vector<float> interleave(const std::vector<float>& w, int64_t heads, int64_
   return out;
 }
 
+// rows × cols values, written with `shape` (default [rows, cols]; stacked experts
+// [experts, rows / experts, cols]).
 void add_matrix(gguf::Writer& out, const std::string& name, const std::vector<float>& w, int64_t rows,
-                int64_t cols, StoredType type) {
+                int64_t cols, StoredType type, std::vector<int64_t> shape = {}) {
+  if (shape.empty()) shape = {rows, cols};
   if (cols % block_size(type) != 0) type = cols % 32 == 0 ? StoredType::Q8_0 : StoredType::F16;
   std::vector<uint8_t> bytes(size_t(rows) * row_bytes(type, cols));
   for (int64_t r = 0; r < rows; ++r) {
     cpu::quantize_row(type, &w[size_t(r * cols)], bytes.data() + size_t(r) * row_bytes(type, cols), cols);
   }
-  out.add_tensor(name, type, {rows, cols}, bytes.data(), bytes.size());
+  out.add_tensor(name, type, shape, bytes.data(), bytes.size());
 }
 
 void add_tokenizer(gguf::Writer& out, const std::string& dir) {
@@ -108,6 +111,10 @@ void convert_to_gguf(const std::string& dir, const std::string& out_path, Stored
   out.add_f32("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
   if (c.sliding_window > 0) out.add_u32("llama.attention.sliding_window", uint32_t(c.sliding_window));
   out.add_u32("llama.vocab_size", uint32_t(c.vocab_size));
+  if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
+    out.add_u32("llama.expert_count", uint32_t(c.n_experts));
+    out.add_u32("llama.expert_used_count", uint32_t(c.n_experts_per_token));
+  }
   add_tokenizer(out, dir);
 
   auto matrix = [&](const std::string& gguf_name, const std::string& name, int64_t rows, int64_t cols,
@@ -115,6 +122,15 @@ void convert_to_gguf(const std::string& dir, const std::string& out_path, Stored
     std::vector<float> values = widen(*loaded.tensors->find(name));
     if (hf && rope_heads > 0) values = interleave(values, rope_heads, c.head_dim, cols);
     add_matrix(out, gguf_name, values, rows, cols, type);
+  };
+  auto stacked = [&](const std::string& gguf_name, const std::string& pattern, int layer, int64_t rows,
+                     int64_t cols) {
+    std::vector<float> values;
+    for (int e = 0; e < c.n_experts; ++e) {
+      const std::vector<float> one = widen(*loaded.tensors->find(names.expert(pattern, layer, e)));
+      values.insert(values.end(), one.begin(), one.end());
+    }
+    add_matrix(out, gguf_name, values, int64_t(c.n_experts) * rows, cols, type, {c.n_experts, rows, cols});
   };
   auto vector = [&](const std::string& gguf_name, const std::vector<float>& v) {
     out.add_tensor(gguf_name, StoredType::F32, {int64_t(v.size())}, v.data(), v.size() * 4);
@@ -131,6 +147,16 @@ void convert_to_gguf(const std::string& dir, const std::string& out_path, Stored
     matrix(p + "attn_v.weight", names.layer(names.wv, i), kv_dim, c.dim);
     matrix(p + "attn_output.weight", names.layer(names.wo, i), c.dim, q_dim);
     vector(p + "ffn_norm.weight", w.layers[size_t(i)].ffn_norm);
+    if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
+      // The router stays F32 (llama-quantize leaves it too: the choice of experts is
+      // sensitive to it), and each matrix of all experts is stacked [experts, rows, cols].
+      add_matrix(out, p + "ffn_gate_inp.weight", widen(*loaded.tensors->find(names.layer(names.router, i))),
+                 c.n_experts, c.dim, StoredType::F32);
+      stacked(p + "ffn_gate_exps.weight", names.expert_gate, i, c.hidden_dim, c.dim);
+      stacked(p + "ffn_up_exps.weight", names.expert_up, i, c.hidden_dim, c.dim);
+      stacked(p + "ffn_down_exps.weight", names.expert_down, i, c.dim, c.hidden_dim);
+      continue;
+    }
     matrix(p + "ffn_gate.weight", names.layer(names.w_gate, i), c.hidden_dim, c.dim);
     matrix(p + "ffn_up.weight", names.layer(names.w_up, i), c.hidden_dim, c.dim);
     matrix(p + "ffn_down.weight", names.layer(names.w_down, i), c.dim, c.hidden_dim);

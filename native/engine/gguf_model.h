@@ -18,9 +18,9 @@ namespace tramontane {
 //   llama.rope.freq_base → rope_theta (default 10000)
 //   llama.attention.layer_norm_rms_epsilon → norm_eps (default 1e-5)
 //   llama.context_length → max_position     llama.attention.sliding_window → window
+//   llama.expert_count, llama.expert_used_count → a mixture of experts (when the count > 0)
 //   the vocabulary: token_embd's rows (or the tokenizer's tokens in a vocabulary-only file)
-// A mixture of experts (llama.expert_count > 0), another architecture, RoPE scaling or a
-// partial rotary dimension are refused in one line. `sliding_window` > 0 supplies a
+// Another architecture, RoPE scaling or a partial rotary dimension are refused in one line. `sliding_window` > 0 supplies a
 // window where the file carries none (files from Mistral 7B v0.1).
 ModelConfig gguf_config(const gguf::File& file, int sliding_window);
 
@@ -28,7 +28,8 @@ ModelConfig gguf_config(const gguf::File& file, int sliding_window);
 ModelConfig gguf_vocabulary_config(const gguf::File& file, const Tokenizer& tokenizer);
 
 // True when the file looks like Mistral 7B v0.1 (its shape, RoPE base 10000, a 32000
-// vocabulary) but carries no sliding window: its 4096-token window must be supplied.
+// vocabulary, dense) but carries no sliding window: its 4096-token window must be supplied.
+// Mixtral 8x7B has the same shape but no window.
 bool gguf_window_missing(const gguf::File& file, const ModelConfig& config);
 
 }  // namespace tramontane

@@ -7,16 +7,6 @@
 
 namespace tramontane {
 
-// The families every backend runs. A mixture of experts (Mixtral) parses, and is
-// refused here with its shape rather than failing later on a missing MLP tensor.
-static void require_supported_family(const ModelConfig& c, const std::string& dir) {
-  if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
-    throw Error(dir + ": mixture-of-experts models (" + std::to_string(c.n_experts) +
-                " experts, " + std::to_string(c.n_experts_per_token) +
-                " per token, as Mixtral) are not supported yet");
-  }
-}
-
 // The GGUF file to load: path itself when it names one, else the single .gguf in a
 // folder without config.json / params.json; "" for a safetensors model.
 static std::string gguf_model_path(const std::string& path) {
@@ -49,12 +39,9 @@ static ModelFiles open_gguf(const std::string& path, int sliding_window) {
 ModelFiles open_model_files(const std::string& dir, int sliding_window) {
   const std::string gguf_path = gguf_model_path(dir);
   if (!gguf_path.empty()) {
-    ModelFiles files = open_gguf(gguf_path, sliding_window);
-    require_supported_family(files.config, gguf_path);
-    return files;
+    return open_gguf(gguf_path, sliding_window);
   }
   LoadedConfig loaded = load_config(dir);
-  require_supported_family(loaded.config, dir);
   ModelFiles files;
   files.config = loaded.config;
   files.format = loaded.format;

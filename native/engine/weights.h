@@ -13,12 +13,19 @@
 
 namespace tramontane {
 
-// The dense feed-forward block: a SwiGLU MLP, x += (silu(x Wgateᵀ) ⊙ x Wupᵀ) Wdownᵀ. A
-// mixture of experts will hold a router [n_experts, dim] and one of these per expert.
+// The dense feed-forward block: a SwiGLU MLP, x += (silu(x Wgateᵀ) ⊙ x Wupᵀ) Wdownᵀ. Each
+// expert of a mixture is one too.
 struct FeedForwardWeights {
-  Matrix gate;  // [hidden_dim, dim]  (w1 in consolidated checkpoints)
+  Matrix gate;  // [hidden_dim, dim]  (w1 in consolidated and Mixtral checkpoints)
   Matrix up;    // [hidden_dim, dim]  (w3)
   Matrix down;  // [dim, hidden_dim]  (w2)
+};
+
+// A sparse mixture of experts (Mixtral): the router scores every expert for a token and
+// the n_experts_per_token best of them run (cpu/experts.h).
+struct ExpertWeights {
+  Matrix router;                            // [n_experts, dim]
+  std::vector<FeedForwardWeights> experts;  // n_experts SwiGLU MLPs
 };
 
 struct LayerWeights {
@@ -28,7 +35,8 @@ struct LayerWeights {
   Matrix wv;                     // [n_kv_heads * head_dim, dim]
   Matrix wo;                     // [dim, n_heads * head_dim]
   std::vector<float> ffn_norm;   // [dim]
-  FeedForwardWeights ffn;        // the family's feed-forward block (config.feed_forward)
+  FeedForwardWeights ffn;        // FeedForwardKind::Dense
+  ExpertWeights moe;             // FeedForwardKind::MixtureOfExperts
 };
 
 struct Weights {
@@ -43,8 +51,14 @@ struct Weights {
 struct WeightNames {
   std::string embed, final_norm, lm_head;
   std::string attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;  // with "{}" for N
+  // A mixture of experts: the router ("{}" for N) and each expert's gate/up/down ("{}" for
+  // N, then "{}" for the expert). GGUF stacks a layer's experts in one [n_experts, rows,
+  // cols] tensor per matrix (stacked_*, "{}" for N); its older files name them one by one.
+  std::string router, expert_gate, expert_up, expert_down;
+  std::string stacked_gate, stacked_up, stacked_down;  // empty where the layout has none
   static WeightNames for_format(ModelFormat format);
   std::string layer(const std::string& pattern, int index) const;
+  std::string expert(const std::string& pattern, int layer, int expert) const;
 };
 
 // Looks up every tensor the config implies, with its shape. Throws a one-line Error

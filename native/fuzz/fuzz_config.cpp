@@ -17,6 +17,11 @@ void check(const tramontane::ModelConfig& c) {
       c.vocab_size < 1 || c.head_dim < 1 || c.n_heads % c.n_kv_heads != 0 || c.head_dim % 2 != 0) {
     std::abort();
   }
+  // The router picks 1 ≤ k ≤ n_experts experts (cpu/experts.cpp).
+  if (c.feed_forward == tramontane::FeedForwardKind::MixtureOfExperts &&
+      (c.n_experts_per_token < 1 || c.n_experts_per_token > c.n_experts)) {
+    std::abort();
+  }
 }
 
 }  // namespace

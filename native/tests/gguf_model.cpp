@@ -484,7 +484,7 @@ TEST(model_level_refusals_are_one_line) {
                  w.add_u32("llama.expert_count", 8);
                  w.add_u32("llama.expert_used_count", 2);
                })),
-               "moe.gguf", "mixture of experts", "8");
+               "moe.gguf", "missing tensor blk.0.ffn_gate_inp.weight");
   {
     gguf::Writer w;
     w.add_string("general.architecture", "gemma");

@@ -149,6 +149,17 @@ void test_folder(const std::string& dir) {
     gpu = Model::load(dir, gpu_options);
   } catch (const Error& e) {
     std::printf("  not run on the GPU: %s\n", e.what());
+    if (cpu->config().feed_forward == FeedForwardKind::MixtureOfExperts) {
+      // Mixtures run on the CPU only for now: a one-line refusal, and auto picks the CPU.
+      LoadOptions auto_options;
+      auto_options.backend = BackendKind::Auto;
+      const std::string message = e.what();
+      const bool ok = message.find("mixture-of-experts") != std::string::npos &&
+                      message.find("--backend cpu") != std::string::npos && message.find('\n') == std::string::npos &&
+                      Model::load(dir, auto_options)->backend() == BackendKind::Cpu;
+      (ok ? g_passed : g_failed)++;
+      std::printf("  %-4s mixture of experts: --backend cuda refused, auto runs it on the CPU\n", ok ? "ok" : "FAIL");
+    }
     return;
   }
   const ModelConfig& c = gpu->config();
