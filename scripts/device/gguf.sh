@@ -10,7 +10,10 @@
 #                engine's exact dequantization (TRAMONTANE_QUANT_KERNEL=reference): the
 #                llama.cpp fixtures (test/fixtures/gguf) and the head_dim 64 / 128 models
 #                (make_gpu_fixtures.py, which take the gemv decode path) converted to
-#                Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; then tramontane-logits on a file
+#                Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; the safetensors fixtures (Mixtral's
+#                too: refused on the GPU, run on the CPU by auto), the demo model and the
+#                GPU fixtures as they are (drafted = plain greedy output among the checks);
+#                then tramontane-logits on a file
 #   bench.log    tramontane-bench-cuda --weights q4_k_m, q8_0 and f16, one after another
 #   summary.txt  the checks' last lines and the benches' summaries
 #
@@ -63,6 +66,9 @@ mkdir -p "$G"
   done
   stamp "tramontane-test-cuda-engine on ${#dirs[@]} GGUF folders (CPU: exact dequantization)"
   TRAMONTANE_QUANT_KERNEL=reference "$BUILD/bin/tramontane-test-cuda-engine" "${dirs[@]}" || status=1
+  stamp "tramontane-test-cuda-engine on the safetensors fixtures, the demo model and the GPU fixtures"
+  "$BUILD/bin/tramontane-test-cuda-engine" test/fixtures/models/*/ models/default \
+    /tmp/gpu-fixtures/head_dim_64 /tmp/gpu-fixtures/head_dim_128 || status=1
   stamp "tramontane-logits --backend cuda on a Q4_K_M file"
   "$BUILD/bin/tramontane-logits" --backend cuda --model test/fixtures/gguf/tiny-llama-Q4_K_M.gguf \
     --tokens 1,5,9 | head -c 300
