@@ -1,0 +1,140 @@
+// The tile walk of attention_tiled.h, written once over a 16-lane vector type V that
+// each kernel file defines for its instruction set (attention_avx512.cpp: one zmm;
+// attention_avx2.cpp: two ymm; attention_portable.cpp: plain floats). Included by those
+// files only, after their target pragmas and their V.
+//
+// V provides: zero(), load(p), store(p, a), set1(x), add, sub, mul, div, fma(a, b, c) =
+// a·b + c rounded once, max, round (to nearest even), hmax, hsum (the lane tree of
+// attention_tiled.h), and exp2i(n): 2^n for integral n in [−126, 127], and
+// zero_below(x, limit, a): a with 0 where x < limit.
+//
+// exp(x) for x ≤ 0: x clamped at −87; n = round(x · log2 e); r = x − n·ln2 (ln2 in two
+// parts, two fused steps); the degree-6 Taylor polynomial of e^r by Horner (fused);
+// times 2^n; 0 where x < −87 (so exp(−∞) = 0). Relative error about 2e-7.
+#pragma once
+
+namespace tramontane::cpu::tiled {
+
+template <class V>
+inline V exp_nonpositive(V x) {
+  const V lim = V::set1(-87.f);
+  const V xc = V::max(x, lim);
+  const V n = V::round(V::mul(xc, V::set1(1.44269504088896341f)));
+  V r = V::fma(n, V::set1(-0.693359375f), xc);
+  r = V::fma(n, V::set1(2.12194440e-4f), r);
+  V p = V::set1(1.f / 720);
+  p = V::fma(p, r, V::set1(1.f / 120));
+  p = V::fma(p, r, V::set1(1.f / 24));
+  p = V::fma(p, r, V::set1(1.f / 6));
+  p = V::fma(p, r, V::set1(0.5f));
+  p = V::fma(p, r, V::set1(1.f));
+  p = V::fma(p, r, V::set1(1.f));
+  return V::zero_below(x, lim, V::mul(p, V::exp2i(n)));
+}
+
+template <class V>
+inline float exp_scalar(float x) {
+  float out[16];
+  V::store(out, exp_nonpositive(V::set1(x)));
+  return out[0];
+}
+
+// s[r][0..15] = (q_r · keys of the block) · scale for NR query rows.
+template <class V, int NR>
+inline void scores(const float* const* q, const float* kt, int hd, float scale, float* s) {
+  V a[NR];
+  for (int r = 0; r < NR; ++r) a[r] = V::zero();
+  for (int d = 0; d < hd; ++d) {
+    const V k = V::load(kt + d * kKeyBlock);
+    for (int r = 0; r < NR; ++r) a[r] = V::fma(V::set1(q[r][d]), k, a[r]);
+  }
+  for (int r = 0; r < NR; ++r) V::store(s + r * kKeyBlock, V::mul(a[r], V::set1(scale)));
+}
+
+// acc[r] = acc[r] · c[r] + Σ_k p[r][k] · v[k] for NR rows, keys in ascending order.
+template <class V, int NR>
+inline void accumulate(float* acc, const float* p, const float* c, const float* v, int hd16) {
+  for (int d = 0; d < hd16; d += 16) {
+    V a[NR];
+    for (int r = 0; r < NR; ++r) a[r] = V::mul(V::load(acc + r * hd16 + d), V::set1(c[r]));
+    for (int k = 0; k < kKeyBlock; ++k) {
+      const V vk = V::load(v + k * hd16 + d);
+      for (int r = 0; r < NR; ++r) a[r] = V::fma(V::set1(p[r * kKeyBlock + k]), vk, a[r]);
+    }
+    for (int r = 0; r < NR; ++r) V::store(acc + r * hd16 + d, a[r]);
+  }
+}
+
+template <class V>
+void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
+  const AttentionShape& sh = j.shape;
+  const int hd = sh.head_dim, hd16 = j.hd16, group = sh.n_heads / sh.n_kv_heads;
+  const int tiles = j.tiles();
+  const size_t q_stride = size_t(sh.n_heads) * hd;
+  float* s = work;                       // [16][16] scores, then probabilities
+  float* m = s + kQueryTile * kKeyBlock;  // running max per row
+  float* l = m + kQueryTile;              // running sum per row
+  float* c = l + kQueryTile;              // this block's correction per row
+  float* acc = c + kQueryTile;            // [16][hd16]
+  constexpr float kNegInf = -__builtin_inff();
+
+  for (int64_t item = begin; item < end; ++item) {
+    const int h = int(item / tiles), g = h / group;
+    const int t0 = int(item % tiles) * kQueryTile;
+    const int rows = j.n - t0 < kQueryTile ? j.n - t0 : kQueryTile;
+    const int64_t i0 = j.pos0 + t0;
+    const float* qr[kQueryTile];
+    for (int r = 0; r < rows; ++r) {
+      qr[r] = j.q + size_t(t0 + r) * q_stride + size_t(h) * hd;
+      m[r] = kNegInf;
+      l[r] = 0;
+      for (int d = 0; d < hd16; ++d) acc[r * hd16 + d] = 0;
+    }
+    const int64_t first_block = KvPositions::first_visible(i0, sh.window) / kKeyBlock * kKeyBlock;
+    const int64_t last = i0 + rows - 1;
+    for (int64_t jb = first_block; jb <= last; jb += kKeyBlock) {
+      const int64_t b = (jb - j.base) / kKeyBlock;
+      const float* kt = j.keys + (size_t(g) * j.blocks + size_t(b)) * size_t(hd) * kKeyBlock;
+      const float* vb = j.values + (size_t(g) * j.blocks + size_t(b)) * kKeyBlock * size_t(hd16);
+      int r = 0;
+      for (; r + 4 <= rows; r += 4) scores<V, 4>(qr + r, kt, hd, j.scale, s + r * kKeyBlock);
+      switch (rows - r) {
+        case 3: scores<V, 3>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+        case 2: scores<V, 2>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+        case 1: scores<V, 1>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+      }
+      for (r = 0; r < rows; ++r) {
+        float* sr = s + r * kKeyBlock;
+        const int64_t i = i0 + r;
+        const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
+        if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
+          c[r] = 1.f;
+          for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
+          continue;
+        }
+        for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
+        for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
+        const V sv = V::load(sr);
+        const float mb = V::hmax(sv);
+        const float mn = m[r] > mb ? m[r] : mb;
+        c[r] = exp_scalar<V>(m[r] - mn);
+        const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
+        l[r] = __builtin_fmaf(l[r], c[r], V::hsum(p));
+        m[r] = mn;
+        V::store(sr, p);
+      }
+      for (r = 0; r + 4 <= rows; r += 4) accumulate<V, 4>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16);
+      switch (rows - r) {
+        case 3: accumulate<V, 3>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16); break;
+        case 2: accumulate<V, 2>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16); break;
+        case 1: accumulate<V, 1>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16); break;
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      float* o = j.out + size_t(t0 + r) * q_stride + size_t(h) * hd;
+      for (int d = 0; d < hd; ++d) o[d] = acc[r * hd16 + d] / l[r];
+    }
+  }
+}
+
+}  // namespace tramontane::cpu::tiled
