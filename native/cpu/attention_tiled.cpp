@@ -36,7 +36,7 @@ int64_t packed_floats(int64_t max_keys, int chunk, const AttentionShape& s) {
 void AttentionScratch::reserve(int workers, int64_t max_keys, int chunk, const AttentionShape& s) {
   // The reference's scores and two widened rows; the tiles' state.
   const size_t row = size_t(std::max<int64_t>(max_keys + chunk + 2 * s.head_dim,
-                                               tile_scratch_floats(round_up16(s.head_dim))));
+                                               tile_scratch_floats(s, round_up16(s.head_dim))));
   per_worker.resize(size_t(workers));
   for (auto& buf : per_worker) {
     if (buf.size() < row) buf.resize(row);

@@ -8,10 +8,12 @@
 //      16 scores come out of hd vector multiply-adds; values as rows of hd16 floats
 //      (hd rounded up to 16, zero-padded). Positions outside the visible range are
 //      zeros.
-//   2. tiles: work items are (query head h, tile of 16 queries), split over the pool by
-//      head first. For a tile, the key blocks from the block of its first query's first
-//      visible key to the block of its last query, in ascending order; per block and per
-//      query row:
+//   2. tiles: work items are (key/value head g, tile of 16 queries), split over the
+//      pool by head first; an item runs the group of query heads that read g, so each
+//      key block is read once per tile (decode reads the cache once, not once per query
+//      head). For a tile, the key blocks from the block of its first query's first
+//      visible key to the block of its last query, in ascending order; per block, per
+//      query head of the group and per query row:
 //          s    = (q · k_j) · scale for the 16 keys (−∞ outside i − W < j ≤ i)
 //          m'   = max(m, max s)     c = exp(m − m')     p = exp(s − m')
 //          l    = l · c + Σ p       acc = acc · c + Σ_j p_j v_j
@@ -51,12 +53,13 @@ struct TiledJob {
   const float* keys;    // [n_kv_heads][blocks][head_dim][16]
   const float* values;  // [n_kv_heads][blocks * 16][hd16]
   int tiles() const { return (n + kQueryTile - 1) / kQueryTile; }
-  int64_t items() const { return int64_t(shape.n_heads) * tiles(); }
+  int64_t items() const { return int64_t(shape.n_kv_heads) * tiles(); }
 };
 
-// Floats of per-worker scratch a kernel needs for head dimension hd16.
-inline int64_t tile_scratch_floats(int hd16) {
-  return int64_t(kQueryTile) * (kKeyBlock + 3 + hd16);
+// Floats of per-worker scratch a kernel needs: scores, and per query head of a group
+// and row, the running max, sum, correction and output.
+inline int64_t tile_scratch_floats(const AttentionShape& s, int hd16) {
+  return int64_t(kQueryTile) * (kKeyBlock + int64_t(s.n_heads / s.n_kv_heads) * (3 + hd16));
 }
 
 // Work items [begin, end) of the job; work: tile_scratch_floats of the worker's own.

@@ -65,74 +65,82 @@ inline void accumulate(float* acc, const float* p, const float* c, const float* 
   }
 }
 
+// One work item: the query heads of key/value head g (the group) over one tile of
+// queries, so each key block is read once for the whole group.
 template <class V>
 void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
   const AttentionShape& sh = j.shape;
   const int hd = sh.head_dim, hd16 = j.hd16, group = sh.n_heads / sh.n_kv_heads;
   const int tiles = j.tiles();
   const size_t q_stride = size_t(sh.n_heads) * hd;
-  float* s = work;                       // [16][16] scores, then probabilities
-  float* m = s + kQueryTile * kKeyBlock;  // running max per row
-  float* l = m + kQueryTile;              // running sum per row
-  float* c = l + kQueryTile;              // this block's correction per row
-  float* acc = c + kQueryTile;            // [16][hd16]
+  constexpr int T = kQueryTile;
+  float* s = work;            // [T][16] scores, then probabilities (one head at a time)
+  float* m = s + T * kKeyBlock;  // [group][T] running max
+  float* l = m + group * T;      // [group][T] running sum
+  float* c = l + group * T;      // [group][T] this block's correction
+  float* acc = c + group * T;    // [group][T][hd16]
   constexpr float kNegInf = -__builtin_inff();
 
   for (int64_t item = begin; item < end; ++item) {
-    const int h = int(item / tiles), g = h / group;
-    const int t0 = int(item % tiles) * kQueryTile;
-    const int rows = j.n - t0 < kQueryTile ? j.n - t0 : kQueryTile;
+    const int g = int(item / tiles);
+    const int t0 = int(item % tiles) * T;
+    const int rows = j.n - t0 < T ? j.n - t0 : T;
     const int64_t i0 = j.pos0 + t0;
-    const float* qr[kQueryTile];
-    for (int r = 0; r < rows; ++r) {
-      qr[r] = j.q + size_t(t0 + r) * q_stride + size_t(h) * hd;
-      m[r] = kNegInf;
-      l[r] = 0;
-      for (int d = 0; d < hd16; ++d) acc[r * hd16 + d] = 0;
-    }
+    for (int a = 0; a < group * T; ++a) m[a] = kNegInf, l[a] = 0;
+    for (int a = 0; a < group * T * hd16; ++a) acc[a] = 0;
     const int64_t first_block = KvPositions::first_visible(i0, sh.window) / kKeyBlock * kKeyBlock;
     const int64_t last = i0 + rows - 1;
     for (int64_t jb = first_block; jb <= last; jb += kKeyBlock) {
       const int64_t b = (jb - j.base) / kKeyBlock;
       const float* kt = j.keys + (size_t(g) * j.blocks + size_t(b)) * size_t(hd) * kKeyBlock;
       const float* vb = j.values + (size_t(g) * j.blocks + size_t(b)) * kKeyBlock * size_t(hd16);
-      int r = 0;
-      for (; r + 4 <= rows; r += 4) scores<V, 4>(qr + r, kt, hd, j.scale, s + r * kKeyBlock);
-      switch (rows - r) {
-        case 3: scores<V, 3>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-        case 2: scores<V, 2>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-        case 1: scores<V, 1>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-      }
-      for (r = 0; r < rows; ++r) {
-        float* sr = s + r * kKeyBlock;
-        const int64_t i = i0 + r;
-        const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
-        if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
-          c[r] = 1.f;
-          for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
-          continue;
+      for (int hh = 0; hh < group; ++hh) {
+        const int h = g * group + hh;
+        const float* qr[T];
+        for (int r = 0; r < rows; ++r) qr[r] = j.q + size_t(t0 + r) * q_stride + size_t(h) * hd;
+        float *mh = m + hh * T, *lh = l + hh * T, *ch = c + hh * T, *ah = acc + size_t(hh) * T * hd16;
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) scores<V, 4>(qr + r, kt, hd, j.scale, s + r * kKeyBlock);
+        switch (rows - r) {
+          case 3: scores<V, 3>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+          case 2: scores<V, 2>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+          case 1: scores<V, 1>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
         }
-        for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
-        for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
-        const V sv = V::load(sr);
-        const float mb = V::hmax(sv);
-        const float mn = m[r] > mb ? m[r] : mb;
-        c[r] = exp_scalar<V>(m[r] - mn);
-        const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
-        l[r] = __builtin_fmaf(l[r], c[r], V::hsum(p));
-        m[r] = mn;
-        V::store(sr, p);
-      }
-      for (r = 0; r + 4 <= rows; r += 4) accumulate<V, 4>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16);
-      switch (rows - r) {
-        case 3: accumulate<V, 3>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16); break;
-        case 2: accumulate<V, 2>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16); break;
-        case 1: accumulate<V, 1>(acc + r * hd16, s + r * kKeyBlock, c + r, vb, hd16); break;
+        for (r = 0; r < rows; ++r) {
+          float* sr = s + r * kKeyBlock;
+          const int64_t i = i0 + r;
+          const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
+          if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
+            ch[r] = 1.f;
+            for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
+            continue;
+          }
+          for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
+          for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
+          const V sv = V::load(sr);
+          const float mb = V::hmax(sv);
+          const float mn = mh[r] > mb ? mh[r] : mb;
+          ch[r] = exp_scalar<V>(mh[r] - mn);
+          const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
+          lh[r] = __builtin_fmaf(lh[r], ch[r], V::hsum(p));
+          mh[r] = mn;
+          V::store(sr, p);
+        }
+        for (r = 0; r + 4 <= rows; r += 4) accumulate<V, 4>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16);
+        switch (rows - r) {
+          case 3: accumulate<V, 3>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
+          case 2: accumulate<V, 2>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
+          case 1: accumulate<V, 1>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
+        }
       }
     }
-    for (int r = 0; r < rows; ++r) {
-      float* o = j.out + size_t(t0 + r) * q_stride + size_t(h) * hd;
-      for (int d = 0; d < hd; ++d) o[d] = acc[r * hd16 + d] / l[r];
+    for (int hh = 0; hh < group; ++hh) {
+      const int h = g * group + hh;
+      for (int r = 0; r < rows; ++r) {
+        float* o = j.out + size_t(t0 + r) * q_stride + size_t(h) * hd;
+        const float* a = acc + (size_t(hh) * T + r) * hd16;
+        for (int d = 0; d < hd; ++d) o[d] = a[d] / l[hh * T + r];
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 // tramontane-bench_cpu --model DIR [--threads N] [--decode N] [--prefill N] [--reps N]
 //                      [--llama-bench PATH --gguf FILE]
+// tramontane-bench_cpu --attention [--threads N] [--reps N]
 // CPU speed of the engine on a model folder, in the shape llama-bench measures:
 //   decode:  N tokens fed one at a time to a fresh session (llama-bench tg N)
 //   prefill: N tokens fed at once to a fresh session, logits of the last only (pp N)
@@ -8,6 +9,10 @@
 // wall clock to other load on the machine; with several threads it counts their spin
 // waits too). With --llama-bench and --gguf (the same weights as a GGUF file) it also runs
 // llama.cpp's llama-bench on the same thread count and prints the ratios.
+// With --attention it times one layer's attention alone, at the demo model's shape and
+// at Mistral 7B's (32 heads, 8 KV heads, head_dim 128, window 4096), with a full window
+// in the cache: a prefill chunk of 512 and a decode step, for each cache type (f32,
+// f16) and path (tiled, reference): milliseconds per call, best of --reps.
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -19,7 +24,11 @@
 #include <thread>
 #include <vector>
 
+#include "attention.h"
+#include "attention_tiled.h"
 #include "cpu_features.h"
+#include "kv_buffer.h"
+#include "thread_pool.h"
 #include "flags.h"
 #include "tramontane/engine.h"
 
@@ -137,12 +146,64 @@ void print_row(const char* what, const Figures& f) {
   std::printf("\n");
 }
 
+// Keys and values of a full window in the cache, a chunk after it; ms per call.
+void bench_attention(int threads, int reps) {
+  using namespace tramontane::cpu;
+  struct Shape {
+    const char* name;
+    AttentionShape s;
+  };
+  const Shape shapes[] = {{"demo", {6, 2, 32, 256}}, {"7B", {32, 8, 128, 4096}}};
+  ThreadPool pool(threads);
+  std::printf("attention, one layer, %d threads, kernels: %s; ms per call, best of %d\n", threads,
+              kernel_name(), reps);
+  std::printf("%-5s %-13s %-5s %10s %10s\n", "shape", "queries", "cache", "tiled", "reference");
+  for (const Shape& sh : shapes) {
+    const AttentionShape& s = sh.s;
+    const int chunk = 512, window = s.window;
+    const size_t q_dim = size_t(s.n_heads) * s.head_dim, kv_dim = size_t(s.n_kv_heads) * s.head_dim;
+    std::vector<float> q(chunk * q_dim), k(chunk * kv_dim), v(chunk * kv_dim), out(chunk * q_dim);
+    uint32_t state = 1;
+    auto fill = [&](std::vector<float>& x) {
+      for (float& e : x) e = float((state = state * 1664525u + 1013904223u) >> 8) / 16777216.f - 0.5f;
+    };
+    fill(q), fill(k), fill(v);
+    AttentionScratch scratch;
+    scratch.reserve(threads, window, chunk, s);
+    for (KvType type : {KvType::F32, KvType::F16}) {
+      KvBuffer cache(1, int(kv_dim), window + chunk, type);
+      for (int p = 0; p < window; ++p) cache.write(0, p, k.data() + (p % chunk) * kv_dim, v.data() + (p % chunk) * kv_dim);
+      for (int n : {chunk, 1}) {
+        double best[2] = {1e30, 1e30};
+        for (int path = 0; path < 2; ++path) {
+          const Isa isa = path == 0 ? active_isa() : Isa::Reference;
+          // The reference's 7B prefill takes seconds: once is enough to see it.
+          const int r = path == 1 && n > 1 && s.n_heads > 8 ? 1 : reps;
+          for (int i = 0; i < r; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            attention_with(isa, out.data(), q.data(), k.data(), v.data(), n, window, cache, 0, s, pool, scratch);
+            best[path] = std::min(best[path], 1e3 * seconds_since(t0));
+          }
+        }
+        const std::string what = n > 1 ? "prefill 512" : "decode";
+        std::printf("%-5s %-13s %-5s %10.3f %10.3f\n", sh.name, what.c_str(), kv_type_name(type),
+                    best[0], best[1]);
+      }
+    }
+  }
+}
+
 int run(int argc, char** argv) {
   std::string model_dir, llama_bench, gguf;
   tramontane::LoadOptions load;
   int decode = 128, prefill = 512, reps = 5;
+  bool attention = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--attention") {
+      attention = true;
+      continue;
+    }
     if (i + 1 >= argc) throw Error(flag + " needs a value (usage: --model DIR)");
     std::string value = argv[++i];
     if (flag == "--model") model_dir = value;
@@ -153,6 +214,10 @@ int run(int argc, char** argv) {
     else if (flag == "--llama-bench") llama_bench = value;
     else if (flag == "--gguf") gguf = value;
     else throw Error("unknown option " + flag);
+  }
+  if (attention) {
+    bench_attention(load.threads > 0 ? load.threads : int(std::max(1u, std::thread::hardware_concurrency())), reps);
+    return 0;
   }
   if (model_dir.empty()) throw Error("--model DIR is required");
   if (llama_bench.empty() != gguf.empty()) throw Error("--llama-bench and --gguf go together");
