@@ -35,19 +35,17 @@ void attention_reference(float* out, const float* q, const float* k, const float
       const int64_t first = KvPositions::first_visible(i, s.window);
       const int count = int(i - first + 1);
 
-      // Key j: from the cache before this chunk (widened after the scores when the
-      // cache holds f16), from the chunk itself after.
+      // Key j: from the cache before this chunk (copied out of its blocks), from the
+      // chunk itself after.
       float* kbuf = scores + count;
       float* vbuf = kbuf + hd;
       auto key = [&](int64_t j) -> const float* {
         if (j >= pos0) return k + size_t(j - pos0) * kv_stride + size_t(g) * hd;
-        if (cache.type() == KvType::F32) return cache.key(layer, j) + size_t(g) * hd;
         cache.read_key(layer, j, g * hd, hd, kbuf);
         return kbuf;
       };
       auto value = [&](int64_t j) -> const float* {
         if (j >= pos0) return v + size_t(j - pos0) * kv_stride + size_t(g) * hd;
-        if (cache.type() == KvType::F32) return cache.value(layer, j) + size_t(g) * hd;
         cache.read_value(layer, j, g * hd, hd, vbuf);
         return vbuf;
       };

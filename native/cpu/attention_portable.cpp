@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "attention_tiled.h"
+#include "convert.h"
 #include "kv_cache.h"
 
 namespace tramontane::cpu {
@@ -17,6 +18,11 @@ struct V {
   static V load(const float* p) {
     V a;
     std::memcpy(a.v, p, sizeof a.v);
+    return a;
+  }
+  static V load(const uint16_t* p) {
+    V a;
+    for (int k = 0; k < 16; ++k) a.v[k] = f16_to_f32(p[k]);
     return a;
   }
   static void store(float* p, V a) { std::memcpy(p, a.v, sizeof a.v); }

@@ -27,9 +27,9 @@ TilesKernel kernel_for(Isa isa) {
 
 }  // namespace
 
-int64_t packed_floats(int64_t max_keys, int chunk, const AttentionShape& s) {
-  // Positions from the block of the first query's first key to the end of the chunk.
-  const int64_t blocks = (max_keys + chunk + 2 * kKeyBlock - 2) / kKeyBlock + 1;
+int64_t packed_floats(int chunk, const AttentionShape& s) {
+  // From the block of the chunk's first position to its end.
+  const int64_t blocks = (chunk + 2 * kKeyBlock - 2) / kKeyBlock;
   return int64_t(s.n_kv_heads) * blocks * kKeyBlock * (s.head_dim + round_up16(s.head_dim));
 }
 
@@ -41,7 +41,7 @@ void AttentionScratch::reserve(int workers, int64_t max_keys, int chunk, const A
   for (auto& buf : per_worker) {
     if (buf.size() < row) buf.resize(row);
   }
-  const size_t pack = size_t(packed_floats(max_keys, chunk, s));
+  const size_t pack = size_t(packed_floats(chunk, s));
   if (packed.size() < pack) packed.resize(pack);
 }
 
@@ -56,16 +56,15 @@ void attention_with(Isa isa, float* out, const float* q, const float* k, const f
   const size_t kv_stride = size_t(s.n_kv_heads) * hd;
   const int64_t first = KvPositions::first_visible(pos0, s.window);  // of the first query
   const int64_t end = pos0 + n;
-  const int64_t base = first / kKeyBlock * kKeyBlock;
+  const int64_t base = pos0 / kKeyBlock * kKeyBlock;
   const int blocks = int((end - base + kKeyBlock - 1) / kKeyBlock);
   if (size_t(s.n_kv_heads) * blocks * kKeyBlock * (hd + hd16) > scratch.packed.size()) {
-    throw Error("attention of " + std::to_string(n) + " queries at position " +
-                std::to_string(pos0) + " does not fit the reserved scratch");
+    throw Error("attention of " + std::to_string(n) + " queries does not fit the reserved scratch");
   }
   float* keys = scratch.packed.data();
   float* values = keys + size_t(s.n_kv_heads) * blocks * kKeyBlock * hd;
 
-  // 1. Pack, parallel over (key/value head, block).
+  // 1. Pack the chunk's blocks, parallel over (key/value head, block).
   pool.parallel_for(int64_t(s.n_kv_heads) * blocks, [&](int64_t begin, int64_t stop, int) {
     for (int64_t item = begin; item < stop; ++item) {
       const int g = int(item / blocks), b = int(item % blocks);
@@ -94,8 +93,8 @@ void attention_with(Isa isa, float* out, const float* q, const float* k, const f
   });
 
   // 2. Tiles, parallel over (query head, tile of queries).
-  const TiledJob job{out, q, n, pos0, s, hd16, float(1.0 / std::sqrt(double(hd))),
-                     base, blocks, keys, values};
+  const TiledJob job{out,  q,     n,      pos0,   s,      hd16, float(1.0 / std::sqrt(double(hd))),
+                     &cache, layer, base, blocks, keys, values};
   const TilesKernel kernel = kernel_for(isa);
   pool.parallel_for(job.items(), [&](int64_t begin, int64_t stop, int worker) {
     kernel(job, begin, stop, scratch.per_worker[size_t(worker)].data());

@@ -2,12 +2,13 @@
 // and keys, with the online softmax, so a score row is never written out whole.
 //
 // One call, for one layer:
-//   1. pack: for each key/value head g, the keys the chunk's queries can see, from the
-//      cache and from the chunk, in blocks of 16 positions aligned to absolute
-//      positions (block b holds positions 16b .. 16b+15): keys transposed [hd][16], so
-//      16 scores come out of hd vector multiply-adds; values as rows of hd16 floats
-//      (hd rounded up to 16, zero-padded). Positions outside the visible range are
-//      zeros.
+//   1. keys in blocks of 16 positions aligned to absolute positions (block b holds
+//      positions 16b .. 16b+15), keys transposed [hd][16], so 16 scores come out of hd
+//      vector multiply-adds, values as rows of hd16 floats (hd rounded up to 16). Blocks
+//      wholly before the chunk are read in place from the cache, which keeps this layout
+//      (kv_buffer.h; f32 or f16, widened as loaded). The chunk's own blocks, from the
+//      one holding its first position, are packed as fp32 in the same layout (their
+//      lanes before the chunk copied from the cache), parallel over (head, block).
 //   2. tiles: work items are (key/value head g, tile of 16 queries), split over the
 //      pool by head first; an item runs the group of query heads that read g, so each
 //      key block is read once per tile (decode reads the cache once, not once per query
@@ -48,7 +49,9 @@ struct TiledJob {
   AttentionShape shape;
   int hd16;             // head_dim rounded up to 16
   float scale;          // 1 / sqrt(head_dim), as the reference rounds it
-  int64_t base;         // position of the first packed key (a multiple of 16)
+  const KvBuffer* cache;  // blocks before `base`
+  int layer;
+  int64_t base;         // first position of the packed blocks: pos0 rounded down to 16
   int blocks;           // packed key blocks per key/value head
   const float* keys;    // [n_kv_heads][blocks][head_dim][16]
   const float* values;  // [n_kv_heads][blocks * 16][hd16]
@@ -68,9 +71,8 @@ void tiles_avx512(const TiledJob& job, int64_t begin, int64_t end, float* work);
 void tiles_avx2(const TiledJob& job, int64_t begin, int64_t end, float* work);
 void tiles_portable(const TiledJob& job, int64_t begin, int64_t end, float* work);
 
-// Floats of packed keys and values for chunks of up to `chunk` queries that see up to
-// `max_keys` earlier keys.
-int64_t packed_floats(int64_t max_keys, int chunk, const AttentionShape& shape);
+// Floats of packed keys and values for chunks of up to `chunk` queries.
+int64_t packed_floats(int chunk, const AttentionShape& shape);
 
 // attention() with isa's tile kernels (Reference: attention_reference; Neon: the
 // portable kernels, which run on any CPU and serve the tests as the scalar model of the

@@ -3,7 +3,7 @@
 // attention_avx2.cpp: two ymm; attention_portable.cpp: plain floats). Included by those
 // files only, after their target pragmas and their V.
 //
-// V provides: zero(), load(p), store(p, a), set1(x), add, sub, mul, div, fma(a, b, c) =
+// V provides: zero(), load(p) (p: fp32, or f16 widened exactly), store(p, a), set1(x), add, sub, mul, div, fma(a, b, c) =
 // a·b + c rounded once, max, round (to nearest even), hmax, hsum (the lane tree of
 // attention_tiled.h), and exp2i(n): 2^n for integral n in [−126, 127], and
 // zero_below(x, limit, a): a with 0 where x < limit.
@@ -40,8 +40,8 @@ inline float exp_scalar(float x) {
 }
 
 // s[r][0..15] = (q_r · keys of the block) · scale for NR query rows.
-template <class V, int NR>
-inline void scores(const float* const* q, const float* kt, int hd, float scale, float* s) {
+template <class V, int NR, class E>
+inline void scores(const float* const* q, const E* kt, int hd, float scale, float* s) {
   V a[NR];
   for (int r = 0; r < NR; ++r) a[r] = V::zero();
   for (int d = 0; d < hd; ++d) {
@@ -52,8 +52,8 @@ inline void scores(const float* const* q, const float* kt, int hd, float scale, 
 }
 
 // acc[r] = acc[r] · c[r] + Σ_k p[r][k] · v[k] for NR rows, keys in ascending order.
-template <class V, int NR>
-inline void accumulate(float* acc, const float* p, const float* c, const float* v, int hd16) {
+template <class V, int NR, class E>
+inline void accumulate(float* acc, const float* p, const float* c, const E* v, int hd16) {
   for (int d = 0; d < hd16; d += 16) {
     V a[NR];
     for (int r = 0; r < NR; ++r) a[r] = V::mul(V::load(acc + r * hd16 + d), V::set1(c[r]));
@@ -65,81 +65,109 @@ inline void accumulate(float* acc, const float* p, const float* c, const float* 
   }
 }
 
-// One work item: the query heads of key/value head g (the group) over one tile of
-// queries, so each key block is read once for the whole group.
+// The state of one work item: the query heads of key/value head g (the group) over one
+// tile of queries t0 .. t0 + rows − 1, so each key block is read once for the group.
+struct Tile {
+  int g, t0, rows;
+  int64_t i0;   // position of query t0
+  float* s;     // [T][16] scores, then probabilities (one head at a time)
+  float* m;     // [group][T] running max
+  float* l;     // [group][T] running sum
+  float* c;     // [group][T] this block's correction
+  float* acc;   // [group][T][hd16]
+};
+
+// One key block (positions jb .. jb + 15) for every head of the group and every row.
+template <class V, class E>
+void block(const TiledJob& j, const Tile& t, int64_t jb, const E* kt, const E* vb) {
+  constexpr int T = kQueryTile;
+  constexpr float kNegInf = -__builtin_inff();
+  const AttentionShape& sh = j.shape;
+  const int hd = sh.head_dim, hd16 = j.hd16, group = sh.n_heads / sh.n_kv_heads;
+  const size_t q_stride = size_t(sh.n_heads) * hd;
+  float* s = t.s;
+  for (int hh = 0; hh < group; ++hh) {
+    const int h = t.g * group + hh;
+    const float* qr[T];
+    for (int r = 0; r < t.rows; ++r) qr[r] = j.q + size_t(t.t0 + r) * q_stride + size_t(h) * hd;
+    float *mh = t.m + hh * T, *lh = t.l + hh * T, *ch = t.c + hh * T;
+    float* ah = t.acc + size_t(hh) * T * hd16;
+    int r = 0;
+    for (; r + 4 <= t.rows; r += 4) scores<V, 4>(qr + r, kt, hd, j.scale, s + r * kKeyBlock);
+    switch (t.rows - r) {
+      case 3: scores<V, 3>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+      case 2: scores<V, 2>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+      case 1: scores<V, 1>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
+    }
+    for (r = 0; r < t.rows; ++r) {
+      float* sr = s + r * kKeyBlock;
+      const int64_t i = t.i0 + r;
+      const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
+      if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
+        ch[r] = 1.f;
+        for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
+        continue;
+      }
+      for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
+      for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
+      const V sv = V::load(sr);
+      const float mb = V::hmax(sv);
+      const float mn = mh[r] > mb ? mh[r] : mb;
+      ch[r] = exp_scalar<V>(mh[r] - mn);
+      const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
+      lh[r] = __builtin_fmaf(lh[r], ch[r], V::hsum(p));
+      mh[r] = mn;
+      V::store(sr, p);
+    }
+    for (r = 0; r + 4 <= t.rows; r += 4) accumulate<V, 4>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16);
+    switch (t.rows - r) {
+      case 3: accumulate<V, 3>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
+      case 2: accumulate<V, 2>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
+      case 1: accumulate<V, 1>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
+    }
+  }
+}
+
 template <class V>
 void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
   const AttentionShape& sh = j.shape;
   const int hd = sh.head_dim, hd16 = j.hd16, group = sh.n_heads / sh.n_kv_heads;
-  const int tiles = j.tiles();
   const size_t q_stride = size_t(sh.n_heads) * hd;
   constexpr int T = kQueryTile;
-  float* s = work;            // [T][16] scores, then probabilities (one head at a time)
-  float* m = s + T * kKeyBlock;  // [group][T] running max
-  float* l = m + group * T;      // [group][T] running sum
-  float* c = l + group * T;      // [group][T] this block's correction
-  float* acc = c + group * T;    // [group][T][hd16]
-  constexpr float kNegInf = -__builtin_inff();
+  Tile t;
+  t.s = work;
+  t.m = t.s + T * kKeyBlock;
+  t.l = t.m + group * T;
+  t.c = t.l + group * T;
+  t.acc = t.c + group * T;
 
   for (int64_t item = begin; item < end; ++item) {
-    const int g = int(item / tiles);
-    const int t0 = int(item % tiles) * T;
-    const int rows = j.n - t0 < T ? j.n - t0 : T;
-    const int64_t i0 = j.pos0 + t0;
-    for (int a = 0; a < group * T; ++a) m[a] = kNegInf, l[a] = 0;
-    for (int a = 0; a < group * T * hd16; ++a) acc[a] = 0;
-    const int64_t first_block = KvPositions::first_visible(i0, sh.window) / kKeyBlock * kKeyBlock;
-    const int64_t last = i0 + rows - 1;
+    t.g = int(item / j.tiles());
+    t.t0 = int(item % j.tiles()) * T;
+    t.rows = j.n - t.t0 < T ? j.n - t.t0 : T;
+    t.i0 = j.pos0 + t.t0;
+    for (int a = 0; a < group * T; ++a) t.m[a] = -__builtin_inff(), t.l[a] = 0;
+    for (int a = 0; a < group * T * hd16; ++a) t.acc[a] = 0;
+    const int64_t first_block = KvPositions::first_visible(t.i0, sh.window) / kKeyBlock * kKeyBlock;
+    const int64_t last = t.i0 + t.rows - 1;
     for (int64_t jb = first_block; jb <= last; jb += kKeyBlock) {
-      const int64_t b = (jb - j.base) / kKeyBlock;
-      const float* kt = j.keys + (size_t(g) * j.blocks + size_t(b)) * size_t(hd) * kKeyBlock;
-      const float* vb = j.values + (size_t(g) * j.blocks + size_t(b)) * kKeyBlock * size_t(hd16);
-      for (int hh = 0; hh < group; ++hh) {
-        const int h = g * group + hh;
-        const float* qr[T];
-        for (int r = 0; r < rows; ++r) qr[r] = j.q + size_t(t0 + r) * q_stride + size_t(h) * hd;
-        float *mh = m + hh * T, *lh = l + hh * T, *ch = c + hh * T, *ah = acc + size_t(hh) * T * hd16;
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) scores<V, 4>(qr + r, kt, hd, j.scale, s + r * kKeyBlock);
-        switch (rows - r) {
-          case 3: scores<V, 3>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-          case 2: scores<V, 2>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-          case 1: scores<V, 1>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-        }
-        for (r = 0; r < rows; ++r) {
-          float* sr = s + r * kKeyBlock;
-          const int64_t i = i0 + r;
-          const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
-          if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
-            ch[r] = 1.f;
-            for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
-            continue;
-          }
-          for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
-          for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
-          const V sv = V::load(sr);
-          const float mb = V::hmax(sv);
-          const float mn = mh[r] > mb ? mh[r] : mb;
-          ch[r] = exp_scalar<V>(mh[r] - mn);
-          const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
-          lh[r] = __builtin_fmaf(lh[r], ch[r], V::hsum(p));
-          mh[r] = mn;
-          V::store(sr, p);
-        }
-        for (r = 0; r + 4 <= rows; r += 4) accumulate<V, 4>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16);
-        switch (rows - r) {
-          case 3: accumulate<V, 3>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
-          case 2: accumulate<V, 2>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
-          case 1: accumulate<V, 1>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
-        }
+      if (jb >= j.base) {  // packed: the chunk's blocks
+        const size_t b = size_t(t.g) * j.blocks + size_t((jb - j.base) / kKeyBlock);
+        block<V>(j, t, jb, j.keys + b * hd * kKeyBlock, j.values + b * kKeyBlock * hd16);
+      } else if (j.cache->type() == KvType::F32) {
+        block<V>(j, t, jb, static_cast<const float*>(j.cache->key_block(j.layer, t.g, jb)),
+                 static_cast<const float*>(j.cache->value_block(j.layer, t.g, jb)));
+      } else {
+        block<V>(j, t, jb, static_cast<const uint16_t*>(j.cache->key_block(j.layer, t.g, jb)),
+                 static_cast<const uint16_t*>(j.cache->value_block(j.layer, t.g, jb)));
       }
     }
     for (int hh = 0; hh < group; ++hh) {
-      const int h = g * group + hh;
-      for (int r = 0; r < rows; ++r) {
-        float* o = j.out + size_t(t0 + r) * q_stride + size_t(h) * hd;
-        const float* a = acc + (size_t(hh) * T + r) * hd16;
-        for (int d = 0; d < hd; ++d) o[d] = a[d] / l[hh * T + r];
+      const int h = t.g * group + hh;
+      for (int r = 0; r < t.rows; ++r) {
+        float* o = j.out + size_t(t.t0 + r) * q_stride + size_t(h) * hd;
+        const float* a = t.acc + (size_t(hh) * T + r) * hd16;
+        for (int d = 0; d < hd; ++d) o[d] = a[d] / t.l[hh * T + r];
       }
     }
   }

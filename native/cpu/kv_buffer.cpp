@@ -1,5 +1,6 @@
 #include "kv_buffer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -59,9 +60,13 @@ void from_f16(const uint16_t* src, float* dst, size_t n) {
 
 const char* kv_type_name(KvType type) { return type == KvType::F32 ? "f32" : "f16"; }
 
-KvBuffer::KvBuffer(int n_layers, int kv_dim, int capacity, KvType type)
-    : kv_dim_(kv_dim), capacity_(capacity), type_(type) {
-  const size_t count = size_t(n_layers) * size_t(capacity) * size_t(kv_dim);
+KvBuffer::KvBuffer(int n_layers, int n_kv_heads, int head_dim, int capacity, KvType type)
+    : n_kv_heads_(n_kv_heads),
+      head_dim_(head_dim),
+      hd16_((head_dim + kBlock - 1) / kBlock * kBlock),
+      capacity_((capacity + kBlock - 1) / kBlock * kBlock),
+      type_(type) {
+  const size_t count = size_t(n_layers) * size_t(n_kv_heads) * size_t(capacity_) * size_t(hd16_);
   keys_.reset(static_cast<uint8_t*>(std::calloc(count, element_bytes())));
   values_.reset(static_cast<uint8_t*>(std::calloc(count, element_bytes())));
   if (!keys_ || !values_) {
@@ -71,29 +76,57 @@ KvBuffer::KvBuffer(int n_layers, int kv_dim, int capacity, KvType type)
   }
 }
 
-float* KvBuffer::f32(uint8_t* base, int layer, int64_t pos) const {
-  if (type_ != KvType::F32) throw Error("the KV cache holds f16, not f32");
-  return reinterpret_cast<float*>(base) + offset(layer, pos);
-}
-
-void KvBuffer::write(int layer, int64_t pos, const float* k, const float* v) {
-  const size_t at = offset(layer, pos);
+void KvBuffer::store(uint8_t* at, const float* src, int count, int stride) const {
   if (type_ == KvType::F32) {
-    std::memcpy(reinterpret_cast<float*>(keys_.get()) + at, k, size_t(kv_dim_) * sizeof(float));
-    std::memcpy(reinterpret_cast<float*>(values_.get()) + at, v, size_t(kv_dim_) * sizeof(float));
-  } else {
-    to_f16(k, reinterpret_cast<uint16_t*>(keys_.get()) + at, size_t(kv_dim_));
-    to_f16(v, reinterpret_cast<uint16_t*>(values_.get()) + at, size_t(kv_dim_));
+    float* dst = reinterpret_cast<float*>(at);
+    for (int i = 0; i < count; ++i) dst[size_t(i) * stride] = src[i];
+    return;
+  }
+  uint16_t h[256];
+  uint16_t* dst = reinterpret_cast<uint16_t*>(at);
+  for (int i0 = 0; i0 < count; i0 += 256) {
+    const int m = count - i0 < 256 ? count - i0 : 256;
+    to_f16(src + i0, h, size_t(m));
+    for (int i = 0; i < m; ++i) dst[size_t(i0 + i) * stride] = h[i];
   }
 }
 
-void KvBuffer::read(const uint8_t* base, int layer, int64_t pos, int first, int count,
-                    float* dst) const {
-  const size_t at = offset(layer, pos) + size_t(first);
+void KvBuffer::load(const uint8_t* at, float* dst, int count, int stride) const {
   if (type_ == KvType::F32) {
-    std::memcpy(dst, reinterpret_cast<const float*>(base) + at, size_t(count) * sizeof(float));
+    const float* src = reinterpret_cast<const float*>(at);
+    for (int i = 0; i < count; ++i) dst[i] = src[size_t(i) * stride];
+  } else if (stride == 1) {
+    from_f16(reinterpret_cast<const uint16_t*>(at), dst, size_t(count));
   } else {
-    from_f16(reinterpret_cast<const uint16_t*>(base) + at, dst, size_t(count));
+    const uint16_t* src = reinterpret_cast<const uint16_t*>(at);
+    for (int i = 0; i < count; ++i) dst[i] = f16_to_f32(src[size_t(i) * stride]);
+  }
+}
+
+void KvBuffer::write(int layer, int64_t pos, const float* k, const float* v) {
+  const size_t lane = size_t(pos % kBlock), eb = element_bytes();
+  for (int g = 0; g < n_kv_heads_; ++g) {
+    const size_t at = block_offset(layer, g, pos);
+    store(keys_.get() + (at + lane) * eb, k + size_t(g) * head_dim_, head_dim_, kBlock);
+    store(values_.get() + (at + lane * hd16_) * eb, v + size_t(g) * head_dim_, head_dim_, 1);
+  }
+}
+
+void KvBuffer::read_key(int layer, int64_t pos, int first, int count, float* dst) const {
+  const size_t lane = size_t(pos % kBlock), eb = element_bytes();
+  for (int e = first; e < first + count;) {
+    const int g = e / head_dim_, d = e % head_dim_, m = std::min(head_dim_ - d, first + count - e);
+    load(keys_.get() + (block_offset(layer, g, pos) + size_t(d) * kBlock + lane) * eb, dst, m, kBlock);
+    dst += m, e += m;
+  }
+}
+
+void KvBuffer::read_value(int layer, int64_t pos, int first, int count, float* dst) const {
+  const size_t lane = size_t(pos % kBlock), eb = element_bytes();
+  for (int e = first; e < first + count;) {
+    const int g = e / head_dim_, d = e % head_dim_, m = std::min(head_dim_ - d, first + count - e);
+    load(values_.get() + (block_offset(layer, g, pos) + lane * hd16_ + size_t(d)) * eb, dst, m, 1);
+    dst += m, e += m;
   }
 }
 

@@ -32,15 +32,16 @@ class CpuBackend : public ForwardBackend {
 class CpuCache : public KvCache {
  public:
   CpuCache(CpuBackend& backend, const ModelConfig& c, int capacity)
-      : backend_(backend), kv_(c.n_layers, c.n_kv_heads * c.head_dim, capacity) {}
+      : backend_(backend), capacity_(capacity), kv_(c.n_layers, c.n_kv_heads, c.head_dim, capacity) {}
 
-  int capacity() const override { return kv_.capacity(); }
+  int capacity() const override { return capacity_; }  // kv_ may hold a few more slots
   void forward(const Batch& batch, float* logits, bool all_rows) override {
     backend_.run(kv_, batch, logits, all_rows);
   }
 
  private:
   CpuBackend& backend_;
+  int capacity_;
   cpu::KvBuffer kv_;
 };
 

@@ -64,8 +64,9 @@ Inputs inputs(const Case& c, KvType type) {
   const size_t q_dim = size_t(c.heads) * c.head_dim, kv_dim = size_t(c.kv_heads) * c.head_dim;
   Inputs in{random_values(c.length * q_dim, 3.f, 7u), random_values(c.length * kv_dim, 1.f, 11u),
             random_values(c.length * kv_dim, 1.f, 13u)};
-  KvBuffer(1, int(kv_dim), 1, type).round_to_storage(in.k.data(), in.k.size());
-  KvBuffer(1, int(kv_dim), 1, type).round_to_storage(in.v.data(), in.v.size());
+  const KvBuffer rounding(1, 1, 1, 1, type);
+  rounding.round_to_storage(in.k.data(), in.k.size());
+  rounding.round_to_storage(in.v.data(), in.v.size());
   return in;
 }
 
@@ -78,7 +79,7 @@ std::vector<float> run(Isa isa, const Case& c, const Inputs& in, int chunk, int 
   ThreadPool pool(threads);
   AttentionScratch scratch;
   scratch.reserve(threads, c.window > 0 ? c.window : c.capacity, chunk, shape);
-  KvBuffer cache(1, int(kv_dim), c.capacity, type);
+  KvBuffer cache(1, c.kv_heads, c.head_dim, c.capacity, type);
   std::vector<float> out(c.length * q_dim, NAN);
   for (int pos0 = 0; pos0 < c.length; pos0 += chunk) {
     const int n = std::min(chunk, c.length - pos0);
@@ -165,7 +166,7 @@ TEST(an_f16_cache_holds_each_value_rounded_to_nearest_even) {
     x.push_back(e);
   x.resize((x.size() + 7) / 8 * 8 + 3, 0.5f);  // a tail past the groups of 8
   const int dim = int(x.size());
-  KvBuffer cache(2, dim, 3, KvType::F16);
+  KvBuffer cache(2, 1, dim, 3, KvType::F16);
   cache.write(1, 4, x.data(), x.data());
   std::vector<float> got(x.size()), rounded = x;
   cache.read_value(1, 4, 0, dim, got.data());
@@ -177,7 +178,7 @@ TEST(an_f16_cache_holds_each_value_rounded_to_nearest_even) {
   }
   CHECK_MSG(wrong == 0, "%d of %d values rounded differently", wrong, dim);
   std::vector<float> part(5);
-  cache.read_key(1, 1, 7, 5, part.data());  // slot 1 = position 4 mod 3
+  cache.read_key(1, 4 + cache.capacity(), 7, 5, part.data());  // the same slot
   CHECK(part[0] == got[7] && part[4] == got[11]);
 }
 

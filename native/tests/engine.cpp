@@ -485,9 +485,12 @@ TEST(kv_cache_slot_math_follows_the_worked_example) {
   CHECK(!cache.can_truncate(5));
   CHECK(cache.can_truncate(6));
   // Values land in slot p mod C.
-  cpu::KvBuffer kv(1, 2, /*capacity=*/6);
-  kv.key(0, 7)[0] = 42.f;
-  CHECK(kv.key(0, 1)[0] == 42.f);  // 7 mod 6 = 1
+  cpu::KvBuffer kv(1, 1, 2, /*capacity=*/6);  // the buffer rounds its slots up to 16
+  const float k[2] = {42.f, 1.f}, v[2] = {0.f, 0.f};
+  kv.write(0, 7 + kv.capacity(), k, v);
+  float got = 0;
+  kv.read_key(0, 7, 0, 1, &got);
+  CHECK(got == 42.f);  // 7 + C mod C = 7
   cache.commit(20);
   CHECK(cache.end() == 27 && cache.begin() == 21);
 }

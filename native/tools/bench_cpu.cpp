@@ -171,7 +171,7 @@ void bench_attention(int threads, int reps) {
     AttentionScratch scratch;
     scratch.reserve(threads, window, chunk, s);
     for (KvType type : {KvType::F32, KvType::F16}) {
-      KvBuffer cache(1, int(kv_dim), window + chunk, type);
+      KvBuffer cache(1, s.n_kv_heads, s.head_dim, window + chunk, type);
       for (int p = 0; p < window; ++p) cache.write(0, p, k.data() + (p % chunk) * kv_dim, v.data() + (p % chunk) * kv_dim);
       for (int n : {chunk, 1}) {
         double best[2] = {1e30, 1e30};
