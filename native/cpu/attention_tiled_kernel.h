@@ -154,7 +154,7 @@ void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
       if (jb >= j.base) {  // packed: the chunk's blocks
         const size_t b = size_t(t.g) * j.blocks + size_t((jb - j.base) / kKeyBlock);
         block<V>(j, t, jb, j.keys + b * hd * kKeyBlock, j.values + b * kKeyBlock * hd16);
-      } else if (j.cache->type() == KvType::F32) {
+      } else if (j.cache->type() == KvCacheType::F32) {
         block<V>(j, t, jb, static_cast<const float*>(j.cache->key_block(j.layer, t.g, jb)),
                  static_cast<const float*>(j.cache->value_block(j.layer, t.g, jb)));
       } else {

@@ -58,14 +58,22 @@ void from_f16(const uint16_t* src, float* dst, size_t n) {
 
 }  // namespace
 
-const char* kv_type_name(KvType type) { return type == KvType::F32 ? "f32" : "f16"; }
+const char* kv_cache_type_name(KvCacheType type) {
+  switch (type) {
+    case KvCacheType::F32: return "f32";
+    case KvCacheType::F16: return "f16";
+    case KvCacheType::Auto: return "auto";
+  }
+  return "?";
+}
 
-KvBuffer::KvBuffer(int n_layers, int n_kv_heads, int head_dim, int capacity, KvType type)
+KvBuffer::KvBuffer(int n_layers, int n_kv_heads, int head_dim, int capacity, KvCacheType type)
     : n_kv_heads_(n_kv_heads),
       head_dim_(head_dim),
       hd16_((head_dim + kBlock - 1) / kBlock * kBlock),
       capacity_((capacity + kBlock - 1) / kBlock * kBlock),
       type_(type) {
+  if (type != KvCacheType::F32 && type != KvCacheType::F16) throw Error("a KV cache holds f32 or f16");
   const size_t count = size_t(n_layers) * size_t(n_kv_heads) * size_t(capacity_) * size_t(hd16_);
   keys_.reset(static_cast<uint8_t*>(std::calloc(count, element_bytes())));
   values_.reset(static_cast<uint8_t*>(std::calloc(count, element_bytes())));
@@ -77,7 +85,7 @@ KvBuffer::KvBuffer(int n_layers, int n_kv_heads, int head_dim, int capacity, KvT
 }
 
 void KvBuffer::store(uint8_t* at, const float* src, int count, int stride) const {
-  if (type_ == KvType::F32) {
+  if (type_ == KvCacheType::F32) {
     float* dst = reinterpret_cast<float*>(at);
     for (int i = 0; i < count; ++i) dst[size_t(i) * stride] = src[i];
     return;
@@ -92,7 +100,7 @@ void KvBuffer::store(uint8_t* at, const float* src, int count, int stride) const
 }
 
 void KvBuffer::load(const uint8_t* at, float* dst, int count, int stride) const {
-  if (type_ == KvType::F32) {
+  if (type_ == KvCacheType::F32) {
     const float* src = reinterpret_cast<const float*>(at);
     for (int i = 0; i < count; ++i) dst[i] = src[size_t(i) * stride];
   } else if (stride == 1) {
@@ -131,7 +139,7 @@ void KvBuffer::read_value(int layer, int64_t pos, int first, int count, float* d
 }
 
 void KvBuffer::round_to_storage(float* x, size_t n) const {
-  if (type_ == KvType::F32) return;
+  if (type_ == KvCacheType::F32) return;
   uint16_t h[64];
   for (size_t i = 0; i < n; i += 64) {
     const size_t m = n - i < 64 ? n - i : 64;

@@ -22,20 +22,21 @@
 #include <cstdlib>
 #include <memory>
 
+#include "tramontane/engine.h"
+
 namespace tramontane::cpu {
 
-enum class KvType { F32, F16 };
-const char* kv_type_name(KvType type);  // "f32", "f16"
+const char* kv_cache_type_name(KvCacheType type);  // "f32", "f16", "auto"
 
 class KvBuffer {
  public:
   static constexpr int kBlock = 16;  // slots per block
 
-  // Throws a one-line Error when memory is short.
-  KvBuffer(int n_layers, int n_kv_heads, int head_dim, int capacity, KvType type = KvType::F32);
+  // type: F32 or F16. Throws a one-line Error when memory is short.
+  KvBuffer(int n_layers, int n_kv_heads, int head_dim, int capacity, KvCacheType type = KvCacheType::F32);
 
   int capacity() const { return capacity_; }  // C: at least the capacity asked for
-  KvType type() const { return type_; }
+  KvCacheType type() const { return type_; }
   int head_dim16() const { return hd16_; }
 
   // Stores the keys and values ([n_kv_heads * head_dim] each) of one layer at one position.
@@ -59,7 +60,7 @@ class KvBuffer {
   }
 
  private:
-  size_t element_bytes() const { return type_ == KvType::F32 ? 4 : 2; }
+  size_t element_bytes() const { return type_ == KvCacheType::F32 ? 4 : 2; }
   // Elements before the block of (layer, g, pos); a block holds 16 · hd16 elements
   // (keys use the first 16 · head_dim).
   size_t block_offset(int layer, int g, int64_t pos) const {
@@ -75,7 +76,7 @@ class KvBuffer {
   };
 
   int n_kv_heads_, head_dim_, hd16_, capacity_;
-  KvType type_;
+  KvCacheType type_;
   // calloc'd: pages are committed only once written, so a large context costs memory
   // only as it fills.
   std::unique_ptr<uint8_t[], Free> keys_, values_;

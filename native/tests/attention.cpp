@@ -60,7 +60,7 @@ struct Inputs {
   std::vector<float> q, k, v;
 };
 
-Inputs inputs(const Case& c, KvType type) {
+Inputs inputs(const Case& c, KvCacheType type) {
   const size_t q_dim = size_t(c.heads) * c.head_dim, kv_dim = size_t(c.kv_heads) * c.head_dim;
   Inputs in{random_values(c.length * q_dim, 3.f, 7u), random_values(c.length * kv_dim, 1.f, 11u),
             random_values(c.length * kv_dim, 1.f, 13u)};
@@ -73,7 +73,7 @@ Inputs inputs(const Case& c, KvType type) {
 // The attention output of every position, fed `chunk` tokens at a time as the forward
 // pass does: attention over the cache and the chunk, then the chunk into the cache.
 std::vector<float> run(Isa isa, const Case& c, const Inputs& in, int chunk, int threads,
-                       KvType type = KvType::F32) {
+                       KvCacheType type = KvCacheType::F32) {
   const AttentionShape shape{c.heads, c.kv_heads, c.head_dim, c.window};
   const size_t q_dim = size_t(c.heads) * c.head_dim, kv_dim = size_t(c.kv_heads) * c.head_dim;
   ThreadPool pool(threads);
@@ -115,14 +115,14 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(tiled_attention_matches_the_reference) {
   for (const Case& c : kCases) {
-    for (KvType type : {KvType::F32, KvType::F16}) {
+    for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
       const Inputs in = inputs(c, type);
       const std::vector<float> ref = run(Isa::Reference, c, in, c.chunk, 2, type);
       for (Isa isa : tile_isas()) {
         const float err = max_abs_diff(run(isa, c, in, c.chunk, 2, type), ref);
         // Outputs are averages of values in (−1, 1): fp32 rounding of two orders.
         CHECK_MSG(err <= 2e-6f, "%s, %s cache, %s kernels: max abs error %g", c.name().c_str(),
-                  kv_type_name(type), isa_name(isa), double(err));
+                  kv_cache_type_name(type), isa_name(isa), double(err));
       }
     }
   }
@@ -130,7 +130,7 @@ TEST(tiled_attention_matches_the_reference) {
 
 TEST(tiled_attention_gives_a_token_the_same_bits_in_any_chunk_thread_count_and_kernels) {
   for (const Case& c : kCases) {
-    const Inputs in = inputs(c, KvType::F32);
+    const Inputs in = inputs(c, KvCacheType::F32);
     const std::vector<Isa> isas = tile_isas();
     const std::vector<float> base = run(isas[0], c, in, c.chunk, 2);
     for (int chunk : {1, 16, 5, c.length})
@@ -148,7 +148,7 @@ TEST(tiled_attention_gives_a_token_the_same_bits_in_any_chunk_thread_count_and_k
 TEST(the_window_bounds_what_the_tiled_attention_reads) {
   // Changing a key outside every query's window changes nothing; changing one inside does.
   const Case c{2, 1, 16, 8, 10, 40, 40};
-  Inputs in = inputs(c, KvType::F32);
+  Inputs in = inputs(c, KvCacheType::F32);
   const std::vector<float> base = run(tile_isas()[0], c, in, c.chunk, 1);
   in.k[0] += 1.f;  // position 0: seen by positions 0..7 only
   const std::vector<float> moved = run(tile_isas()[0], c, in, c.chunk, 1);
@@ -166,7 +166,7 @@ TEST(an_f16_cache_holds_each_value_rounded_to_nearest_even) {
     x.push_back(e);
   x.resize((x.size() + 7) / 8 * 8 + 3, 0.5f);  // a tail past the groups of 8
   const int dim = int(x.size());
-  KvBuffer cache(2, 1, dim, 3, KvType::F16);
+  KvBuffer cache(2, 1, dim, 3, KvCacheType::F16);
   cache.write(1, 4, x.data(), x.data());
   std::vector<float> got(x.size()), rounded = x;
   cache.read_value(1, 4, 0, dim, got.data());

@@ -642,6 +642,22 @@ TEST(thread_counts_do_not_change_the_logits) {
   }
 }
 
+TEST(an_f16_kv_cache_stays_near_f32_and_gives_the_same_bits_in_any_chunk) {
+  Loaded& m = windowed();  // small: Auto keeps the exact f32 cache
+  std::vector<int> tokens = sequence(41, m.spec.vocab, 5);
+  std::vector<float> exact = run_logits(*m.model, tokens, opts(64));
+  LoadOptions o;
+  o.kv_cache = KvCacheType::F32;
+  CHECK(max_abs_diff(run_logits(*Model::load(m.dir.path, o), tokens, opts(64)), exact) == 0.f);
+  o.kv_cache = KvCacheType::F16;
+  auto model = Model::load(m.dir.path, o);
+  std::vector<float> whole = run_logits(*model, tokens, opts(64));
+  const float err = max_abs_diff(whole, exact);
+  CHECK_MSG(err > 0.f && err <= 1e-2f, "f16 against f32: max abs error %g", double(err));
+  for (int chunk : {1, 7, 13})
+    CHECK_MSG(max_abs_diff(run_logits(*model, tokens, opts(chunk, 3)), whole) == 0.f, "chunk %d", chunk);
+}
+
 TEST(sessions_of_one_model_run_from_several_threads) {
   Loaded& m = windowed();
   std::vector<int> a = sequence(35, m.spec.vocab, 21), b = sequence(28, m.spec.vocab, 22);

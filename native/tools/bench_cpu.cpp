@@ -1,5 +1,5 @@
 // tramontane-bench_cpu --model DIR [--threads N] [--decode N] [--prefill N] [--reps N]
-//                      [--llama-bench PATH --gguf FILE]
+//                      [--llama-bench PATH --gguf FILE] [--kv-cache f32|f16|auto]
 // tramontane-bench_cpu --attention [--threads N] [--reps N]
 // CPU speed of the engine on a model folder, in the shape llama-bench measures:
 //   decode:  N tokens fed one at a time to a fresh session (llama-bench tg N)
@@ -149,6 +149,7 @@ void print_row(const char* what, const Figures& f) {
 // Keys and values of a full window in the cache, a chunk after it; ms per call.
 void bench_attention(int threads, int reps) {
   using namespace tramontane::cpu;
+  using tramontane::KvCacheType;
   struct Shape {
     const char* name;
     AttentionShape s;
@@ -170,7 +171,7 @@ void bench_attention(int threads, int reps) {
     fill(q), fill(k), fill(v);
     AttentionScratch scratch;
     scratch.reserve(threads, window, chunk, s);
-    for (KvType type : {KvType::F32, KvType::F16}) {
+    for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
       KvBuffer cache(1, s.n_kv_heads, s.head_dim, window + chunk, type);
       for (int p = 0; p < window; ++p) cache.write(0, p, k.data() + (p % chunk) * kv_dim, v.data() + (p % chunk) * kv_dim);
       for (int n : {chunk, 1}) {
@@ -186,7 +187,7 @@ void bench_attention(int threads, int reps) {
           }
         }
         const std::string what = n > 1 ? "prefill 512" : "decode";
-        std::printf("%-5s %-13s %-5s %10.3f %10.3f\n", sh.name, what.c_str(), kv_type_name(type),
+        std::printf("%-5s %-13s %-5s %10.3f %10.3f\n", sh.name, what.c_str(), kv_cache_type_name(type),
                     best[0], best[1]);
       }
     }
@@ -213,6 +214,12 @@ int run(int argc, char** argv) {
     else if (flag == "--reps") reps = parse_int(flag, value, 1, 1000);
     else if (flag == "--llama-bench") llama_bench = value;
     else if (flag == "--gguf") gguf = value;
+    else if (flag == "--kv-cache") {
+      if (value == "f32") load.kv_cache = tramontane::KvCacheType::F32;
+      else if (value == "f16") load.kv_cache = tramontane::KvCacheType::F16;
+      else if (value == "auto") load.kv_cache = tramontane::KvCacheType::Auto;
+      else throw Error("--kv-cache takes f32, f16 or auto, not " + value);
+    }
     else throw Error("unknown option " + flag);
   }
   if (attention) {
@@ -224,8 +231,8 @@ int run(int argc, char** argv) {
   if (load.threads == 0) load.threads = int(std::max(1u, std::thread::hardware_concurrency()));
 
   auto model = tramontane::Model::load(model_dir, load);
-  std::printf("model %s, %d threads, kernels: %s\n", model_dir.c_str(), load.threads,
-              tramontane::cpu::kernel_name());
+  std::printf("model %s, %d threads, kernels: %s, KV cache: %s\n", model_dir.c_str(), load.threads,
+              tramontane::cpu::kernel_name(), tramontane::cpu::kv_cache_type_name(load.kv_cache));
 
   time_decode(*model, std::min(decode, 16));  // warm-up: page in the weights
   time_prefill(*model, prefill);
