@@ -64,8 +64,10 @@ void attention_with(Isa isa, float* out, const float* q, const float* k, const f
   float* keys = scratch.packed.data();
   float* values = keys + size_t(s.n_kv_heads) * blocks * kKeyBlock * hd;
 
-  // 1. Pack the chunk's blocks, parallel over (key/value head, block).
-  pool.parallel_for(int64_t(s.n_kv_heads) * blocks, [&](int64_t begin, int64_t stop, int) {
+  // 1. Pack the chunk's blocks, parallel over (key/value head, block) for a prefill; on
+  // the calling thread for a decode step's one or two blocks, which cost less than
+  // waking the pool.
+  auto pack = [&](int64_t begin, int64_t stop, int) {
     for (int64_t item = begin; item < stop; ++item) {
       const int g = int(item / blocks), b = int(item % blocks);
       float* kt = keys + size_t(item) * hd * kKeyBlock;
@@ -90,7 +92,10 @@ void attention_with(Isa isa, float* out, const float* q, const float* k, const f
         std::fill(vr + hd, vr + hd16, 0.f);
       }
     }
-  });
+  };
+  const int64_t pack_items = int64_t(s.n_kv_heads) * blocks;
+  if (n <= kKeyBlock) pack(0, pack_items, 0);
+  else pool.parallel_for(pack_items, pack);
 
   // 2. Tiles, parallel over (query head, tile of queries).
   const TiledJob job{out,  q,     n,      pos0,   s,      hd16, float(1.0 / std::sqrt(double(hd))),
