@@ -19,6 +19,7 @@ namespace tramontane::cpu {
 namespace {
 
 struct V {
+  static constexpr int kRows = 4;
   __m256 lo, hi;
   static V zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
   static V load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }

@@ -22,6 +22,7 @@ namespace tramontane::cpu {
 namespace {
 
 struct V {
+  static constexpr int kRows = 8;
   __m512 v;
   static V zero() { return {_mm512_setzero_ps()}; }
   static V load(const float* p) { return {_mm512_loadu_ps(p)}; }

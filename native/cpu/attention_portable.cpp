@@ -13,6 +13,7 @@ namespace tramontane::cpu {
 namespace {
 
 struct V {
+  static constexpr int kRows = 4;
   float v[16];
   static V zero() { return set1(0.f); }
   static V load(const float* p) {

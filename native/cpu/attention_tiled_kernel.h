@@ -3,7 +3,7 @@
 // attention_avx2.cpp: two ymm; attention_portable.cpp: plain floats). Included by those
 // files only, after their target pragmas and their V.
 //
-// V provides: zero(), load(p) (p: fp32, or f16 widened exactly), store(p, a), set1(x), add, sub, mul, div, fma(a, b, c) =
+// V provides: kRows (query rows per step), zero(), load(p) (p: fp32, or f16 widened exactly), store(p, a), set1(x), add, sub, mul, div, fma(a, b, c) =
 // a·b + c rounded once, max, round (to nearest even), hmax, hsum (the lane tree of
 // attention_tiled.h), and exp2i(n): 2^n for integral n in [−126, 127], and
 // zero_below(x, limit, a): a with 0 where x < limit.
@@ -65,6 +65,27 @@ inline void accumulate(float* acc, const float* p, const float* c, const E* v, i
   }
 }
 
+// rows query rows, NR at a time (V::kRows: as many accumulators as keep the multiply-add
+// units busy), the rest by halves. Each row's arithmetic is the same however it is
+// grouped.
+template <class V, int NR, class E>
+inline void score_rows(const float* const* q, const E* kt, int hd, float scale, float* s, int rows) {
+  int r = 0;
+  for (; r + NR <= rows; r += NR) scores<V, NR>(q + r, kt, hd, scale, s + r * kKeyBlock);
+  if constexpr (NR > 1) {
+    if (r < rows) score_rows<V, NR / 2>(q + r, kt, hd, scale, s + r * kKeyBlock, rows - r);
+  }
+}
+
+template <class V, int NR, class E>
+inline void accumulate_rows(float* acc, const float* p, const float* c, const E* v, int hd16, int rows) {
+  int r = 0;
+  for (; r + NR <= rows; r += NR) accumulate<V, NR>(acc + r * hd16, p + r * kKeyBlock, c + r, v, hd16);
+  if constexpr (NR > 1) {
+    if (r < rows) accumulate_rows<V, NR / 2>(acc + r * hd16, p + r * kKeyBlock, c + r, v, hd16, rows - r);
+  }
+}
+
 // The state of one work item: the query heads of key/value head g (the group) over one
 // tile of queries t0 .. t0 + rows − 1, so each key block is read once for the group.
 struct Tile {
@@ -92,14 +113,8 @@ void block(const TiledJob& j, const Tile& t, int64_t jb, const E* kt, const E* v
     for (int r = 0; r < t.rows; ++r) qr[r] = j.q + size_t(t.t0 + r) * q_stride + size_t(h) * hd;
     float *mh = t.m + hh * T, *lh = t.l + hh * T, *ch = t.c + hh * T;
     float* ah = t.acc + size_t(hh) * T * hd16;
-    int r = 0;
-    for (; r + 4 <= t.rows; r += 4) scores<V, 4>(qr + r, kt, hd, j.scale, s + r * kKeyBlock);
-    switch (t.rows - r) {
-      case 3: scores<V, 3>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-      case 2: scores<V, 2>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-      case 1: scores<V, 1>(qr + r, kt, hd, j.scale, s + r * kKeyBlock); break;
-    }
-    for (r = 0; r < t.rows; ++r) {
+    score_rows<V, V::kRows>(qr, kt, hd, j.scale, s, t.rows);
+    for (int r = 0; r < t.rows; ++r) {
       float* sr = s + r * kKeyBlock;
       const int64_t i = t.i0 + r;
       const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
@@ -119,12 +134,7 @@ void block(const TiledJob& j, const Tile& t, int64_t jb, const E* kt, const E* v
       mh[r] = mn;
       V::store(sr, p);
     }
-    for (r = 0; r + 4 <= t.rows; r += 4) accumulate<V, 4>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16);
-    switch (t.rows - r) {
-      case 3: accumulate<V, 3>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
-      case 2: accumulate<V, 2>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
-      case 1: accumulate<V, 1>(ah + r * hd16, s + r * kKeyBlock, ch + r, vb, hd16); break;
-    }
+    accumulate_rows<V, V::kRows>(ah, s, ch, vb, hd16, t.rows);
   }
 }
 
