@@ -13,8 +13,8 @@
 //      pool by head first; an item runs the group of query heads that read g, so each
 //      key block is read once per tile (decode reads the cache once, not once per query
 //      head). For a tile, the key blocks from the block of its first query's first
-//      visible key to the block of its last query, in ascending order; per block, per
-//      query head of the group and per query row:
+//      visible key to the block of its last query, in ascending order; per block and
+//      per query row (a query head of the group and a query):
 //          s    = (q · k_j) · scale for the 16 keys (−∞ outside i − W < j ≤ i)
 //          m'   = max(m, max s)     c = exp(m − m')     p = exp(s − m')
 //          l    = l · c + Σ p       acc = acc · c + Σ_j p_j v_j
@@ -59,10 +59,10 @@ struct TiledJob {
   int64_t items() const { return int64_t(shape.n_kv_heads) * tiles(); }
 };
 
-// Floats of per-worker scratch a kernel needs: scores, and per query head of a group
-// and row, the running max, sum, correction and output.
+// Floats of per-worker scratch a kernel needs: per query row of a tile (group ·
+// kQueryTile of them), its scores, running max, sum and correction, and its output.
 inline int64_t tile_scratch_floats(const AttentionShape& s, int hd16) {
-  return int64_t(kQueryTile) * (kKeyBlock + int64_t(s.n_heads / s.n_kv_heads) * (3 + hd16));
+  return int64_t(kQueryTile) * (s.n_heads / s.n_kv_heads) * (kKeyBlock + 3 + hd16);
 }
 
 // Work items [begin, end) of the job; work: tile_scratch_floats of the worker's own.

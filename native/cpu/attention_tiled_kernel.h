@@ -39,9 +39,22 @@ inline float exp_scalar(float x) {
   return out[0];
 }
 
-// s[r][0..15] = (q_r · keys of the block) · scale for NR query rows.
+// Where query row a of a tile starts: rows are (query head of the group, query) pairs,
+// a = head · rows + query.
+struct QueryRows {
+  const float* first;  // head 0 of the group, query 0 of the tile
+  size_t q_stride;     // floats from one query to the next
+  int hd, rows;
+  const float* operator()(int a) const {
+    return first + size_t(a % rows) * q_stride + size_t(a / rows) * size_t(hd);
+  }
+};
+
+// s[r][0..15] = (q_{a0+r} · keys of the block) · scale for NR query rows.
 template <class V, int NR, class E>
-inline void scores(const float* const* q, const E* kt, int hd, float scale, float* s) {
+inline void scores(const QueryRows& qs, int a0, const E* kt, int hd, float scale, float* s) {
+  const float* q[NR];
+  for (int r = 0; r < NR; ++r) q[r] = qs(a0 + r);
   V a[NR];
   for (int r = 0; r < NR; ++r) a[r] = V::zero();
   for (int d = 0; d < hd; ++d) {
@@ -69,11 +82,11 @@ inline void accumulate(float* acc, const float* p, const float* c, const E* v, i
 // units busy), the rest by halves. Each row's arithmetic is the same however it is
 // grouped.
 template <class V, int NR, class E>
-inline void score_rows(const float* const* q, const E* kt, int hd, float scale, float* s, int rows) {
+inline void score_rows(const QueryRows& qs, int a0, const E* kt, int hd, float scale, float* s, int rows) {
   int r = 0;
-  for (; r + NR <= rows; r += NR) scores<V, NR>(q + r, kt, hd, scale, s + r * kKeyBlock);
+  for (; r + NR <= rows; r += NR) scores<V, NR>(qs, a0 + r, kt, hd, scale, s + r * kKeyBlock);
   if constexpr (NR > 1) {
-    if (r < rows) score_rows<V, NR / 2>(q + r, kt, hd, scale, s + r * kKeyBlock, rows - r);
+    if (r < rows) score_rows<V, NR / 2>(qs, a0 + r, kt, hd, scale, s + r * kKeyBlock, rows - r);
   }
 }
 
@@ -87,55 +100,47 @@ inline void accumulate_rows(float* acc, const float* p, const float* c, const E*
 }
 
 // The state of one work item: the query heads of key/value head g (the group) over one
-// tile of queries t0 .. t0 + rows − 1, so each key block is read once for the group.
+// tile of queries t0 .. t0 + rows − 1, as count = group · rows query rows (QueryRows),
+// so each key block is read once for the group, and a decode step still has a row per
+// head to keep the vector units busy.
 struct Tile {
-  int g, t0, rows;
+  int g, t0, rows, count;
   int64_t i0;   // position of query t0
-  float* s;     // [T][16] scores, then probabilities (one head at a time)
-  float* m;     // [group][T] running max
-  float* l;     // [group][T] running sum
-  float* c;     // [group][T] this block's correction
-  float* acc;   // [group][T][hd16]
+  QueryRows q;
+  float* s;     // [count][16] scores, then probabilities
+  float* m;     // [count] running max
+  float* l;     // [count] running sum
+  float* c;     // [count] this block's correction
+  float* acc;   // [count][hd16]
 };
 
-// One key block (positions jb .. jb + 15) for every head of the group and every row.
+// One key block (positions jb .. jb + 15) for every query row of the tile.
 template <class V, class E>
 void block(const TiledJob& j, const Tile& t, int64_t jb, const E* kt, const E* vb) {
-  constexpr int T = kQueryTile;
   constexpr float kNegInf = -__builtin_inff();
   const AttentionShape& sh = j.shape;
-  const int hd = sh.head_dim, hd16 = j.hd16, group = sh.n_heads / sh.n_kv_heads;
-  const size_t q_stride = size_t(sh.n_heads) * hd;
-  float* s = t.s;
-  for (int hh = 0; hh < group; ++hh) {
-    const int h = t.g * group + hh;
-    const float* qr[T];
-    for (int r = 0; r < t.rows; ++r) qr[r] = j.q + size_t(t.t0 + r) * q_stride + size_t(h) * hd;
-    float *mh = t.m + hh * T, *lh = t.l + hh * T, *ch = t.c + hh * T;
-    float* ah = t.acc + size_t(hh) * T * hd16;
-    score_rows<V, V::kRows>(qr, kt, hd, j.scale, s, t.rows);
-    for (int r = 0; r < t.rows; ++r) {
-      float* sr = s + r * kKeyBlock;
-      const int64_t i = t.i0 + r;
-      const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
-      if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
-        ch[r] = 1.f;
-        for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
-        continue;
-      }
-      for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
-      for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
-      const V sv = V::load(sr);
-      const float mb = V::hmax(sv);
-      const float mn = mh[r] > mb ? mh[r] : mb;
-      ch[r] = exp_scalar<V>(mh[r] - mn);
-      const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
-      lh[r] = __builtin_fmaf(lh[r], ch[r], V::hsum(p));
-      mh[r] = mn;
-      V::store(sr, p);
+  score_rows<V, V::kRows>(t.q, 0, kt, sh.head_dim, j.scale, t.s, t.count);
+  for (int a = 0; a < t.count; ++a) {
+    float* sr = t.s + a * kKeyBlock;
+    const int64_t i = t.i0 + a % t.rows;
+    const int64_t lo = KvPositions::first_visible(i, sh.window) - jb, hi = i - jb + 1;
+    if (hi <= 0 || lo >= kKeyBlock) {  // sees none of this block
+      t.c[a] = 1.f;
+      for (int k = 0; k < kKeyBlock; ++k) sr[k] = 0.f;
+      continue;
     }
-    accumulate_rows<V, V::kRows>(ah, s, ch, vb, hd16, t.rows);
+    for (int64_t k = 0; k < lo; ++k) sr[k] = kNegInf;
+    for (int64_t k = hi; k < kKeyBlock; ++k) sr[k] = kNegInf;
+    const V sv = V::load(sr);
+    const float mb = V::hmax(sv);
+    const float mn = t.m[a] > mb ? t.m[a] : mb;
+    t.c[a] = exp_scalar<V>(t.m[a] - mn);
+    const V p = exp_nonpositive(V::sub(sv, V::set1(mn)));
+    t.l[a] = __builtin_fmaf(t.l[a], t.c[a], V::hsum(p));
+    t.m[a] = mn;
+    V::store(sr, p);
   }
+  accumulate_rows<V, V::kRows>(t.acc, t.s, t.c, vb, j.hd16, t.count);
 }
 
 template <class V>
@@ -146,7 +151,7 @@ void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
   constexpr int T = kQueryTile;
   Tile t;
   t.s = work;
-  t.m = t.s + T * kKeyBlock;
+  t.m = t.s + group * T * kKeyBlock;
   t.l = t.m + group * T;
   t.c = t.l + group * T;
   t.acc = t.c + group * T;
@@ -155,9 +160,11 @@ void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
     t.g = int(item / j.tiles());
     t.t0 = int(item % j.tiles()) * T;
     t.rows = j.n - t.t0 < T ? j.n - t.t0 : T;
+    t.count = group * t.rows;
     t.i0 = j.pos0 + t.t0;
-    for (int a = 0; a < group * T; ++a) t.m[a] = -__builtin_inff(), t.l[a] = 0;
-    for (int a = 0; a < group * T * hd16; ++a) t.acc[a] = 0;
+    t.q = {j.q + size_t(t.t0) * q_stride + size_t(t.g) * group * hd, q_stride, hd, t.rows};
+    for (int a = 0; a < t.count; ++a) t.m[a] = -__builtin_inff(), t.l[a] = 0;
+    for (int a = 0; a < t.count * hd16; ++a) t.acc[a] = 0;
     const int64_t first_block = KvPositions::first_visible(t.i0, sh.window) / kKeyBlock * kKeyBlock;
     const int64_t last = t.i0 + t.rows - 1;
     for (int64_t jb = first_block; jb <= last; jb += kKeyBlock) {
@@ -172,13 +179,10 @@ void tiles(const TiledJob& j, int64_t begin, int64_t end, float* work) {
                  static_cast<const uint16_t*>(j.cache->value_block(j.layer, t.g, jb)));
       }
     }
-    for (int hh = 0; hh < group; ++hh) {
-      const int h = t.g * group + hh;
-      for (int r = 0; r < t.rows; ++r) {
-        float* o = j.out + size_t(t.t0 + r) * q_stride + size_t(h) * hd;
-        const float* a = t.acc + (size_t(hh) * T + r) * hd16;
-        for (int d = 0; d < hd; ++d) o[d] = a[d] / t.l[hh * T + r];
-      }
+    for (int a = 0; a < t.count; ++a) {
+      float* o = j.out + (t.q(a) - j.q);  // the output row has the query row's place
+      const float* acc = t.acc + size_t(a) * hd16;
+      for (int d = 0; d < hd; ++d) o[d] = acc[d] / t.l[a];
     }
   }
 }
