@@ -35,12 +35,12 @@ __attribute__((target("avx,f16c"))) void from_f16_f16c(const uint16_t* src, floa
     _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
   for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
 }
-#endif
 
 bool has_f16c() {
   static const bool yes = isa_supported(Isa::Avx2);  // AVX2 kernels imply F16C here
   return yes;
 }
+#endif
 
 void to_f16(const float* src, uint16_t* dst, size_t n) {
 #if TRAMONTANE_F16C
