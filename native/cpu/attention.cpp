@@ -1,21 +1,22 @@
+// The reference attention: per (token, head), every score, a softmax, then the values.
 #include "attention.h"
 
 #include <cmath>
 #include <cstring>
 
+#include "attention_tiled.h"
 #include "kv_cache.h"
 #include "ops.h"
 
 namespace tramontane::cpu {
 
-void AttentionScratch::reserve(int workers, int64_t max_keys) {
-  per_worker.resize(size_t(workers));
-  for (auto& buf : per_worker) {
-    if (buf.size() < size_t(max_keys)) buf.resize(size_t(max_keys));
-  }
+void attention(float* out, const float* q, const float* k, const float* v, int n, int64_t pos0,
+               const KvBuffer& cache, int layer, const AttentionShape& s, ThreadPool& pool,
+               AttentionScratch& scratch) {
+  attention_with(active_isa(), out, q, k, v, n, pos0, cache, layer, s, pool, scratch);
 }
 
-void attention(float* out, const float* q, const float* k, const float* v, int n, int64_t pos0,
+void attention_reference(float* out, const float* q, const float* k, const float* v, int n, int64_t pos0,
                const KvBuffer& cache, int layer, const AttentionShape& s, ThreadPool& pool,
                AttentionScratch& scratch) {
   const int hd = s.head_dim;
@@ -34,14 +35,19 @@ void attention(float* out, const float* q, const float* k, const float* v, int n
       const int64_t first = KvPositions::first_visible(i, s.window);
       const int count = int(i - first + 1);
 
-      // Key j: from the cache before this chunk, from the chunk itself after.
-      auto key = [&](int64_t j) {
-        return j < pos0 ? cache.key(layer, j) + size_t(g) * hd
-                        : k + size_t(j - pos0) * kv_stride + size_t(g) * hd;
+      // Key j: from the cache before this chunk (copied out of its blocks), from the
+      // chunk itself after.
+      float* kbuf = scores + count;
+      float* vbuf = kbuf + hd;
+      auto key = [&](int64_t j) -> const float* {
+        if (j >= pos0) return k + size_t(j - pos0) * kv_stride + size_t(g) * hd;
+        cache.read_key(layer, j, g * hd, hd, kbuf);
+        return kbuf;
       };
-      auto value = [&](int64_t j) {
-        return j < pos0 ? cache.value(layer, j) + size_t(g) * hd
-                        : v + size_t(j - pos0) * kv_stride + size_t(g) * hd;
+      auto value = [&](int64_t j) -> const float* {
+        if (j >= pos0) return v + size_t(j - pos0) * kv_stride + size_t(g) * hd;
+        cache.read_value(layer, j, g * hd, hd, vbuf);
+        return vbuf;
       };
 
       const float* qh = q + size_t(t) * q_stride + size_t(h) * hd;

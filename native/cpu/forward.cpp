@@ -24,9 +24,10 @@ Forward::Forward(const ModelConfig& config, const Weights& weights, int threads)
 void Forward::reserve(int chunk, int64_t max_keys) {
   const int64_t widest = std::max<int64_t>({c_.dim, c_.hidden_dim, int64_t(c_.n_heads) * c_.head_dim});
   matmul_scratch_.reserve(pool_.size(), widest);
-  if (max_keys > max_keys_) {
-    attention_scratch_.reserve(pool_.size(), max_keys);
-    max_keys_ = max_keys;
+  if (max_keys > max_keys_ || chunk > chunk_) {
+    max_keys_ = std::max(max_keys, max_keys_);
+    const AttentionShape shape{c_.n_heads, c_.n_kv_heads, c_.head_dim, c_.sliding_window};
+    attention_scratch_.reserve(pool_.size(), max_keys_, std::max(chunk, chunk_), shape);
   }
   if (chunk <= chunk_) return;
   chunk_ = chunk;
@@ -83,14 +84,16 @@ void Forward::run(KvBuffer& cache, const Batch& batch, float* logits, bool all_r
     matmul(v_.data(), xb, n, lw.wv, pool_, matmul_scratch_);
     rope(q_.data(), n, c_.n_heads, c_.head_dim, cos_.data(), sin_.data(), c_.rope_layout);
     rope(k_.data(), n, c_.n_kv_heads, c_.head_dim, cos_.data(), sin_.data(), c_.rope_layout);
+    // The chunk's keys and values as the cache will hold them (f16: rounded), so that
+    // a query reads the same keys now as from the cache later.
+    cache.round_to_storage(k_.data(), size_t(n) * kv_dim);
+    cache.round_to_storage(v_.data(), size_t(n) * kv_dim);
     attention(att_.data(), q_.data(), k_.data(), v_.data(), n, pos0, cache, l, shape, pool_,
               attention_scratch_);
     // Only now may the chunk overwrite slots: its queries have read the old keys. Of a
     // chunk longer than the cache, only the last capacity() positions survive anyway.
-    for (int t = std::max(0, n - cache.capacity()); t < n; ++t) {
-      std::memcpy(cache.key(l, pos0 + t), k_.data() + size_t(t) * kv_dim, kv_dim * sizeof(float));
-      std::memcpy(cache.value(l, pos0 + t), v_.data() + size_t(t) * kv_dim, kv_dim * sizeof(float));
-    }
+    for (int t = std::max(0, n - cache.capacity()); t < n; ++t)
+      cache.write(l, pos0 + t, k_.data() + size_t(t) * kv_dim, v_.data() + size_t(t) * kv_dim);
     matmul(xb, att_.data(), n, lw.wo, pool_, matmul_scratch_);
     add(x, xb, size_t(n) * dim);
 

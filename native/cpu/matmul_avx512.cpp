@@ -62,7 +62,8 @@ template <StoredType D, int R, int T>
 TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
   static_assert(R * T <= 16, "one reduce16");
   const int cols = j.cols;
-  const size_t row_bytes = size_t(cols) * block_bytes(D);
+  const size_t value_bytes = block_bytes(D);  // once: an out-of-line call
+  const size_t row_bytes = size_t(cols) * value_bytes;
   const uint8_t* w = static_cast<const uint8_t*>(j.w) + size_t(r0) * row_bytes;
   const float* x = j.x + size_t(t0) * size_t(cols);
   __m512 acc[16];
@@ -74,7 +75,7 @@ TARGET_AVX512 void block(const MatmulJob& j, int64_t r0, int t0) {
       // Every other step covers a 64-byte line of each of the R rows.
       if (i % 32 == 0) {
         for (int r = 0; r < R; ++r)
-          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + i * int(block_bytes(D)), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(w + size_t(R + r) * row_bytes) + size_t(i) * value_bytes, _MM_HINT_T0);
       }
     }
     __m512 xv[T];

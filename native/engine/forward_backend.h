@@ -25,10 +25,12 @@ class ForwardBackend {
   virtual std::unique_ptr<KvCache> new_cache(int capacity, int chunk) = 0;
 };
 
-// The reference backend: cpu/forward.cpp on `threads` threads. Keeps references to
-// config and weights, which must outlive it.
+// The reference backend: cpu/forward.cpp on `threads` threads, caches of kv_cache's
+// type (Auto resolved as KvCacheType says). Keeps references to config and weights,
+// which must outlive it.
 std::unique_ptr<ForwardBackend> make_cpu_backend(const ModelConfig& config,
-                                                 const Weights& weights, int threads);
+                                                 const Weights& weights, int threads,
+                                                 KvCacheType kv_cache = KvCacheType::Auto);
 
 #ifdef TRAMONTANE_WITH_CUDA
 // The GPU backend (cuda/engine_backend.cu): copies the weights to the GPU as f16, the

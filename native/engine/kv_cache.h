@@ -84,7 +84,7 @@ struct Batch {
 // One session's keys and values on a backend, and the forward steps that read and
 // write them. A backend's forward pass always runs against one such cache, so the steps
 // are called through it: each backend reaches its own storage without a cast.
-//   CPU:  engine/cpu_backend.cpp (fp32 slots in host memory, cpu/kv_buffer.h)
+//   CPU:  engine/cpu_backend.cpp (f32 or f16 slots in host memory, cpu/kv_buffer.h)
 //   CUDA: cuda/engine_backend.cu (f16 slots on the device, cuda/forward.h)
 class KvCache {
  public:

@@ -51,7 +51,7 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
     return;
   }
 #endif
-  backend_ = make_cpu_backend(config_, weights_, threads);
+  backend_ = make_cpu_backend(config_, weights_, threads, options.kv_cache);
 }
 
 std::unique_ptr<Session> LoadedModel::new_session(const SessionOptions& options) {

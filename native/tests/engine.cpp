@@ -485,9 +485,12 @@ TEST(kv_cache_slot_math_follows_the_worked_example) {
   CHECK(!cache.can_truncate(5));
   CHECK(cache.can_truncate(6));
   // Values land in slot p mod C.
-  cpu::KvBuffer kv(1, 2, /*capacity=*/6);
-  kv.key(0, 7)[0] = 42.f;
-  CHECK(kv.key(0, 1)[0] == 42.f);  // 7 mod 6 = 1
+  cpu::KvBuffer kv(1, 1, 2, /*capacity=*/6);  // the buffer rounds its slots up to 16
+  const float k[2] = {42.f, 1.f}, v[2] = {0.f, 0.f};
+  kv.write(0, 7 + kv.capacity(), k, v);
+  float got = 0;
+  kv.read_key(0, 7, 0, 1, &got);
+  CHECK(got == 42.f);  // 7 + C mod C = 7
   cache.commit(20);
   CHECK(cache.end() == 27 && cache.begin() == 21);
 }
@@ -637,6 +640,22 @@ TEST(thread_counts_do_not_change_the_logits) {
     auto model = Model::load(m.dir.path, o);
     CHECK(max_abs_diff(run_logits(*model, tokens, opts(6)), base) == 0.f);
   }
+}
+
+TEST(an_f16_kv_cache_stays_near_f32_and_gives_the_same_bits_in_any_chunk) {
+  Loaded& m = windowed();  // small: Auto keeps the exact f32 cache
+  std::vector<int> tokens = sequence(41, m.spec.vocab, 5);
+  std::vector<float> exact = run_logits(*m.model, tokens, opts(64));
+  LoadOptions o;
+  o.kv_cache = KvCacheType::F32;
+  CHECK(max_abs_diff(run_logits(*Model::load(m.dir.path, o), tokens, opts(64)), exact) == 0.f);
+  o.kv_cache = KvCacheType::F16;
+  auto model = Model::load(m.dir.path, o);
+  std::vector<float> whole = run_logits(*model, tokens, opts(64));
+  const float err = max_abs_diff(whole, exact);
+  CHECK_MSG(err > 0.f && err <= 1e-2f, "f16 against f32: max abs error %g", double(err));
+  for (int chunk : {1, 7, 13})
+    CHECK_MSG(max_abs_diff(run_logits(*model, tokens, opts(chunk, 3)), whole) == 0.f, "chunk %d", chunk);
 }
 
 TEST(sessions_of_one_model_run_from_several_threads) {

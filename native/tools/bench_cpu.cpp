@@ -1,5 +1,7 @@
 // tramontane-bench_cpu --model DIR [--threads N] [--decode N] [--prefill N] [--reps N]
-//                      [--llama-bench PATH --gguf FILE]
+//                      [--llama-bench PATH --gguf FILE] [--kv-cache f32|f16|auto]
+// tramontane-bench_cpu --attention [--threads N] [--reps N]
+// tramontane-bench_cpu --write-model FILE.gguf --vocabulary TOKENIZER.MODEL
 // CPU speed of the engine on a model folder, in the shape llama-bench measures:
 //   decode:  N tokens fed one at a time to a fresh session (llama-bench tg N)
 //   prefill: N tokens fed at once to a fresh session, logits of the last only (pp N)
@@ -8,8 +10,19 @@
 // wall clock to other load on the machine; with several threads it counts their spin
 // waits too). With --llama-bench and --gguf (the same weights as a GGUF file) it also runs
 // llama.cpp's llama-bench on the same thread count and prints the ratios.
+// With --attention it times one layer's attention alone, at the demo model's shape and
+// at Mistral 7B's (32 heads, 8 KV heads, head_dim 128, window 4096), with a full window
+// in the cache: a prefill chunk of 512 and a decode step, for each cache type (f32,
+// f16) and path (tiled, reference): milliseconds per call, best of --reps.
+// With --write-model it writes the benchmark model: Mistral-shaped, about 100M
+// parameters (dim 768, 12 layers, 12 heads / 4 KV heads of 64, MLP 2048, window 4096,
+// tied embeddings, the given SentencePiece vocabulary: 32768 pieces for the demo
+// model's), random BF16 weights, as a llama-architecture GGUF through the project's
+// writer, so that both engines read the same file.
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +32,15 @@
 #include <thread>
 #include <vector>
 
+#include "attention.h"
+#include "config.h"
+#include "gguf_convert.h"
+#include "gguf_writer.h"
+#include "sentencepiece_model.h"
+#include "attention_tiled.h"
 #include "cpu_features.h"
+#include "kv_buffer.h"
+#include "thread_pool.h"
 #include "flags.h"
 #include "tramontane/engine.h"
 
@@ -137,12 +158,127 @@ void print_row(const char* what, const Figures& f) {
   std::printf("\n");
 }
 
+void write_bench_model(const std::string& path, const std::string& vocabulary) {
+  namespace spm = tramontane::spm;
+  const spm::ModelProto vocab = spm::parse_model(tramontane::files::read_text(vocabulary), vocabulary);
+  const int dim = 768, layers = 12, heads = 12, kv_heads = 4, head_dim = 64, hidden = 2048;
+  const int n_vocab = int(vocab.pieces.size());
+  tramontane::gguf::Writer out;
+  out.add_string("general.architecture", "llama");
+  out.add_string("general.name", "tramontane-bench-100m");
+  out.add_u32("llama.context_length", 32768);
+  out.add_u32("llama.embedding_length", dim);
+  out.add_u32("llama.block_count", layers);
+  out.add_u32("llama.feed_forward_length", hidden);
+  out.add_u32("llama.attention.head_count", heads);
+  out.add_u32("llama.attention.head_count_kv", kv_heads);
+  out.add_u32("llama.attention.key_length", head_dim);
+  out.add_u32("llama.attention.value_length", head_dim);
+  out.add_u32("llama.rope.dimension_count", head_dim);
+  out.add_f32("llama.rope.freq_base", 10000.f);
+  out.add_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  out.add_u32("llama.attention.sliding_window", 4096);
+  out.add_u32("llama.vocab_size", uint32_t(n_vocab));
+  tramontane::add_vocabulary(out, vocab);
+  uint32_t state = 2024;
+  int64_t params = 0;
+  // Uniform in ±sqrt(3 / cols): unit-variance outputs for unit-variance inputs.
+  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
+    const float scale = std::sqrt(3.f / float(cols));
+    std::vector<uint16_t> bf16(size_t(rows * cols));
+    for (uint16_t& h : bf16) {
+      state ^= state << 13, state ^= state >> 17, state ^= state << 5;
+      const float f = (float(state >> 8) / 8388608.f - 1.f) * scale;
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      h = uint16_t(bits >> 16);
+    }
+    out.add_tensor(name, tramontane::StoredType::BF16, {rows, cols}, bf16.data(), bf16.size() * 2);
+    params += rows * cols;
+  };
+  auto ones = [&](const std::string& name, int64_t n) {
+    const std::vector<float> v(size_t(n), 1.f);
+    out.add_tensor(name, tramontane::StoredType::F32, {n}, v.data(), v.size() * 4);
+    params += n;
+  };
+  matrix("token_embd.weight", n_vocab, dim);
+  ones("output_norm.weight", dim);
+  for (int i = 0; i < layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    ones(p + "attn_norm.weight", dim);
+    matrix(p + "attn_q.weight", heads * head_dim, dim);
+    matrix(p + "attn_k.weight", kv_heads * head_dim, dim);
+    matrix(p + "attn_v.weight", kv_heads * head_dim, dim);
+    matrix(p + "attn_output.weight", dim, heads * head_dim);
+    ones(p + "ffn_norm.weight", dim);
+    matrix(p + "ffn_gate.weight", hidden, dim);
+    matrix(p + "ffn_up.weight", hidden, dim);
+    matrix(p + "ffn_down.weight", dim, hidden);
+  }
+  out.write(path);
+  std::printf("wrote %s: %.1fM parameters\n", path.c_str(), double(params) / 1e6);
+}
+
+// Keys and values of a full window in the cache, a chunk after it; ms per call.
+void bench_attention(int threads, int reps) {
+  using namespace tramontane::cpu;
+  using tramontane::KvCacheType;
+  struct Shape {
+    const char* name;
+    AttentionShape s;
+  };
+  const Shape shapes[] = {{"demo", {6, 2, 32, 256}}, {"7B", {32, 8, 128, 4096}}};
+  ThreadPool pool(threads);
+  std::printf("attention, one layer, %d threads, kernels: %s; ms per call, best of %d\n", threads,
+              kernel_name(), reps);
+  std::printf("%-5s %-13s %-5s %10s %10s\n", "shape", "queries", "cache", "tiled", "reference");
+  for (const Shape& sh : shapes) {
+    const AttentionShape& s = sh.s;
+    const int chunk = 512, window = s.window;
+    const size_t q_dim = size_t(s.n_heads) * s.head_dim, kv_dim = size_t(s.n_kv_heads) * s.head_dim;
+    std::vector<float> q(chunk * q_dim), k(chunk * kv_dim), v(chunk * kv_dim), out(chunk * q_dim);
+    uint32_t state = 1;
+    auto fill = [&](std::vector<float>& x) {
+      for (float& e : x) e = float((state = state * 1664525u + 1013904223u) >> 8) / 16777216.f - 0.5f;
+    };
+    fill(q), fill(k), fill(v);
+    AttentionScratch scratch;
+    scratch.reserve(threads, window, chunk, s);
+    for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
+      KvBuffer cache(1, s.n_kv_heads, s.head_dim, window + chunk, type);
+      for (int p = 0; p < window; ++p) cache.write(0, p, k.data() + (p % chunk) * kv_dim, v.data() + (p % chunk) * kv_dim);
+      for (int n : {chunk, 1}) {
+        double best[2] = {1e30, 1e30};
+        for (int path = 0; path < 2; ++path) {
+          const Isa isa = path == 0 ? active_isa() : Isa::Reference;
+          // The reference's 7B prefill takes seconds: once is enough to see it.
+          const int r = path == 1 && n > 1 && s.n_heads > 8 ? 1 : reps;
+          for (int i = 0; i < r; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            attention_with(isa, out.data(), q.data(), k.data(), v.data(), n, window, cache, 0, s, pool, scratch);
+            best[path] = std::min(best[path], 1e3 * seconds_since(t0));
+          }
+        }
+        const std::string what = n > 1 ? "prefill 512" : "decode";
+        std::printf("%-5s %-13s %-5s %10.3f %10.3f\n", sh.name, what.c_str(), kv_cache_type_name(type),
+                    best[0], best[1]);
+      }
+    }
+  }
+}
+
 int run(int argc, char** argv) {
   std::string model_dir, llama_bench, gguf;
   tramontane::LoadOptions load;
   int decode = 128, prefill = 512, reps = 5;
+  bool attention = false;
+  std::string write_model, vocabulary;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    if (flag == "--attention") {
+      attention = true;
+      continue;
+    }
     if (i + 1 >= argc) throw Error(flag + " needs a value (usage: --model DIR)");
     std::string value = argv[++i];
     if (flag == "--model") model_dir = value;
@@ -152,15 +288,32 @@ int run(int argc, char** argv) {
     else if (flag == "--reps") reps = parse_int(flag, value, 1, 1000);
     else if (flag == "--llama-bench") llama_bench = value;
     else if (flag == "--gguf") gguf = value;
+    else if (flag == "--write-model") write_model = value;
+    else if (flag == "--vocabulary") vocabulary = value;
+    else if (flag == "--kv-cache") {
+      if (value == "f32") load.kv_cache = tramontane::KvCacheType::F32;
+      else if (value == "f16") load.kv_cache = tramontane::KvCacheType::F16;
+      else if (value == "auto") load.kv_cache = tramontane::KvCacheType::Auto;
+      else throw Error("--kv-cache takes f32, f16 or auto, not " + value);
+    }
     else throw Error("unknown option " + flag);
+  }
+  if (!write_model.empty()) {
+    if (vocabulary.empty()) throw Error("--write-model needs --vocabulary TOKENIZER.MODEL");
+    write_bench_model(write_model, vocabulary);
+    return 0;
+  }
+  if (attention) {
+    bench_attention(load.threads > 0 ? load.threads : int(std::max(1u, std::thread::hardware_concurrency())), reps);
+    return 0;
   }
   if (model_dir.empty()) throw Error("--model DIR is required");
   if (llama_bench.empty() != gguf.empty()) throw Error("--llama-bench and --gguf go together");
   if (load.threads == 0) load.threads = int(std::max(1u, std::thread::hardware_concurrency()));
 
   auto model = tramontane::Model::load(model_dir, load);
-  std::printf("model %s, %d threads, kernels: %s\n", model_dir.c_str(), load.threads,
-              tramontane::cpu::kernel_name());
+  std::printf("model %s, %d threads, kernels: %s, KV cache: %s\n", model_dir.c_str(), load.threads,
+              tramontane::cpu::kernel_name(), tramontane::cpu::kv_cache_type_name(load.kv_cache));
 
   time_decode(*model, std::min(decode, 16));  // warm-up: page in the weights
   time_prefill(*model, prefill);

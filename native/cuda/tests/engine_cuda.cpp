@@ -142,6 +142,7 @@ void test_drafting(Model& gpu, const std::vector<int>& tokens);
 void test_folder(const std::string& dir) {
   std::printf("== %s\n", dir.c_str());
   LoadOptions cpu_options, gpu_options;
+  cpu_options.kv_cache = KvCacheType::F32;  // the exact reference, whatever the model's size
   gpu_options.backend = BackendKind::Cuda;
   auto cpu = Model::load(dir, cpu_options);
   std::shared_ptr<Model> gpu;

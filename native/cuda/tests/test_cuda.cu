@@ -664,7 +664,7 @@ class CpuReference {
     const int n = int(tokens.size());
     tramontane::cpu::Forward f(config_, weights_, int(std::max(1u, std::thread::hardware_concurrency())));
     f.reserve(n, n);
-    tramontane::cpu::KvBuffer kv(config_.n_layers, config_.n_kv_heads * config_.head_dim, n);
+    tramontane::cpu::KvBuffer kv(config_.n_layers, config_.n_kv_heads, config_.head_dim, n);
     std::vector<float> logits(size_t(n) * size_t(config_.vocab_size));
     f.run(kv, tramontane::Batch{tokens.data(), n, 0}, logits.data(), true);
     return logits;

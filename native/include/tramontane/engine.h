@@ -29,6 +29,12 @@ class Cancelled : public Error {
 // else the CPU. Model::backend() reports the one chosen, never Auto.
 enum class BackendKind { Cpu, Cuda, Auto };
 
+// Element type of the CPU backend's KV cache (cpu/kv_buffer.h); the CUDA cache is f16.
+// Auto (a load option only): f16 where an f32 cache would take more than 64 KiB per
+// token (Mistral 7B: 256 KiB), where memory and the bytes attention reads per token
+// count; f32, exact, for small models, whose caches cost little either way.
+enum class KvCacheType { F32, F16, Auto };
+
 // Where the attention weights came from decides how q/k rows are laid out for RoPE.
 enum class RopeLayout {
   RotateHalf,   // HF transformers: pairs (i, i + head_dim/2)
@@ -71,6 +77,7 @@ struct LoadOptions {
   // A sliding window for a GGUF file that carries none (files converted from Mistral 7B
   // v0.1 omit its 4096); 0 = as the file says. Ignored where the model has one.
   int sliding_window = 0;
+  KvCacheType kv_cache = KvCacheType::Auto;  // the CPU backend's (see KvCacheType)
   // Called with a fraction in [0, 1] while weights are read and prepared.
   std::function<void(float)> on_progress;
 };
