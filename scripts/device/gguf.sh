@@ -18,6 +18,7 @@
 #   summary.txt  the checks' last lines and the benches' summaries
 #
 #   scripts/device/gguf.sh [--no-bench]
+# QUICK=1 (for a short call): no 7B model checks, benches of q4_k_m and q8_0 only.
 set -uo pipefail
 OUT=${OUT:-$PWD/gguf-out}
 mkdir -p "$OUT"
@@ -43,7 +44,7 @@ status=0
   stamp "test-weight_planes"
   "$BUILD/bin/test-weight_planes" || status=1
   stamp "tramontane-test-cuda"
-  "$BUILD/bin/tramontane-test-cuda" || status=1
+  "$BUILD/bin/tramontane-test-cuda" ${QUICK:+--skip-7b} || status=1
 } > "$OUT/test.log" 2>&1
 grep -E "^FAIL|passed" "$OUT/test.log" | tail -20
 
@@ -77,7 +78,9 @@ mkdir -p "$G"
 grep -E "^FAIL|passed|failed" "$OUT/engine.log" | tail -12
 
 if [ "${1:-}" != "--no-bench" ]; then
-  for w in q4_k_m q8_0 f16; do
+  benches="q4_k_m q8_0 f16"
+  [ -n "${QUICK:-}" ] && benches="q4_k_m q8_0"
+  for w in $benches; do
     stamp "tramontane-bench-cuda --weights $w" >> "$OUT/bench.log"
     "$BUILD/bin/tramontane-bench-cuda" --weights "$w" --reps 5 >> "$OUT/bench.log" 2>&1 || status=1
   done
