@@ -1,8 +1,9 @@
-// The 8-bit activation dot products in AVX2, compiled for AVX2 function by function
-// (target attributes) and called only when the CPU has it. Each block's integer sums
-// come from 32-byte vectors; its fp32 term is then formed and accumulated exactly as
-// quant_dot_scalar.cpp does, so both give the same bits. A weight block is unpacked
-// once for up to 4 tokens (prefill); each token keeps its own accumulator and order.
+// The 8-bit activation dot products in AVX2 (and AVX-512 VNNI for the 32-value
+// formats), compiled function by function (target attributes) and called only when the
+// CPU has them. Each block's integer sums come from 32-byte vectors; the fp32 terms are
+// then formed and accumulated exactly as quant_dot_scalar.cpp does, so all give the
+// same bits. A weight block is unpacked once for up to 4 tokens (prefill); each token
+// keeps its own accumulators and order.
 #include <cstring>
 
 #include "convert.h"
@@ -66,47 +67,11 @@ TRAMONTANE_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(16));
 }
 
-// Each weight block is unpacked once and serves T tokens: out[t] = w · x_t, where
-// token t's blocks start at x + t · stride bytes.
-template <int T>
-TRAMONTANE_AVX2 void dot_32(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
-                            float* out) {
-  const int bytes = int(block_bytes(type));
-  const __m256i ones = _mm256_set1_epi16(1);
-  float acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
-    // The weights as unsigned bytes (Q8_0, IQ4_NL: their magnitudes, the signs moved
-    // onto x).
-    __m256i q;
-    int offset = 0;      // Q4_0 / Q5_0: the 8 or 16 taken from every value
-    bool with_min = false;
-    switch (type) {
-      case StoredType::Q8_0: q = load32(w + 2); break;
-      case StoredType::Q4_0: q = nibbles(w + 2), offset = 8; break;
-      case StoredType::Q5_0: q = _mm256_or_si256(nibbles(w + 6), fifth_bits(w + 2)), offset = 16; break;
-      case StoredType::Q4_1: q = nibbles(w + 4), with_min = true; break;
-      case StoredType::IQ4_NL: q = levels(nibbles(w + 2)); break;
-      default: q = _mm256_or_si256(nibbles(w + 8), fifth_bits(w + 4)), with_min = true; break;  // Q5_1
-    }
-    const bool is_signed = type == StoredType::Q8_0 || type == StoredType::IQ4_NL;
-    const __m256i magnitude = is_signed ? _mm256_sign_epi8(q, q) : q;
-    const float d = h(w), m = with_min ? h(w + 2) : 0.f;
-    for (int t = 0; t < T; ++t) {
-      const Q8Block& xb = reinterpret_cast<const Q8Block*>(x + size_t(t) * stride)[b];
-      __m256i xv = load32(xb.q);
-      if (is_signed) xv = _mm256_sign_epi8(xv, q);
-      const int32_t sum = hsum(dot_u8(magnitude, xv, ones));
-      float term;
-      if (with_min) {
-        term = (d * xb.d) * float(sum) + (m * xb.d) * float(xb.sum);
-      } else {
-        term = (d * xb.d) * float(sum - offset * xb.sum);
-      }
-      acc[t] = acc[t] + term;
-    }
-  }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): quant_dot.h's order of the lanes.
+TRAMONTANE_AVX2 inline float lane_sum(__m256 a) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 pairs = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
 }
 
 void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
@@ -230,25 +195,63 @@ TRAMONTANE_AVX2 void dot_iq4_xs(const uint8_t* w, const uint8_t* x, size_t strid
   for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
+// The K formats: one row, T tokens, out[t · out_stride].
 template <int T>
-void dot_tokens(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
-  if (type == StoredType::Q6_K) return dot_q6_k<T>(w, x, stride, blocks, out);
-  if (type == StoredType::IQ4_XS) return dot_iq4_xs<T>(w, x, stride, blocks, out);
-  if (type == StoredType::Q4_K || type == StoredType::Q5_K) return dot_k45<T>(type, w, x, stride, blocks, out);
-  dot_32<T>(type, w, x, stride, blocks, out);
+void dot_k(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out,
+           size_t out_stride) {
+  float dots[T];
+  if (type == StoredType::Q6_K) {
+    dot_q6_k<T>(w, x, stride, blocks, dots);
+  } else if (type == StoredType::IQ4_XS) {
+    dot_iq4_xs<T>(w, x, stride, blocks, dots);
+  } else {
+    dot_k45<T>(type, w, x, stride, blocks, dots);
+  }
+  for (int t = 0; t < T; ++t) out[size_t(t) * out_stride] = dots[t];
 }
+
+void tile_k(StoredType type, const uint8_t* w, size_t w_stride, int rows, const uint8_t* x, size_t x_stride,
+            int tokens, int64_t blocks, float* out, size_t out_stride) {
+  for (; tokens >= 4; tokens -= 4, x += 4 * x_stride, out += 4 * out_stride) {
+    for (int r = 0; r < rows; ++r) dot_k<4>(type, w + size_t(r) * w_stride, x, x_stride, blocks, out + r, out_stride);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* wr = w + size_t(r) * w_stride;
+    switch (tokens) {
+      case 3: dot_k<3>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
+      case 2: dot_k<2>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
+      case 1: dot_k<1>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
+      default: break;
+    }
+  }
+}
+
+namespace avx2 {
+#define KERNEL_TARGET TRAMONTANE_AVX2
+TRAMONTANE_AVX2 inline __m256i byte_dot(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+#include "quant_tile_32.inc"
+#undef KERNEL_TARGET
+}  // namespace avx2
+
+namespace vnni {
+#define KERNEL_TARGET __attribute__((target("avx2,avx512f,avx512vl,avx512vnni")))
+KERNEL_TARGET inline __m256i byte_dot(__m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+#include "quant_tile_32.inc"
+#undef KERNEL_TARGET
+}  // namespace vnni
 
 }  // namespace
 
-void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
+void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
+                   int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni) {
   const uint8_t* x = static_cast<const uint8_t*>(xq);
-  for (; tokens >= 4; tokens -= 4, x += 4 * stride, out += 4) dot_tokens<4>(type, w, x, stride, blocks, out);
-  switch (tokens) {
-    case 3: dot_tokens<3>(type, w, x, stride, blocks, out); break;
-    case 2: dot_tokens<2>(type, w, x, stride, blocks, out); break;
-    case 1: dot_tokens<1>(type, w, x, stride, blocks, out); break;
-    default: break;
-  }
+  if (block_size(type) == 256) return tile_k(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+  if (vnni) return vnni::tile_32(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+  avx2::tile_32(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
 }
 
 }  // namespace tramontane::cpu
@@ -256,8 +259,14 @@ void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, 
 #else
 
 namespace tramontane::cpu {
-void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
-  for (int t = 0; t < tokens; ++t) out[t] = dot_scalar(type, w, static_cast<const uint8_t*>(xq) + t * stride, blocks);
+void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
+                   int tokens, int64_t blocks, float* out, size_t out_stride, bool) {
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      out[size_t(t) * out_stride + size_t(r)] = dot_scalar(type, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
+    }
+  }
 }
 }  // namespace tramontane::cpu
 

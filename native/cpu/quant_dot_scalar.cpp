@@ -1,6 +1,6 @@
-// The 8-bit activation dot products in plain C++: the definition the AVX2 kernels
+// The 8-bit activation dot products in plain C++: the definition the SIMD kernels
 // reproduce bit for bit (quant_dot.h gives the order). Each block's integer sums are
-// exact; its fp32 term is computed as written below, then added to the accumulator.
+// exact; its fp32 terms are computed as written below, then added to the accumulators.
 #include <cstring>
 
 #include "convert.h"
@@ -17,20 +17,6 @@ float h(const uint8_t* p) {
   return f16_to_f32(v);
 }
 
-// Σ q_w · q_x over a 32-value block whose 4- or 5-bit values come as in Q4_0 / Q5_0
-// (unsigned, before the offset is taken away).
-int32_t nibble_dot(const uint8_t* qs, const uint8_t* qh, const int8_t* x) {
-  uint32_t high = 0;
-  if (qh) std::memcpy(&high, qh, 4);
-  int32_t sum = 0;
-  for (int j = 0; j < 16; ++j) {
-    const int lo = (qs[j] & 15) | int((high >> j) & 1) << 4;
-    const int hi = (qs[j] >> 4) | int((high >> (j + 16)) & 1) << 4;
-    sum += lo * x[j] + hi * x[j + 16];
-  }
-  return sum;
-}
-
 // Σ levels[q_w] · q_x over a 32-value IQ4 group.
 int32_t level_dot(const uint8_t* qs, const int8_t* x) {
   int32_t sum = 0;
@@ -38,40 +24,52 @@ int32_t level_dot(const uint8_t* qs, const int8_t* x) {
   return sum;
 }
 
+// The 32 signed weight levels of a block of a 32-value format, in value order, and its
+// min (0 for the formats without one).
+void levels_32(StoredType type, const uint8_t* w, int (&q)[32], float& min) {
+  const uint8_t* qs = w + 2;
+  const uint8_t* qh = nullptr;
+  int offset = 0;
+  min = 0.f;
+  switch (type) {
+    case StoredType::Q8_0:
+      for (int i = 0; i < 32; ++i) q[i] = int8_t(w[2 + i]);
+      return;
+    case StoredType::Q4_0: offset = 8; break;
+    case StoredType::Q5_0: qh = w + 2, qs = w + 6, offset = 16; break;
+    case StoredType::Q4_1: qs = w + 4, min = h(w + 2); break;
+    case StoredType::Q5_1: qh = w + 4, qs = w + 8, min = h(w + 2); break;
+    default: break;  // IQ4_NL
+  }
+  uint32_t high = 0;
+  if (qh) std::memcpy(&high, qh, 4);
+  for (int j = 0; j < 16; ++j) {
+    if (type == StoredType::IQ4_NL) {
+      q[j] = kIq4Levels[qs[j] & 15], q[j + 16] = kIq4Levels[qs[j] >> 4];
+      continue;
+    }
+    q[j] = ((qs[j] & 15) | int((high >> j) & 1) << 4) - offset;
+    q[j + 16] = ((qs[j] >> 4) | int((high >> (j + 16)) & 1) << 4) - offset;
+  }
+}
+
 float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
-  float acc = 0.f;
+  float acc[8] = {}, min_acc = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
     const Q8Block& xb = x[b];
-    float term = 0.f;
-    switch (type) {
-      case StoredType::Q8_0: {
-        int32_t sum = 0;
-        const int8_t* q = reinterpret_cast<const int8_t*>(w + 2);
-        for (int i = 0; i < 32; ++i) sum += q[i] * xb.q[i];
-        term = (h(w) * xb.d) * float(sum);
-        break;
-      }
-      case StoredType::Q4_0:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 2, nullptr, xb.q) - 8 * xb.sum);
-        break;
-      case StoredType::Q5_0:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 6, w + 2, xb.q) - 16 * xb.sum);
-        break;
-      case StoredType::Q4_1:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 4, nullptr, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
-        break;
-      case StoredType::Q5_1:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 8, w + 4, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
-        break;
-      case StoredType::IQ4_NL:
-        term = (h(w) * xb.d) * float(level_dot(w + 2, xb.q));
-        break;
-      default: break;
+    int q[32];
+    float min;
+    levels_32(type, w, q, min);
+    const float scale = h(w) * xb.d;
+    for (int k = 0; k < 8; ++k) {
+      int32_t lane = 0;
+      for (int i = 4 * k; i < 4 * k + 4; ++i) lane += q[i] * xb.q[i];
+      acc[k] = acc[k] + float(lane) * scale;
     }
-    acc = acc + term;
+    if (type == StoredType::Q4_1 || type == StoredType::Q5_1) min_acc = min_acc + (min * xb.d) * float(xb.sum);
   }
-  return acc;
+  return (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + min_acc;
 }
 
 void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
