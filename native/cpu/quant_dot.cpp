@@ -1,5 +1,7 @@
 #include "quant_dot.h"
 
+#include "cpu_features.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -18,13 +20,7 @@ const char* quant_kernel_name(QuantKernel k) {
   return "?";
 }
 
-bool avx2_available() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2");
-#else
-  return false;
-#endif
-}
+bool avx2_available() { return isa_supported(Isa::Avx2); }  // with F16C for the scales
 
 bool vnni_available() {
 #if defined(__x86_64__) || defined(__i386__)

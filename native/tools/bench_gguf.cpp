@@ -1,8 +1,10 @@
-// tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] MODEL...
+// tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] [--llama-bench PATH] MODEL...
 // CPU speed of each model (a safetensors folder, a .gguf file or a folder holding one):
 // prefill of a --prompt-token chunk (default 512) and greedy decode of --decode tokens
 // (default 128) after it, in tokens per second, best of 3 runs. Token ids are a fixed
-// pseudo-random sequence, so every model sees the same work.
+// pseudo-random sequence, so every model sees the same work. With --llama-bench, each
+// .gguf file is also run by llama.cpp's llama-bench (same threads and sizes, 3
+// repetitions, the best kept), right after ours, and the ratios are printed.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "json.h"
 #include "quant_dot.h"
 #include "tramontane/engine.h"
 
@@ -20,19 +23,47 @@ static double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+struct Speed {
+  double prefill = 0, decode = 0;
+};
+
+// llama-bench's best prefill and decode tok/s for a GGUF file (its JSON output).
+static Speed llama_bench(const std::string& binary, const std::string& model, int threads, int prompt, int decode) {
+  const std::string command = "'" + binary + "' -m '" + model + "' -t " + std::to_string(threads) + " -p " +
+                              std::to_string(prompt) + " -n " + std::to_string(decode) + " -r 3 -o json 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw Error("cannot run " + binary);
+  std::string text;
+  char buffer[4096];
+  for (size_t got; (got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) text.append(buffer, got);
+  if (pclose(pipe) != 0) throw Error("llama-bench failed on " + model + ": " + command);
+  Speed speed;
+  const json::Value tests = json::Value::parse(text, "llama-bench output");
+  for (const json::Value& test : tests.as_array()) {
+    double best = 0;
+    for (const json::Value& ts : test.find("samples_ts")->as_array()) best = std::max(best, ts.as_number());
+    (test.find("n_gen")->as_int() > 0 ? speed.decode : speed.prefill) = best;
+  }
+  return speed;
+}
+
 int main(int argc, char** argv) {
   int threads = 2, prompt = 512, decode = 128;
+  std::string llama;
   std::vector<std::string> models;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "--threads" || a == "--prompt" || a == "--decode") && i + 1 < argc) {
       (a == "--threads" ? threads : a == "--prompt" ? prompt : decode) = std::atoi(argv[++i]);
+    } else if (a == "--llama-bench" && i + 1 < argc) {
+      llama = argv[++i];
     } else {
       models.push_back(a);
     }
   }
   if (models.empty() || threads < 1 || prompt < 1 || decode < 1) {
-    std::fprintf(stderr, "usage: tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] MODEL...\n");
+    std::fprintf(stderr,
+                 "usage: tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] [--llama-bench PATH] MODEL...\n");
     return 2;
   }
   std::printf("threads %d, quantized kernels: %s\n", threads, cpu::quant_kernel_name(cpu::quant_kernel()));
@@ -67,6 +98,13 @@ int main(int argc, char** argv) {
       }
       std::printf("%-48s %14.1f %14.1f\n", path.c_str(), best_prefill, best_decode);
       std::fflush(stdout);
+      if (!llama.empty() && path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
+        const Speed lc = llama_bench(llama, path, threads, prompt, decode);
+        std::printf("%-48s %14.1f %14.1f\n", "  llama.cpp, same file", lc.prefill, lc.decode);
+        std::printf("%-48s %13.2fx %13.2fx\n", "  ratio (ours / llama.cpp)", best_prefill / lc.prefill,
+                    best_decode / lc.decode);
+        std::fflush(stdout);
+      }
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
