@@ -65,6 +65,8 @@ bool quant_kernel_available(QuantKernel k);
 size_t q8_bytes(StoredType weights, int64_t cols);
 // x[cols] → blocks for weights of this type (Q8Block or Q8KBlock).
 void quantize_activations(StoredType weights, const float* x, int64_t cols, void* out);
+// The same bytes, 8 values per step (AVX2 and F16C; quant_dot_avx2.cpp).
+void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols, void* out);
 
 // w_row (cols values of type `weights`) · the quantized activations.
 float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols);

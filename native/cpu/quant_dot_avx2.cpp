@@ -4,6 +4,7 @@
 // then formed and accumulated exactly as quant_dot_scalar.cpp does, so all give the
 // same bits. A weight block is unpacked once for up to 4 tokens (prefill); each token
 // keeps its own accumulators and order.
+#include <algorithm>
 #include <cstring>
 
 #include "convert.h"
@@ -247,6 +248,63 @@ KERNEL_TARGET inline __m256i byte_dot(__m256i u, __m256i s) {
 
 }  // namespace
 
+namespace {
+
+// quant_dot.cpp's quantize_block, 8 values per step: the same products, rounding and
+// clamp, so the same bytes.
+TRAMONTANE_AVX2 float quantize_block_avx2(const float* x, int n, int8_t* q) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  __m256 amax = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) amax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), amax);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  const float largest = std::max(_mm_cvtss_f32(m), _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1)));
+  if (!(largest > 0.f)) {
+    std::memset(q, 0, size_t(n));
+    return 0.f;
+  }
+  const __m256 inverse = _mm256_set1_ps(127.f / largest);
+  const __m256 low = _mm256_set1_ps(-127.f), high = _mm256_set1_ps(127.f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int i = 0; i < n; i += 32) {
+    __m256i v[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), inverse),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      v[k] = _mm256_cvtps_epi32(_mm256_max_ps(low, _mm256_min_ps(high, r)));
+    }
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  return largest / 127.f;
+}
+
+}  // namespace
+
+void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols, void* out) {
+  if (block_size(weights) == 256) {
+    Q8KBlock* blocks = static_cast<Q8KBlock*>(out);
+    for (int64_t b = 0; b < cols / 256; ++b) {
+      Q8KBlock& block = blocks[b];
+      block.d = quantize_block_avx2(x + 256 * b, 256, block.q);
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += block.q[16 * g + l];
+        block.sums[g] = int16_t(sum);
+      }
+    }
+    return;
+  }
+  Q8Block* blocks = static_cast<Q8Block*>(out);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    Q8Block& block = blocks[b];
+    block.d = quantize_block_avx2(x + 32 * b, 32, block.q);
+    int sum = 0;
+    for (int l = 0; l < 32; ++l) sum += block.q[l];
+    block.sum = sum;
+  }
+}
+
 void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni) {
   const uint8_t* x = static_cast<const uint8_t*>(xq);
@@ -260,6 +318,10 @@ void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows,
 #else
 
 namespace tramontane::cpu {
+void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols, void* out) {
+  quantize_activations(weights, x, cols, out);
+}
+
 void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride, bool) {
   const uint8_t* x = static_cast<const uint8_t*>(xq);

@@ -281,6 +281,28 @@ TEST(fast_dots_on_extreme_blocks_agree) {
   }
 }
 
+TEST(activations_quantized_alike_by_both_quantizers) {
+  // The SIMD quantizer writes the scalar one's bytes: random rows, a zero block, an
+  // outlier, and values on the rounding ties (k + 0.5 after scaling).
+  if (!avx2_available()) return;
+  std::mt19937 rng(13);
+  for (StoredType t : {StoredType::Q8_0, StoredType::Q4_K}) {
+    for (int trial = 0; trial < 8; ++trial) {
+      const int64_t n = 1024;
+      std::vector<float> x = random_row(rng, n, 1.f);
+      if (trial == 1) std::fill(x.begin(), x.begin() + 256, 0.f);
+      if (trial == 2) x[7] = -300.f;
+      if (trial == 3) {  // each block's largest is 127, so the scale is 1 and k + 0.5 stays a tie
+        for (int64_t i = 0; i < n; ++i) x[size_t(i)] = i % 32 == 0 ? 127.f : float(i % 254 - 127) + 0.5f;
+      }
+      std::vector<uint8_t> a(q8_bytes(t, n)), b(q8_bytes(t, n));
+      quantize_activations(t, x.data(), n, a.data());
+      quantize_activations_avx2(t, x.data(), n, b.data());
+      CHECK_MSG(a == b, "%s trial %d: the quantizers differ", stored_type_name(t), trial);
+    }
+  }
+}
+
 TEST(scalar_dot_follows_the_documented_order) {
   // quant_dot.h's eight lanes for the 32-value formats, written out for Q8_0 and Q4_1
   // (a min): the scalar kernel, the definition every SIMD kernel matches, gives these bits.
