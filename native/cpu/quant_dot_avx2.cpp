@@ -76,14 +76,18 @@ TRAMONTANE_AVX2 inline float lane_sum(__m256 a) {
   return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
 }
 
-void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
-  if (s < 4) {
-    sc = scales[s] & 63;
-    m = scales[s + 4] & 63;
-  } else {
-    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
-    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
+// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block (12 bytes, b0 .. b11),
+// four at a time in 32-bit words: scales 0-3 and mins 0-3 are the low 6 bits of b0-3 and
+// b4-7; scales 4-7 take their low 4 bits from b8-11 and the top 2 from b0-3, mins 4-7
+// the high nibbles of b8-11 and the top 2 bits of b4-7.
+inline void scales_mins(const uint8_t* scales, uint8_t* sc, uint8_t* m) {
+  uint32_t word[3];
+  std::memcpy(word, scales, 12);
+  const uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
+  const uint32_t out[4] = {word[0] & six, (word[2] & four) | (((word[0] >> 6) & two) << 4), word[1] & six,
+                           ((word[2] >> 4) & four) | (((word[1] >> 6) & two) << 4)};
+  std::memcpy(sc, out, 8);
+  std::memcpy(m, out + 2, 8);
 }
 
 template <int T>
@@ -98,28 +102,28 @@ TRAMONTANE_AVX2 void dot_k45(StoredType type, const uint8_t* w, const uint8_t* x
     const uint8_t* qs = w + (five ? 48 : 16);
     const __m256i qh = five ? load32(w + 16) : _mm256_setzero_si256();
     __m256i q[8], scale[8];
-    int m[8];
+    uint8_t sc[8], m[8];
+    scales_mins(w + 4, sc, m);
     for (int s = 0; s < 8; ++s) {
       const __m256i v = load32(qs + 32 * (s / 2));
-      int sc;
-      scale_min(w + 4, s, sc, m[s]);
       q[s] = s % 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
       if (five) {
         const __m256i bit = _mm256_set1_epi8(char(1 << s));
         const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
         q[s] = _mm256_or_si256(q[s], _mm256_and_si256(set, _mm256_set1_epi8(16)));
       }
-      scale[s] = _mm256_set1_epi16(int16_t(sc));
+      scale[s] = _mm256_set1_epi16(int16_t(sc[s]));
     }
+    // Each sub-block's min twice: one per 16-value sum of the activations.
+    __m128i min_bytes;
+    std::memcpy(&min_bytes, m, 8);
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(min_bytes, min_bytes));
     const float d = h(w), dmin = h(w + 2);
     for (int t = 0; t < T; ++t) {
       const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
       __m256i isum = _mm256_setzero_si256();
-      int32_t msum = 0;
-      for (int s = 0; s < 8; ++s) {
-        isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
-        msum += m[s] * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
-      }
+      for (int s = 0; s < 8; ++s) isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
+      const int32_t msum = hsum(_mm256_madd_epi16(mins, load32(xb.sums)));
       const float term = (xb.d * d) * float(hsum(isum)) - (xb.d * dmin) * float(msum);
       acc[t] = acc[t] + term;
     }
@@ -151,16 +155,14 @@ TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride,
         scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
       }
     }
+    const __m256i group_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     const float d = h(w + 208);
     for (int t = 0; t < T; ++t) {
       const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
       __m256i isum = _mm256_setzero_si256();
-      int32_t offset = 0;  // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value
-      for (int k = 0; k < 8; ++k) {
-        isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
-        const int g = 2 * k;  // groups 2k and 2k + 1 hold values 32k .. 32k + 31
-        offset += 32 * (sc[g] * xb.sums[g] + sc[g + 1] * xb.sums[g + 1]);
-      }
+      for (int k = 0; k < 8; ++k) isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
+      // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value.
+      const int32_t offset = 32 * hsum(_mm256_madd_epi16(group_scales, load32(xb.sums)));
       const float term = (xb.d * d) * float(hsum(isum) - offset);
       acc[t] = acc[t] + term;
     }

@@ -5,6 +5,10 @@
 // pseudo-random sequence, so every model sees the same work. With --llama-bench, each
 // .gguf file is also run by llama.cpp's llama-bench (same threads and sizes, 3
 // repetitions, the best kept), right after ours, and the ratios are printed.
+//
+// tramontane-bench_gguf --kernels: the quantized matrix product alone, one thread, a
+// 1024 × 1024 matrix of each type times 512 tokens (prefill) and 1 (decode), in
+// billions of multiply-adds per second for each kernel this CPU has, best of 5.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,7 +17,10 @@
 #include <vector>
 
 #include "json.h"
+#include "quant_blocks.h"
 #include "quant_dot.h"
+#include "quant_matmul.h"
+#include "thread_pool.h"
 #include "tramontane/engine.h"
 
 using namespace tramontane;
@@ -47,7 +54,45 @@ static Speed llama_bench(const std::string& binary, const std::string& model, in
   return speed;
 }
 
+static void bench_kernels() {
+  const int64_t rows = 1024, cols = 1024;
+  std::vector<float> values(size_t(rows * cols)), x(size_t(512 * cols));
+  uint32_t state = 7;
+  auto next = [&] { return float(int((state = state * 1664525u + 1013904223u) >> 9) % 2001 - 1000) / 1000.f; };
+  for (float& v : values) v = 0.05f * next();
+  for (float& v : x) v = next();
+  cpu::ThreadPool pool(1);
+  std::printf("quantized matmul, one thread, %lld x %lld, GMAC/s (best of 5)\n", (long long)rows, (long long)cols);
+  std::printf("%-8s %-10s %12s %12s\n", "type", "kernel", "prefill 512", "decode");
+  for (StoredType t : {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K}) {
+    std::vector<uint8_t> bytes(size_t(rows) * row_bytes(t, cols));
+    for (int64_t r = 0; r < rows; ++r) cpu::quantize_row(t, &values[size_t(r * cols)], &bytes[size_t(r) * row_bytes(t, cols)], cols);
+    const Matrix m{bytes.data(), t, rows, cols};
+    for (cpu::QuantKernel k : {cpu::QuantKernel::Scalar, cpu::QuantKernel::Avx2, cpu::QuantKernel::Vnni}) {
+      if (!cpu::quant_kernel_available(k)) continue;
+      double rate[2] = {0, 0};
+      const int tokens[2] = {512, 1};
+      for (int i = 0; i < 2; ++i) {
+        std::vector<float> out(size_t(tokens[i] * rows));
+        std::vector<uint8_t> scratch;
+        const int reps = tokens[i] == 1 ? 200 : 1;
+        for (int run = 0; run < 5; ++run) {
+          const Clock::time_point t0 = Clock::now();
+          for (int r = 0; r < reps; ++r) cpu::quant_matmul(out.data(), x.data(), tokens[i], m, pool, scratch, k);
+          rate[i] = std::max(rate[i], double(reps) * tokens[i] * rows * cols / seconds_since(t0) / 1e9);
+        }
+      }
+      std::printf("%-8s %-10s %12.2f %12.2f\n", stored_type_name(t), cpu::quant_kernel_name(k), rate[0], rate[1]);
+      std::fflush(stdout);
+    }
+  }
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--kernels") {
+    bench_kernels();
+    return 0;
+  }
   int threads = 2, prompt = 512, decode = 128;
   std::string llama;
   std::vector<std::string> models;
