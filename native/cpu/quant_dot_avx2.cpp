@@ -231,6 +231,7 @@ void tile_k(StoredType type, const uint8_t* w, size_t w_stride, int rows, const 
 }
 
 namespace avx2 {
+constexpr bool kWideTiles = false;  // 16 registers: tiles of 4 tokens × 2 rows
 #define KERNEL_TARGET TRAMONTANE_AVX2
 TRAMONTANE_AVX2 inline __m256i byte_dot(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
@@ -240,6 +241,7 @@ TRAMONTANE_AVX2 inline __m256i byte_dot(__m256i u, __m256i s) {
 }  // namespace avx2
 
 namespace vnni {
+constexpr bool kWideTiles = true;  // 32 registers (AVX-512VL): 4 tokens × 4 rows
 #define KERNEL_TARGET __attribute__((target("avx2,f16c,avx512f,avx512vl,avx512vnni")))
 KERNEL_TARGET inline __m256i byte_dot(__m256i u, __m256i s) {
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
