@@ -34,6 +34,15 @@ TRAMONTANE_AVX2 inline int32_t hsum(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// hsum of a and of b together.
+TRAMONTANE_AVX2 inline void hsum2(__m256i a, __m256i b, int32_t& sum_a, int32_t& sum_b) {
+  const __m256i pairs = _mm256_hadd_epi32(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+  s = _mm_hadd_epi32(s, s);  // Σa Σb Σa Σb
+  sum_a = _mm_cvtsi128_si32(s);
+  sum_b = _mm_extract_epi32(s, 1);
+}
+
 // Σ over 32 bytes of unsigned a (≤ 63) times signed b, as 8 int32 partial sums, each
 // pair of products scaled by `scale` (int16 lanes) first.
 TRAMONTANE_AVX2 inline __m256i dot_u8(__m256i a, __m256i b, __m256i scale) {
@@ -140,8 +149,9 @@ TRAMONTANE_AVX2 void dot_k45(StoredType type, const uint8_t* w, const uint8_t* x
       const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
       __m256i isum = _mm256_setzero_si256();
       for (int s = 0; s < 8; ++s) isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
-      const int32_t msum = hsum(_mm256_madd_epi16(mins, load32(xb.sums)));
-      const float term = (xb.d * d) * float(hsum(isum)) - (xb.d * dmin) * float(msum);
+      int32_t sum, msum;
+      hsum2(isum, _mm256_madd_epi16(mins, load32(xb.sums)), sum, msum);
+      const float term = (xb.d * d) * float(sum) - (xb.d * dmin) * float(msum);
       acc[t] = acc[t] + term;
     }
   }
