@@ -1,5 +1,7 @@
 #include "quant_dot.h"
 
+#include "cpu_features.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -13,16 +15,25 @@ const char* quant_kernel_name(QuantKernel k) {
     case QuantKernel::Reference: return "reference";
     case QuantKernel::Scalar: return "scalar";
     case QuantKernel::Avx2: return "avx2";
+    case QuantKernel::Vnni: return "vnni";
   }
   return "?";
 }
 
-bool avx2_available() {
+bool avx2_available() { return isa_supported(Isa::Avx2); }  // with F16C for the scales
+
+bool vnni_available() {
 #if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2");
+  return avx2_available() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
+}
+
+bool quant_kernel_available(QuantKernel k) {
+  if (k == QuantKernel::Vnni) return vnni_available();
+  if (k == QuantKernel::Avx2) return avx2_available();
+  return true;
 }
 
 namespace {
@@ -32,6 +43,8 @@ QuantKernel default_kernel() {
   const std::string choice = env ? env : "";
   if (choice == "reference") return QuantKernel::Reference;
   if (choice == "scalar") return QuantKernel::Scalar;
+  if (choice == "avx2" && avx2_available()) return QuantKernel::Avx2;
+  if (vnni_available()) return QuantKernel::Vnni;
   return avx2_available() ? QuantKernel::Avx2 : QuantKernel::Scalar;
 }
 
@@ -58,6 +71,7 @@ float quantize_block(const float* x, int n, int8_t* q) {
 QuantKernel quant_kernel() { return QuantKernel(active().load(std::memory_order_relaxed)); }
 
 void set_quant_kernel(QuantKernel k) {
+  if (k == QuantKernel::Vnni && !vnni_available()) k = QuantKernel::Avx2;
   if (k == QuantKernel::Avx2 && !avx2_available()) k = QuantKernel::Scalar;
   active().store(int(k), std::memory_order_relaxed);
 }
@@ -93,9 +107,9 @@ void quantize_activations(StoredType weights, const float* x, int64_t cols, void
 float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols) {
   const int64_t blocks = cols / block_size(weights);
   const uint8_t* w = static_cast<const uint8_t*>(w_row);
-  if (kernel == QuantKernel::Avx2) {
+  if (kernel == QuantKernel::Avx2 || kernel == QuantKernel::Vnni) {
     float out;
-    dot_avx2(weights, w, xq, 0, 1, blocks, &out);
+    dot_tile_avx2(weights, w, 0, 1, xq, 0, 1, blocks, &out, 1, kernel == QuantKernel::Vnni);
     return out;
   }
   return dot_scalar(weights, w, xq, blocks);

@@ -4,13 +4,24 @@
 // The activations of one token are quantized once per matrix product, symmetric, to
 // int8 with one fp32 scale per block: per 32 values (Q8Block) for the 32-value weight
 // formats, per 256 (Q8KBlock, with the sums of each 16 values) for the K formats, as
-// llama.cpp does. Inside a block (a super-block for the K formats) every product and
-// sum is an exact integer; each block then contributes one fp32 term, e.g. for Q8_0
-// (d_w · d_x) · Σ q_w q_x, and the terms are added in ascending block order, one
-// rounding each, in a single fp32 accumulator. That order is the same for the scalar and
-// the AVX2 kernels (no fused multiply-add in either), so they give bit-identical results,
-// and a row's result does not depend on the thread split or on the other tokens of the
-// chunk.
+// llama.cpp does. Every integer product and sum is exact; the fp32 order is fixed:
+//
+// - 32-value formats (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL): eight lanes. Lane k of
+//   block b is the integer Σ w_i · q_i over values 4k .. 4k+3 (w_i the signed weight
+//   level: q − 8 for Q4_0, q − 16 for Q5_0, q for Q4_1 / Q5_1, the level for IQ4_NL).
+//   It becomes the term float(lane) · (d_w · d_x), added to fp32 accumulator k in
+//   ascending block order. The formats with a min add (m · d_x) · float(Σ q_x) per
+//   block, in block order, to one more accumulator. The result is
+//   ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), plus the min accumulator.
+//   This is the order of one 256-bit vector of partial sums, so a SIMD kernel needs no
+//   horizontal sum per block.
+// - K formats (256-value super-blocks): each super-block's integer sums give one fp32
+//   term, e.g. (d_x · d) · Σ − (d_x · dmin) · Σ mins, added in ascending block order to
+//   a single accumulator.
+//
+// The scalar, AVX2 and AVX-512 VNNI kernels follow that order (no fused multiply-add in
+// any), so they give bit-identical results, and a row's result does not depend on the
+// thread split or on the other tokens of the chunk.
 #pragma once
 
 #include <cstdint>
@@ -37,26 +48,35 @@ enum class QuantKernel {
   Reference,  // no fast path: rows dequantized to fp32 (matmul's widening path)
   Scalar,     // the 8-bit activation kernels in plain C++
   Avx2,       // the same in AVX2 (x86-64 with AVX2, chosen at run time)
+  Vnni,       // AVX2 with the AVX-512 VNNI byte dot product (vpdpbusd) where the CPU has it
 };
 const char* quant_kernel_name(QuantKernel k);
-// The kernel in use: TRAMONTANE_QUANT_KERNEL=reference|scalar|avx2 when set (an
-// unavailable choice falls back to scalar), else AVX2 where the CPU has it, else scalar.
+// The kernel in use: TRAMONTANE_QUANT_KERNEL=reference|scalar|avx2|vnni when set (an
+// unavailable choice falls back to the best available below it), else the best the
+// CPU has: VNNI, AVX2, scalar.
 QuantKernel quant_kernel();
 void set_quant_kernel(QuantKernel k);
 bool avx2_available();
+bool vnni_available();
+// Whether this CPU runs k's kernels.
+bool quant_kernel_available(QuantKernel k);
 
 // Bytes of one token's quantized activations for weights of this type and row length.
 size_t q8_bytes(StoredType weights, int64_t cols);
 // x[cols] → blocks for weights of this type (Q8Block or Q8KBlock).
 void quantize_activations(StoredType weights, const float* x, int64_t cols, void* out);
+// The same bytes, 8 values per step (AVX2 and F16C; quant_dot_avx2.cpp).
+void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols, void* out);
 
 // w_row (cols values of type `weights`) · the quantized activations.
 float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols);
 
 // The kernels (quant_dot_scalar.cpp, quant_dot_avx2.cpp); blocks = cols / block values.
 float dot_scalar(StoredType weights, const uint8_t* w, const void* xq, int64_t blocks);
-// out[t] = w · token t's activations (at xq + t · stride bytes) for t < tokens.
-void dot_avx2(StoredType weights, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks,
-              float* out);
+// A tile of rows × tokens: out[t · out_stride + r] = row r (at w + r · w_stride) ·
+// token t's activations (at xq + t · x_stride) for r < rows, t < tokens. Each weight
+// block is unpacked once for all the tokens of the tile. `vnni`: the VNNI kernel.
+void dot_tile_avx2(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
+                   int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni);
 
 }  // namespace tramontane::cpu

@@ -1,8 +1,10 @@
-// The 8-bit activation dot products in AVX2, compiled for AVX2 function by function
-// (target attributes) and called only when the CPU has it. Each block's integer sums
-// come from 32-byte vectors; its fp32 term is then formed and accumulated exactly as
-// quant_dot_scalar.cpp does, so both give the same bits. A weight block is unpacked
-// once for up to 4 tokens (prefill); each token keeps its own accumulator and order.
+// The 8-bit activation dot products in AVX2 (and AVX-512 VNNI for the 32-value
+// formats), compiled function by function (target attributes) and called only when the
+// CPU has them. Each block's integer sums come from 32-byte vectors; the fp32 terms are
+// then formed and accumulated exactly as quant_dot_scalar.cpp does, so all give the
+// same bits. A weight block is unpacked once for up to 4 tokens (prefill); each token
+// keeps its own accumulators and order.
+#include <algorithm>
 #include <cstring>
 
 #include "convert.h"
@@ -12,16 +14,17 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#define TRAMONTANE_AVX2 __attribute__((target("avx2")))
+#define TRAMONTANE_AVX2 __attribute__((target("avx2,f16c")))
 
 namespace tramontane::cpu {
 
 namespace {
 
-float h(const uint8_t* p) {
+// An f16 scale, converted inline (F16C): exact, as the scalar kernels' table.
+TRAMONTANE_AVX2 inline float h(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
-  return f16_to_f32(v);
+  return _cvtsh_ss(v);
 }
 
 TRAMONTANE_AVX2 inline int32_t hsum(__m256i v) {
@@ -29,6 +32,15 @@ TRAMONTANE_AVX2 inline int32_t hsum(__m256i v) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
+}
+
+// hsum of a and of b together.
+TRAMONTANE_AVX2 inline void hsum2(__m256i a, __m256i b, int32_t& sum_a, int32_t& sum_b) {
+  const __m256i pairs = _mm256_hadd_epi32(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+  s = _mm_hadd_epi32(s, s);  // Σa Σb Σa Σb
+  sum_a = _mm_cvtsi128_si32(s);
+  sum_b = _mm_extract_epi32(s, 1);
 }
 
 // Σ over 32 bytes of unsigned a (≤ 63) times signed b, as 8 int32 partial sums, each
@@ -66,57 +78,39 @@ TRAMONTANE_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(16));
 }
 
-// Each weight block is unpacked once and serves T tokens: out[t] = w · x_t, where
-// token t's blocks start at x + t · stride bytes.
-template <int T>
-TRAMONTANE_AVX2 void dot_32(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
-                            float* out) {
-  const int bytes = int(block_bytes(type));
-  const __m256i ones = _mm256_set1_epi16(1);
-  float acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
-    // The weights as unsigned bytes (Q8_0, IQ4_NL: their magnitudes, the signs moved
-    // onto x).
-    __m256i q;
-    int offset = 0;      // Q4_0 / Q5_0: the 8 or 16 taken from every value
-    bool with_min = false;
-    switch (type) {
-      case StoredType::Q8_0: q = load32(w + 2); break;
-      case StoredType::Q4_0: q = nibbles(w + 2), offset = 8; break;
-      case StoredType::Q5_0: q = _mm256_or_si256(nibbles(w + 6), fifth_bits(w + 2)), offset = 16; break;
-      case StoredType::Q4_1: q = nibbles(w + 4), with_min = true; break;
-      case StoredType::IQ4_NL: q = levels(nibbles(w + 2)); break;
-      default: q = _mm256_or_si256(nibbles(w + 8), fifth_bits(w + 4)), with_min = true; break;  // Q5_1
-    }
-    const bool is_signed = type == StoredType::Q8_0 || type == StoredType::IQ4_NL;
-    const __m256i magnitude = is_signed ? _mm256_sign_epi8(q, q) : q;
-    const float d = h(w), m = with_min ? h(w + 2) : 0.f;
-    for (int t = 0; t < T; ++t) {
-      const Q8Block& xb = reinterpret_cast<const Q8Block*>(x + size_t(t) * stride)[b];
-      __m256i xv = load32(xb.q);
-      if (is_signed) xv = _mm256_sign_epi8(xv, q);
-      const int32_t sum = hsum(dot_u8(magnitude, xv, ones));
-      float term;
-      if (with_min) {
-        term = (d * xb.d) * float(sum) + (m * xb.d) * float(xb.sum);
-      } else {
-        term = (d * xb.d) * float(sum - offset * xb.sum);
-      }
-      acc[t] = acc[t] + term;
-    }
-  }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
+// The weights 16 KiB ahead of a block are requested while it is used: a matrix is read
+// once per token from a mapped file, in 4 KiB pages the hardware prefetcher does not
+// cross (decode of a 100M-parameter Q8_0 model: 2.7x faster on one thread).
+constexpr size_t kPrefetch = 16384;
+
+inline void prefetch_ahead(const uint8_t* block) {
+  _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetch), _MM_HINT_T0);
 }
 
-void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
-  if (s < 4) {
-    sc = scales[s] & 63;
-    m = scales[s + 4] & 63;
-  } else {
-    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
-    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
+// A super-block of the K formats (136 to 210 bytes): each of its cache lines.
+template <size_t Bytes>
+inline void prefetch_ahead(const uint8_t* block) {
+  for (size_t at = 0; at < Bytes; at += 64) prefetch_ahead(block + at);
+}
+
+// ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): quant_dot.h's order of the lanes.
+TRAMONTANE_AVX2 inline float lane_sum(__m256 a) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 pairs = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+}
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block (12 bytes, b0 .. b11),
+// four at a time in 32-bit words: scales 0-3 and mins 0-3 are the low 6 bits of b0-3 and
+// b4-7; scales 4-7 take their low 4 bits from b8-11 and the top 2 from b0-3, mins 4-7
+// the high nibbles of b8-11 and the top 2 bits of b4-7.
+// Returned as 16 bytes: the 8 scales, then the 8 mins.
+TRAMONTANE_AVX2 inline __m128i scales_mins(const uint8_t* scales) {
+  uint32_t word[3];
+  std::memcpy(word, scales, 12);
+  const uint32_t six = 0x3f3f3f3f, four = 0x0f0f0f0f, two = 0x03030303;
+  return _mm_setr_epi32(int(word[0] & six), int((word[2] & four) | (((word[0] >> 6) & two) << 4)), int(word[1] & six),
+                        int(((word[2] >> 4) & four) | (((word[1] >> 6) & two) << 4)));
 }
 
 template <int T>
@@ -128,32 +122,36 @@ TRAMONTANE_AVX2 void dot_k45(StoredType type, const uint8_t* w, const uint8_t* x
   float acc[T];
   for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
+    if (five) {
+      prefetch_ahead<176>(w);
+    } else {
+      prefetch_ahead<144>(w);
+    }
     const uint8_t* qs = w + (five ? 48 : 16);
     const __m256i qh = five ? load32(w + 16) : _mm256_setzero_si256();
     __m256i q[8], scale[8];
-    int m[8];
+    const __m128i packed = scales_mins(w + 4);
+    const __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(packed));
     for (int s = 0; s < 8; ++s) {
       const __m256i v = load32(qs + 32 * (s / 2));
-      int sc;
-      scale_min(w + 4, s, sc, m[s]);
       q[s] = s % 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
       if (five) {
         const __m256i bit = _mm256_set1_epi8(char(1 << s));
         const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
         q[s] = _mm256_or_si256(q[s], _mm256_and_si256(set, _mm256_set1_epi8(16)));
       }
-      scale[s] = _mm256_set1_epi16(int16_t(sc));
+      scale[s] = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * s)));  // int16 s
     }
+    // Each sub-block's min twice: one per 16-value sum of the activations.
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(packed, packed));
     const float d = h(w), dmin = h(w + 2);
     for (int t = 0; t < T; ++t) {
       const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
       __m256i isum = _mm256_setzero_si256();
-      int32_t msum = 0;
-      for (int s = 0; s < 8; ++s) {
-        isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
-        msum += m[s] * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
-      }
-      const float term = (xb.d * d) * float(hsum(isum)) - (xb.d * dmin) * float(msum);
+      for (int s = 0; s < 8; ++s) isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
+      int32_t sum, msum;
+      hsum2(isum, _mm256_madd_epi16(mins, load32(xb.sums)), sum, msum);
+      const float term = (xb.d * d) * float(sum) - (xb.d * dmin) * float(msum);
       acc[t] = acc[t] + term;
     }
   }
@@ -167,6 +165,7 @@ TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride,
   float acc[T];
   for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += 210) {
+    prefetch_ahead<210>(w);
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
     __m256i q[8], scale[8];
     for (int half = 0; half < 2; ++half) {
@@ -184,16 +183,14 @@ TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride,
         scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
       }
     }
+    const __m256i group_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     const float d = h(w + 208);
     for (int t = 0; t < T; ++t) {
       const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
       __m256i isum = _mm256_setzero_si256();
-      int32_t offset = 0;  // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value
-      for (int k = 0; k < 8; ++k) {
-        isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
-        const int g = 2 * k;  // groups 2k and 2k + 1 hold values 32k .. 32k + 31
-        offset += 32 * (sc[g] * xb.sums[g] + sc[g + 1] * xb.sums[g + 1]);
-      }
+      for (int k = 0; k < 8; ++k) isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
+      // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value.
+      const int32_t offset = 32 * hsum(_mm256_madd_epi16(group_scales, load32(xb.sums)));
       const float term = (xb.d * d) * float(hsum(isum) - offset);
       acc[t] = acc[t] + term;
     }
@@ -206,6 +203,7 @@ TRAMONTANE_AVX2 void dot_iq4_xs(const uint8_t* w, const uint8_t* x, size_t strid
   float acc[T];
   for (int t = 0; t < T; ++t) acc[t] = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += 136) {
+    prefetch_ahead<136>(w);
     uint16_t high;
     std::memcpy(&high, w + 2, 2);
     __m256i q[8], magnitude[8], scale[8];
@@ -230,25 +228,122 @@ TRAMONTANE_AVX2 void dot_iq4_xs(const uint8_t* w, const uint8_t* x, size_t strid
   for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
+// The K formats: one row, T tokens, out[t · out_stride].
 template <int T>
-void dot_tokens(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
-  if (type == StoredType::Q6_K) return dot_q6_k<T>(w, x, stride, blocks, out);
-  if (type == StoredType::IQ4_XS) return dot_iq4_xs<T>(w, x, stride, blocks, out);
-  if (type == StoredType::Q4_K || type == StoredType::Q5_K) return dot_k45<T>(type, w, x, stride, blocks, out);
-  dot_32<T>(type, w, x, stride, blocks, out);
+void dot_k(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out,
+           size_t out_stride) {
+  float dots[T];
+  if (type == StoredType::Q6_K) {
+    dot_q6_k<T>(w, x, stride, blocks, dots);
+  } else if (type == StoredType::IQ4_XS) {
+    dot_iq4_xs<T>(w, x, stride, blocks, dots);
+  } else {
+    dot_k45<T>(type, w, x, stride, blocks, dots);
+  }
+  for (int t = 0; t < T; ++t) out[size_t(t) * out_stride] = dots[t];
+}
+
+void tile_k(StoredType type, const uint8_t* w, size_t w_stride, int rows, const uint8_t* x, size_t x_stride,
+            int tokens, int64_t blocks, float* out, size_t out_stride) {
+  for (; tokens >= 4; tokens -= 4, x += 4 * x_stride, out += 4 * out_stride) {
+    for (int r = 0; r < rows; ++r) dot_k<4>(type, w + size_t(r) * w_stride, x, x_stride, blocks, out + r, out_stride);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* wr = w + size_t(r) * w_stride;
+    switch (tokens) {
+      case 3: dot_k<3>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
+      case 2: dot_k<2>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
+      case 1: dot_k<1>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
+      default: break;
+    }
+  }
+}
+
+namespace avx2 {
+constexpr bool kWideTiles = false;  // 16 registers: tiles of 4 tokens × 2 rows
+#define KERNEL_TARGET TRAMONTANE_AVX2
+TRAMONTANE_AVX2 inline __m256i byte_dot(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+#include "quant_tile_32.inc"
+#undef KERNEL_TARGET
+}  // namespace avx2
+
+namespace vnni {
+constexpr bool kWideTiles = true;  // 32 registers (AVX-512VL): 4 tokens × 4 rows
+#define KERNEL_TARGET __attribute__((target("avx2,f16c,avx512f,avx512vl,avx512vnni")))
+KERNEL_TARGET inline __m256i byte_dot(__m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+#include "quant_tile_32.inc"
+#undef KERNEL_TARGET
+}  // namespace vnni
+
+}  // namespace
+
+namespace {
+
+// quant_dot.cpp's quantize_block, 8 values per step: the same products, rounding and
+// clamp, so the same bytes.
+TRAMONTANE_AVX2 float quantize_block_avx2(const float* x, int n, int8_t* q) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  __m256 amax = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) amax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), amax);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  const float largest = std::max(_mm_cvtss_f32(m), _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1)));
+  if (!(largest > 0.f)) {
+    std::memset(q, 0, size_t(n));
+    return 0.f;
+  }
+  const __m256 inverse = _mm256_set1_ps(127.f / largest);
+  const __m256 low = _mm256_set1_ps(-127.f), high = _mm256_set1_ps(127.f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int i = 0; i < n; i += 32) {
+    __m256i v[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), inverse),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      v[k] = _mm256_cvtps_epi32(_mm256_max_ps(low, _mm256_min_ps(high, r)));
+    }
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  return largest / 127.f;
 }
 
 }  // namespace
 
-void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
-  const uint8_t* x = static_cast<const uint8_t*>(xq);
-  for (; tokens >= 4; tokens -= 4, x += 4 * stride, out += 4) dot_tokens<4>(type, w, x, stride, blocks, out);
-  switch (tokens) {
-    case 3: dot_tokens<3>(type, w, x, stride, blocks, out); break;
-    case 2: dot_tokens<2>(type, w, x, stride, blocks, out); break;
-    case 1: dot_tokens<1>(type, w, x, stride, blocks, out); break;
-    default: break;
+void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols, void* out) {
+  if (block_size(weights) == 256) {
+    Q8KBlock* blocks = static_cast<Q8KBlock*>(out);
+    for (int64_t b = 0; b < cols / 256; ++b) {
+      Q8KBlock& block = blocks[b];
+      block.d = quantize_block_avx2(x + 256 * b, 256, block.q);
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += block.q[16 * g + l];
+        block.sums[g] = int16_t(sum);
+      }
+    }
+    return;
   }
+  Q8Block* blocks = static_cast<Q8Block*>(out);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    Q8Block& block = blocks[b];
+    block.d = quantize_block_avx2(x + 32 * b, 32, block.q);
+    int sum = 0;
+    for (int l = 0; l < 32; ++l) sum += block.q[l];
+    block.sum = sum;
+  }
+}
+
+void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
+                   int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni) {
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  if (block_size(type) == 256) return tile_k(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+  if (vnni) return vnni::tile_32(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+  avx2::tile_32(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
 }
 
 }  // namespace tramontane::cpu
@@ -256,8 +351,18 @@ void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, 
 #else
 
 namespace tramontane::cpu {
-void dot_avx2(StoredType type, const uint8_t* w, const void* xq, size_t stride, int tokens, int64_t blocks, float* out) {
-  for (int t = 0; t < tokens; ++t) out[t] = dot_scalar(type, w, static_cast<const uint8_t*>(xq) + t * stride, blocks);
+void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols, void* out) {
+  quantize_activations(weights, x, cols, out);
+}
+
+void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
+                   int tokens, int64_t blocks, float* out, size_t out_stride, bool) {
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      out[size_t(t) * out_stride + size_t(r)] = dot_scalar(type, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
+    }
+  }
 }
 }  // namespace tramontane::cpu
 

@@ -1,6 +1,6 @@
-// The 8-bit activation dot products in plain C++: the definition the AVX2 kernels
+// The 8-bit activation dot products in plain C++: the definition the SIMD kernels
 // reproduce bit for bit (quant_dot.h gives the order). Each block's integer sums are
-// exact; its fp32 term is computed as written below, then added to the accumulator.
+// exact; its fp32 terms are computed as written below, then added to the accumulators.
 #include <cstring>
 
 #include "convert.h"
@@ -17,20 +17,6 @@ float h(const uint8_t* p) {
   return f16_to_f32(v);
 }
 
-// Σ q_w · q_x over a 32-value block whose 4- or 5-bit values come as in Q4_0 / Q5_0
-// (unsigned, before the offset is taken away).
-int32_t nibble_dot(const uint8_t* qs, const uint8_t* qh, const int8_t* x) {
-  uint32_t high = 0;
-  if (qh) std::memcpy(&high, qh, 4);
-  int32_t sum = 0;
-  for (int j = 0; j < 16; ++j) {
-    const int lo = (qs[j] & 15) | int((high >> j) & 1) << 4;
-    const int hi = (qs[j] >> 4) | int((high >> (j + 16)) & 1) << 4;
-    sum += lo * x[j] + hi * x[j + 16];
-  }
-  return sum;
-}
-
 // Σ levels[q_w] · q_x over a 32-value IQ4 group.
 int32_t level_dot(const uint8_t* qs, const int8_t* x) {
   int32_t sum = 0;
@@ -38,40 +24,69 @@ int32_t level_dot(const uint8_t* qs, const int8_t* x) {
   return sum;
 }
 
-float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks) {
+// The 32 signed weight levels of a block of a 32-value format, in value order, and its
+// min (0 for the formats without one).
+template <StoredType type>
+void levels_32(const uint8_t* w, int8_t (&q)[32], float& min) {
+  const uint8_t* qs = w + 2;
+  const uint8_t* qh = nullptr;
+  int offset = 0;
+  min = 0.f;
+  switch (type) {  // known at compile time: one loop per format
+    case StoredType::Q8_0:
+      std::memcpy(q, w + 2, 32);
+      return;
+    case StoredType::Q4_0: offset = 8; break;
+    case StoredType::Q5_0: qh = w + 2, qs = w + 6, offset = 16; break;
+    case StoredType::Q4_1: qs = w + 4, min = h(w + 2); break;
+    case StoredType::Q5_1: qh = w + 4, qs = w + 8, min = h(w + 2); break;
+    default: break;  // IQ4_NL
+  }
+  uint32_t high = 0;
+  if (qh) std::memcpy(&high, qh, 4);
+  for (int j = 0; j < 16; ++j) {
+    if (type == StoredType::IQ4_NL) {
+      q[j] = int8_t(kIq4Levels[qs[j] & 15]), q[j + 16] = int8_t(kIq4Levels[qs[j] >> 4]);
+      continue;
+    }
+    q[j] = int8_t(((qs[j] & 15) | int((high >> j) & 1) << 4) - offset);
+    q[j + 16] = int8_t(((qs[j] >> 4) | int((high >> (j + 16)) & 1) << 4) - offset);
+  }
+}
+
+template <StoredType type>
+float dot_32(const uint8_t* w, const Q8Block* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
-  float acc = 0.f;
+  float acc[8] = {}, min_acc = 0.f;
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
     const Q8Block& xb = x[b];
-    float term = 0.f;
-    switch (type) {
-      case StoredType::Q8_0: {
-        int32_t sum = 0;
-        const int8_t* q = reinterpret_cast<const int8_t*>(w + 2);
-        for (int i = 0; i < 32; ++i) sum += q[i] * xb.q[i];
-        term = (h(w) * xb.d) * float(sum);
-        break;
-      }
-      case StoredType::Q4_0:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 2, nullptr, xb.q) - 8 * xb.sum);
-        break;
-      case StoredType::Q5_0:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 6, w + 2, xb.q) - 16 * xb.sum);
-        break;
-      case StoredType::Q4_1:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 4, nullptr, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
-        break;
-      case StoredType::Q5_1:
-        term = (h(w) * xb.d) * float(nibble_dot(w + 8, w + 4, xb.q)) + (h(w + 2) * xb.d) * float(xb.sum);
-        break;
-      case StoredType::IQ4_NL:
-        term = (h(w) * xb.d) * float(level_dot(w + 2, xb.q));
-        break;
-      default: break;
+    int8_t q[32];
+    float min;
+    levels_32<type>(w, q, min);
+    // Written as loops the compiler vectorizes: products (each fits 16 bits), the sums
+    // of each 4, then the eight fp32 lanes.
+    int16_t product[32];
+    for (int i = 0; i < 32; ++i) product[i] = int16_t(q[i] * xb.q[i]);
+    int32_t lane[8];
+    for (int k = 0; k < 8; ++k) {
+      lane[k] = int32_t(product[4 * k]) + product[4 * k + 1] + product[4 * k + 2] + product[4 * k + 3];
     }
-    acc = acc + term;
+    const float scale = h(w) * xb.d;
+    for (int k = 0; k < 8; ++k) acc[k] = acc[k] + float(lane[k]) * scale;
+    if (type == StoredType::Q4_1 || type == StoredType::Q5_1) min_acc = min_acc + (min * xb.d) * float(xb.sum);
   }
-  return acc;
+  return (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + min_acc;
+}
+
+float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks) {
+  switch (type) {
+    case StoredType::Q8_0: return dot_32<StoredType::Q8_0>(w, x, blocks);
+    case StoredType::Q4_0: return dot_32<StoredType::Q4_0>(w, x, blocks);
+    case StoredType::Q5_0: return dot_32<StoredType::Q5_0>(w, x, blocks);
+    case StoredType::Q4_1: return dot_32<StoredType::Q4_1>(w, x, blocks);
+    case StoredType::Q5_1: return dot_32<StoredType::Q5_1>(w, x, blocks);
+    default: return dot_32<StoredType::IQ4_NL>(w, x, blocks);
+  }
 }
 
 void scale_min(const uint8_t* scales, int s, int& sc, int& m) {

@@ -152,8 +152,8 @@ TEST(reference_path_matches_exact_dequantization) {
 }
 
 TEST(fast_path_within_llama_cpp_band) {
-  for (cpu::QuantKernel kernel : {cpu::QuantKernel::Scalar, cpu::QuantKernel::Avx2}) {
-    if (kernel == cpu::QuantKernel::Avx2 && !cpu::avx2_available()) continue;
+  for (cpu::QuantKernel kernel : {cpu::QuantKernel::Scalar, cpu::QuantKernel::Avx2, cpu::QuantKernel::Vnni}) {
+    if (!cpu::quant_kernel_available(kernel)) continue;
     KernelScope scope(kernel);
     for (size_t f = 0; f < expected().exact.size(); ++f) {
       const auto& [file, rows] = expected().exact[f];
@@ -173,11 +173,15 @@ TEST(fast_path_within_llama_cpp_band) {
 
 TEST(fast_path_same_bits_for_any_kernel_threads_and_chunking) {
   if (!cpu::avx2_available()) return;
-  for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf"}) {
+  for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf", "tiny-llama-Q8_0.gguf"}) {
     std::vector<float> scalar, avx2, avx2_one_thread, avx2_one_by_one;
     {
       KernelScope scope(cpu::QuantKernel::Scalar);
       scalar = run(kDir + file, 2);
+    }
+    if (cpu::vnni_available()) {
+      KernelScope scope(cpu::QuantKernel::Vnni);
+      CHECK_MSG(run(kDir + file, 2) == scalar, "%s: scalar and VNNI differ", file);
     }
     KernelScope scope(cpu::QuantKernel::Avx2);
     avx2 = run(kDir + file, 2);

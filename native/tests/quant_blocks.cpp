@@ -1,8 +1,9 @@
 // The block formats and the dot products on them: the worked examples of
 // cpu/quant_blocks.h decoded by the reference dequantization, the reference quantizer's
 // round trip within each format's precision, fp32 → f16 rounding, and every fast dot
-// product (scalar and AVX2) against the exact dot product of the dequantized row with
-// the fp32 activations, with scalar and AVX2 bit-identical.
+// product (scalar, AVX2, AVX-512 VNNI) against the exact dot product of the dequantized
+// row with the fp32 activations, with every kernel bit-identical to the scalar one and
+// to quant_dot.h's order, and the tiled matrix product identical to the single dots.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,7 +14,9 @@
 #include "harness.h"
 #include "quant_blocks.h"
 #include "quant_dot.h"
+#include "quant_matmul.h"
 #include "tensor.h"
+#include "thread_pool.h"
 
 using namespace tramontane;
 using namespace tramontane::cpu;
@@ -22,6 +25,15 @@ namespace {
 
 const StoredType kQuantized[] = {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_1, StoredType::Q5_0,  StoredType::Q5_1,
                             StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K, StoredType::IQ4_NL, StoredType::IQ4_XS};
+
+// The SIMD kernels this CPU runs.
+std::vector<QuantKernel> simd_kernels() {
+  std::vector<QuantKernel> out;
+  for (QuantKernel k : {QuantKernel::Avx2, QuantKernel::Vnni}) {
+    if (quant_kernel_available(k)) out.push_back(k);
+  }
+  return out;
+}
 
 void put_half(uint8_t* p, float x) {
   const uint16_t h = f32_to_f16(x);
@@ -226,10 +238,10 @@ TEST(fast_dots_match_the_exact_dot) {
         const double tolerance = activation_bound(t, wd, x);
         CHECK_MSG(std::fabs(scalar - exact) <= tolerance, "%s n=%lld: %.6f vs %.6f", stored_type_name(t),
                   (long long)n, scalar, exact);
-        if (avx2_available()) {
-          const float avx2 = quant_dot(QuantKernel::Avx2, t, q.data(), xq.data(), n);
-          CHECK_MSG(std::memcmp(&avx2, &scalar, 4) == 0, "%s n=%lld: AVX2 %.9g vs scalar %.9g", stored_type_name(t),
-                    (long long)n, avx2, scalar);
+        for (QuantKernel k : simd_kernels()) {
+          const float fast = quant_dot(k, t, q.data(), xq.data(), n);
+          CHECK_MSG(std::memcmp(&fast, &scalar, 4) == 0, "%s n=%lld: %s %.9g vs scalar %.9g", stored_type_name(t),
+                    (long long)n, quant_kernel_name(k), fast, scalar);
         }
       }
     }
@@ -256,12 +268,109 @@ TEST(fast_dots_on_extreme_blocks_agree) {
       std::vector<uint8_t> xq(q8_bytes(t, n));
       quantize_activations(t, x.data(), n, xq.data());
       const float scalar = quant_dot(QuantKernel::Scalar, t, q.data(), xq.data(), n);
-      const float avx2 = quant_dot(QuantKernel::Avx2, t, q.data(), xq.data(), n);
-      CHECK_MSG(std::memcmp(&avx2, &scalar, 4) == 0, "%s fill %d: %.9g vs %.9g", stored_type_name(t), fill, avx2, scalar);
+      for (QuantKernel k : simd_kernels()) {
+        const float fast = quant_dot(k, t, q.data(), xq.data(), n);
+        CHECK_MSG(std::memcmp(&fast, &scalar, 4) == 0, "%s %s fill %d: %.9g vs %.9g", stored_type_name(t),
+                  quant_kernel_name(k), fill, fast, scalar);
+      }
       std::vector<float> wd(static_cast<size_t>(n));
       dequantize_row(t, q.data(), wd.data(), n);
       CHECK_MSG(std::fabs(scalar - exact_dot(t, wd, x)) <= activation_bound(t, wd, x), "%s fill %d: %.6f vs %.6f",
                 stored_type_name(t), fill, scalar, exact_dot(t, wd, x));
+    }
+  }
+}
+
+TEST(activations_quantized_alike_by_both_quantizers) {
+  // The SIMD quantizer writes the scalar one's bytes: random rows, a zero block, an
+  // outlier, and values on the rounding ties (k + 0.5 after scaling).
+  if (!avx2_available()) return;
+  std::mt19937 rng(13);
+  for (StoredType t : {StoredType::Q8_0, StoredType::Q4_K}) {
+    for (int trial = 0; trial < 8; ++trial) {
+      const int64_t n = 1024;
+      std::vector<float> x = random_row(rng, n, 1.f);
+      if (trial == 1) std::fill(x.begin(), x.begin() + 256, 0.f);
+      if (trial == 2) x[7] = -300.f;
+      if (trial == 3) {  // each block's largest is 127, so the scale is 1 and k + 0.5 stays a tie
+        for (int64_t i = 0; i < n; ++i) x[size_t(i)] = i % 32 == 0 ? 127.f : float(i % 254 - 127) + 0.5f;
+      }
+      std::vector<uint8_t> a(q8_bytes(t, n)), b(q8_bytes(t, n));
+      quantize_activations(t, x.data(), n, a.data());
+      quantize_activations_avx2(t, x.data(), n, b.data());
+      CHECK_MSG(a == b, "%s trial %d: the quantizers differ", stored_type_name(t), trial);
+    }
+  }
+}
+
+TEST(scalar_dot_follows_the_documented_order) {
+  // quant_dot.h's eight lanes for the 32-value formats, written out for Q8_0 and Q4_1
+  // (a min): the scalar kernel, the definition every SIMD kernel matches, gives these bits.
+  std::mt19937 rng(5);
+  const int64_t n = 320;  // 10 blocks: lanes wrap past 8 blocks
+  for (StoredType t : {StoredType::Q8_0, StoredType::Q4_1}) {
+    std::vector<uint8_t> q(row_bytes(t, n));
+    const std::vector<float> w = random_row(rng, n, 0.05f), x = random_row(rng, n, 1.f);
+    quantize_row(t, w.data(), q.data(), n);
+    std::vector<uint8_t> xq(q8_bytes(t, n));
+    quantize_activations(t, x.data(), n, xq.data());
+    const Q8Block* xb = reinterpret_cast<const Q8Block*>(xq.data());
+    float lanes[8] = {}, mins = 0.f;
+    for (int64_t b = 0; b < n / 32; ++b) {
+      const uint8_t* wb = &q[size_t(b) * block_bytes(t)];
+      std::vector<float> levels(32);
+      dequantize_row(t, wb, levels.data(), 32);
+      const float d = f16_to_f32(uint16_t(wb[0] | wb[1] << 8));
+      const float m = t == StoredType::Q4_1 ? f16_to_f32(uint16_t(wb[2] | wb[3] << 8)) : 0.f;
+      for (int k = 0; k < 8; ++k) {
+        int32_t lane = 0;
+        for (int i = 4 * k; i < 4 * k + 4; ++i) lane += int(std::lround((levels[i] - m) / d)) * xb[b].q[i];
+        lanes[k] = lanes[k] + float(lane) * (d * xb[b].d);
+      }
+      if (t == StoredType::Q4_1) mins = mins + (m * xb[b].d) * float(xb[b].sum);
+    }
+    const float expected =
+        (((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))) + mins;
+    const float scalar = quant_dot(QuantKernel::Scalar, t, q.data(), xq.data(), n);
+    CHECK_MSG(std::memcmp(&expected, &scalar, 4) == 0, "%s: %.9g vs %.9g", stored_type_name(t), scalar, expected);
+  }
+}
+
+TEST(tiled_matmul_matches_single_dots_for_any_threads) {
+  // Row counts and token counts that leave partial tiles (rows of 1..3 past the tiles of
+  // 4 and 16, tokens past groups of 4): every entry is the single dot's bits.
+  std::mt19937 rng(9);
+  for (StoredType t : kQuantized) {
+    const int64_t cols = block_size(t) == 256 ? 512 : 96, rows = 37;
+    std::vector<uint8_t> wq(size_t(rows) * row_bytes(t, cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<float> w = random_row(rng, cols, 0.05f);
+      quantize_row(t, w.data(), &wq[size_t(r) * row_bytes(t, cols)], cols);
+    }
+    const Matrix m{wq.data(), t, rows, cols};
+    for (int n : {1, 2, 3, 5, 9}) {
+      const std::vector<float> x = random_row(rng, cols * n, 1.f);
+      std::vector<uint8_t> xq(q8_bytes(t, cols));
+      std::vector<float> expected(size_t(n * rows));
+      for (int tok = 0; tok < n; ++tok) {
+        quantize_activations(t, &x[size_t(tok * cols)], cols, xq.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          expected[size_t(tok * rows + r)] =
+              quant_dot(QuantKernel::Scalar, t, &wq[size_t(r) * row_bytes(t, cols)], xq.data(), cols);
+        }
+      }
+      std::vector<QuantKernel> kernels = simd_kernels();
+      kernels.push_back(QuantKernel::Scalar);
+      for (QuantKernel k : kernels) {
+        for (int threads : {1, 2}) {
+          ThreadPool pool(threads);
+          std::vector<uint8_t> scratch;
+          std::vector<float> out(expected.size());
+          quant_matmul(out.data(), x.data(), n, m, pool, scratch, k);
+          CHECK_MSG(std::memcmp(out.data(), expected.data(), out.size() * 4) == 0, "%s %s n=%d threads=%d",
+                    stored_type_name(t), quant_kernel_name(k), n, threads);
+        }
+      }
     }
   }
 }

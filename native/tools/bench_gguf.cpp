@@ -1,8 +1,14 @@
-// tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] MODEL...
+// tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] [--llama-bench PATH] MODEL...
 // CPU speed of each model (a safetensors folder, a .gguf file or a folder holding one):
 // prefill of a --prompt-token chunk (default 512) and greedy decode of --decode tokens
 // (default 128) after it, in tokens per second, best of 3 runs. Token ids are a fixed
-// pseudo-random sequence, so every model sees the same work.
+// pseudo-random sequence, so every model sees the same work. With --llama-bench, each
+// .gguf file is also run by llama.cpp's llama-bench (same threads and sizes, 3
+// repetitions, the best kept), right after ours, and the ratios are printed.
+//
+// tramontane-bench_gguf --kernels: the quantized matrix product alone, one thread, a
+// 1024 × 1024 matrix of each type times 512 tokens (prefill) and 1 (decode), in
+// billions of multiply-adds per second for each kernel this CPU has, best of 5.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,7 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "json.h"
+#include "quant_blocks.h"
 #include "quant_dot.h"
+#include "quant_matmul.h"
+#include "thread_pool.h"
 #include "tramontane/engine.h"
 
 using namespace tramontane;
@@ -20,19 +30,85 @@ static double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+struct Speed {
+  double prefill = 0, decode = 0;
+};
+
+// llama-bench's best prefill and decode tok/s for a GGUF file (its JSON output).
+static Speed llama_bench(const std::string& binary, const std::string& model, int threads, int prompt, int decode) {
+  const std::string command = "'" + binary + "' -m '" + model + "' -t " + std::to_string(threads) + " -p " +
+                              std::to_string(prompt) + " -n " + std::to_string(decode) + " -r 3 -o json 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw Error("cannot run " + binary);
+  std::string text;
+  char buffer[4096];
+  for (size_t got; (got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) text.append(buffer, got);
+  if (pclose(pipe) != 0) throw Error("llama-bench failed on " + model + ": " + command);
+  Speed speed;
+  const json::Value tests = json::Value::parse(text, "llama-bench output");
+  for (const json::Value& test : tests.as_array()) {
+    double best = 0;
+    for (const json::Value& ts : test.find("samples_ts")->as_array()) best = std::max(best, ts.as_number());
+    (test.find("n_gen")->as_int() > 0 ? speed.decode : speed.prefill) = best;
+  }
+  return speed;
+}
+
+static void bench_kernels() {
+  const int64_t rows = 1024, cols = 1024;
+  std::vector<float> values(size_t(rows * cols)), x(size_t(512 * cols));
+  uint32_t state = 7;
+  auto next = [&] { return float(int((state = state * 1664525u + 1013904223u) >> 9) % 2001 - 1000) / 1000.f; };
+  for (float& v : values) v = 0.05f * next();
+  for (float& v : x) v = next();
+  cpu::ThreadPool pool(1);
+  std::printf("quantized matmul, one thread, %lld x %lld, GMAC/s (best of 5)\n", (long long)rows, (long long)cols);
+  std::printf("%-8s %-10s %12s %12s\n", "type", "kernel", "prefill 512", "decode");
+  for (StoredType t : {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K}) {
+    std::vector<uint8_t> bytes(size_t(rows) * row_bytes(t, cols));
+    for (int64_t r = 0; r < rows; ++r) cpu::quantize_row(t, &values[size_t(r * cols)], &bytes[size_t(r) * row_bytes(t, cols)], cols);
+    const Matrix m{bytes.data(), t, rows, cols};
+    for (cpu::QuantKernel k : {cpu::QuantKernel::Scalar, cpu::QuantKernel::Avx2, cpu::QuantKernel::Vnni}) {
+      if (!cpu::quant_kernel_available(k)) continue;
+      double rate[2] = {0, 0};
+      const int tokens[2] = {512, 1};
+      for (int i = 0; i < 2; ++i) {
+        std::vector<float> out(size_t(tokens[i] * rows));
+        std::vector<uint8_t> scratch;
+        const int reps = tokens[i] == 1 ? 200 : 1;
+        for (int run = 0; run < 5; ++run) {
+          const Clock::time_point t0 = Clock::now();
+          for (int r = 0; r < reps; ++r) cpu::quant_matmul(out.data(), x.data(), tokens[i], m, pool, scratch, k);
+          rate[i] = std::max(rate[i], double(reps) * tokens[i] * rows * cols / seconds_since(t0) / 1e9);
+        }
+      }
+      std::printf("%-8s %-10s %12.2f %12.2f\n", stored_type_name(t), cpu::quant_kernel_name(k), rate[0], rate[1]);
+      std::fflush(stdout);
+    }
+  }
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--kernels") {
+    bench_kernels();
+    return 0;
+  }
   int threads = 2, prompt = 512, decode = 128;
+  std::string llama;
   std::vector<std::string> models;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "--threads" || a == "--prompt" || a == "--decode") && i + 1 < argc) {
       (a == "--threads" ? threads : a == "--prompt" ? prompt : decode) = std::atoi(argv[++i]);
+    } else if (a == "--llama-bench" && i + 1 < argc) {
+      llama = argv[++i];
     } else {
       models.push_back(a);
     }
   }
   if (models.empty() || threads < 1 || prompt < 1 || decode < 1) {
-    std::fprintf(stderr, "usage: tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] MODEL...\n");
+    std::fprintf(stderr,
+                 "usage: tramontane-bench_gguf [--threads N] [--prompt N] [--decode N] [--llama-bench PATH] MODEL...\n");
     return 2;
   }
   std::printf("threads %d, quantized kernels: %s\n", threads, cpu::quant_kernel_name(cpu::quant_kernel()));
@@ -67,6 +143,13 @@ int main(int argc, char** argv) {
       }
       std::printf("%-48s %14.1f %14.1f\n", path.c_str(), best_prefill, best_decode);
       std::fflush(stdout);
+      if (!llama.empty() && path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
+        const Speed lc = llama_bench(llama, path, threads, prompt, decode);
+        std::printf("%-48s %14.1f %14.1f\n", "  llama.cpp, same file", lc.prefill, lc.decode);
+        std::printf("%-48s %13.2fx %13.2fx\n", "  ratio (ours / llama.cpp)", best_prefill / lc.prefill,
+                    best_decode / lc.decode);
+        std::fflush(stdout);
+      }
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
