@@ -121,13 +121,19 @@ export class RemoteBackend implements Backend {
       if (response.status === 404) throw new Error(`${where} answered 404 (${message}): name the model with tramontane.remote.model (--remote-model)`);
       throw refusal(where, response.status, message);
     }
-    const body = (await response.json().catch(() => undefined)) as { data?: { id?: unknown }[] } | undefined;
-    const ids = (body?.data ?? []).map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
+    const body = (await response.json().catch(() => undefined)) as { data?: { id?: unknown; owned_by?: unknown }[] } | undefined;
+    const entries = body?.data ?? [];
+    const ids = entries.map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
     if (this.model) {
       if (ids.length > 0 && !ids.includes(this.model)) throw new Error(`${this.base} does not serve the model "${this.model}"; it serves ${ids.map((id) => `"${id}"`).join(', ')}`);
     } else {
       if (ids.length === 0) throw new Error(`${where} lists no model: name one with tramontane.remote.model (--remote-model)`);
       this.model = ids[0];
+    }
+    // llama.cpp's server answers a request with "suffix" from the prompt alone: every
+    // suggestion would ignore the text after the cursor, silently.
+    if (this.options.fim === 'suffix' && entries.find((entry) => entry.id === this.model)?.owned_by === 'llamacpp') {
+      throw new Error(`${this.base} is llama.cpp's server, which ignores "suffix" in /v1/completions: set tramontane.remote.fim to template (--remote-fim template)`);
     }
     this.autoTemplate ??= templateForModelName(this.model);
   }

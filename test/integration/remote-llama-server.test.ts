@@ -218,6 +218,18 @@ describe('remote backend against llama.cpp llama-server', { skip }, () => {
     }
   });
 
+  test('prompt+suffix mode is refused at start: llama-server drops "suffix" from /v1/completions', async () => {
+    // It would answer, from the text before the cursor alone.
+    const client = await LspClient.start(remoteArgs(server.base, '--remote-fim', 'suffix'));
+    try {
+      const status = await settled(client);
+      assert.equal(status.state, 'error');
+      assert.match(status.error!, /llama\.cpp's server, which ignores "suffix" in \/v1\/completions: set tramontane\.remote\.fim to template \(--remote-fim template\)/);
+    } finally {
+      await client.stop();
+    }
+  });
+
   test('a wrong key: the first completion fails with the 401 and what to do, and the status shows it', async () => {
     // llama-server answers /v1/models without a key: the refusal comes with the first request.
     const client = await LspClient.start(['--remote', server.base, '--remote-token', 'wrong-key'], { fimTemplate: 'mistral' });
