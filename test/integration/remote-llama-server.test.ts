@@ -148,6 +148,25 @@ describe('remote backend against llama.cpp llama-server', { skip }, () => {
     }
   });
 
+  test('a suggestion that ends before the stream does still reports its prompt and reuse', async () => {
+    // A multi-line suggestion ends where its block does: the language server stops
+    // reading before llama-server's final chunk, the only one with usage.
+    const client = await LspClient.start(remoteArgs(server.base), { fimTemplate: 'mistral', maxTokens: 64 });
+    try {
+      await client.ready();
+      const uri = 'file:///w/m.py';
+      client.open(uri, 'import math\n\n\ndef area(r):\n    \n\n\ndef main():\n    print(area(2))\n', 'python');
+      await client.complete(uri, { line: 4, character: 4 });
+      const stats = await client.lastStats();
+      assert.equal(stats.outcome, 'complete');
+      assert.ok(stats.generatedTokens < 64, `${stats.generatedTokens} tokens: the suggestion did not end early`);
+      assert.ok(stats.promptTokens! > 20, `prompt of ${stats.promptTokens} tokens`);
+      assert.equal(stats.reusedTokens! + stats.computedTokens!, stats.promptTokens);
+    } finally {
+      await client.stop();
+    }
+  });
+
   test('chat streams through /v1/chat/completions', async () => {
     const client = await LspClient.start(remoteArgs(server.base));
     try {
