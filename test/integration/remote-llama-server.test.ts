@@ -95,7 +95,7 @@ describe('remote backend against llama.cpp llama-server', { skip }, () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the model is discovered from /v1/models and shown in the status', async () => {
+  test('the model is discovered from /v1/models (or named, and found there) and shown in the status', async () => {
     const client = await LspClient.start(remoteArgs(server.base), { maxTokens: 6 });
     try {
       const status = await client.ready();
@@ -103,6 +103,12 @@ describe('remote backend against llama.cpp llama-server', { skip }, () => {
       assert.equal(status.remoteModel, ALIAS);
     } finally {
       await client.stop();
+    }
+    const named = await LspClient.start(remoteArgs(server.base, '--remote-model', ALIAS));
+    try {
+      assert.equal((await named.ready()).remoteModel, ALIAS);
+    } finally {
+      await named.stop();
     }
   });
 
