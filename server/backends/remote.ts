@@ -24,7 +24,17 @@ export interface RemoteOptions {
 interface StreamChunk {
   choices?: { text?: string; delta?: { content?: string }; finish_reason?: string | null }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } };
+  /** llama.cpp's, in every chunk with timings_per_token: prompt tokens from its cache, computed, generated. */
+  timings?: { cache_n?: number; prompt_n?: number; predicted_n?: number };
   error?: { message?: string };
+}
+
+/** The usage a chunk reports, or what llama.cpp's timings say of it. */
+function usageOf(chunk: StreamChunk): StreamChunk['usage'] {
+  if (chunk.usage) return chunk.usage;
+  const { cache_n, prompt_n, predicted_n } = chunk.timings ?? {};
+  if (cache_n === undefined || prompt_n === undefined) return undefined;
+  return { prompt_tokens: cache_n + prompt_n, completion_tokens: predicted_n, prompt_tokens_details: { cached_tokens: cache_n } };
 }
 
 function finishOf(reason: string | null | undefined): RunFinish {
@@ -67,6 +77,8 @@ export class RemoteBackend implements Backend {
   /** The model requests name: the setting, or what the server's /v1/models lists first. */
   model: string;
   private readonly base: string;
+  /** llama.cpp's server: no usage before its last chunk, but timings in every one on request. */
+  private llamaCpp = false;
 
   /** A backend whose model is known: named by the options or discovered from the server. */
   static async connect(options: RemoteOptions): Promise<RemoteBackend> {
@@ -121,13 +133,20 @@ export class RemoteBackend implements Backend {
       if (response.status === 404) throw new Error(`${where} answered 404 (${message}): name the model with tramontane.remote.model (--remote-model)`);
       throw refusal(where, response.status, message);
     }
-    const body = (await response.json().catch(() => undefined)) as { data?: { id?: unknown }[] } | undefined;
-    const ids = (body?.data ?? []).map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
+    const body = (await response.json().catch(() => undefined)) as { data?: { id?: unknown; owned_by?: unknown }[] } | undefined;
+    const entries = body?.data ?? [];
+    const ids = entries.map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
     if (this.model) {
       if (ids.length > 0 && !ids.includes(this.model)) throw new Error(`${this.base} does not serve the model "${this.model}"; it serves ${ids.map((id) => `"${id}"`).join(', ')}`);
     } else {
       if (ids.length === 0) throw new Error(`${where} lists no model: name one with tramontane.remote.model (--remote-model)`);
       this.model = ids[0];
+    }
+    this.llamaCpp = entries.find((entry) => entry.id === this.model)?.owned_by === 'llamacpp';
+    // llama.cpp's server answers a request with "suffix" from the prompt alone: every
+    // suggestion would ignore the text after the cursor, silently.
+    if (this.options.fim === 'suffix' && this.llamaCpp) {
+      throw new Error(`${this.base} is llama.cpp's server, which ignores "suffix" in /v1/completions: set tramontane.remote.fim to template (--remote-fim template)`);
     }
     this.autoTemplate ??= templateForModelName(this.model);
   }
@@ -159,7 +178,7 @@ export class RemoteBackend implements Backend {
         const chunk = JSON.parse(data) as StreamChunk;
         if (chunk.error) throw new Error(`remote server error: ${chunk.error.message ?? 'unknown'}`);
         onChunk(chunk);
-        if (chunk.usage) usage = chunk.usage;
+        usage = usageOf(chunk) ?? usage;
         const reason = chunk.choices?.[0]?.finish_reason;
         if (reason) finish = finishOf(reason);
       }
@@ -179,9 +198,10 @@ export class RemoteBackend implements Backend {
           max_tokens: job.maxTokens,
           temperature: job.temperature,
           stop: job.stop.length > 0 ? job.stop : undefined,
-          // Usage in every chunk (vLLM's continuous_usage_stats): a suggestion that ends
-          // early closes the stream before the final usage chunk would come.
+          // Usage in every chunk (vLLM's continuous_usage_stats, llama.cpp's timings): a
+          // suggestion that ends early closes the stream before the final usage chunk would come.
           stream_options: { include_usage: true, continuous_usage_stats: true },
+          ...(this.llamaCpp ? { timings_per_token: true } : {}),
         },
         job.signal,
       );
