@@ -31,4 +31,11 @@ describe('findLoop', () => {
     assert.equal(findLoop('€'.repeat(100)), undefined);
     assert.ok(findLoop('Tiesé, us - Add a day of a day of a day of a day of a day of a day of a day of') !== undefined, 'a short phrase over and over');
   });
+
+  test('a few letters back to back over a long stretch is a loop (seen through a remote server)', () => {
+    const text = `Recursion is when ${'ass'.repeat(40)}`;
+    assert.equal(text.slice(0, findLoop(text)), 'Recursion is when ass');
+    assert.equal(findLoop(`x = ${'0'.repeat(20)}`), undefined, 'a short run of one digit is content');
+    assert.equal(findLoop(`Title\n${'='.repeat(120)}`), undefined, 'an underline has no letter or digit');
+  });
 });
