@@ -116,8 +116,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : name_(base_name(path
     }
     t.nbytes = size_t(expected);
     t.data = data + begin;
-    // The format does not promise alignment; a misaligned tensor is copied once.
-    if (reinterpret_cast<uintptr_t>(t.data) % block_bytes(t.type) != 0) {
+    // The format does not promise alignment; a misaligned tensor is copied once (an
+    // empty one has nothing to copy or read).
+    if (t.nbytes > 0 && reinterpret_cast<uintptr_t>(t.data) % block_bytes(t.type) != 0) {
       realigned_.emplace_back((t.nbytes + 3) / 4);
       std::memcpy(realigned_.back().data(), t.data, t.nbytes);
       t.data = realigned_.back().data();
