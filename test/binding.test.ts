@@ -131,8 +131,8 @@ describe('streaming text and cancellation', () => {
   });
   after(() => model.dispose());
 
-  test('an AbortSignal stops generation within one token', async () => {
-    const session = model.createSession();
+  // Generates until the third text piece reaches JS, then aborts.
+  async function abortAfterThreePieces(session: ReturnType<Model['createSession']>) {
     await session.feed(model.tokenize('def main():', { bos: true }));
     const abort = new AbortController();
     let pieces = 0;
@@ -145,11 +145,26 @@ describe('streaming text and cancellation', () => {
         },
       },
     );
-    assert.equal(result.finish, 'cancelled');
-    // Pieces reach JS a little after the engine produces them; a token or two may
-    // be in flight when the abort lands, never hundreds.
-    assert.ok(result.tokens.length < 12, `stopped after ${result.tokens.length} tokens`);
     session.dispose();
+    return result;
+  }
+
+  // The engine stops within one step of the cancel flag (exactly: the engine tests
+  // cancel from the listener, tests/engine.cpp). Here pieces reach JS some time after
+  // the engine produces them, a few or a few dozen on a loaded machine (21 seen in
+  // CI), so the bound is the one JS can hold: the abort lands long before the 5000.
+  test('an AbortSignal stops generation', async () => {
+    const result = await abortAfterThreePieces(model.createSession({ maxDraft: 0 }));
+    assert.equal(result.finish, 'cancelled');
+    assert.ok(result.tokens.length < 100, `stopped after ${result.tokens.length} tokens`);
+  });
+
+  test('with drafting, an AbortSignal stops generation', async () => {
+    // A step verifies up to 8 drafted tokens, so it may bring 9 tokens at once.
+    const result = await abortAfterThreePieces(model.createSession());
+    assert.equal(result.finish, 'cancelled');
+    assert.ok(result.steps < 100, `stopped after ${result.steps} steps (${result.tokens.length} tokens)`);
+    assert.ok(result.tokens.length <= 9 * result.steps, 'no more than 9 tokens per step');
   });
 
   test('a signal aborted before the call rejects without running', async () => {
