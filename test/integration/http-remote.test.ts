@@ -1,17 +1,16 @@
 // `tramontane serve --http`: the engine as an OpenAI-compatible server, and the
 // language server's remote backend talking to it (a second real server process).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ResponseError } from 'vscode-languageserver-protocol/node';
 import { sseData } from '../../server/backends/sse';
 import { ErrorCodes } from '../../server/protocol';
-import { tramontane } from '../helpers/cli';
+import { serveHttp, tramontane } from '../helpers/cli';
 import { LspClient, itemsOf } from '../helpers/lsp-client';
 import { SMALL, writeTinyModel } from '../helpers/tiny-model';
-import { ROOT, tokenizerPath } from '../helpers/tokenizers';
+import { tokenizerPath } from '../helpers/tokenizers';
 
 const TOKEN = 'test-secret-token';
 const dir = writeTinyModel({ ...SMALL, vocab: 32768, eos: 32767 }, 11, { tokenizerFrom: tokenizerPath('v3', 'tokenizer.json') });
@@ -19,18 +18,7 @@ let server: ChildProcess;
 let base: string;
 
 before(async () => {
-  server = spawn(process.execPath, [path.join(ROOT, 'bin', 'tramontane.js'), 'serve', '--model', dir, '--http', '127.0.0.1:0', '--token', TOKEN], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  base = await new Promise<string>((resolve, reject) => {
-    server.stderr!.on('data', (data: Buffer) => {
-      stderr += data.toString();
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stderr);
-      if (match) resolve(match[1]);
-    });
-    server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
+  ({ base, process: server } = await serveHttp(['--model', dir, '--token', TOKEN]));
 });
 after(() => {
   server.kill();

@@ -2,29 +2,17 @@
 // tokens drafted from the context (speculative decoding) in OpenAI's usage fields,
 // `completion_tokens_details.accepted_prediction_tokens` / `rejected_prediction_tokens`.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { sseData } from '../../server/backends/sse';
-import { ROOT } from '../helpers/tokenizers';
+import { serveHttp } from '../helpers/cli';
 
 const TOKEN = 'speculative-test-token';
 let server: ChildProcess;
 let base: string;
 
 before(async () => {
-  server = spawn(process.execPath, [path.join(ROOT, 'bin', 'tramontane.js'), 'serve', '--backend', 'cpu', '--http', '127.0.0.1:0', '--token', TOKEN], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  base = await new Promise<string>((resolve, reject) => {
-    server.stderr!.on('data', (data: Buffer) => {
-      stderr += data.toString();
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stderr);
-      if (match) resolve(match[1]);
-    });
-    server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
+  ({ base, process: server } = await serveHttp(['--backend', 'cpu', '--token', TOKEN]));
 });
 after(() => server.kill());
 

@@ -2,15 +2,16 @@
 // asks for, how it shows the remote the text around the cursor, and what the status
 // says when the remote refuses. Against a real `tramontane serve --http` process.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { serveHttp } from '../helpers/cli';
 import { LspClient, itemsOf } from '../helpers/lsp-client';
 import { SMALL, writeTinyModel } from '../helpers/tiny-model';
-import { ROOT, tokenizerPath } from '../helpers/tokenizers';
+import { tokenizerPath } from '../helpers/tokenizers';
 
 const TOKEN = 'remote-test-token';
 
@@ -19,18 +20,7 @@ async function startHttpServer(name: string): Promise<{ base: string; process: C
   const made = writeTinyModel({ ...SMALL, vocab: 32768, eos: 32767 }, 11, { tokenizerFrom: tokenizerPath('v3', 'tokenizer.json') });
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tramontane-remote-')), name);
   fs.renameSync(made, dir);
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tramontane.js'), 'serve', '--model', dir, '--http', '127.0.0.1:0', '--token', TOKEN], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (data: Buffer) => {
-      stderr += data.toString();
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stderr);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-  });
+  const { base, process: child } = await serveHttp(['--model', dir, '--token', TOKEN]);
   return { base, process: child, dir };
 }
 
