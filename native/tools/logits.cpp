@@ -97,7 +97,10 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "tramontane-logits: out of memory\n");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tramontane-logits: %s\n", e.what());
+    // The engine's GPU memory line has the numbers; this tool's ways out follow it.
+    const bool gpu_full = std::strstr(e.what(), "not enough GPU memory") != nullptr;
+    std::fprintf(stderr, "tramontane-logits: %s%s\n", e.what(),
+                 gpu_full ? "; use a quantized model file, or the CPU (--backend cpu)" : "");
   }
   return 1;
 }

@@ -218,8 +218,8 @@ time.sleep(3600)
     echo "exit $logits_rc"
     lines=$(wc -l < /tmp/logits-oom.txt)
     if [ "$logits_rc" = 1 ] && [ "$lines" = 1 ] &&
-       grep -qE "not enough GPU memory.*need [0-9]+ MiB, [0-9]+ MiB free of [0-9]+ MiB" /tmp/logits-oom.txt; then
-      result ok "tramontane-logits: one line with the numbers, exit 1"
+       grep -qE "not enough GPU memory.*need [0-9]+ MiB, [0-9]+ MiB free of [0-9]+ MiB; use a quantized model file, or the CPU" /tmp/logits-oom.txt; then
+      result ok "tramontane-logits: one line with the numbers and what to do, exit 1"
     else
       result FAIL "tramontane-logits: exit $logits_rc, $lines lines: $(head -c 200 /tmp/logits-oom.txt)"
     fi

@@ -217,7 +217,7 @@ def main():
     ap.add_argument("serve_args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     serve_args = a.serve_args[1:] if a.serve_args[:1] == ["--"] else a.serve_args
-    advice = a.advice or ("quantized model file, or the CPU" if a.mode.endswith("load") else "smaller context|the CPU")
+    advice = a.advice or ("quantized model file, or the CPU" if a.mode.endswith("load") else "smaller (context|slack).*or the CPU")
     print(f"== {a.mode}: serve {' '.join(serve_args)}", flush=True)
     if a.mode == "http-load":
         http_case(serve_args, advice)

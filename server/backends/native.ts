@@ -111,7 +111,7 @@ export class NativeBackend implements Backend {
     try {
       return this.model.createSession({ slack: this.options.slack, chunk: this.options.chunk, context: this.options.context });
     } catch (error) {
-      throw adviseMemory(error); // a session's cache that does not fit the GPU
+      throw adviseMemory(error, this.model.config.slidingWindow > 0); // a session's cache that does not fit the GPU
     }
   }
 
