@@ -33,6 +33,16 @@ uint16_t f32_to_f16(float x) {
   return uint16_t(sign | (e << 10) | (m - 1024));
 }
 
+void k_scale_min(const uint8_t* scales, int s, int& sc, int& m) {
+  if (s < 4) {
+    sc = scales[s] & 63;
+    m = scales[s + 4] & 63;
+  } else {
+    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
+    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
+  }
+}
+
 namespace {
 
 float h(const uint8_t* p) {
@@ -43,17 +53,6 @@ float h(const uint8_t* p) {
 void put_h(uint8_t* p, float x) {
   const uint16_t v = f32_to_f16(x);
   std::memcpy(p, &v, 2);
-}
-
-// The 6-bit scale and min of sub-block s of a Q4_K / Q5_K block (see the header).
-void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
-  if (s < 4) {
-    sc = scales[s] & 63;
-    m = scales[s + 4] & 63;
-  } else {
-    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
-    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
 }
 
 void pack_scale_min(uint8_t* scales, const int* sc, const int* m) {
@@ -124,7 +123,7 @@ void dq_k45(const uint8_t* b, float* y, bool five) {
     for (int half = 0; half < 2; ++half) {
       const int s = 2 * c + half;
       int sc, m;
-      scale_min(scales, s, sc, m);
+      k_scale_min(scales, s, sc, m);
       const float ds = d * float(sc), ms = dmin * float(m);
       for (int l = 0; l < 32; ++l) {
         int q = half ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 15;

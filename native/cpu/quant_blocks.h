@@ -59,6 +59,10 @@ extern const int8_t kIq4Levels[16];
 // fp32 → f16, rounded to nearest even (overflow → inf).
 uint16_t f32_to_f16(float x);
 
+// The 6-bit scale and min of sub-block s (0..7) of a Q4_K / Q5_K block, from its
+// scales[12] (the packing in the header above).
+void k_scale_min(const uint8_t* scales, int s, int& sc, int& m);
+
 // The values of n consecutive weights (n a multiple of the block size) as fp32.
 // Every value is computed exactly as the formulas above say, in fp32.
 void dequantize_row(StoredType type, const void* src, float* dst, int64_t n);

@@ -89,15 +89,6 @@ float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks
   }
 }
 
-void scale_min(const uint8_t* scales, int s, int& sc, int& m) {
-  if (s < 4) {
-    sc = scales[s] & 63;
-    m = scales[s + 4] & 63;
-  } else {
-    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
-    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
-}
 
 float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
@@ -138,7 +129,7 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
       int32_t isum = 0, msum = 0;
       for (int s = 0; s < 8; ++s) {
         int sc, m;
-        scale_min(w + 4, s, sc, m);
+        k_scale_min(w + 4, s, sc, m);
         int32_t sum = 0;
         for (int l = 0; l < 32; ++l) {
           const uint8_t byte = qs[32 * (s / 2) + l];

@@ -18,17 +18,6 @@ float half_at(const uint8_t* p) {
   return cpu::f16_to_f32(v);
 }
 
-// The 6-bit scale and min of sub-block s of a Q4_K / Q5_K block (cpu/quant_blocks.h).
-void k_scale_min(const uint8_t* scales, int s, int& sc, int& m) {
-  if (s < 4) {
-    sc = scales[s] & 63;
-    m = scales[s + 4] & 63;
-  } else {
-    sc = (scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4);
-    m = (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4);
-  }
-}
-
 // One block → its codes (block_size values) and, per group, s and m (m only for the
 // affine formats). The formulas are those of cpu/quant_blocks.h.
 void block_codes(StoredType type, const uint8_t* b, uint8_t* code, float* s, float* m) {
@@ -72,7 +61,7 @@ void block_codes(StoredType type, const uint8_t* b, uint8_t* code, float* s, flo
       const uint8_t* qs = b + (five ? 48 : 16);
       for (int sub = 0; sub < 8; ++sub) {
         int sc, mn;
-        k_scale_min(b + 4, sub, sc, mn);
+        cpu::k_scale_min(b + 4, sub, sc, mn);
         s[sub] = d * float(sc);
         m[sub] = -(dmin * float(mn));
         const int c = sub / 2;
