@@ -62,14 +62,7 @@ cleanup() { [ -n "$hog" ] && kill "$hog" 2> /dev/null; [ -n "$sampler" ] && kill
 trap cleanup EXIT
 
 # --- 1. Node --------------------------------------------------------------------------------
-stamp "unpack Node"
-mkdir -p /tmp/node/bin
-xz -dc "$CARRY/node.xz" > /tmp/node/bin/node && chmod +x /tmp/node/bin/node || exit 1
-export PATH=/tmp/node/bin:$PATH
-node --version || exit 1
-mkdir -p node_modules
-[ -e node_modules/node-addon-api ] || ln -s "$CARRY/node-addon-api" node_modules/node-addon-api
-node -p "require('node-addon-api').include_dir" || exit 1
+unpack_node "$CARRY" || exit 1
 
 # --- 2. engine + addon ----------------------------------------------------------------------
 stamp "build: cmake + ninja (engine, $BACKEND backend, addon, tramontane-logits)"

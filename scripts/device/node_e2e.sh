@@ -32,14 +32,7 @@ report_machine
 nproc
 
 # --- 1. Node ------------------------------------------------------------------------------
-stamp "unpack Node"
-mkdir -p /tmp/node/bin
-xz -dc "$CARRY/node.xz" > /tmp/node/bin/node && chmod +x /tmp/node/bin/node || exit 1
-export PATH=/tmp/node/bin:$PATH
-node --version || exit 1
-mkdir -p node_modules
-[ -e node_modules/node-addon-api ] || ln -s "$CARRY/node-addon-api" node_modules/node-addon-api
-node -p "require('node-addon-api').include_dir" || exit 1
+unpack_node "$CARRY" || exit 1
 
 # --- 2. model + HF reference, in the background while the engine builds -----------------
 if [ -z "${NODE_E2E_CPU:-}" ]; then
