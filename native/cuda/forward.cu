@@ -125,7 +125,7 @@ DeviceMatrix take_matrix(Carver& cv, StoredType type, int rows, int cols) {
     m.data = cv.take<f16>(size_t(rows) * size_t(cols));
     return m;
   }
-  if (!has_plane_format(type) || cols % 32 != 0) {
+  if (!plane_form_fits(type, cols)) {
     throw Error(std::string("the CUDA backend cannot hold ") + stored_type_name(type) +
                 " weights of width " + std::to_string(cols));
   }

@@ -105,27 +105,35 @@ __global__ void __launch_bounds__(WARPS * 32)
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
+  // Warps split K in whole load units of W::kUnit steps (1 for f16, 4 for the planes,
+  // whose rows are whole units).
+  constexpr int kUnit = W::kUnit;
+  static_assert(kSteps % kUnit == 0, "a batch is whole load units");
   const int n_steps = (K + 31) / 32;
-  const int s_begin = warp * n_steps / WARPS;
-  const int s_end = (warp + 1) * n_steps / WARPS;
+  const int n_units = (n_steps + kUnit - 1) / kUnit;
+  const int s_begin = warp * n_units / WARPS * kUnit;
+  const int s_end = min((warp + 1) * n_units / WARPS * kUnit, n_steps);
   // Batches per tile, the same for every warp of the block (a warp past its slice loads
   // zeros), so all warps reach each tile's reduction together.
-  const int per_warp_max = (n_steps + WARPS - 1) / WARPS;
+  const int per_warp_max = (n_units + WARPS - 1) / WARPS * kUnit;
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
 
   auto load = [&](Batch<W, kSteps>& b, int tile, int batch) {
     const typename W::Cursor row0 = w.row(epi.row(tile, g, 0), t);
     const typename W::Cursor row1 = w.row(epi.row(tile, g, 1), t);
 #pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
+    for (int u = 0; u < kSteps; u += kUnit) {
       const int s = s_begin + batch * kSteps + u;
       const int k = s * 32;
       if (s < s_end && k + 8 * t < K) {
-        b.a0[u] = w.load(row0, s);
-        b.a1[u] = w.load(row1, s);
+        w.load_unit(row0, s, &b.a0[u]);
+        w.load_unit(row1, s, &b.a1[u]);
       } else {
-        b.a0[u] = typename W::Raw{};
-        b.a1[u] = typename W::Raw{};
+#pragma unroll
+        for (int v = 0; v < kUnit; ++v) {
+          b.a0[u + v] = typename W::Raw{};
+          b.a1[u + v] = typename W::Raw{};
+        }
       }
     }
   };
