@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tramontane::cuda {
@@ -277,6 +278,7 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
                 std::to_string(window));
   }
   if (config_.gemv_max > kGemvMaxTokens) config_.gemv_max = kGemvMaxTokens;
+  if (config_.chunk_gemv_max > kChunkGemvMaxTokens) config_.chunk_gemv_max = kChunkGemvMaxTokens;
   attn_.n_heads = c_.n_heads;
   attn_.n_kv_heads = c_.n_kv_heads;
   attn_.head_dim = c_.head_dim;
@@ -399,13 +401,33 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
   switch (c_.feed_forward) {
     case FeedForwardKind::Dense:  // x += SwiGLU(rmsnorm(x))
       rmsnorm(l, a_.xn, a_.x, lw.ffn_norm, n, d, c_.norm_eps);
-      gemm_.run(stream_, a_.xn, w_.as_f16(l, lw.wgu), a_.gu, false, n, 2 * hid, d, false);
+      product(l, a_.xn, lw.wgu, a_.gu, ChunkOut::F16, n);
       swiglu(l, a_.gu, n, hid, a_.h);
-      gemm_.run(stream_, a_.h, w_.as_f16(l, lw.wd), a_.x, true, n, d, hid, true);
+      product(l, a_.h, lw.wd, a_.x, ChunkOut::F32Add, n);
       return;
     case FeedForwardKind::MixtureOfExperts:
       throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
   }
+}
+
+// y = x · Wᵀ (added to y for F32Add) for n rows of a prefill chunk: the gemv kernel on
+// the stored format up to config_.chunk_gemv_max rows, where it reads each weight once
+// and cuBLASLt is far from the bandwidth; cuBLASLt on f16 rows (a quantized matrix
+// expanded into the shared scratch first) for larger chunks.
+template <class M>
+void Forward::product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n) {
+  int rows = 0, cols = 0;
+  if constexpr (std::is_same_v<M, RowParts>) {
+    rows = w.rows();
+    cols = w.part[0].cols;
+    if (n <= config_.chunk_gemv_max) return gemv_chunk(l, 0, w, x, n, y, rows, out);
+  } else {
+    rows = w.rows;
+    cols = w.cols;
+    if (n <= config_.chunk_gemv_max) return gemv_chunk(l, 0, w, x, n, y, rows, 0, out);
+  }
+  gemm_.run(stream_, x, w_.as_f16(l, w), y, out != ChunkOut::F16, n, rows, cols,
+            out == ChunkOut::F32Add);
 }
 
 void Forward::run_gemv_chunk(const int* d_tokens, int n, bool all_logits) {
@@ -439,7 +461,7 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
   for (int i = 0; i < c_.n_layers; ++i) {
     const DeviceWeights::Layer& lw = w_.layer(i);
     rmsnorm(l, a_.xn, a_.x, lw.attn_norm, n, d, eps);
-    gemm_.run(stream_, a_.xn, w_.as_f16(l, lw.wqkv), a_.qkv, true, n, qkv_rows(c_), d, false);
+    product(l, a_.xn, lw.wqkv, a_.qkv, ChunkOut::F32, n);
     rope_qkv(l, a_.qkv, n, pos0, attn_, c_.rope_layout, w_.inv_freq(), a_.q, a_.k_new, a_.v_new);
     if (config_.simple_attention)
       attention_prefill_simple(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_,
@@ -447,15 +469,14 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
     else
       attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao);
     kv_commit(l, a_.k_new, a_.v_new, n, pos0, attn_, layer_k(i), layer_v(i));
-    gemm_.run(stream_, a_.ao, w_.as_f16(l, lw.wo), a_.x, true, n, d, qd, true);
+    product(l, a_.ao, lw.wo, a_.x, ChunkOut::F32Add, n);
     feed_forward_gemm(lw, n);
   }
   if (host_logits) {
-    const f16* lm_head = w_.as_f16(l, w_.lm_head());
     for (int r0 = 0; r0 < n; r0 += config_.logits_rows) {
       const int rr = std::min(config_.logits_rows, n - r0);
       rmsnorm(l, a_.xn, a_.x + size_t(r0) * d, w_.final_norm(), rr, d, eps);
-      gemm_.run(stream_, a_.xn, lm_head, a_.logits, true, rr, c_.vocab_size, d, false);
+      product(l, a_.xn, w_.lm_head(), a_.logits, ChunkOut::F32, rr);
       TR_CUDA_CHECK(cudaMemcpyAsync(host_logits + size_t(r0) * c_.vocab_size, a_.logits,
                                     sizeof(float) * size_t(rr) * c_.vocab_size,
                                     cudaMemcpyDeviceToHost, stream_));

@@ -13,6 +13,7 @@
 // the same feed-forward step per layer (the model family's; dense SwiGLU today).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -125,6 +126,8 @@ struct ForwardConfig {
   int capacity = 0;       // KV cache slots C: W + slack with a window, the context without
   int max_chunk = 4096;   // largest chunk run() takes (activation buffers are sized for it)
   int gemv_max = kGemvMaxTokens;  // chunks of at most this many tokens take the gemv path
+  int chunk_gemv_max = kChunkGemvMaxTokens;  // on the prefill path, products of at most this
+                                             // many rows by the gemv kernel, not cuBLASLt
   bool pdl = true;        // programmatic dependent launch between kernels (the fastest
                           // decode, in the captured graph too: see cuda/NOTES.md)
   bool simple_attention = false;  // prefill attention by the simple kernel (checks)
@@ -193,6 +196,8 @@ class Forward {
 
   // Switches programmatic dependent launch on or off (recapture the decode step after).
   void set_pdl(bool on) { config_.pdl = on; }
+  // Products of chunks up to n rows by the gemv kernel (0: every chunk by cuBLASLt).
+  void set_chunk_gemv_max(int n) { config_.chunk_gemv_max = std::min(n, kChunkGemvMaxTokens); }
   cudaStream_t stream() const { return stream_; }
 
   // The pieces the decode step is made of, for benchmarks that time or tune them.
@@ -213,6 +218,8 @@ class Forward {
   // The layer's feed-forward block on n rows of x (the model family's step).
   void feed_forward_gemv(const DeviceWeights::Layer& lw, int n);
   void feed_forward_gemm(const DeviceWeights::Layer& lw, int n);
+  template <class M>
+  void product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n);
 
   const DeviceWeights& w_;
   Gemm& gemm_;
