@@ -301,6 +301,9 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
                     {8, 0, 4}, {8, 8 * sms, 4}};
   plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
   decode_.max_queries = kGemvMaxTokens;
+  // A short chunk's attention: each head's keys over up to this many blocks, so that the
+  // heads together fill the SMs (one block per head and query tile otherwise).
+  prefill_splits_.max_splits = std::max(1, std::min(8, sms / c_.n_heads));
   const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
   auto carve = [&](Carver& c) {
     a_.x = c.take<float>(r * d);
@@ -321,6 +324,11 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     decode_.part_ml = c.take<float>(size_t(decode_.max_queries) * c_.n_heads *
                                     decode_.max_splits * 2);
     decode_.done_count = c.take<int>(size_t(c_.n_kv_heads));
+    if (prefill_splits_.max_splits > 1) {
+      const size_t rows = size_t(prefill_splits_.max_splits) * PrefillSplits::kMaxQueries * c_.n_heads;
+      prefill_splits_.part_o = c.take<float>(rows * size_t(c_.head_dim));
+      prefill_splits_.part_ml = c.take<float>(rows * 2);
+    }
   };
   Carver counter;
   carve(counter);
@@ -467,7 +475,8 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
       attention_prefill_simple(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_,
                                a_.ao);
     else
-      attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao);
+      attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao,
+                        prefill_splits_);
     kv_commit(l, a_.k_new, a_.v_new, n, pos0, attn_, layer_k(i), layer_v(i));
     product(l, a_.ao, lw.wo, a_.x, ChunkOut::F32Add, n);
     feed_forward_gemm(lw, n);

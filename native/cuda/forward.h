@@ -205,6 +205,7 @@ class Forward {
   const Activations& activations() const { return a_; }
   const AttnShape& attn_shape() const { return attn_; }
   const DecodeScratch& decode_scratch() const { return decode_; }
+  const PrefillSplits& prefill_splits() const { return prefill_splits_; }
   const DeviceWeights& weights() const { return w_; }
   Launch launch_cfg() const { return Launch{stream_, config_.pdl}; }
   f16* layer_k(int layer) const;
@@ -232,6 +233,7 @@ class Forward {
   DeviceBuffer cache_, scratch_;
   Activations a_;
   DecodeScratch decode_;
+  PrefillSplits prefill_splits_;
   const float* last_logits_ = nullptr;
   GemvPlan plan1_, plan8_;
   cudaGraph_t graph_ = nullptr;

@@ -148,9 +148,17 @@ void attention_decode(const Launch& l, const f16* q, const f16* k_cache, const f
 // GQA. Keys at positions ≥ pos0 come from k_new/v_new ([kv_head][n][head_dim]), older
 // ones from the cache (slot p mod C, read before kv_commit overwrites them).
 // q: f16 [n][q_dim]; out: f16 [n][q_dim].
+// Chunks of up to PrefillSplits::kMaxQueries queries split their keys over several
+// blocks when given the scratch (splits: max_splits of them).
+struct PrefillSplits {
+  static constexpr int kMaxQueries = 64;
+  float* part_o = nullptr;   // [max_splits][kMaxQueries][n_heads][head_dim]
+  float* part_ml = nullptr;  // [max_splits][kMaxQueries][n_heads][2]
+  int max_splits = 0;
+};
 void attention_prefill(const Launch& l, const f16* q, const f16* k_new, const f16* v_new,
                        const f16* k_cache, const f16* v_cache, int n, int pos0,
-                       const AttnShape& a, f16* out);
+                       const AttnShape& a, f16* out, const PrefillSplits& splits = {});
 // The same function computed simply (one block per query and head, fp32 throughout):
 // the first correct version, kept to check the tiled one on the device.
 void attention_prefill_simple(const Launch& l, const f16* q, const f16* k_new,

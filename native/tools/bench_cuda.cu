@@ -638,14 +638,20 @@ int main(int argc, char** argv) {
         fill_uniform(lst, kn.as<f16>(), kn.bytes() / 2, 23, -1.f, 1.f);
         fill_uniform(lst, vn.as<f16>(), vn.bytes() / 2, 24, -1.f, 1.f);
         const AttnShape a = sess.attn_shape();
-        int li = 0;
-        const float at_ms = time_ms(st, g_reps, [&] {
-          const int layer = li++ % shape.n_layers;
-          attention_prefill(L, q.as<f16>(), kn.as<f16>(), vn.as<f16>(), sess.layer_k(layer), sess.layer_v(layer),
-                            n, 4096, a, ao.as<f16>());
-        });
-        std::printf("  %-12s %3d %10.1f   (K and V of 4096 positions: %.1f us at the copy rate)\n", "attention", n,
-                    at_ms * 1e3, 4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2 / copy_bw * 1e6);
+        auto attention_ms = [&](const PrefillSplits& splits) {
+          int li = 0;
+          return time_ms(st, g_reps, [&] {
+            const int layer = li++ % shape.n_layers;
+            attention_prefill(L, q.as<f16>(), kn.as<f16>(), vn.as<f16>(), sess.layer_k(layer),
+                              sess.layer_v(layer), n, 4096, a, ao.as<f16>(), splits);
+          });
+        };
+        const float at_ms = attention_ms(sess.prefill_splits());
+        const float unsplit_ms = attention_ms(PrefillSplits{});
+        std::printf("  %-12s %3d %10.1f   keys split over up to %d blocks; unsplit %.1f us; K and V of 4096"
+                    " positions: %.1f us at the copy rate\n",
+                    "attention", n, at_ms * 1e3, sess.prefill_splits().max_splits, unsplit_ms * 1e3,
+                    4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2 / copy_bw * 1e6);
         std::printf("  per layer, n = %d: products %.1f us by gemv (floor %.1f), %.1f by cuBLASLt; x32 layers:"
                     " %.2f / %.2f ms; attention x32: %.2f ms\n",
                     n, gemv_sum, floor_sum, gemm_sum, gemv_sum * 32e-3, gemm_sum * 32e-3, at_ms * 32);

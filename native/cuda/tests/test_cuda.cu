@@ -572,7 +572,9 @@ void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, in
          same ? "" : "second run differs");
 }
 
-void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, int n) {
+// max_splits > 0: the tiled kernel also with its keys split over up to that many blocks
+// (a chunk of at most PrefillSplits::kMaxQueries queries over enough keys).
+void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, int n, int max_splits = 0) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, W, C};
   auto kc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f);
@@ -600,16 +602,28 @@ void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, 
                 lo, p, key, val);
     }
   });
-  for (int simple = 0; simple < 2; ++simple) {
+  const size_t split_rows = size_t(std::max(max_splits, 1)) * PrefillSplits::kMaxQueries * heads;
+  Dev<float> part_o(split_rows * hd), part_ml(split_rows * 2);
+  for (int variant = 0; variant < (max_splits > 0 ? 3 : 2); ++variant) {
     poison_f16(dout.p(), dout.n);
-    auto fn = simple ? attention_prefill_simple : attention_prefill;
-    fn(kL, reinterpret_cast<const f16*>(dq.p()), reinterpret_cast<const f16*>(dkn.p()),
-       reinterpret_cast<const f16*>(dvn.p()), reinterpret_cast<const f16*>(dkc.p()),
-       reinterpret_cast<const f16*>(dvc.p()), n, pos0, a, reinterpret_cast<f16*>(dout.p()));
+    const auto* qp = reinterpret_cast<const f16*>(dq.p());
+    const auto* knp = reinterpret_cast<const f16*>(dkn.p());
+    const auto* vnp = reinterpret_cast<const f16*>(dvn.p());
+    const auto* kcp = reinterpret_cast<const f16*>(dkc.p());
+    const auto* vcp = reinterpret_cast<const f16*>(dvc.p());
+    auto* op = reinterpret_cast<f16*>(dout.p());
+    if (variant == 0) attention_prefill_simple(kL, qp, knp, vnp, kcp, vcp, n, pos0, a, op);
+    if (variant == 1) attention_prefill(kL, qp, knp, vnp, kcp, vcp, n, pos0, a, op);
+    if (variant == 2) {
+      poison_f32(part_o.p(), part_o.n);
+      attention_prefill(kL, qp, knp, vnp, kcp, vcp, n, pos0, a, op,
+                        PrefillSplits{part_o.p(), part_ml.p(), max_splits});
+    }
     auto out = widen(dout.down());
     char name[160];
     std::snprintf(name, sizeof name, "attention_prefill%s h=%d/%d hd=%d W=%d C=%d pos0=%d n=%d",
-                  simple ? "_simple" : "", heads, kvh, hd, W, C, pos0, n);
+                  variant == 0 ? "_simple" : variant == 2 ? (" keys split " + std::to_string(max_splits)).c_str() : "",
+                  heads, kvh, hd, W, C, pos0, n);
     report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
   }
 }
@@ -961,6 +975,13 @@ int main(int argc, char** argv) {
     test_attention_prefill(8, 2, 128, 256, 288, 50, 600);
     test_attention_prefill(8, 2, 128, 0, 1024, 100, 333);
     test_attention_prefill(8, 8, 64, 64, 80, 77, 129);
+    // Short chunks over long windows, their keys split over several blocks (and too few
+    // keys to split: the unsplit kernel).
+    test_attention_prefill(32, 8, 128, 4096, 4352, 9000, 16, 4);
+    test_attention_prefill(32, 8, 128, 4096, 4352, 4096, 64, 4);
+    test_attention_prefill(8, 2, 128, 0, 1100, 1000, 33, 8);
+    test_attention_prefill(8, 8, 64, 256, 300, 2000, 9, 3);
+    test_attention_prefill(32, 8, 128, 4096, 4352, 100, 40, 4);
 
     Gemm gemm;
     test_gemm(gemm, 77, 1536, 512);
