@@ -302,8 +302,9 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
   plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
   decode_.max_queries = kGemvMaxTokens;
   // A short chunk's attention: each head's keys over up to this many blocks, so that the
-  // heads together fill the SMs (one block per head and query tile otherwise).
-  prefill_splits_.max_splits = std::max(1, std::min(8, sms / c_.n_heads));
+  // heads together fill the SMs three blocks deep (one block per head and query tile
+  // otherwise; a block of a chunk under 64 queries has idle warps, and three fit an SM).
+  prefill_splits_.max_splits = std::max(1, std::min(16, 3 * sms / c_.n_heads));
   const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
   auto carve = [&](Carver& c) {
     a_.x = c.take<float>(r * d);
@@ -418,21 +419,25 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
   }
 }
 
-// y = x · Wᵀ (added to y for F32Add) for n rows of a prefill chunk: the gemv kernel on
-// the stored format up to config_.chunk_gemv_max rows, where it reads each weight once
-// and cuBLASLt is far from the bandwidth; cuBLASLt on f16 rows (a quantized matrix
-// expanded into the shared scratch first) for larger chunks.
+// y = x · Wᵀ (added to y for F32Add) for n rows of a prefill chunk. A quantized matrix
+// and a chunk of up to config_.chunk_gemv_max rows: the gemv kernel on the stored
+// format, which reads each weight once, where cuBLASLt first needs the matrix expanded
+// to f16 (14 GB written per chunk at the 7B shape). Otherwise cuBLASLt on f16 rows: on
+// f16 weights it beats the gemv kernel from 16 rows on (cuda/NOTES.md).
 template <class M>
 void Forward::product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n) {
   int rows = 0, cols = 0;
+  const bool few = n <= config_.chunk_gemv_max;
   if constexpr (std::is_same_v<M, RowParts>) {
     rows = w.rows();
     cols = w.part[0].cols;
-    if (n <= config_.chunk_gemv_max) return gemv_chunk(l, 0, w, x, n, y, rows, out);
+    bool quantized = false;
+    for (int p = 0; p < w.count; ++p) quantized |= w.part[p].quantized();
+    if (few && quantized) return gemv_chunk(l, 0, w, x, n, y, rows, out);
   } else {
     rows = w.rows;
     cols = w.cols;
-    if (n <= config_.chunk_gemv_max) return gemv_chunk(l, 0, w, x, n, y, rows, 0, out);
+    if (few && w.quantized()) return gemv_chunk(l, 0, w, x, n, y, rows, 0, out);
   }
   gemm_.run(stream_, x, w_.as_f16(l, w), y, out != ChunkOut::F16, n, rows, cols,
             out == ChunkOut::F32Add);

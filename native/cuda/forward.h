@@ -126,8 +126,8 @@ struct ForwardConfig {
   int capacity = 0;       // KV cache slots C: W + slack with a window, the context without
   int max_chunk = 4096;   // largest chunk run() takes (activation buffers are sized for it)
   int gemv_max = kGemvMaxTokens;  // chunks of at most this many tokens take the gemv path
-  int chunk_gemv_max = kChunkGemvMaxTokens;  // on the prefill path, products of at most this
-                                             // many rows by the gemv kernel, not cuBLASLt
+  int chunk_gemv_max = kChunkGemvMaxTokens;  // on the prefill path, quantized matrices times at
+                                             // most this many rows by the gemv kernel
   bool pdl = true;        // programmatic dependent launch between kernels (the fastest
                           // decode, in the captured graph too: see cuda/NOTES.md)
   bool simple_attention = false;  // prefill attention by the simple kernel (checks)
@@ -196,7 +196,7 @@ class Forward {
 
   // Switches programmatic dependent launch on or off (recapture the decode step after).
   void set_pdl(bool on) { config_.pdl = on; }
-  // Products of chunks up to n rows by the gemv kernel (0: every chunk by cuBLASLt).
+  // Quantized products of chunks up to n rows by the gemv kernel (0: all by cuBLASLt).
   void set_chunk_gemv_max(int n) { config_.chunk_gemv_max = std::min(n, kChunkGemvMaxTokens); }
   cudaStream_t stream() const { return stream_; }
 

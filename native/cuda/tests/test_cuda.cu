@@ -821,9 +821,9 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
   };
   auto all = run(seq, false, "all at once (tiled attention)");
   run(seq, true, "all at once (simple attention)");
-  auto chunked = run(37, false, "chunks of 37 (gemv chunk products)");
-  run(37, false, "chunks of 37 (cuBLASLt products)", 0);
-  run(64, false, "chunks of 64 (gemv chunk products)");
+  auto chunked = run(37, false, "chunks of 37");
+  run(37, false, "chunks of 37 (every product by cuBLASLt)", 0);
+  run(64, false, "chunks of 64");
   auto small = run(5, false, "chunks of 5 (gemv path)");
   auto single = run(1, false, "token by token (gemv path)");
   compare_logits("GPU all-at-once vs token-by-token" + tag, all, single, seq, int(V), 2e-2);
