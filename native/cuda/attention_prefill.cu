@@ -11,6 +11,12 @@
 //
 // Blocks run heaviest first (the last query tile sees the most keys), with the heads of
 // one KV group next to each other so their shared K/V tiles are found in L2.
+//
+// A short chunk (one query tile, ≤ 64 queries) gives only one block per head, too few to
+// stream a long window from every SM: its keys are then split over `splits` blocks
+// (grid z), each writing an unnormalized partial output with its row maxima and sums,
+// and attention_merge combines them (flash-decoding).
+#include <algorithm>
 #include <cfloat>
 
 #include "ops.h"
@@ -54,7 +60,8 @@ __global__ void __launch_bounds__(kWarps * 32)
                              const f16* __restrict__ v_new, const f16* __restrict__ k_cache,
                              const f16* __restrict__ v_cache, int n, int pos0, int n_heads,
                              int n_kv_heads, int capacity, int window, float scale_log2,
-                             f16* __restrict__ out) {
+                             f16* __restrict__ out, float* __restrict__ part_o,
+                             float* __restrict__ part_ml) {
   constexpr int CH = HD / 8;          // 16-byte chunks per row
   constexpr int KS = HD / 16;         // k-steps of the S product
   constexpr int TILE = kBlockK * HD;  // elements per K or V tile
@@ -75,6 +82,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int kmin = window > 0 ? max(0, pos0 + q0 - window + 1) : 0;
   const int kmax = pos0 + q_last;
   const int n_tiles = (kmax - kmin + kBlockK) / kBlockK;
+  // This block's tiles: all of them, or its split's share.
+  const int split = blockIdx.z, splits = gridDim.z;
+  const int j_begin = split * n_tiles / splits, j_end = (split + 1) * n_tiles / splits;
 
   auto load_tile = [&](int j, int buf) {
     const int ts = kmin + j * kBlockK;
@@ -102,7 +112,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   };
 
-  load_tile(0, 0);
+  if (j_begin < j_end) load_tile(j_begin, 0);
   cp_async_commit();
 
   // This warp's 16 query rows as A fragments (zeros past the chunk end).
@@ -129,9 +139,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int i = 0; i < HD / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
 
-  for (int j = 0; j < n_tiles; ++j) {
-    const int buf = j & 1;
-    if (j + 1 < n_tiles) {
+  for (int j = j_begin; j < j_end; ++j) {
+    const int buf = (j - j_begin) & 1;
+    if (j + 1 < j_end) {
       load_tile(j + 1, buf ^ 1);
       cp_async_commit();
       cp_async_wait<1>();
@@ -237,6 +247,20 @@ __global__ void __launch_bounds__(kWarps * 32)
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  if (splits > 1) {  // partial: unnormalized output, row maximum (log2 domain) and sum
+    auto put = [&](int row, int half, float m, float l) {
+      if (row >= n) return;
+      const size_t r = (size_t(split) * n + row) * n_heads + head;
+      float2* dst = reinterpret_cast<float2*>(part_o + r * HD);
+#pragma unroll
+      for (int dt = 0; dt < HD / 8; ++dt)
+        dst[dt * 4 + t] = make_float2(o[dt][2 * half], o[dt][2 * half + 1]);
+      if (t == 0) reinterpret_cast<float2*>(part_ml)[r] = make_float2(m, l);
+    };
+    put(row0, 0, m0, l0);
+    put(row1, 1, m1, l1);
+    return;
+  }
   const float inv0 = 1.f / l0, inv1 = 1.f / l1;
   if (row0 < n) {
     uint32_t* dst = reinterpret_cast<uint32_t*>(out + (size_t(row0) * n_heads + head) * HD);
@@ -252,27 +276,75 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// out[row][head] = Σ_z exp2(m_z − M) o_z / Σ_z exp2(m_z − M) l_z, M = max_z m_z: one
+// block per (row, head), a thread per 4 dimensions. A split that saw no key of the row
+// has m = −∞ and l = 0 and adds nothing; the row's own key is in some split, so M is
+// finite.
+__global__ void attention_merge_kernel(const float* __restrict__ part_o,
+                                       const float* __restrict__ part_ml, int splits, int n,
+                                       int n_heads, int hd, f16* __restrict__ out) {
+  pdl_enter();
+  const int rh = blockIdx.x;  // row · n_heads + head
+  const float2* ml = reinterpret_cast<const float2*>(part_ml);
+  float M = -INFINITY;
+  for (int z = 0; z < splits; ++z) M = fmaxf(M, ml[size_t(z) * n * n_heads + rh].x);
+  float L = 0.f;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  const int d = threadIdx.x * 4;
+  for (int z = 0; z < splits; ++z) {
+    const size_t r = size_t(z) * n * n_heads + rh;
+    const float w = exp2f(ml[r].x - M);
+    L += w * ml[r].y;
+    const float4 v = *reinterpret_cast<const float4*>(part_o + r * hd + d);
+    acc.x += w * v.x;
+    acc.y += w * v.y;
+    acc.z += w * v.z;
+    acc.w += w * v.w;
+  }
+  const float inv = 1.f / L;
+  uint2 o;
+  o.x = pack_f16x2(acc.x * inv, acc.y * inv);
+  o.y = pack_f16x2(acc.z * inv, acc.w * inv);
+  *reinterpret_cast<uint2*>(out + size_t(rh) * hd + d) = o;
+}
+
+// Key splits for a chunk: one per block the SMs can hold beyond the heads' one each, for
+// a single query tile over enough keys (≥ 4 tiles of 64 per split), within the scratch.
+int key_splits(int n, int pos0, const AttnShape& a, const PrefillSplits& s) {
+  if (!s.part_o || n > PrefillSplits::kMaxQueries) return 1;
+  const int kmin = a.window > 0 ? std::max(0, pos0 - a.window + 1) : 0;
+  const int tiles = (pos0 + n - 1 - kmin + kBlockK) / kBlockK;
+  return std::max(1, std::min(s.max_splits, tiles / 4));
+}
+
 template <int HD>
 void run(const Launch& l, const f16* q, const f16* k_new, const f16* v_new, const f16* kc,
-         const f16* vc, int n, int pos0, const AttnShape& a, f16* out) {
+         const f16* vc, int n, int pos0, const AttnShape& a, f16* out, const PrefillSplits& ps) {
   const size_t smem = 4 * size_t(kBlockK) * HD * sizeof(f16);
   auto kernel = attention_prefill_kernel<HD>;
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
-  launch(l, kernel, dim3(a.n_heads, ceil_div(n, kBlockQ)), dim3(kWarps * 32), smem, q, k_new,
-         v_new, kc, vc, n, pos0, a.n_heads, a.n_kv_heads, a.capacity, a.window, scale_log2, out);
+  const int splits = key_splits(n, pos0, a, ps);
+  launch(l, kernel, dim3(a.n_heads, ceil_div(n, kBlockQ), splits), dim3(kWarps * 32), smem, q,
+         k_new, v_new, kc, vc, n, pos0, a.n_heads, a.n_kv_heads, a.capacity, a.window, scale_log2,
+         out, ps.part_o, ps.part_ml);
+  if (splits > 1) {
+    launch(l, attention_merge_kernel, dim3(n * a.n_heads), dim3(HD / 4), 0,
+           static_cast<const float*>(ps.part_o), static_cast<const float*>(ps.part_ml), splits, n,
+           a.n_heads, HD, out);
+  }
 }
 
 }  // namespace
 
 void attention_prefill(const Launch& l, const f16* q, const f16* k_new, const f16* v_new,
                        const f16* k_cache, const f16* v_cache, int n, int pos0,
-                       const AttnShape& a, f16* out) {
+                       const AttnShape& a, f16* out, const PrefillSplits& splits) {
   if (n <= 0) return;
   if (a.n_heads % a.n_kv_heads != 0) throw Error("attention_prefill: bad head counts");
   switch (a.head_dim) {
-    case 128: return run<128>(l, q, k_new, v_new, k_cache, v_cache, n, pos0, a, out);
-    case 64: return run<64>(l, q, k_new, v_new, k_cache, v_cache, n, pos0, a, out);
+    case 128: return run<128>(l, q, k_new, v_new, k_cache, v_cache, n, pos0, a, out, splits);
+    case 64: return run<64>(l, q, k_new, v_new, k_cache, v_cache, n, pos0, a, out, splits);
     default: throw Error("attention_prefill: head_dim must be 64 or 128");
   }
 }

@@ -36,26 +36,28 @@ namespace tramontane {
 namespace {
 
 // The storage of a matrix on the GPU: a block type with a plane form stays quantized
-// (engine/weight_planes.h); every other type becomes f16 (f32 and bf16 rounded, IQ4_NL
-// and IQ4_XS dequantized).
-StoredType device_type(StoredType t) { return has_plane_format(t) ? t : StoredType::F16; }
+// (engine/weight_planes.h) when its rows are whole 128-value units; every other matrix
+// becomes f16 (f32 and bf16 rounded, IQ4_NL and IQ4_XS and narrow rows dequantized).
+StoredType device_type(const Matrix& m) {
+  return plane_form_fits(m.type, m.cols) ? m.type : StoredType::F16;
+}
 
 cuda::WeightTypes device_types(const Weights& w) {
   cuda::WeightTypes t;
   for (const LayerWeights& lw : w.layers) {
     cuda::WeightTypes::Layer l;
-    l.q = device_type(lw.wq.type);
-    l.k = device_type(lw.wk.type);
-    l.v = device_type(lw.wv.type);
-    l.o = device_type(lw.wo.type);
+    l.q = device_type(lw.wq);
+    l.k = device_type(lw.wk);
+    l.v = device_type(lw.wv);
+    l.o = device_type(lw.wo);
     // Gate and up rows share one matrix (the fused SwiGLU kernel reads a pair of rows
     // per output): when a file stores them differently, both go to f16.
-    l.gate_up = lw.ffn.gate.type == lw.ffn.up.type ? device_type(lw.ffn.gate.type) : StoredType::F16;
-    l.down = device_type(lw.ffn.down.type);
+    l.gate_up = device_type(lw.ffn.gate) == device_type(lw.ffn.up) ? device_type(lw.ffn.gate) : StoredType::F16;
+    l.down = device_type(lw.ffn.down);
     t.layers.push_back(l);
   }
-  t.embed = device_type(w.embed.type);
-  t.lm_head = device_type(w.lm_head.type);
+  t.embed = device_type(w.embed);
+  t.lm_head = device_type(w.lm_head);
   return t;
 }
 

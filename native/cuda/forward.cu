@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tramontane::cuda {
@@ -125,7 +126,7 @@ DeviceMatrix take_matrix(Carver& cv, StoredType type, int rows, int cols) {
     m.data = cv.take<f16>(size_t(rows) * size_t(cols));
     return m;
   }
-  if (!has_plane_format(type) || cols % 32 != 0) {
+  if (!plane_form_fits(type, cols)) {
     throw Error(std::string("the CUDA backend cannot hold ") + stored_type_name(type) +
                 " weights of width " + std::to_string(cols));
   }
@@ -277,6 +278,7 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
                 std::to_string(window));
   }
   if (config_.gemv_max > kGemvMaxTokens) config_.gemv_max = kGemvMaxTokens;
+  if (config_.chunk_gemv_max > kChunkGemvMaxTokens) config_.chunk_gemv_max = kChunkGemvMaxTokens;
   attn_.n_heads = c_.n_heads;
   attn_.n_kv_heads = c_.n_kv_heads;
   attn_.head_dim = c_.head_dim;
@@ -299,6 +301,10 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
                     {8, 0, 4}, {8, 8 * sms, 4}};
   plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
   decode_.max_queries = kGemvMaxTokens;
+  // A short chunk's attention: each head's keys over up to this many blocks, so that the
+  // heads together fill the SMs three blocks deep (one block per head and query tile
+  // otherwise; a block of a chunk under 64 queries has idle warps, and three fit an SM).
+  prefill_splits_.max_splits = std::max(1, std::min(16, 3 * sms / c_.n_heads));
   const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
   auto carve = [&](Carver& c) {
     a_.x = c.take<float>(r * d);
@@ -319,6 +325,11 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     decode_.part_ml = c.take<float>(size_t(decode_.max_queries) * c_.n_heads *
                                     decode_.max_splits * 2);
     decode_.done_count = c.take<int>(size_t(c_.n_kv_heads));
+    if (prefill_splits_.max_splits > 1) {
+      const size_t rows = size_t(prefill_splits_.max_splits) * PrefillSplits::kMaxQueries * c_.n_heads;
+      prefill_splits_.part_o = c.take<float>(rows * size_t(c_.head_dim));
+      prefill_splits_.part_ml = c.take<float>(rows * 2);
+    }
   };
   Carver counter;
   carve(counter);
@@ -399,13 +410,37 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
   switch (c_.feed_forward) {
     case FeedForwardKind::Dense:  // x += SwiGLU(rmsnorm(x))
       rmsnorm(l, a_.xn, a_.x, lw.ffn_norm, n, d, c_.norm_eps);
-      gemm_.run(stream_, a_.xn, w_.as_f16(l, lw.wgu), a_.gu, false, n, 2 * hid, d, false);
+      product(l, a_.xn, lw.wgu, a_.gu, ChunkOut::F16, n);
       swiglu(l, a_.gu, n, hid, a_.h);
-      gemm_.run(stream_, a_.h, w_.as_f16(l, lw.wd), a_.x, true, n, d, hid, true);
+      product(l, a_.h, lw.wd, a_.x, ChunkOut::F32Add, n);
       return;
     case FeedForwardKind::MixtureOfExperts:
       throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
   }
+}
+
+// y = x · Wᵀ (added to y for F32Add) for n rows of a prefill chunk. A quantized matrix
+// and a chunk of up to config_.chunk_gemv_max rows: the gemv kernel on the stored
+// format, which reads each weight once, where cuBLASLt first needs the matrix expanded
+// to f16 (14 GB written per chunk at the 7B shape). Otherwise cuBLASLt on f16 rows: on
+// f16 weights it beats the gemv kernel from 16 rows on (cuda/NOTES.md).
+template <class M>
+void Forward::product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n) {
+  int rows = 0, cols = 0;
+  const bool few = n <= config_.chunk_gemv_max;
+  if constexpr (std::is_same_v<M, RowParts>) {
+    rows = w.rows();
+    cols = w.part[0].cols;
+    bool quantized = false;
+    for (int p = 0; p < w.count; ++p) quantized |= w.part[p].quantized();
+    if (few && quantized) return gemv_chunk(l, 0, w, x, n, y, rows, out);
+  } else {
+    rows = w.rows;
+    cols = w.cols;
+    if (few && w.quantized()) return gemv_chunk(l, 0, w, x, n, y, rows, 0, out);
+  }
+  gemm_.run(stream_, x, w_.as_f16(l, w), y, out != ChunkOut::F16, n, rows, cols,
+            out == ChunkOut::F32Add);
 }
 
 void Forward::run_gemv_chunk(const int* d_tokens, int n, bool all_logits) {
@@ -439,23 +474,23 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
   for (int i = 0; i < c_.n_layers; ++i) {
     const DeviceWeights::Layer& lw = w_.layer(i);
     rmsnorm(l, a_.xn, a_.x, lw.attn_norm, n, d, eps);
-    gemm_.run(stream_, a_.xn, w_.as_f16(l, lw.wqkv), a_.qkv, true, n, qkv_rows(c_), d, false);
+    product(l, a_.xn, lw.wqkv, a_.qkv, ChunkOut::F32, n);
     rope_qkv(l, a_.qkv, n, pos0, attn_, c_.rope_layout, w_.inv_freq(), a_.q, a_.k_new, a_.v_new);
     if (config_.simple_attention)
       attention_prefill_simple(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_,
                                a_.ao);
     else
-      attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao);
+      attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao,
+                        prefill_splits_);
     kv_commit(l, a_.k_new, a_.v_new, n, pos0, attn_, layer_k(i), layer_v(i));
-    gemm_.run(stream_, a_.ao, w_.as_f16(l, lw.wo), a_.x, true, n, d, qd, true);
+    product(l, a_.ao, lw.wo, a_.x, ChunkOut::F32Add, n);
     feed_forward_gemm(lw, n);
   }
   if (host_logits) {
-    const f16* lm_head = w_.as_f16(l, w_.lm_head());
     for (int r0 = 0; r0 < n; r0 += config_.logits_rows) {
       const int rr = std::min(config_.logits_rows, n - r0);
       rmsnorm(l, a_.xn, a_.x + size_t(r0) * d, w_.final_norm(), rr, d, eps);
-      gemm_.run(stream_, a_.xn, lm_head, a_.logits, true, rr, c_.vocab_size, d, false);
+      product(l, a_.xn, w_.lm_head(), a_.logits, ChunkOut::F32, rr);
       TR_CUDA_CHECK(cudaMemcpyAsync(host_logits + size_t(r0) * c_.vocab_size, a_.logits,
                                     sizeof(float) * size_t(rr) * c_.vocab_size,
                                     cudaMemcpyDeviceToHost, stream_));

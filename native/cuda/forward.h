@@ -13,6 +13,7 @@
 // the same feed-forward step per layer (the model family's; dense SwiGLU today).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -125,6 +126,8 @@ struct ForwardConfig {
   int capacity = 0;       // KV cache slots C: W + slack with a window, the context without
   int max_chunk = 4096;   // largest chunk run() takes (activation buffers are sized for it)
   int gemv_max = kGemvMaxTokens;  // chunks of at most this many tokens take the gemv path
+  int chunk_gemv_max = kChunkGemvMaxTokens;  // on the prefill path, quantized matrices times at
+                                             // most this many rows by the gemv kernel
   bool pdl = true;        // programmatic dependent launch between kernels (the fastest
                           // decode, in the captured graph too: see cuda/NOTES.md)
   bool simple_attention = false;  // prefill attention by the simple kernel (checks)
@@ -193,6 +196,8 @@ class Forward {
 
   // Switches programmatic dependent launch on or off (recapture the decode step after).
   void set_pdl(bool on) { config_.pdl = on; }
+  // Quantized products of chunks up to n rows by the gemv kernel (0: all by cuBLASLt).
+  void set_chunk_gemv_max(int n) { config_.chunk_gemv_max = std::min(n, kChunkGemvMaxTokens); }
   cudaStream_t stream() const { return stream_; }
 
   // The pieces the decode step is made of, for benchmarks that time or tune them.
@@ -200,6 +205,7 @@ class Forward {
   const Activations& activations() const { return a_; }
   const AttnShape& attn_shape() const { return attn_; }
   const DecodeScratch& decode_scratch() const { return decode_; }
+  const PrefillSplits& prefill_splits() const { return prefill_splits_; }
   const DeviceWeights& weights() const { return w_; }
   Launch launch_cfg() const { return Launch{stream_, config_.pdl}; }
   f16* layer_k(int layer) const;
@@ -213,6 +219,8 @@ class Forward {
   // The layer's feed-forward block on n rows of x (the model family's step).
   void feed_forward_gemv(const DeviceWeights::Layer& lw, int n);
   void feed_forward_gemm(const DeviceWeights::Layer& lw, int n);
+  template <class M>
+  void product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n);
 
   const DeviceWeights& w_;
   Gemm& gemm_;
@@ -225,6 +233,7 @@ class Forward {
   DeviceBuffer cache_, scratch_;
   Activations a_;
   DecodeScratch decode_;
+  PrefillSplits prefill_splits_;
   const float* last_logits_ = nullptr;
   GemvPlan plan1_, plan8_;
   cudaGraph_t graph_ = nullptr;

@@ -1,9 +1,10 @@
 // The matrix × few-vectors kernel behind gemv_*.cu (decode, and appends of up to 8
 // tokens), parameterised by where its input comes from and what its epilogue does.
 //
-// Work: y[t][r] = Σ_k W[r][k] · x[t][k] for t < n ≤ 8. Bound by reading W once: the
-// tokens ride along in the N dimension of an m16n8k16 tensor-core product, so 8 tokens
-// cost the same instructions as one.
+// Work: y[t][r] = Σ_k W[r][k] · x[t][k] for t < n ≤ 8 · kTokenTiles. Bound by reading W
+// once: the tokens ride along in the N dimension of m16n8k16 tensor-core products (one
+// per 8 tokens), so 8 tokens cost the same instructions as one, and a chunk of up to 64
+// tokens reads each weight once too (its inputs, 8 tokens per product, come from L2).
 //
 // Mapping. A tile is 16 output rows ("row g" and "row g+8" of the mma fragment, which
 // the epilogue maps to real rows: a RoPE pair, a gate/up pair, or 16 plain rows). A
@@ -83,8 +84,8 @@ __device__ __forceinline__ uint4 load_input(const VecInput& in, const f16*, int 
 // Epi must provide:
 //   __device__ int row(int tile, int g, int half) const;  // weight row of fragment row
 //                                                           // g + 8·half (pure: no loads)
-//   __device__ void store(int tile, int g, int t, const float* acc, int n) const;
-//     acc[2·half + j] = y[token 2t + j][row(tile, g, half)]
+//   __device__ void store(int tile, int g, int t, const float* acc, int tok0, int n) const;
+//     acc[2·half + j] = y[token tok0 + 2t + j][row(tile, g, half)]; tokens ≥ n are padding
 //
 // Pipelining: each warp walks a flat sequence of (tile, batch of kSteps steps) and keeps
 // two batches of weight loads in registers, across tile boundaries too; the first two
@@ -96,36 +97,46 @@ struct Batch {
   typename W::Raw a0[kSteps], a1[kSteps];
 };
 
-template <int WARPS, int kSteps, class W, class In, class Epi>
+// kTokenTiles: products of 8 tokens per weight fragment (1 for decode and appends of up
+// to 8 tokens, up to 8 for chunks of up to 64).
+template <int WARPS, int kSteps, int kTokenTiles, class W, class In, class Epi>
 __global__ void __launch_bounds__(WARPS * 32)
     gemv_kernel(W w, int K, int n_tiles, int n, In in, Epi epi) {
   extern __shared__ uint4 smem_dyn[];
   f16* xs = reinterpret_cast<f16*>(smem_dyn);
-  __shared__ float red[WARPS][4][32];
+  __shared__ float red[WARPS][4 * kTokenTiles][32];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
+  // Warps split K in whole load units of W::kUnit steps (1 for f16, 4 for the planes,
+  // whose rows are whole units).
+  constexpr int kUnit = W::kUnit;
+  static_assert(kSteps % kUnit == 0, "a batch is whole load units");
   const int n_steps = (K + 31) / 32;
-  const int s_begin = warp * n_steps / WARPS;
-  const int s_end = (warp + 1) * n_steps / WARPS;
+  const int n_units = (n_steps + kUnit - 1) / kUnit;
+  const int s_begin = warp * n_units / WARPS * kUnit;
+  const int s_end = min((warp + 1) * n_units / WARPS * kUnit, n_steps);
   // Batches per tile, the same for every warp of the block (a warp past its slice loads
   // zeros), so all warps reach each tile's reduction together.
-  const int per_warp_max = (n_steps + WARPS - 1) / WARPS;
+  const int per_warp_max = (n_units + WARPS - 1) / WARPS * kUnit;
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
 
   auto load = [&](Batch<W, kSteps>& b, int tile, int batch) {
     const typename W::Cursor row0 = w.row(epi.row(tile, g, 0), t);
     const typename W::Cursor row1 = w.row(epi.row(tile, g, 1), t);
 #pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
+    for (int u = 0; u < kSteps; u += kUnit) {
       const int s = s_begin + batch * kSteps + u;
       const int k = s * 32;
       if (s < s_end && k + 8 * t < K) {
-        b.a0[u] = w.load(row0, s);
-        b.a1[u] = w.load(row1, s);
+        w.load_unit(row0, s, &b.a0[u]);
+        w.load_unit(row1, s, &b.a1[u]);
       } else {
-        b.a0[u] = typename W::Raw{};
-        b.a1[u] = typename W::Raw{};
+#pragma unroll
+        for (int v = 0; v < kUnit; ++v) {
+          b.a0[u + v] = typename W::Raw{};
+          b.a1[u + v] = typename W::Raw{};
+        }
       }
     }
   };
@@ -150,44 +161,82 @@ __global__ void __launch_bounds__(WARPS * 32)
   if (tb < n_tiles) load(B, tb, bb);
   pdl_enter();
   prepare_input(in, xs, K, n);
-  const bool has_input = g < n;
 
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  // acc[j]: the products of token tile j (tokens 8j .. 8j + 7; lane g feeds token 8j + g).
+  float acc[kTokenTiles][4] = {};
+  // Token g + 8j's input of step s (zeros past the input or the warp's slice).
+  auto input = [&](int j, int s) -> uint4 {
+    const int k = s * 32 + 8 * t;
+    if (g + 8 * j < n && s < s_end && k < K) return load_input(in, xs, K, g + 8 * j, k);
+    return make_uint4(0, 0, 0, 0);
+  };
   auto step = [&](Batch<W, kSteps>& buf, int& tile, int& batch) -> bool {
     if (tile >= n_tiles) return false;
-    uint4 b[kSteps];
+    const int s0 = s_begin + batch * kSteps;
+    if constexpr (kTokenTiles == 1) {
+      // Every step's input loaded before the first product: they overlap.
+      uint4 b[kSteps];
 #pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
-      const int s = s_begin + batch * kSteps + u;
-      const int k = s * 32 + 8 * t;
-      b[u] = make_uint4(0, 0, 0, 0);
-      if (has_input && s < s_end && k < K) b[u] = load_input(in, xs, K, g, k);
-    }
+      for (int u = 0; u < kSteps; ++u) b[u] = input(0, s0 + u);
 #pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
-      const uint4 a0 = w.expand(buf.a0[u]), a1 = w.expand(buf.a1[u]);
-      mma_f16_16816(acc, a0.x, a1.x, a0.y, a1.y, b[u].x, b[u].y);
-      mma_f16_16816(acc, a0.z, a1.z, a0.w, a1.w, b[u].z, b[u].w);
+      for (int u = 0; u < kSteps; ++u) {
+        const uint4 a0 = w.expand(buf.a0[u]), a1 = w.expand(buf.a1[u]);
+        mma_f16_16816(acc[0], a0.x, a1.x, a0.y, a1.y, b[u].x, b[u].y);
+        mma_f16_16816(acc[0], a0.z, a1.z, a0.w, a1.w, b[u].z, b[u].w);
+      }
+    } else {
+      // One step's inputs at a time (kTokenTiles × 16 bytes): all steps' would not fit in
+      // registers. The next step's are loaded before this step's products.
+      uint4 b[kTokenTiles], next[kTokenTiles];
+#pragma unroll
+      for (int j = 0; j < kTokenTiles; ++j) b[j] = input(j, s0);
+#pragma unroll
+      for (int u = 0; u < kSteps; ++u) {
+        if (u + 1 < kSteps) {
+#pragma unroll
+          for (int j = 0; j < kTokenTiles; ++j) next[j] = input(j, s0 + u + 1);
+        }
+        const uint4 a0 = w.expand(buf.a0[u]), a1 = w.expand(buf.a1[u]);
+#pragma unroll
+        for (int j = 0; j < kTokenTiles; ++j) {
+          mma_f16_16816(acc[j], a0.x, a1.x, a0.y, a1.y, b[j].x, b[j].y);
+          mma_f16_16816(acc[j], a0.z, a1.z, a0.w, a1.w, b[j].z, b[j].w);
+        }
+        if (u + 1 < kSteps) {
+#pragma unroll
+          for (int j = 0; j < kTokenTiles; ++j) b[j] = next[j];
+        }
+      }
     }
     if (batch == batches - 1) {  // the tile is complete: reduce over the warps, store
       if constexpr (WARPS > 1) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) red[warp][i][lane] = acc[i];
+        for (int j = 0; j < kTokenTiles; ++j)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) red[warp][4 * j + i][lane] = acc[j][i];
         __syncthreads();
         if (warp == 0) {
 #pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            float v = 0.f;
+          for (int j = 0; j < kTokenTiles; ++j)
 #pragma unroll
-            for (int w2 = 0; w2 < WARPS; ++w2) v += red[w2][i][lane];
-            acc[i] = v;
-          }
+            for (int i = 0; i < 4; ++i) {
+              float v = 0.f;
+#pragma unroll
+              for (int w2 = 0; w2 < WARPS; ++w2) v += red[w2][4 * j + i][lane];
+              acc[j][i] = v;
+            }
         }
       }
-      if (warp == 0) epi.store(tile, g, t, acc, n);
+      if (warp == 0) {
+#pragma unroll
+        for (int j = 0; j < kTokenTiles; ++j)
+          if (8 * j < n) epi.store(tile, g, t, acc[j], 8 * j, n);
+      }
       if constexpr (WARPS > 1) __syncthreads();
 #pragma unroll
-      for (int i = 0; i < 4; ++i) acc[i] = 0.f;
+      for (int j = 0; j < kTokenTiles; ++j)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
     }
     advance(tile, batch);
     advance(tile, batch);
@@ -209,14 +258,14 @@ struct RowsEpilogue {
   __device__ int row(int tile, int g, int half) const {
     return min(tile * 16 + half * 8 + g, rows - 1);
   }
-  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+  __device__ void store(int tile, int g, int t, const float* acc, int tok0, int n) const {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = tile * 16 + half * 8 + g;
       if (r >= rows) continue;
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        const int tok = 2 * t + j;
+        const int tok = tok0 + 2 * t + j;
         if (tok >= n) continue;
         float& out = y[size_t(tok) * rows + r];
         if constexpr (kAccumulate) out += acc[2 * half + j];
@@ -237,8 +286,8 @@ struct PartEpilogue {
   __device__ int row(int tile, int g, int half) const {
     return epi.row(tile + first_tile, g, half) - first_row;
   }
-  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
-    epi.store(tile + first_tile, g, t, acc, n);
+  __device__ void store(int tile, int g, int t, const float* acc, int tok0, int n) const {
+    epi.store(tile + first_tile, g, t, acc, tok0, n);
   }
 };
 
@@ -263,23 +312,41 @@ void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int 
   };
   if constexpr (!std::is_same_v<W, F16Rows>) {
     if (c.steps >= 8) {
-      if (c.warps >= 8) return run(gemv_kernel<8, 8, W, In, Epi>, 256);
-      return run(gemv_kernel<4, 8, W, In, Epi>, 128);
+      if (c.warps >= 8) return run(gemv_kernel<8, 8, 1, W, In, Epi>, 256);
+      return run(gemv_kernel<4, 8, 1, W, In, Epi>, 128);
     }
-    if (c.warps >= 8) return run(gemv_kernel<8, 4, W, In, Epi>, 256);
-    return run(gemv_kernel<4, 4, W, In, Epi>, 128);
+    if (c.warps >= 8) return run(gemv_kernel<8, 4, 1, W, In, Epi>, 256);
+    return run(gemv_kernel<4, 4, 1, W, In, Epi>, 128);
   } else {
     const int key = c.warps * 10 + c.steps;
     switch (key) {
-      case 22: return run(gemv_kernel<2, 2, W, In, Epi>, 64);
-      case 24: return run(gemv_kernel<2, 4, W, In, Epi>, 64);
-      case 42: return run(gemv_kernel<4, 2, W, In, Epi>, 128);
-      case 44: return run(gemv_kernel<4, 4, W, In, Epi>, 128);
-      case 82: return run(gemv_kernel<8, 2, W, In, Epi>, 256);
-      case 84: return run(gemv_kernel<8, 4, W, In, Epi>, 256);
+      case 22: return run(gemv_kernel<2, 2, 1, W, In, Epi>, 64);
+      case 24: return run(gemv_kernel<2, 4, 1, W, In, Epi>, 64);
+      case 42: return run(gemv_kernel<4, 2, 1, W, In, Epi>, 128);
+      case 44: return run(gemv_kernel<4, 4, 1, W, In, Epi>, 128);
+      case 82: return run(gemv_kernel<8, 2, 1, W, In, Epi>, 256);
+      case 84: return run(gemv_kernel<8, 4, 1, W, In, Epi>, 256);
       default: throw Error("gemv: warps must be 2, 4 or 8 and steps 2 or 4");
     }
   }
+}
+
+// Launches gemv_kernel for a chunk of up to 64 tokens (the prefill path's products): 4
+// warps, 2 steps per batch for f16 rows and one load unit (4 steps) for the planes, and
+// as many 8-token products per weight fragment as the chunk needs. The input comes from
+// global memory (VecInput): 64 normalized rows would not fit in shared memory.
+template <class W, class Epi>
+void launch_chunk_stored(const Launch& l, int grid, const W& w, int K, int n_tiles, int n,
+                         const VecInput& in, const Epi& epi) {
+  if (n < 1 || n > kChunkGemvMaxTokens) throw Error("gemv: chunk token count out of range");
+  if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
+  if (grid <= 0 || grid > n_tiles) grid = n_tiles;
+  constexpr int kSteps = std::is_same_v<W, F16Rows> ? 2 : W::kUnit;
+  auto run = [&](auto kernel) { launch(l, kernel, dim3(grid), dim3(128), 0, w, K, n_tiles, n, in, epi); };
+  if (n <= 8) return run(gemv_kernel<4, kSteps, 1, W, VecInput, Epi>);
+  if (n <= 16) return run(gemv_kernel<4, kSteps, 2, W, VecInput, Epi>);
+  if (n <= 32) return run(gemv_kernel<4, kSteps, 4, W, VecInput, Epi>);
+  return run(gemv_kernel<4, kSteps, 8, W, VecInput, Epi>);
 }
 
 // Launches gemv_kernel for the matrix's storage format.

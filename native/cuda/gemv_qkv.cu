@@ -30,7 +30,7 @@ struct QkvEpilogue {
     return (n_heads + n_kv_heads) * head_dim + (tile - rotated_tiles()) * 16 + half * 8 + g;
   }
 
-  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+  __device__ void store(int tile, int g, int t, const float* acc, int tok0, int n) const {
     const int pos0 = *d_pos;
     if (tile < rotated_tiles()) {
       const int head = tile / tiles_per_head();
@@ -39,7 +39,7 @@ struct QkvEpilogue {
       const int d1 = interleaved ? 2 * i + 1 : i + head_dim / 2;
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        const int tok = 2 * t + j;
+        const int tok = tok0 + 2 * t + j;
         if (tok >= n) continue;
         const int pos = pos0 + tok;
         float s, c;
@@ -66,7 +66,7 @@ struct QkvEpilogue {
         const int kvh = e / head_dim, d = e % head_dim;
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          const int tok = 2 * t + j;
+          const int tok = tok0 + 2 * t + j;
           if (tok >= n) continue;
           const int slot = (pos0 + tok) % capacity;
           vc[(size_t(kvh) * capacity + slot) * head_dim + d] = __float2half_rn(acc[2 * half + j]);

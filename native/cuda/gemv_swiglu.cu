@@ -14,12 +14,12 @@ struct SwigluEpilogue {
     const int i = min(tile * 8 + g, hidden - 1);
     return half * hidden + i;
   }
-  __device__ void store(int tile, int g, int t, const float* acc, int n) const {
+  __device__ void store(int tile, int g, int t, const float* acc, int tok0, int n) const {
     const int i = tile * 8 + g;
     if (i >= hidden) return;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
-      const int tok = 2 * t + j;
+      const int tok = tok0 + 2 * t + j;
       if (tok < n) h[size_t(tok) * hidden + i] = to_f16_sat(silu(acc[j]) * acc[2 + j]);
     }
   }

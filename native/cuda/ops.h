@@ -47,6 +47,8 @@ void rmsnorm(const Launch& l, f16* out, const float* x, const float* w, int n, i
 // Each weight byte is read once for all n ≤ kGemvMaxTokens tokens. Tiles of 16 output
 // rows; a block's warps split the input dimension; a block may loop over tiles.
 constexpr int kGemvMaxTokens = 8;
+// The same kernel multiplies chunks of up to this many tokens on the prefill path.
+constexpr int kChunkGemvMaxTokens = 64;
 // The input of a normalized product: fp32 rows normalized inside the kernel (x, norm_w,
 // eps; best for one token), or rows already normalized to f16 by rmsnorm() (xn; best
 // for several tokens, which would otherwise normalize every row in every block).
@@ -85,6 +87,17 @@ void gemv_residual(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, 
 // logits = W · RMSNorm(x): final norm and lm_head. logits: fp32 [n][vocab].
 void gemv_logits(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const NormedInput& x,
                  int n, int dim, int vocab, float* logits);
+
+// y = x · Wᵀ for a chunk of up to kChunkGemvMaxTokens tokens on the prefill path,
+// reading each weight once in its stored format (quantized matrices are not expanded).
+// x: f16 [n][w.cols]. y: [n][ld], fp32 or f16 as `out` says; the product fills columns
+// row0 .. row0 + w.rows − 1 (RowParts: its parts' rows from column 0). grid: blocks, 0
+// = one per 16-row tile.
+enum class ChunkOut { F32, F32Add, F16 };
+void gemv_chunk(const Launch& l, int grid, const DeviceMatrix& w, const f16* x, int n, void* y,
+                int ld, int row0, ChunkOut out);
+void gemv_chunk(const Launch& l, int grid, const RowParts& w, const f16* x, int n, void* y, int ld,
+                ChunkOut out);
 
 // Tiles of 16 output rows each op has (for choosing GemvConfig::grid).
 int gemv_qkv_tiles(const AttnShape& a);
@@ -135,9 +148,17 @@ void attention_decode(const Launch& l, const f16* q, const f16* k_cache, const f
 // GQA. Keys at positions ≥ pos0 come from k_new/v_new ([kv_head][n][head_dim]), older
 // ones from the cache (slot p mod C, read before kv_commit overwrites them).
 // q: f16 [n][q_dim]; out: f16 [n][q_dim].
+// Chunks of up to PrefillSplits::kMaxQueries queries split their keys over several
+// blocks when given the scratch (splits: max_splits of them).
+struct PrefillSplits {
+  static constexpr int kMaxQueries = 64;
+  float* part_o = nullptr;   // [max_splits][kMaxQueries][n_heads][head_dim]
+  float* part_ml = nullptr;  // [max_splits][kMaxQueries][n_heads][2]
+  int max_splits = 0;
+};
 void attention_prefill(const Launch& l, const f16* q, const f16* k_new, const f16* v_new,
                        const f16* k_cache, const f16* v_cache, int n, int pos0,
-                       const AttnShape& a, f16* out);
+                       const AttnShape& a, f16* out, const PrefillSplits& splits = {});
 // The same function computed simply (one block per query and head, fp32 throughout):
 // the first correct version, kept to check the tiled one on the device.
 void attention_prefill_simple(const Launch& l, const f16* q, const f16* k_new,

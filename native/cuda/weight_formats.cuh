@@ -12,6 +12,10 @@
 //   Cursor row(int r, int lane_run) : where run `lane_run` (0..3) of every 32-value step
 //                                     of row r starts (values 32s + 8·lane_run ..);
 //   Raw load(const Cursor&, int s)  : the stored bytes of that run in step s;
+//   kUnit, load_unit(c, s, Raw*)    : the runs of kUnit steps from s (a multiple of
+//                                     kUnit) at once: 1 step for f16 (16 bytes), 4 for
+//                                     the planes, whose runs are stored so that a lane's
+//                                     four are one 16- or 32-byte load;
 //   uint4 expand(const Raw&)        : the 8 values as f16 pairs, (v0,v1) in .x .. (v6,v7)
 //                                     in .w;
 //   Raw{} expands to values whose product with a zero input is zero.
@@ -44,10 +48,12 @@ struct F16Rows {
   const f16* w;  // [rows][K]
   int K;
 
+  static constexpr int kUnit = 1;
   using Cursor = const f16*;
   using Raw = uint4;
   __device__ Cursor row(int r, int lane_run) const { return w + size_t(r) * K + 8 * lane_run; }
   __device__ Raw load(Cursor c, int s) const { return ld_stream(c + 32 * s); }
+  __device__ void load_unit(Cursor c, int s, Raw* out) const { out[0] = load(c, s); }
   __device__ uint4 expand(const Raw& r) const { return r; }
 };
 
@@ -56,17 +62,21 @@ struct PlaneRows {
   static_assert(kBits == 4 || kBits == 5 || kBits == 6 || kBits == 8, "code width");
   static_assert(kGroup == 16 || kGroup == 32, "group size");
   static constexpr int kBias = kAffine ? 0 : 1 << (kBits - 1);
+  static constexpr int kUnit = 4;  // steps per load: a 128-value unit of the row
+  // Bytes of one run of 8 codes and of one unit, in the code and high-bit planes.
+  static constexpr int kRunBytes = kBits == 8 ? 8 : 4;
+  static constexpr int kHighRunBytes = kBits == 5 ? 1 : kBits == 6 ? 2 : 0;
 
-  const uint8_t* codes;    // [rows][K · kBits≥8 ? 1 : ½] bytes
+  const uint8_t* codes;    // [rows][K · kBits≥8 ? 1 : ½] bytes, runs in unit order
   const uint8_t* high;     // [rows][K / 8] (5-bit) or [rows][K / 4] (6-bit)
   const uint16_t* scales;  // [rows][K / kGroup] f16 s, or f16 (s, m) pairs
   int K;
 
   struct Cursor {
-    const uint8_t* codes;
+    const uint8_t* codes;   // the lane's first run in unit 0
     const uint8_t* high;
-    const uint16_t* scales;
-    int run;  // lane_run: which 8 of each 32 values
+    const uint16_t* scales;  // the row's first group
+    int run;                 // lane_run: which 8 of each 32 values
   };
   struct Raw {
     uint32_t lo[kBits == 8 ? 2 : 1];
@@ -74,34 +84,95 @@ struct PlaneRows {
     uint32_t sm;  // f16 s (low half) and, when affine, f16 m (high half)
   };
 
+  // Run 4u + t of a unit is stored at place 4t + u (engine/weight_planes.h).
   __device__ Cursor row(int r, int lane_run) const {
-    const size_t v = size_t(r) * K + 8 * lane_run;  // first value of the lane's run
     Cursor c;
-    c.codes = codes + (kBits == 8 ? v : v / 2);
-    c.high = kBits == 5 ? high + v / 8 : kBits == 6 ? high + v / 4 : nullptr;
-    c.scales = scales + (size_t(r) * (K / kGroup) + (8 * lane_run) / kGroup) * (kAffine ? 2 : 1);
+    c.codes = codes + size_t(r) * (K / 8) * kRunBytes + 4 * lane_run * kRunBytes;
+    c.high = kHighRunBytes ? high + size_t(r) * (K / 8) * kHighRunBytes + 4 * lane_run * kHighRunBytes
+                           : nullptr;
+    c.scales = scales + size_t(r) * (K / kGroup) * (kAffine ? 2 : 1);
     c.run = lane_run;
     return c;
   }
 
+  // The scale entry (in f16s) of the lane's group in step s.
+  __device__ int group_of(const Cursor& c, int s) const {
+    return (s * (32 / kGroup) + (8 * c.run) / kGroup) * (kAffine ? 2 : 1);
+  }
+
   __device__ Raw load(const Cursor& c, int s) const {
+    const int unit = s / 4, u = s % 4;
     Raw raw;
+    const uint8_t* code = c.codes + unit * 16 * kRunBytes + u * kRunBytes;
     if constexpr (kBits == 8) {
-      const uint2 v = ld_stream_u2(c.codes + 32 * s);
+      const uint2 v = *reinterpret_cast<const uint2*>(code);
       raw.lo[0] = v.x;
       raw.lo[1] = v.y;
     } else {
-      raw.lo[0] = ld_stream_u32(c.codes + 16 * s);
+      raw.lo[0] = *reinterpret_cast<const uint32_t*>(code);
     }
-    if constexpr (kBits == 5) raw.hi = __ldg(c.high + 4 * s);
-    else if constexpr (kBits == 6) raw.hi = __ldg(reinterpret_cast<const uint16_t*>(c.high) + 4 * s);
+    const uint8_t* hi = c.high + unit * 16 * kHighRunBytes + u * kHighRunBytes;
+    if constexpr (kBits == 5) raw.hi = __ldg(hi);
+    else if constexpr (kBits == 6) raw.hi = __ldg(reinterpret_cast<const uint16_t*>(hi));
     else raw.hi = 0;
-    // Step s starts group 32s / kGroup of the row; the cursor already points at the
-    // lane's group within the step.
-    const int group = s * (32 / kGroup);
-    if constexpr (kAffine) raw.sm = __ldg(reinterpret_cast<const uint32_t*>(c.scales) + group);
-    else raw.sm = __ldg(c.scales + group);
+    if constexpr (kAffine) raw.sm = __ldg(reinterpret_cast<const uint32_t*>(c.scales + group_of(c, s)));
+    else raw.sm = __ldg(c.scales + group_of(c, s));
     return raw;
+  }
+
+  // Steps s .. s + 3 (s a multiple of 4): the lane's four runs in one or two 16-byte
+  // loads, their high bits in one, the four groups' scales in one.
+  __device__ void load_unit(const Cursor& c, int s, Raw* out) const {
+    const int unit = s / 4;
+    const uint8_t* code = c.codes + unit * 16 * kRunBytes;
+    if constexpr (kBits == 8) {
+      const uint4 a = ld_stream(code), b = ld_stream(code + 16);
+      out[0].lo[0] = a.x; out[0].lo[1] = a.y;
+      out[1].lo[0] = a.z; out[1].lo[1] = a.w;
+      out[2].lo[0] = b.x; out[2].lo[1] = b.y;
+      out[3].lo[0] = b.z; out[3].lo[1] = b.w;
+    } else {
+      const uint4 a = ld_stream(code);
+      out[0].lo[0] = a.x;
+      out[1].lo[0] = a.y;
+      out[2].lo[0] = a.z;
+      out[3].lo[0] = a.w;
+    }
+    const uint8_t* hi = c.high + unit * 16 * kHighRunBytes;
+    if constexpr (kBits == 5) {
+      const uint32_t h = ld_stream_u32(hi);
+#pragma unroll
+      for (int u = 0; u < 4; ++u) out[u].hi = (h >> (8 * u)) & 0xFFu;
+    } else if constexpr (kBits == 6) {
+      const uint2 h = ld_stream_u2(hi);
+      out[0].hi = h.x & 0xFFFFu;
+      out[1].hi = h.x >> 16;
+      out[2].hi = h.y & 0xFFFFu;
+      out[3].hi = h.y >> 16;
+    } else {
+#pragma unroll
+      for (int u = 0; u < 4; ++u) out[u].hi = 0;
+    }
+    if constexpr (kAffine) {  // group 32: (s, m) of steps s .. s + 3, shared by the 4 lanes
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(c.scales + 2 * s));
+      out[0].sm = v.x;
+      out[1].sm = v.y;
+      out[2].sm = v.z;
+      out[3].sm = v.w;
+    } else if constexpr (kGroup == 32) {
+      const uint2 v = __ldg(reinterpret_cast<const uint2*>(c.scales + s));
+      out[0].sm = v.x & 0xFFFFu;
+      out[1].sm = v.x >> 16;
+      out[2].sm = v.y & 0xFFFFu;
+      out[3].sm = v.y >> 16;
+    } else {  // group 16: step u's group for this lane is 2u + run / 2
+      const uint4 v = __ldg(reinterpret_cast<const uint4*>(c.scales + 2 * s));
+      const int shift = c.run >= 2 ? 16 : 0;
+      out[0].sm = (v.x >> shift) & 0xFFFFu;
+      out[1].sm = (v.y >> shift) & 0xFFFFu;
+      out[2].sm = (v.z >> shift) & 0xFFFFu;
+      out[3].sm = (v.w >> shift) & 0xFFFFu;
+    }
   }
 
   __device__ uint4 expand(const Raw& r) const {

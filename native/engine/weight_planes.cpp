@@ -97,6 +97,13 @@ void block_codes(StoredType type, const uint8_t* b, uint8_t* code, float* s, flo
   }
 }
 
+// Where run `run` of a row (values 8·run ..) is stored: run 4u + t of a 128-value unit
+// goes to place 4t + u (the header's "Order of the runs").
+int64_t stored_run(int64_t run) {
+  const int64_t unit = run / 16, r = run % 16;
+  return unit * 16 + (r % 4) * 4 + r / 4;
+}
+
 // 8 codes → their place in the planes (see the header's "Order of the codes").
 void pack8(const PlaneFormat& f, const uint8_t* c, uint8_t* codes, uint8_t* high) {
   if (f.bits == 8) {
@@ -147,8 +154,8 @@ uint16_t f64_to_f16(double x) {
 }
 
 uint8_t code_at(const PlaneFormat& f, const uint8_t* codes, const uint8_t* high, int64_t i) {
-  if (f.bits == 8) return codes[i];
-  const int64_t run = i / 8;
+  const int64_t run = stored_run(i / 8);
+  if (f.bits == 8) return codes[run * 8 + i % 8];
   const int j = int(i % 8), pair = j / 2, odd = j % 2;
   uint32_t word;
   std::memcpy(&word, codes + 4 * run, 4);
@@ -163,6 +170,8 @@ uint8_t code_at(const PlaneFormat& f, const uint8_t* codes, const uint8_t* high,
 }
 
 }  // namespace
+
+bool plane_form_fits(StoredType t, int64_t cols) { return has_plane_format(t) && cols % 128 == 0; }
 
 bool has_plane_format(StoredType t) {
   switch (t) {
@@ -199,6 +208,7 @@ PlaneRowBytes plane_row_bytes(const PlaneFormat& f, int64_t cols) {
 void to_planes(StoredType type, const void* blocks, int64_t rows, int64_t cols, uint8_t* codes,
                uint8_t* high, uint16_t* scales) {
   const PlaneFormat f = plane_format(type);
+  if (cols % 128 != 0) throw Error("GPU planes need rows of whole 128-value units");
   const PlaneRowBytes rb = plane_row_bytes(f, cols);
   const int64_t bs = block_size(type);
   const size_t bb = block_bytes(type);
@@ -213,9 +223,9 @@ void to_planes(StoredType type, const void* blocks, int64_t rows, int64_t cols, 
     for (int64_t blk = 0; blk < cols / bs; ++blk) {
       block_codes(type, src + size_t(r) * row_bytes(type, cols) + size_t(blk) * bb, code, s, m);
       for (int64_t run = 0; run < bs / 8; ++run) {
-        const int64_t i = blk * bs + run * 8;  // first value of the run in the row
-        pack8(f, code + run * 8, codes_row + (f.bits == 8 ? i : i / 2),
-              high_row ? high_row + (f.bits == 5 ? i / 8 : i / 4) : nullptr);
+        const int64_t place = stored_run((blk * bs) / 8 + run);  // runs of 8 in the row
+        pack8(f, code + run * 8, codes_row + place * (f.bits == 8 ? 8 : 4),
+              high_row ? high_row + place * (f.bits == 5 ? 1 : 2) : nullptr);
       }
       for (int g = 0; g < groups_per_block; ++g) {
         const int64_t group = blk * groups_per_block + g;

@@ -32,6 +32,12 @@
 //   5th bit (5-bit codes), one byte: bit i is v2i's, bit 4+i is v2i+1's.
 //   bits 4-5 (6-bit codes), 16 bits: bits 2i..2i+1 are v2i's, bits 8+2i.. are v2i+1's.
 // e.g. 4-bit codes 1,2,3,4,5,6,7,8 → word 0x86427531.
+//
+// Order of the runs, per unit of 128 values (16 runs) of a row: a GPU lane reads runs
+// 4u + t (u = 0..3) of a unit, so run 4u + t is stored at place 4t + u: each lane's four
+// runs are one 16- or 32-byte load, and the four lanes of a row read one whole stretch.
+// Rows are therefore a whole number of units (cols a multiple of 128: plane_form_fits).
+// e.g. 4-bit: values 8..15 (run 1: u = 0, t = 1) are the word at byte 16 of the unit.
 #pragma once
 
 #include <cstddef>
@@ -48,8 +54,10 @@ struct PlaneFormat {
   int bias = 0;         // symmetric formats: 2^(bits−1)
 };
 
-// Whether a stored type has a plane form, and which.
+// Whether a stored type has a plane form, and which; whether rows of `cols` values can
+// take it (a whole number of 128-value units).
 bool has_plane_format(StoredType t);
+bool plane_form_fits(StoredType t, int64_t cols);
 PlaneFormat plane_format(StoredType t);  // throws Error for a type without one
 
 // Bytes per row of each plane for rows of `cols` values (cols a multiple of the block).

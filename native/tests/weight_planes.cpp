@@ -40,19 +40,26 @@ Planes repack(StoredType t, const std::vector<uint8_t>& blocks, int64_t rows, in
 }  // namespace
 
 TEST(code_order_matches_the_worked_example) {
-  // One Q4_0 block whose values are d·(code − 8) with codes 1, 2, ..., 16, 1, 2, ...:
-  // quantize exact multiples of d so the codes come back as written.
-  std::vector<float> x(32);
-  for (int i = 0; i < 32; ++i) x[size_t(i)] = float((i % 16) + 1 - 8);
-  x[15] = -8.f;  // the largest magnitude maps to −8 (code 0), fixing d = 1
-  std::vector<uint8_t> block(block_bytes(StoredType::Q4_0));
-  cpu::quantize_row(StoredType::Q4_0, x.data(), block.data(), 32);
-  const Planes p = repack(StoredType::Q4_0, block, 1, 32);
-  uint32_t word;
-  std::memcpy(&word, p.codes.data(), 4);
-  CHECK_MSG(word == 0x86427531u, "first run of 8 codes packed as %08x", word);
+  // One 128-value unit of Q4_0 blocks whose values are d·(code − 8) with codes 1, 2, ...,
+  // 16, 1, 2, ...: quantize exact multiples of d so the codes come back as written.
+  std::vector<float> x(128);
+  for (int i = 0; i < 128; ++i) x[size_t(i)] = float((i % 16) + 1 - 8);
+  for (int b = 0; b < 4; ++b) x[size_t(32 * b + 15)] = -8.f;  // −8 (code 0) fixes d = 1
+  std::vector<uint8_t> blocks(row_bytes(StoredType::Q4_0, 128));
+  cpu::quantize_row(StoredType::Q4_0, x.data(), blocks.data(), 128);
+  const Planes p = repack(StoredType::Q4_0, blocks, 1, 128);
+  uint32_t run0, run1, run4;
+  std::memcpy(&run0, p.codes.data(), 4);       // values 0..7: place 0
+  std::memcpy(&run1, p.codes.data() + 16, 4);  // values 8..15 (step 0, lane 1): place 4;
+                                               // codes 9..15 and 0 (the −8)
+  std::memcpy(&run4, p.codes.data() + 4, 4);   // values 32..39 (step 1, lane 0): place 1
+  CHECK_MSG(run0 == 0x86427531u, "values 0..7 packed as %08x", run0);
+  CHECK_MSG(run1 == 0x0ecafdb9u, "values 8..15 packed as %08x", run1);
+  CHECK_MSG(run4 == 0x86427531u, "values 32..39 packed as %08x", run4);
   CHECK(p.high.empty());
   CHECK(cpu::f16_to_f32(p.scales[0]) == 1.f);
+  CHECK(!plane_form_fits(StoredType::Q4_0, 96));
+  EXPECT_ERROR(repack(StoredType::Q4_0, blocks, 1, 96), "128");
 }
 
 TEST(every_plane_format_reads_back_as_the_reference_values) {

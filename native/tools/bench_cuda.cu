@@ -433,6 +433,23 @@ int main(int argc, char** argv) {
       append_ms[ai++] = median(t);
       line(std::to_string(n) + " new token" + (n > 1 ? "s" : ""), median(t), "ms");
     }
+    // The same appends with every product by cuBLASLt (on f16 rows: quantized matrices
+    // expanded first), the prefill path's products before chunk products took the gemv
+    // kernel: what the chunk_gemv_max choice is measured against.
+    sess.set_chunk_gemv_max(0);
+    for (int n : {16, 32, 64}) {
+      std::vector<float> t;
+      for (int r = 0; r < g_reps + 1; ++r) {
+        const auto a = std::chrono::steady_clock::now();
+        feed(sess, tokens.data() + 4096, n, 4096, cfg.max_chunk);
+        const int tok = sess.argmax_token();
+        const auto b = std::chrono::steady_clock::now();
+        if (tok < 0 || tok >= shape.vocab_size) throw tramontane::Error("bad sampled token");
+        if (r > 0) t.push_back(float(std::chrono::duration<double, std::milli>(b - a).count()));
+      }
+      line(std::to_string(n) + " new tokens, products by cuBLASLt", median(t), "ms");
+    }
+    sess.set_chunk_gemv_max(kChunkGemvMaxTokens);
 
     // --- per-kernel ---------------------------------------------------------------------------
     std::printf("\ndecode kernels, n tokens, 32 layers back to back, context 4096 (attention: one kernel, splits merged)\n");
@@ -563,6 +580,82 @@ int main(int argc, char** argv) {
                   layer_ms, m / (layer_ms * 32 * 1e-3), prefill_tps[1]);
       std::printf("  linear-layer FLOP floor at the measured GEMM rate: %.2f ms per layer\n",
                   flops_layer / (gemm_tflops * 1e12) * 1e3);
+    }
+
+    // --- chunk products --------------------------------------------------------------------
+    std::printf("\nchunk of n tokens on a cached 4096 prompt, per layer (layer 0..31 weights in turn):"
+                " products by the gemv kernel and by cuBLASLt, attention\n");
+    std::printf("  %-12s %3s %10s %10s %9s\n", "piece", "n", "us", "floor us", "of copy");
+    {
+      const int m = kChunkGemvMaxTokens;
+      DeviceBuffer xin(size_t(m) * std::max(shape.hidden_dim, int(qd)) * 2),
+          yout(size_t(m) * 2 * hid * 4);
+      fill_uniform(lst, xin.as<f16>(), xin.bytes() / 2, 21, -1.f, 1.f);
+      const Launch L{st, true};
+      struct P {
+        const char* name;
+        int rows, k;
+        ChunkOut out;
+      };
+      const P products[] = {{"qkv", qkv_rows(shape), shape.dim, ChunkOut::F32},
+                            {"o", shape.dim, int(qd), ChunkOut::F32Add},
+                            {"gate_up", 2 * shape.hidden_dim, shape.dim, ChunkOut::F16},
+                            {"down", shape.dim, shape.hidden_dim, ChunkOut::F32Add}};
+      auto bytes_of = [&](int which, const DeviceWeights::Layer& Lw) {
+        return which == 0 ? double(Lw.wqkv.bytes()) : which == 1 ? double(Lw.wo.bytes())
+               : which == 2 ? double(Lw.wgu.bytes()) : double(Lw.wd.bytes());
+      };
+      for (int n : {16, 32, 64}) {
+        double gemv_sum = 0, gemm_sum = 0, floor_sum = 0;
+        for (int which = 0; which < 4; ++which) {
+          const P& p = products[which];
+          int li = 0;
+          const float g_ms = time_ms(st, g_reps, [&] {
+            const DeviceWeights::Layer& Lw = weights->layer(li++ % shape.n_layers);
+            if (which == 0) gemv_chunk(L, 0, Lw.wqkv, xin.as<f16>(), n, yout.as<void>(), p.rows, p.out);
+            else gemv_chunk(L, 0, which == 1 ? Lw.wo : which == 2 ? Lw.wgu : Lw.wd, xin.as<f16>(), n,
+                            yout.as<void>(), p.rows, 0, p.out);
+          });
+          li = 0;
+          const float c_ms = time_ms(st, g_reps, [&] {
+            const DeviceWeights::Layer& Lw = weights->layer(li++ % shape.n_layers);
+            const f16* w16 = which == 0 ? weights->as_f16(lst, Lw.wqkv)
+                             : weights->as_f16(lst, which == 1 ? Lw.wo : which == 2 ? Lw.wgu : Lw.wd);
+            gemm.run(st, xin.as<f16>(), w16, yout.as<void>(), p.out != ChunkOut::F16, n, p.rows, p.k,
+                     p.out == ChunkOut::F32Add);
+          });
+          const double floor_us = bytes_of(which, L0) / copy_bw * 1e6;
+          std::printf("  %-12s %3d %10.1f %10.1f %9s   cuBLASLt %8.1f us\n", p.name, n, g_ms * 1e3,
+                      floor_us, pct(floor_us / (g_ms * 1e3)).c_str(), c_ms * 1e3);
+          gemv_sum += g_ms * 1e3;
+          gemm_sum += c_ms * 1e3;
+          floor_sum += floor_us;
+        }
+        // Attention of the n queries over the cached 4096 positions and themselves.
+        DeviceBuffer q(size_t(n) * qd * 2), kn(size_t(n) * shape.n_kv_heads * shape.head_dim * 2),
+            vn(size_t(n) * shape.n_kv_heads * shape.head_dim * 2), ao(size_t(n) * qd * 2);
+        fill_uniform(lst, q.as<f16>(), q.bytes() / 2, 22, -1.f, 1.f);
+        fill_uniform(lst, kn.as<f16>(), kn.bytes() / 2, 23, -1.f, 1.f);
+        fill_uniform(lst, vn.as<f16>(), vn.bytes() / 2, 24, -1.f, 1.f);
+        const AttnShape a = sess.attn_shape();
+        auto attention_ms = [&](const PrefillSplits& splits) {
+          int li = 0;
+          return time_ms(st, g_reps, [&] {
+            const int layer = li++ % shape.n_layers;
+            attention_prefill(L, q.as<f16>(), kn.as<f16>(), vn.as<f16>(), sess.layer_k(layer),
+                              sess.layer_v(layer), n, 4096, a, ao.as<f16>(), splits);
+          });
+        };
+        const float at_ms = attention_ms(sess.prefill_splits());
+        const float unsplit_ms = attention_ms(PrefillSplits{});
+        std::printf("  %-12s %3d %10.1f   keys split over up to %d blocks; unsplit %.1f us; K and V of 4096"
+                    " positions: %.1f us at the copy rate\n",
+                    "attention", n, at_ms * 1e3, sess.prefill_splits().max_splits, unsplit_ms * 1e3,
+                    4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2 / copy_bw * 1e6);
+        std::printf("  per layer, n = %d: products %.1f us by gemv (floor %.1f), %.1f by cuBLASLt; x32 layers:"
+                    " %.2f / %.2f ms; attention x32: %.2f ms\n",
+                    n, gemv_sum, floor_sum, gemm_sum, gemv_sum * 32e-3, gemm_sum * 32e-3, at_ms * 32);
+      }
     }
 
     // --- memory ---------------------------------------------------------------------------

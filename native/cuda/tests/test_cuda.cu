@@ -266,6 +266,61 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg,
   report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
 }
 
+// The prefill path's chunk products (gemv_chunk): y = x · Wᵀ written as fp32, added to
+// fp32, or written as f16, into columns row0.. of a wider output; the columns outside
+// stay as they were.
+void test_gemv_chunk(int in, int outd, int n, ChunkOut out,
+                     tramontane::StoredType wt = tramontane::StoredType::F16) {
+  R::Rng rng(g_seed++);
+  const TestWeights tw = test_weights(rng, wt, outd, in, std::sqrt(3.f / in));
+  const int row0 = 16, ld = outd + 48;
+  auto v = rng.f16s(size_t(n) * in, -1.f, 1.f);
+  Dev<uint16_t> dv(v.size());
+  dv.up(v);
+  std::vector<float> y(size_t(n) * outd);
+  R::matmul(y.data(), widen(v).data(), n, tw.values.data(), outd, in);
+  std::vector<float> got(size_t(n) * outd), ref(size_t(n) * outd);
+  size_t outside = 0;
+  const f16* x = reinterpret_cast<const f16*>(dv.p());
+  if (out == ChunkOut::F16) {
+    Dev<uint16_t> dy(size_t(n) * ld);
+    poison_f16(dy.p(), dy.n);
+    gemv_chunk(kL, 0, tw.m, x, n, dy.p(), ld, row0, out);
+    const auto o = dy.down();
+    for (int t = 0; t < n; ++t)
+      for (int c = 0; c < ld; ++c) {
+        const uint16_t h = o[size_t(t) * ld + c];
+        if (c < row0 || c >= row0 + outd) outside += !is_poison16(h);
+        else got[size_t(t) * outd + c - row0] = R::from_f16(h);
+      }
+    ref = y;
+  } else {
+    const auto before = rng.floats(size_t(n) * ld, -1.f, 1.f);
+    Dev<float> dy(before.size());
+    dy.up(before);
+    gemv_chunk(kL, 0, tw.m, x, n, dy.p(), ld, row0, out);
+    const auto o = dy.down();
+    for (int t = 0; t < n; ++t)
+      for (int c = 0; c < ld; ++c) {
+        const size_t i = size_t(t) * ld + c;
+        if (c < row0 || c >= row0 + outd) {
+          outside += o[i] != before[i];
+          continue;
+        }
+        const size_t j = size_t(t) * outd + c - row0;
+        // Added: the added part, compared on its own scale.
+        got[j] = out == ChunkOut::F32Add ? o[i] - before[i] : o[i];
+        ref[j] = y[j];
+      }
+  }
+  const char* mode = out == ChunkOut::F32 ? "f32" : out == ChunkOut::F32Add ? "f32 add" : "f16";
+  char name[160];
+  std::snprintf(name, sizeof name, "gemv_chunk in=%d out=%d n=%d %s%s", in, outd, n, mode,
+                type_tag(wt).c_str());
+  report(name, R::rel_err(got.data(), ref.data(), ref.size()), 1e-2, outside == 0,
+         std::to_string(outside) + " values outside the product's columns changed");
+}
+
 void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = false,
                       tramontane::StoredType wt = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
@@ -517,7 +572,9 @@ void test_attention_decode(int heads, int kvh, int hd, int W, int C, int pos, in
          same ? "" : "second run differs");
 }
 
-void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, int n) {
+// max_splits > 0: the tiled kernel also with its keys split over up to that many blocks
+// (a chunk of at most PrefillSplits::kMaxQueries queries over enough keys).
+void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, int n, int max_splits = 0) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, W, C};
   auto kc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f), vc = rng.f16s(size_t(kvh) * C * hd, -1.f, 1.f);
@@ -545,16 +602,28 @@ void test_attention_prefill(int heads, int kvh, int hd, int W, int C, int pos0, 
                 lo, p, key, val);
     }
   });
-  for (int simple = 0; simple < 2; ++simple) {
+  const size_t split_rows = size_t(std::max(max_splits, 1)) * PrefillSplits::kMaxQueries * heads;
+  Dev<float> part_o(split_rows * hd), part_ml(split_rows * 2);
+  for (int variant = 0; variant < (max_splits > 0 ? 3 : 2); ++variant) {
     poison_f16(dout.p(), dout.n);
-    auto fn = simple ? attention_prefill_simple : attention_prefill;
-    fn(kL, reinterpret_cast<const f16*>(dq.p()), reinterpret_cast<const f16*>(dkn.p()),
-       reinterpret_cast<const f16*>(dvn.p()), reinterpret_cast<const f16*>(dkc.p()),
-       reinterpret_cast<const f16*>(dvc.p()), n, pos0, a, reinterpret_cast<f16*>(dout.p()));
+    const auto* qp = reinterpret_cast<const f16*>(dq.p());
+    const auto* knp = reinterpret_cast<const f16*>(dkn.p());
+    const auto* vnp = reinterpret_cast<const f16*>(dvn.p());
+    const auto* kcp = reinterpret_cast<const f16*>(dkc.p());
+    const auto* vcp = reinterpret_cast<const f16*>(dvc.p());
+    auto* op = reinterpret_cast<f16*>(dout.p());
+    if (variant == 0) attention_prefill_simple(kL, qp, knp, vnp, kcp, vcp, n, pos0, a, op);
+    if (variant == 1) attention_prefill(kL, qp, knp, vnp, kcp, vcp, n, pos0, a, op);
+    if (variant == 2) {
+      poison_f32(part_o.p(), part_o.n);
+      attention_prefill(kL, qp, knp, vnp, kcp, vcp, n, pos0, a, op,
+                        PrefillSplits{part_o.p(), part_ml.p(), max_splits});
+    }
     auto out = widen(dout.down());
     char name[160];
     std::snprintf(name, sizeof name, "attention_prefill%s h=%d/%d hd=%d W=%d C=%d pos0=%d n=%d",
-                  simple ? "_simple" : "", heads, kvh, hd, W, C, pos0, n);
+                  variant == 0 ? "_simple" : variant == 2 ? (" keys split " + std::to_string(max_splits)).c_str() : "",
+                  heads, kvh, hd, W, C, pos0, n);
     report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
   }
 }
@@ -740,9 +809,10 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
   cfg.capacity = s.sliding_window > 0 ? s.sliding_window + slack : seq + 64;
   cfg.max_chunk = std::max(seq, 64);
   const size_t V = size_t(s.vocab_size);
-  auto run = [&](int chunk, bool simple, const char* what) {
+  auto run = [&](int chunk, bool simple, const char* what, int chunk_gemv_max = kChunkGemvMaxTokens) {
     ForwardConfig c = cfg;
     c.simple_attention = simple;
+    c.chunk_gemv_max = chunk_gemv_max;
     Forward f(*w, gemm, c, stream);
     std::vector<float> logits(size_t(seq) * V);
     feed(f, tokens.data(), seq, 0, chunk, logits.data());
@@ -752,6 +822,8 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
   auto all = run(seq, false, "all at once (tiled attention)");
   run(seq, true, "all at once (simple attention)");
   auto chunked = run(37, false, "chunks of 37");
+  run(37, false, "chunks of 37 (every product by cuBLASLt)", 0);
+  run(64, false, "chunks of 64");
   auto small = run(5, false, "chunks of 5 (gemv path)");
   auto single = run(1, false, "token by token (gemv path)");
   compare_logits("GPU all-at-once vs token-by-token" + tag, all, single, seq, int(V), 2e-2);
@@ -876,6 +948,12 @@ int main(int argc, char** argv) {
     test_gemv_swiglu(520, 1000, 7, {4, 5});
     test_gemv_residual(1000, 1000, 4, {8, 3});
     test_gemv_logits(520, 1001, 2, {4, 0});
+    // Chunk products: every token-tile count (1, 2, 4, 8 products of 8 tokens), partial
+    // tiles of tokens and rows, a partial last step, the 7B widths.
+    for (int n : {3, 9, 16, 33, 64}) test_gemv_chunk(4096, 1000, n, ChunkOut::F32);
+    test_gemv_chunk(14336, 4096, 40, ChunkOut::F32Add);
+    test_gemv_chunk(4096, 28672, 17, ChunkOut::F16);
+    test_gemv_chunk(1000, 1000, 64, ChunkOut::F32Add);
 
     test_small_ops();
     test_rope_qkv(RopeLayout::RotateHalf);
@@ -897,6 +975,13 @@ int main(int argc, char** argv) {
     test_attention_prefill(8, 2, 128, 256, 288, 50, 600);
     test_attention_prefill(8, 2, 128, 0, 1024, 100, 333);
     test_attention_prefill(8, 8, 64, 64, 80, 77, 129);
+    // Short chunks over long windows, their keys split over several blocks (and too few
+    // keys to split: the unsplit kernel).
+    test_attention_prefill(32, 8, 128, 4096, 4352, 9000, 16, 4);
+    test_attention_prefill(32, 8, 128, 4096, 4352, 4096, 64, 4);
+    test_attention_prefill(8, 2, 128, 0, 1100, 1000, 33, 8);
+    test_attention_prefill(8, 8, 64, 256, 300, 2000, 9, 3);
+    test_attention_prefill(32, 8, 128, 4096, 4352, 100, 40, 4);
 
     Gemm gemm;
     test_gemm(gemm, 77, 1536, 512);
@@ -923,6 +1008,9 @@ int main(int argc, char** argv) {
       test_gemv_qkv(4096, 32, 8, 128, 3, RopeLayout::RotateHalf, 4352, 100, {8, 0}, false, t);
       test_gemv_swiglu(4096, 2048, 5, {8, 2 * sms}, true, t);
       test_gemv_logits(4096, 1000, 1, {8, 3 * sms}, false, t);
+      test_gemv_chunk(4096, 1024, 12, ChunkOut::F32, t);
+      test_gemv_chunk(2048, 2048, 64, ChunkOut::F32Add, t);
+      test_gemv_chunk(4096, 512, 30, ChunkOut::F16, t);
     }
     ModelConfig quant = small;
     quant.hidden_dim = 1536;  // the K formats need widths in multiples of 256
