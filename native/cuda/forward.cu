@@ -29,7 +29,10 @@ ModelConfig mistral_7b_config() {
 
 size_t parameter_count(const ModelConfig& c) {
   const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim;
-  const size_t per_layer = size_t(qkv_rows(c)) * d + d * q + 3 * size_t(c.hidden_dim) * d + 2 * d;
+  const bool moe = c.feed_forward == FeedForwardKind::MixtureOfExperts;
+  const size_t ffn = moe ? size_t(c.n_experts) * (3 * size_t(c.hidden_dim) * d + d)
+                         : 3 * size_t(c.hidden_dim) * d;
+  const size_t per_layer = size_t(qkv_rows(c)) * d + d * q + ffn + 2 * d;
   return size_t(c.n_layers) * per_layer + 2 * size_t(c.vocab_size) * d + d;
 }
 
@@ -165,7 +168,9 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
   auto w = std::unique_ptr<DeviceWeights>(new DeviceWeights());
   w->config_ = c;
   const int d = c.dim, q = c.n_heads * c.head_dim, h = c.hidden_dim;
-  size_t expand = 0;  // elements of the largest quantized matrix
+  const bool moe = c.feed_forward == FeedForwardKind::MixtureOfExperts;
+  const int experts = moe ? c.n_experts : 0;
+  size_t expand = 0;  // elements of the largest quantized matrix (of one expert)
   auto note = [&](const DeviceMatrix& m) {
     if (m.quantized()) expand = std::max(expand, elements(m));
   };
@@ -177,8 +182,14 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
       const WeightTypes::Layer& t = types.layers[size_t(i)];
       l.wqkv = take_qkv(cv, t, c);
       l.wo = take_matrix(cv, t.o, d, q);
-      l.wgu = take_matrix(cv, t.gate_up, 2 * h, d);
-      l.wd = take_matrix(cv, t.down, d, h);
+      if (moe) {
+        l.moe.router = cv.take<float>(size_t(experts) * size_t(d));
+        l.moe.wgu = take_matrix(cv, t.gate_up, experts * 2 * h, d);
+        l.moe.wd = take_matrix(cv, t.down, experts * d, h);
+      } else {
+        l.wgu = take_matrix(cv, t.gate_up, 2 * h, d);
+        l.wd = take_matrix(cv, t.down, d, h);
+      }
       l.attn_norm = cv.take<float>(size_t(d));
       l.ffn_norm = cv.take<float>(size_t(d));
       bool any = false;
@@ -187,6 +198,10 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
       note(l.wo);
       note(l.wgu);
       note(l.wd);
+      if (moe) {
+        note(row_range(l.moe.wgu, 0, 2 * h));
+        note(row_range(l.moe.wd, 0, d));
+      }
     }
     w->embed_ = take_matrix(cv, types.embed, c.vocab_size, d);
     w->lm_head_ = tied ? w->embed_ : take_matrix(cv, types.lm_head, c.vocab_size, d);
@@ -217,6 +232,20 @@ const f16* DeviceWeights::as_f16(const Launch& l, const DeviceMatrix& m) const {
   if (!m.quantized()) return m.data;
   dequantize(l, m, expand_scratch_);
   return expand_scratch_;
+}
+
+DeviceMatrix DeviceWeights::row_range(const DeviceMatrix& m, int first, int count) {
+  DeviceMatrix r = m;
+  r.rows = count;
+  if (!m.quantized()) {
+    if (m.data) r.data = m.data + size_t(first) * size_t(m.cols);
+    return r;
+  }
+  const PlaneRowBytes rb = plane_row_bytes(plane_format(m.type), m.cols);
+  if (m.codes) r.codes = m.codes + size_t(first) * rb.codes;
+  if (m.high) r.high = m.high + size_t(first) * rb.high;
+  if (m.scales) r.scales = m.scales + size_t(first) * rb.scales / 2;
+  return r;
 }
 
 const f16* DeviceWeights::as_f16(const Launch& l, const RowParts& m) const {
@@ -254,8 +283,14 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c,
   for (const Layer& L : w->layers_) {
     for (int p = 0; p < L.wqkv.count; ++p) fill_w(L.wqkv.part[p], range(d));
     fill_w(L.wo, range(q));
-    fill_w(L.wgu, range(d));
-    fill_w(L.wd, range(h));
+    if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
+      fill_uniform(l, L.moe.router, size_t(c.n_experts) * size_t(d), ++k, -range(d), range(d));
+      fill_w(L.moe.wgu, range(d));
+      fill_w(L.moe.wd, range(h));
+    } else {
+      fill_w(L.wgu, range(d));
+      fill_w(L.wd, range(h));
+    }
     fill_uniform(l, L.attn_norm, size_t(d), ++k, 0.8f, 1.2f);
     fill_uniform(l, L.ffn_norm, size_t(d), ++k, 0.8f, 1.2f);
   }
@@ -300,6 +335,8 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
   plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
   decode_.max_queries = kGemvMaxTokens;
   const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
+  const bool moe = c_.feed_forward == FeedForwardKind::MixtureOfExperts;
+  const size_t slots = moe ? r * size_t(c_.n_experts_per_token) : r;  // feed-forward rows
   auto carve = [&](Carver& c) {
     a_.x = c.take<float>(r * d);
     a_.xn = c.take<f16>(r * d);
@@ -308,8 +345,16 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     a_.k_new = c.take<f16>(r * size_t(attn_.kv_dim()));
     a_.v_new = c.take<f16>(r * size_t(attn_.kv_dim()));
     a_.ao = c.take<f16>(r * qd);
-    a_.gu = c.take<f16>(r * 2 * size_t(c_.hidden_dim));
-    a_.h = c.take<f16>(r * size_t(c_.hidden_dim));
+    a_.gu = c.take<f16>(slots * 2 * size_t(c_.hidden_dim));
+    a_.h = c.take<f16>(slots * size_t(c_.hidden_dim));
+    if (moe) {
+      moe_.routing.chosen = c.take<int>(slots);
+      moe_.routing.weight = c.take<float>(slots);
+      moe_.xe = c.take<f16>(slots * d);
+      moe_.y = c.take<float>(slots * d);
+      moe_.order = c.take<int>(2 * slots);  // order, then slot_row: one upload
+      moe_.slot_row = moe_.order ? moe_.order + slots : nullptr;
+    }
     a_.logits = c.take<float>(size_t(std::max(config_.logits_rows, kGemvMaxTokens)) * c_.vocab_size);
     a_.tokens = c.take<int>(r);
     a_.pos = c.take<int>(1);
@@ -388,8 +433,8 @@ void Forward::feed_forward_gemv(const DeviceWeights::Layer& lw, int n) {
       gemv_swiglu(l, p.gate_up, lw.wgu, normed(lw.ffn_norm, n), n, c_.dim, c_.hidden_dim, a_.h);
       gemv_residual(l, p.down, lw.wd, a_.h, n, c_.hidden_dim, c_.dim, a_.x);
       return;
-    case FeedForwardKind::MixtureOfExperts:
-      throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
+    case FeedForwardKind::MixtureOfExperts:  // x += Σ weight · expert(rmsnorm(x))
+      return experts_gemv(lw, n);
   }
 }
 
@@ -404,7 +449,7 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
       gemm_.run(stream_, a_.h, w_.as_f16(l, lw.wd), a_.x, true, n, d, hid, true);
       return;
     case FeedForwardKind::MixtureOfExperts:
-      throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
+      return experts_gemm(lw, n);
   }
 }
 

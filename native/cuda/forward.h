@@ -79,6 +79,14 @@ class DeviceWeights {
     DeviceMatrix wd;              // [dim][hidden]
     float* attn_norm = nullptr;   // [dim]
     float* ffn_norm = nullptr;    // [dim]
+    // A mixture of experts (FeedForwardKind::MixtureOfExperts; wgu and wd stay empty):
+    // every expert's matrices stacked in one gate/up and one down matrix of the layer's
+    // storage types (ops.h, experts.cu, for the row layout).
+    struct Experts {
+      float* router = nullptr;    // [n_experts][dim], fp32 (as the files keep it)
+      DeviceMatrix wgu;           // [n_experts · 2 · hidden][dim]
+      DeviceMatrix wd;            // [n_experts · dim][hidden]
+    } moe;
   };
 
   // Device storage for a model of this shape and these storage types, checked against
@@ -110,6 +118,8 @@ class DeviceWeights {
   // one expanded into the shared scratch (valid until the next call).
   const f16* as_f16(const Launch& l, const DeviceMatrix& m) const;
   const f16* as_f16(const Launch& l, const RowParts& m) const;
+  // Rows first .. first + count − 1 of m, as a matrix of their own (one expert's rows).
+  static DeviceMatrix row_range(const DeviceMatrix& m, int first, int count);
 
  private:
   ModelConfig config_;
@@ -147,12 +157,25 @@ struct Activations {
   f16* k_new = nullptr;     // [kv_heads][rows][head_dim]
   f16* v_new = nullptr;
   f16* ao = nullptr;        // [rows][q_dim] attention output
-  f16* gu = nullptr;        // [rows][2 hidden]
-  f16* h = nullptr;         // [rows][hidden]
+  f16* gu = nullptr;        // [rows][2 hidden] (rows · k of them with experts)
+  f16* h = nullptr;         // [rows][hidden] (likewise)
   float* logits = nullptr;  // [max(logits_rows, 8)][vocab]
   int* tokens = nullptr;    // [rows]
   int* pos = nullptr;       // the decode step's position
   int* token = nullptr;     // the decode step's token (its argmax afterwards)
+};
+
+// The scratch of a mixture-of-experts layer (forward_experts.cu), per slot (token t's
+// j-th choice is slot t·k + j); the expert products' gate/up and SwiGLU outputs use
+// Activations::gu and h, sized for rows · k slots in such a model.
+struct ExpertScratch {
+  ExpertRouting routing;     // [rows · k]
+  f16* xe = nullptr;         // [rows · k][dim] normalized inputs: one per slot (decode),
+                             // gathered by expert (prefill)
+  float* y = nullptr;        // [rows · k][dim] each slot's expert output
+  int* order = nullptr;      // [rows · k] prefill: the slots grouped by expert, then
+  int* slot_row = nullptr;   // [rows · k] each slot's row in that order
+  std::vector<int> host_chosen, host_order;  // prefill's routing on the host
 };
 
 class Forward {
@@ -213,6 +236,9 @@ class Forward {
   // The layer's feed-forward block on n rows of x (the model family's step).
   void feed_forward_gemv(const DeviceWeights::Layer& lw, int n);
   void feed_forward_gemm(const DeviceWeights::Layer& lw, int n);
+  // The mixture-of-experts block of both paths (forward_experts.cu).
+  void experts_gemv(const DeviceWeights::Layer& lw, int n);
+  void experts_gemm(const DeviceWeights::Layer& lw, int n);
 
   const DeviceWeights& w_;
   Gemm& gemm_;
@@ -224,6 +250,7 @@ class Forward {
 
   DeviceBuffer cache_, scratch_;
   Activations a_;
+  ExpertScratch moe_;
   DecodeScratch decode_;
   const float* last_logits_ = nullptr;
   GemvPlan plan1_, plan8_;
