@@ -27,6 +27,16 @@ ModelConfig mistral_7b_config() {
   return c;
 }
 
+ModelConfig mixtral_8x7b_config() {
+  ModelConfig c = mistral_7b_config();
+  c.sliding_window = 0;
+  c.rope_theta = 1e6f;
+  c.feed_forward = FeedForwardKind::MixtureOfExperts;
+  c.n_experts = 8;
+  c.n_experts_per_token = 2;
+  return c;
+}
+
 size_t parameter_count(const ModelConfig& c) {
   const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim;
   const bool moe = c.feed_forward == FeedForwardKind::MixtureOfExperts;

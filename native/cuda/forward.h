@@ -24,6 +24,8 @@ namespace tramontane::cuda {
 
 // Mistral 7B v0.1's shape (benchmarks and checks on random weights).
 ModelConfig mistral_7b_config();
+// Mixtral 8x7B's shape: the 7B's attention, 8 experts of 14336 per layer, top 2, no window.
+ModelConfig mixtral_8x7b_config();
 // Rows of the fused q/k/v matrix, and the parameters of a model of this shape.
 inline int qkv_rows(const ModelConfig& c) { return (c.n_heads + 2 * c.n_kv_heads) * c.head_dim; }
 size_t parameter_count(const ModelConfig& c);
