@@ -114,27 +114,26 @@ struct ExpertRowsEpilogue {
   }
 };
 
-// xg[r] = xn[order[r] / k]: the chunk's normalized rows in expert order. 8 values a thread.
+// xg[r] = xn[order[r] / k]: the chunk's normalized rows in expert order. A block per row,
+// 8 values a thread per step.
 __global__ void gather_kernel(const f16* __restrict__ xn, const int* __restrict__ order, int k,
                               int dim, f16* __restrict__ xg) {
   pdl_enter();
-  const int r = blockIdx.y;
-  const int i = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
-  if (i >= dim) return;
+  const int r = blockIdx.x;
   const int tok = order[r] / k;
-  *reinterpret_cast<uint4*>(xg + size_t(r) * dim + i) =
-      *reinterpret_cast<const uint4*>(xn + size_t(tok) * dim + i);
+  for (int i = threadIdx.x * 8; i < dim; i += blockDim.x * 8) {
+    *reinterpret_cast<uint4*>(xg + size_t(r) * dim + i) =
+        *reinterpret_cast<const uint4*>(xn + size_t(tok) * dim + i);
+  }
 }
 
 // x[t] += Σ weight · y over token t's slots, in expert-index order (as the CPU adds them
-// up), 4 values a thread.
+// up). A block per token, 4 values a thread per step.
 __global__ void combine_kernel(float* __restrict__ x, const float* __restrict__ y,
                                const int* __restrict__ chosen, const float* __restrict__ weight,
                                const int* __restrict__ slot_row, int k, int dim) {
   pdl_enter();
-  const int tok = blockIdx.y;
-  const int i = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
-  if (i >= dim) return;
+  const int tok = blockIdx.x;
   int order[route::kMaxChosen];
   for (int j = 0; j < k; ++j) {  // the token's slots by expert index (insertion sort)
     const int s = tok * k + j;
@@ -145,24 +144,26 @@ __global__ void combine_kernel(float* __restrict__ x, const float* __restrict__ 
     }
     order[p] = s;
   }
-  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int j = 0; j < k; ++j) {
-    const int s = order[j];
-    const float w = weight[s];
-    const int r = slot_row ? slot_row[s] : s;
-    const float4 v = *reinterpret_cast<const float4*>(y + size_t(r) * dim + i);
-    acc.x += v.x * w;
-    acc.y += v.y * w;
-    acc.z += v.z * w;
-    acc.w += v.w * w;
+  for (int i = threadIdx.x * 4; i < dim; i += blockDim.x * 4) {
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int j = 0; j < k; ++j) {
+      const int s = order[j];
+      const float w = weight[s];
+      const int r = slot_row ? slot_row[s] : s;
+      const float4 v = *reinterpret_cast<const float4*>(y + size_t(r) * dim + i);
+      acc.x += v.x * w;
+      acc.y += v.y * w;
+      acc.z += v.z * w;
+      acc.w += v.w * w;
+    }
+    float4* xr = reinterpret_cast<float4*>(x + size_t(tok) * dim + i);
+    float4 o = *xr;
+    o.x += acc.x;
+    o.y += acc.y;
+    o.z += acc.z;
+    o.w += acc.w;
+    *xr = o;
   }
-  float4* xr = reinterpret_cast<float4*>(x + size_t(tok) * dim + i);
-  float4 o = *xr;
-  o.x += acc.x;
-  o.y += acc.y;
-  o.z += acc.z;
-  o.w += acc.w;
-  *xr = o;
 }
 
 }  // namespace
@@ -204,7 +205,7 @@ void gather_expert_rows(const Launch& l, const f16* xn, const int* order, int ro
                         f16* xg) {
   if (dim % 8 != 0) throw Error("gather_expert_rows: dim must be a multiple of 8");
   if (rows <= 0) return;
-  launch(l, gather_kernel, dim3(ceil_div(dim / 8, 256), rows), dim3(256), 0, xn, order, k, dim, xg);
+  launch(l, gather_kernel, dim3(rows), dim3(128), 0, xn, order, k, dim, xg);
 }
 
 void combine_experts(const Launch& l, float* x, const float* y, const ExpertRouting& r,
@@ -212,8 +213,7 @@ void combine_experts(const Launch& l, float* x, const float* y, const ExpertRout
   if (dim % 4 != 0) throw Error("combine_experts: dim must be a multiple of 4");
   if (k < 1 || k > route::kMaxChosen) throw Error("combine_experts: k out of range");
   if (n <= 0) return;
-  launch(l, combine_kernel, dim3(ceil_div(dim / 4, 256), n), dim3(256), 0, x, y, r.chosen,
-         r.weight, slot_row, k, dim);
+  launch(l, combine_kernel, dim3(n), dim3(256), 0, x, y, r.chosen, r.weight, slot_row, k, dim);
 }
 
 }  // namespace tramontane::cuda
