@@ -20,6 +20,7 @@
 #include "cpu/forward.h"
 #include "cpu/kv_buffer.h"
 #include "cpu/quant_blocks.h"
+#include "cuda/expert_route.h"
 #include "cuda/forward.h"
 #include "gemm.h"
 #include "ops.h"
@@ -618,6 +619,34 @@ void test_expand(tramontane::StoredType t) {
 
 // --- mixture of experts ------------------------------------------------------------------
 
+// route::choose (the device router's selection, compiled here for the host) against
+// cpu::route on random probabilities drawn from a few levels (ties everywhere), NaN now
+// and then: the same experts in the same order and bit-identical weights.
+void test_route_host() {
+  std::mt19937_64 gen(g_seed++);
+  int differ = 0;
+  const int cases = 200000;
+  for (int i = 0; i < cases; ++i) {
+    const int experts = 1 + int(gen() % route::kMaxExperts);
+    const int k = 1 + int(gen() % uint64_t(std::min(experts, route::kMaxChosen)));
+    const int levels = 1 + int(gen() % 4);
+    std::vector<float> a(static_cast<size_t>(experts));
+    for (auto& v : a) v = 0.5f * float(gen() % uint64_t(levels));
+    if (gen() % 50 == 0) a[size_t(gen() % uint64_t(experts))] = NAN;
+    std::vector<float> b = a;
+    std::vector<int> c1(static_cast<size_t>(k)), c2(static_cast<size_t>(k));
+    std::vector<float> w1(static_cast<size_t>(k)), w2(static_cast<size_t>(k));
+    std::vector<tramontane::cpu::RouteEntry> q1(static_cast<size_t>(experts));
+    std::vector<route::Entry> q2(static_cast<size_t>(experts));
+    tramontane::cpu::route(a.data(), experts, k, c1.data(), w1.data(), q1.data());
+    route::choose(b.data(), experts, k, c2.data(), w2.data(), q2.data());
+    const bool same = c1 == c2 && std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0;
+    differ += !same;
+  }
+  report("route::choose == cpu::route (host, " + std::to_string(cases) + " tie-heavy cases)", double(differ),
+         0.0, true, std::to_string(differ) + " differ");
+}
+
 // The GPU router picks what cpu::route picks, exact ties included. Router rows have one
 // nonzero entry, in column 0, from {±1, ±½, ±¼}: every logit is that entry times the
 // token's normalized x[0], exactly, in any summation order, so the host knows the ties
@@ -1093,6 +1122,7 @@ int main(int argc, char** argv) {
     // A mixture of experts: the router's choice on ties, the expert products of the
     // decode path (1 to 8 slots per launch), and whole models on both paths and through
     // the decode graph, in f16, Q8_0 and the Q4_K_M mix.
+    test_route_host();
     for (auto [experts, k] : {std::pair{4, 2}, std::pair{8, 2}, std::pair{8, 3}, std::pair{32, 2},
                               std::pair{32, 8}, std::pair{5, 1}}) {
       test_route(experts, k);
