@@ -982,12 +982,19 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
   TR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
-// Mistral-7B-shaped random weights: the GPU paths against each other over 64 positions and
-// the first 8 positions against the CPU forward.
-void test_7b(const WeightTypes* types = nullptr, const std::string& types_name = "") {
-  const ModelConfig s = mistral_7b_config();
+// Full-size random weights (Mistral 7B's shape; Mixtral 8x7B's with fewer layers): the GPU
+// paths against each other over 64 positions and the first 8 positions against the CPU
+// forward.
+void test_7b(const WeightTypes* types = nullptr, const std::string& types_name = "",
+             const ModelConfig& s = mistral_7b_config(), const std::string& shape_name = "7B shape") {
   auto w = types ? DeviceWeights::random(s, *types, 7, nullptr) : DeviceWeights::random(s, 7, nullptr);
-  const std::string tag = "7B shape" + types_name;
+  const std::string tag = shape_name + types_name;
+  const bool routed = s.feed_forward == tramontane::FeedForwardKind::MixtureOfExperts;
+  auto compare_logits = [routed](const std::string& name, const std::vector<float>& got,
+                                 const std::vector<float>& ref, int n, int vocab, double tol) {
+    if (routed) compare_routed_logits(name, got, ref, n, vocab, tol);
+    else ::compare_logits(name, got, ref, n, vocab, tol);
+  };
   Gemm gemm;
   cudaStream_t stream = nullptr;
   TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -997,7 +1004,7 @@ void test_7b(const WeightTypes* types = nullptr, const std::string& types_name =
   for (auto& t : tokens) t = int(rng.gen() % uint64_t(s.vocab_size));
   const size_t V = size_t(s.vocab_size);
   ForwardConfig cfg;
-  cfg.capacity = s.sliding_window + 256;
+  cfg.capacity = s.sliding_window + 256;  // no window: 256 slots for the 64 positions
   cfg.max_chunk = seq;
   std::vector<float> all(size_t(seq) * V), single(all.size()), eight(all.size());
   {
@@ -1149,6 +1156,11 @@ int main(int argc, char** argv) {
     test_model(moe, 160, 16, RopeLayout::RotateHalf, 8, &moe_q4km, " Q4_K_M mix");
     const WeightTypes moe_q8 = WeightTypes::uniform(moe, StoredType::Q8_0);
     test_model(moe, 120, 8, RopeLayout::RotateHalf, 9, &moe_q8, " Q8_0");
+    // Mixtral 8x7B's own widths (8 experts of 14336), 2 of its 32 layers, Q4_K_M mix.
+    ModelConfig mixtral = mixtral_8x7b_config();
+    mixtral.n_layers = 2;
+    const WeightTypes mixtral_q4km = WeightTypes::llama_q4_k_m(mixtral);
+    test_7b(&mixtral_q4km, " Q4_K_M mix, 2 layers", mixtral, "Mixtral 8x7B shape");
 
     if (!skip_7b) {
       test_7b();
