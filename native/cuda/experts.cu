@@ -114,13 +114,13 @@ struct ExpertRowsEpilogue {
   }
 };
 
-// xg[r] = xn[order[r] / k]: the chunk's normalized rows in expert order. A block per row,
-// 8 values a thread per step.
-__global__ void gather_kernel(const f16* __restrict__ xn, const int* __restrict__ order, int k,
+// xg[slot_row[s]] = xn[s / k]: the chunk's normalized rows grouped by expert. A block per
+// slot, 8 values a thread per step.
+__global__ void gather_kernel(const f16* __restrict__ xn, const int* __restrict__ slot_row, int k,
                               int dim, f16* __restrict__ xg) {
   pdl_enter();
-  const int r = blockIdx.x;
-  const int tok = order[r] / k;
+  const int s = blockIdx.x;
+  const int r = slot_row[s], tok = s / k;
   for (int i = threadIdx.x * 8; i < dim; i += blockDim.x * 8) {
     *reinterpret_cast<uint4*>(xg + size_t(r) * dim + i) =
         *reinterpret_cast<const uint4*>(xn + size_t(tok) * dim + i);
@@ -201,11 +201,11 @@ void gemv_expert_down(const Launch& l, const GemvConfig& c, const DeviceMatrix& 
   gemv::launch_gemv(Launch{l.stream, false}, c, wd, hidden, m * tiles, m, gemv::VecInput{h}, epi);
 }
 
-void gather_expert_rows(const Launch& l, const f16* xn, const int* order, int rows, int k, int dim,
-                        f16* xg) {
+void gather_expert_rows(const Launch& l, const f16* xn, const int* slot_row, int slots, int k,
+                        int dim, f16* xg) {
   if (dim % 8 != 0) throw Error("gather_expert_rows: dim must be a multiple of 8");
-  if (rows <= 0) return;
-  launch(l, gather_kernel, dim3(rows), dim3(128), 0, xn, order, k, dim, xg);
+  if (slots <= 0) return;
+  launch(l, gather_kernel, dim3(slots), dim3(128), 0, xn, slot_row, k, dim, xg);
 }
 
 void combine_experts(const Launch& l, float* x, const float* y, const ExpertRouting& r,

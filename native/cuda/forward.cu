@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -208,9 +209,11 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
       note(l.wo);
       note(l.wgu);
       note(l.wd);
-      if (moe) {
+      if (moe) {  // one expert at a time; f16 slices off the 256-byte grid are copied
         note(row_range(l.moe.wgu, 0, 2 * h));
         note(row_range(l.moe.wd, 0, d));
+        if (size_t(2 * h) * size_t(d) * 2 % 256 != 0) expand = std::max(expand, size_t(2 * h) * size_t(d));
+        if (size_t(d) * size_t(h) * 2 % 256 != 0) expand = std::max(expand, size_t(d) * size_t(h));
       }
     }
     w->embed_ = take_matrix(cv, types.embed, c.vocab_size, d);
@@ -239,7 +242,14 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
 }
 
 const f16* DeviceWeights::as_f16(const Launch& l, const DeviceMatrix& m) const {
-  if (!m.quantized()) return m.data;
+  if (!m.quantized()) {
+    // Whole matrices start on 256-byte boundaries; one expert's rows of a stacked matrix
+    // may not, and cuBLASLt's algorithms assume it: such a slice is copied first.
+    if (reinterpret_cast<uintptr_t>(m.data) % 256 == 0 || !expand_scratch_) return m.data;
+    TR_CUDA_CHECK(cudaMemcpyAsync(expand_scratch_, m.data, elements(m) * sizeof(f16),
+                                  cudaMemcpyDeviceToDevice, l.stream));
+    return expand_scratch_;
+  }
   dequantize(l, m, expand_scratch_);
   return expand_scratch_;
 }
@@ -346,7 +356,17 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
   decode_.max_queries = kGemvMaxTokens;
   const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
   const bool moe = c_.feed_forward == FeedForwardKind::MixtureOfExperts;
-  const size_t slots = moe ? r * size_t(c_.n_experts_per_token) : r;  // feed-forward rows
+  // Feed-forward rows: one per slot for a mixture, plus the padding that starts every
+  // expert's group of rows on a 256-byte boundary on the prefill path (cuBLASLt's
+  // algorithms assume that alignment).
+  size_t slots = r;
+  if (moe) {
+    const auto rows_for_256 = [](size_t row_bytes) { return 256 / std::gcd(size_t(256), row_bytes); };
+    const size_t a = std::lcm(rows_for_256(2 * d), rows_for_256(2 * size_t(c_.hidden_dim)));
+    moe_.group_align = int(a);
+    slots = r * size_t(c_.n_experts_per_token) + size_t(c_.n_experts) * (a - 1);
+  }
+  const size_t routed = moe ? r * size_t(c_.n_experts_per_token) : 0;  // slots proper
   auto carve = [&](Carver& c) {
     a_.x = c.take<float>(r * d);
     a_.xn = c.take<f16>(r * d);
@@ -358,12 +378,11 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     a_.gu = c.take<f16>(slots * 2 * size_t(c_.hidden_dim));
     a_.h = c.take<f16>(slots * size_t(c_.hidden_dim));
     if (moe) {
-      moe_.routing.chosen = c.take<int>(slots);
-      moe_.routing.weight = c.take<float>(slots);
+      moe_.routing.chosen = c.take<int>(routed);
+      moe_.routing.weight = c.take<float>(routed);
+      moe_.slot_row = c.take<int>(routed);
       moe_.xe = c.take<f16>(slots * d);
       moe_.y = c.take<float>(slots * d);
-      moe_.order = c.take<int>(2 * slots);  // order, then slot_row: one upload
-      moe_.slot_row = moe_.order ? moe_.order + slots : nullptr;
     }
     a_.logits = c.take<float>(size_t(std::max(config_.logits_rows, kGemvMaxTokens)) * c_.vocab_size);
     a_.tokens = c.take<int>(r);

@@ -172,12 +172,13 @@ struct Activations {
 // Activations::gu and h, sized for rows · k slots in such a model.
 struct ExpertScratch {
   ExpertRouting routing;     // [rows · k]
-  f16* xe = nullptr;         // [rows · k][dim] normalized inputs: one per slot (decode),
-                             // gathered by expert (prefill)
-  float* y = nullptr;        // [rows · k][dim] each slot's expert output
-  int* order = nullptr;      // [rows · k] prefill: the slots grouped by expert, then
-  int* slot_row = nullptr;   // [rows · k] each slot's row in that order
-  std::vector<int> host_chosen, host_order;  // prefill's routing on the host
+  f16* xe = nullptr;         // [feed-forward rows][dim] normalized inputs: one per slot
+                             // (decode), grouped by expert (prefill)
+  float* y = nullptr;        // [feed-forward rows][dim] each slot's expert output
+  int* slot_row = nullptr;   // [rows · k] prefill: each slot's row in the grouped order
+  int group_align = 1;       // prefill: each expert's group starts at a multiple of this
+                             // row (256-byte aligned rows for cuBLASLt)
+  std::vector<int> host_chosen, host_slot_row;  // prefill's routing on the host
 };
 
 class Forward {

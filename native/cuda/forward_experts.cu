@@ -47,37 +47,34 @@ void Forward::experts_gemm(const DeviceWeights::Layer& lw, int n) {
                 moe_.routing);
 
   // Group the slots by expert (a counting sort, tokens in order within an expert, as the
-  // CPU gathers them): order[first[e] ..] are expert e's slots, slot_row[s] is where
-  // slot s landed.
+  // CPU gathers them): expert e's rows are first[e] .. first[e] + count[e] − 1, each group
+  // starting at a multiple of group_align rows; slot_row[s] is where slot s landed.
   std::vector<int>& chosen = moe_.host_chosen;
-  std::vector<int>& order = moe_.host_order;  // order [slots], then slot_row [slots]
+  std::vector<int>& slot_row = moe_.host_slot_row;
   chosen.resize(size_t(slots));
-  order.resize(2 * size_t(slots));
+  slot_row.resize(size_t(slots));
   TR_CUDA_CHECK(cudaMemcpyAsync(chosen.data(), moe_.routing.chosen, sizeof(int) * size_t(slots),
                                 cudaMemcpyDeviceToHost, stream_));
   TR_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::vector<int> first(size_t(experts) + 1, 0);
+  std::vector<int> count(size_t(experts), 0), first(size_t(experts), 0);
   for (int s = 0; s < slots; ++s) {
     const int e = chosen[size_t(s)];
     if (e < 0 || e >= experts) throw Error("the GPU router chose expert " + std::to_string(e));
-    ++first[size_t(e) + 1];
+    ++count[size_t(e)];
   }
-  for (int e = 0; e < experts; ++e) first[size_t(e) + 1] += first[size_t(e)];
-  std::vector<int> next(first.begin(), first.end() - 1);
-  for (int s = 0; s < slots; ++s) {
-    const int r = next[size_t(chosen[size_t(s)])]++;
-    order[size_t(r)] = s;
-    order[size_t(slots) + size_t(s)] = r;
+  const int align = moe_.group_align;
+  for (int e = 1; e < experts; ++e) {
+    const int end = first[size_t(e) - 1] + count[size_t(e) - 1];
+    first[size_t(e)] = (end + align - 1) / align * align;
   }
-  // moe_.order and moe_.slot_row are one buffer of 2 · (rows · k) ints: order first.
-  TR_CUDA_CHECK(cudaMemcpyAsync(moe_.order, order.data(), sizeof(int) * size_t(slots),
+  std::vector<int> next = first;
+  for (int s = 0; s < slots; ++s) slot_row[size_t(s)] = next[size_t(chosen[size_t(s)])]++;
+  TR_CUDA_CHECK(cudaMemcpyAsync(moe_.slot_row, slot_row.data(), sizeof(int) * size_t(slots),
                                 cudaMemcpyHostToDevice, stream_));
-  TR_CUDA_CHECK(cudaMemcpyAsync(moe_.slot_row, order.data() + slots, sizeof(int) * size_t(slots),
-                                cudaMemcpyHostToDevice, stream_));
-  gather_expert_rows(l, a_.xn, moe_.order, slots, k, d, moe_.xe);
+  gather_expert_rows(l, a_.xn, moe_.slot_row, slots, k, d, moe_.xe);
 
   for (int e = 0; e < experts; ++e) {
-    const int r0 = first[size_t(e)], rows = first[size_t(e) + 1] - r0;
+    const int r0 = first[size_t(e)], rows = count[size_t(e)];
     if (rows == 0) continue;
     const f16* wgu = w_.as_f16(l, DeviceWeights::row_range(m.wgu, 2 * hid * e, 2 * hid));
     gemm_.run(stream_, moe_.xe + size_t(r0) * d, wgu, a_.gu + size_t(r0) * 2 * hid, false, rows,

@@ -115,9 +115,10 @@ void gemv_expert_swiglu(const Launch& l, const GemvConfig& c, const DeviceMatrix
                         const f16* xe, const int* chosen, int m, int dim, int hidden, f16* h);
 void gemv_expert_down(const Launch& l, const GemvConfig& c, const DeviceMatrix& wd, const f16* h,
                       const int* chosen, int m, int hidden, int dim, float* y);
-// Prefill: xg[r] = xn[order[r] / k] for r < rows (the chunk's slots grouped by expert).
-void gather_expert_rows(const Launch& l, const f16* xn, const int* order, int rows, int k, int dim,
-                        f16* xg);
+// Prefill: xg[slot_row[s]] = xn[s / k] for the slots s < n·k (the chunk's normalized
+// rows laid out grouped by expert).
+void gather_expert_rows(const Launch& l, const f16* xn, const int* slot_row, int slots, int k,
+                        int dim, f16* xg);
 // x[t] += Σ_j weight[s] · y[row(s)] over token t's slots s = t·k + j, added up in expert
 // index order as the CPU does; row(s) = slot_row[s], or s when slot_row is null.
 void combine_experts(const Launch& l, float* x, const float* y, const ExpertRouting& r,
