@@ -7,7 +7,8 @@
 #                Q4_K, Q6_K) and combine, and whole random Mixtral-shaped models (8/2
 #                and 4/3 experts, head_dim 128) on every path (prefill, chunks, gemv,
 #                token by token, rollback, the captured decode graph) against the CPU
-#                forward, in f16, the Q4_K_M mix and Q8_0
+#                forward, in f16, the Q4_K_M mix and Q8_0; then Mixtral 8x7B's own widths
+#                (2 of its 32 layers, Q4_K_M mix) against the CPU forward
 #   engine.log   tramontane-test-cuda-engine with --backend cuda against the CPU engine:
 #                the committed Mixtral fixtures (head_dim 8/16: the prefill path; HF
 #                reference logits too), two with head_dim 64/128 made here by HF
