@@ -5,6 +5,10 @@
 // Slots: token t's j-th choice is slot s = t·k + j. The router writes each slot's expert
 // and weight; the expert products write one output row per slot; combine adds a token's
 // k rows, weighted, to its residual row.
+//
+// Determinism: no atomics; each output element is written by one thread in a fixed
+// order (the router's sums by warp in a fixed shuffle order, combine in expert order), so
+// a token gets the same bits whatever the grid, and in the decode graph on every replay.
 #include "expert_route.h"
 #include "gemv.cuh"
 #include "ops.h"
