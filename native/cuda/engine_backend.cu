@@ -238,17 +238,7 @@ class CudaBackend : public ForwardBackend {
       throw Error("--backend cuda: no CUDA GPU is available on this machine");
     }
     const ModelConfig& c = config;
-    if (c.dim % 8 != 0 || c.hidden_dim % 8 != 0 || c.head_dim % 8 != 0) {
-      throw Error("the CUDA backend needs hidden_size, intermediate_size and head_dim to be "
-                  "multiples of 8");
-    }
-    if (c.feed_forward == FeedForwardKind::MixtureOfExperts &&
-        (c.n_experts > cuda::route::kMaxExperts || c.n_experts_per_token > cuda::route::kMaxChosen)) {
-      throw Error("the CUDA backend routes at most " + std::to_string(cuda::route::kMaxChosen) +
-                  " of at most " + std::to_string(cuda::route::kMaxExperts) + " experts (this model: " +
-                  std::to_string(c.n_experts_per_token) + " of " + std::to_string(c.n_experts) +
-                  "); use --backend cpu");
-    }
+    if (const std::string why = cuda_unsupported(c); !why.empty()) throw Error(why);
     fast_ = c.head_dim == 64 || c.head_dim == 128;
     TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<cuda::Gemm>();
@@ -386,6 +376,20 @@ bool CudaCache::decode_greedy(int token, int64_t pos, int* next) {
 void CudaCache::read_last_logits(float* logits) { backend_.read_last_logits(*this, logits); }
 
 }  // namespace
+
+std::string cuda_unsupported(const ModelConfig& c) {
+  if (c.dim % 8 != 0 || c.hidden_dim % 8 != 0 || c.head_dim % 8 != 0) {
+    return "the CUDA backend needs hidden_size, intermediate_size and head_dim to be multiples of 8";
+  }
+  if (c.feed_forward == FeedForwardKind::MixtureOfExperts &&
+      (c.n_experts > cuda::route::kMaxExperts || c.n_experts_per_token > cuda::route::kMaxChosen)) {
+    return "the CUDA backend routes at most " + std::to_string(cuda::route::kMaxChosen) + " of at most " +
+           std::to_string(cuda::route::kMaxExperts) + " experts (this model: " +
+           std::to_string(c.n_experts_per_token) + " of " + std::to_string(c.n_experts) +
+           "); use --backend cpu";
+  }
+  return "";
+}
 
 bool cuda_device_available() {
   int devices = 0;

@@ -39,7 +39,8 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
   }
 #ifdef TRAMONTANE_WITH_CUDA
   if (options.backend == BackendKind::Cuda ||
-      (options.backend == BackendKind::Auto && cuda_device_available())) {
+      (options.backend == BackendKind::Auto && cuda_unsupported(config_).empty() &&
+       cuda_device_available())) {
     backend_ = make_cuda_backend(config_, weights_);
     return;
   }
