@@ -11,7 +11,9 @@
 // at a time in registers, the prefill path expands a matrix into a shared f16 scratch
 // before its cuBLASLt product. The q/k/v matrices are placed one after the other (wqkv,
 // one row range per storage type) and gate/up likewise (wgu), the layouts the kernels
-// read.
+// read. A mixture of experts (Mixtral) keeps its router in fp32 and stacks each layer's
+// experts: expert e's gate and up rows at row 2e·hidden of one matrix, its down rows at
+// row e·dim of another (forward_experts.cu reads them).
 //
 // Paths: head_dim 64 and 128 take the fast kernels (gemv decode path, flash-decoding and
 // tiled tensor-core attention); a single token, greedy or sampled, replays the session's
@@ -26,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "expert_route.h"
 #include "forward_backend.h"
 #include "gemm.h"
 #include "forward.h"
@@ -54,6 +57,18 @@ cuda::WeightTypes device_types(const Weights& w) {
     // per output): when a file stores them differently, both go to f16.
     l.gate_up = device_type(lw.ffn.gate) == device_type(lw.ffn.up) ? device_type(lw.ffn.gate) : StoredType::F16;
     l.down = device_type(lw.ffn.down);
+    if (!lw.moe.experts.empty()) {
+      // A mixture's experts are stacked in one gate/up and one down matrix: in their
+      // common type, or f16 when the experts differ.
+      const StoredType gu = device_type(lw.moe.experts[0].gate), dn = device_type(lw.moe.experts[0].down);
+      bool same_gu = true, same_dn = true;
+      for (const FeedForwardWeights& f : lw.moe.experts) {
+        same_gu = same_gu && device_type(f.gate) == gu && device_type(f.up) == gu;
+        same_dn = same_dn && device_type(f.down) == dn;
+      }
+      l.gate_up = same_gu ? gu : StoredType::F16;
+      l.down = same_dn ? dn : StoredType::F16;
+    }
     t.layers.push_back(l);
   }
   t.embed = device_type(w.embed);
@@ -183,6 +198,17 @@ void upload(float* dst, const std::vector<float>& v, cudaStream_t stream) {
                                 stream));
 }
 
+// A router's rows as fp32 (the files keep it F32; any stored type is read exactly).
+void upload_router(float* dst, const Matrix& m, cudaStream_t stream) {
+  std::vector<float> v(size_t(m.rows) * size_t(m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    cpu::dequantize_row(m.type, static_cast<const uint8_t*>(m.data) + size_t(r) * m.row_bytes(),
+                        v.data() + size_t(r) * size_t(m.cols), m.cols);
+  }
+  upload(dst, v, stream);
+  TR_CUDA_CHECK(cudaStreamSynchronize(stream));  // v is freed on return
+}
+
 class CudaBackend;
 
 // One session's cache: the sequence's GPU forward, and what its device token slot holds.
@@ -214,10 +240,7 @@ class CudaBackend : public ForwardBackend {
       throw Error("--backend cuda: no CUDA GPU is available on this machine");
     }
     const ModelConfig& c = config;
-    if (c.dim % 8 != 0 || c.hidden_dim % 8 != 0 || c.head_dim % 8 != 0) {
-      throw Error("the CUDA backend needs hidden_size, intermediate_size and head_dim to be "
-                  "multiples of 8");
-    }
+    if (const std::string why = cuda_unsupported(c); !why.empty()) throw Error(why);
     fast_ = c.head_dim == 64 || c.head_dim == 128;
     TR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<cuda::Gemm>();
@@ -233,9 +256,21 @@ class CudaBackend : public ForwardBackend {
       up.upload(dl.wqkv, int(lw.wq.rows), lw.wk, layer + "k_proj");
       up.upload(dl.wqkv, int(lw.wq.rows + lw.wk.rows), lw.wv, layer + "v_proj");
       up.upload(dl.wo, 0, lw.wo, layer + "o_proj");
-      up.upload(dl.wgu, 0, lw.ffn.gate, layer + "gate_proj");
-      up.upload(dl.wgu, int(lw.ffn.gate.rows), lw.ffn.up, layer + "up_proj");
-      up.upload(dl.wd, 0, lw.ffn.down, layer + "down_proj");
+      if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
+        upload_router(dl.moe.router, lw.moe.router, stream_);
+        const int h = c.hidden_dim;
+        for (int e = 0; e < c.n_experts; ++e) {
+          const FeedForwardWeights& f = lw.moe.experts[size_t(e)];
+          const std::string expert = layer + "expert " + std::to_string(e) + " ";
+          up.upload(dl.moe.wgu, 2 * h * e, f.gate, expert + "w1 (gate)");
+          up.upload(dl.moe.wgu, 2 * h * e + h, f.up, expert + "w3 (up)");
+          up.upload(dl.moe.wd, c.dim * e, f.down, expert + "w2 (down)");
+        }
+      } else {
+        up.upload(dl.wgu, 0, lw.ffn.gate, layer + "gate_proj");
+        up.upload(dl.wgu, int(lw.ffn.gate.rows), lw.ffn.up, layer + "up_proj");
+        up.upload(dl.wd, 0, lw.ffn.down, layer + "down_proj");
+      }
       upload(dl.attn_norm, lw.attn_norm, stream_);
       upload(dl.ffn_norm, lw.ffn_norm, stream_);
     }
@@ -343,6 +378,20 @@ bool CudaCache::decode_greedy(int token, int64_t pos, int* next) {
 void CudaCache::read_last_logits(float* logits) { backend_.read_last_logits(*this, logits); }
 
 }  // namespace
+
+std::string cuda_unsupported(const ModelConfig& c) {
+  if (c.dim % 8 != 0 || c.hidden_dim % 8 != 0 || c.head_dim % 8 != 0) {
+    return "the CUDA backend needs hidden_size, intermediate_size and head_dim to be multiples of 8";
+  }
+  if (c.feed_forward == FeedForwardKind::MixtureOfExperts &&
+      (c.n_experts > cuda::route::kMaxExperts || c.n_experts_per_token > cuda::route::kMaxChosen)) {
+    return "the CUDA backend routes at most " + std::to_string(cuda::route::kMaxChosen) + " of at most " +
+           std::to_string(cuda::route::kMaxExperts) + " experts (this model: " +
+           std::to_string(c.n_experts_per_token) + " of " + std::to_string(c.n_experts) +
+           "); use --backend cpu";
+  }
+  return "";
+}
 
 bool cuda_device_available() {
   int devices = 0;

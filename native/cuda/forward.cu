@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,9 +29,22 @@ ModelConfig mistral_7b_config() {
   return c;
 }
 
+ModelConfig mixtral_8x7b_config() {
+  ModelConfig c = mistral_7b_config();
+  c.sliding_window = 0;
+  c.rope_theta = 1e6f;
+  c.feed_forward = FeedForwardKind::MixtureOfExperts;
+  c.n_experts = 8;
+  c.n_experts_per_token = 2;
+  return c;
+}
+
 size_t parameter_count(const ModelConfig& c) {
   const size_t d = size_t(c.dim), q = size_t(c.n_heads) * c.head_dim;
-  const size_t per_layer = size_t(qkv_rows(c)) * d + d * q + 3 * size_t(c.hidden_dim) * d + 2 * d;
+  const bool moe = c.feed_forward == FeedForwardKind::MixtureOfExperts;
+  const size_t ffn = moe ? size_t(c.n_experts) * (3 * size_t(c.hidden_dim) * d + d)
+                         : 3 * size_t(c.hidden_dim) * d;
+  const size_t per_layer = size_t(qkv_rows(c)) * d + d * q + ffn + 2 * d;
   return size_t(c.n_layers) * per_layer + 2 * size_t(c.vocab_size) * d + d;
 }
 
@@ -166,7 +180,9 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
   auto w = std::unique_ptr<DeviceWeights>(new DeviceWeights());
   w->config_ = c;
   const int d = c.dim, q = c.n_heads * c.head_dim, h = c.hidden_dim;
-  size_t expand = 0;  // elements of the largest quantized matrix
+  const bool moe = c.feed_forward == FeedForwardKind::MixtureOfExperts;
+  const int experts = moe ? c.n_experts : 0;
+  size_t expand = 0;  // elements of the largest quantized matrix (of one expert)
   auto note = [&](const DeviceMatrix& m) {
     if (m.quantized()) expand = std::max(expand, elements(m));
   };
@@ -178,8 +194,14 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
       const WeightTypes::Layer& t = types.layers[size_t(i)];
       l.wqkv = take_qkv(cv, t, c);
       l.wo = take_matrix(cv, t.o, d, q);
-      l.wgu = take_matrix(cv, t.gate_up, 2 * h, d);
-      l.wd = take_matrix(cv, t.down, d, h);
+      if (moe) {
+        l.moe.router = cv.take<float>(size_t(experts) * size_t(d));
+        l.moe.wgu = take_matrix(cv, t.gate_up, experts * 2 * h, d);
+        l.moe.wd = take_matrix(cv, t.down, experts * d, h);
+      } else {
+        l.wgu = take_matrix(cv, t.gate_up, 2 * h, d);
+        l.wd = take_matrix(cv, t.down, d, h);
+      }
       l.attn_norm = cv.take<float>(size_t(d));
       l.ffn_norm = cv.take<float>(size_t(d));
       bool any = false;
@@ -188,6 +210,12 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
       note(l.wo);
       note(l.wgu);
       note(l.wd);
+      if (moe) {  // one expert at a time; f16 slices off the 256-byte grid are copied
+        note(row_range(l.moe.wgu, 0, 2 * h));
+        note(row_range(l.moe.wd, 0, d));
+        if (size_t(2 * h) * size_t(d) * 2 % 256 != 0) expand = std::max(expand, size_t(2 * h) * size_t(d));
+        if (size_t(d) * size_t(h) * 2 % 256 != 0) expand = std::max(expand, size_t(d) * size_t(h));
+      }
     }
     w->embed_ = take_matrix(cv, types.embed, c.vocab_size, d);
     w->lm_head_ = tied ? w->embed_ : take_matrix(cv, types.lm_head, c.vocab_size, d);
@@ -215,9 +243,30 @@ std::unique_ptr<DeviceWeights> DeviceWeights::allocate(const ModelConfig& c,
 }
 
 const f16* DeviceWeights::as_f16(const Launch& l, const DeviceMatrix& m) const {
-  if (!m.quantized()) return m.data;
+  if (!m.quantized()) {
+    // Whole matrices start on 256-byte boundaries; one expert's rows of a stacked matrix
+    // may not, and cuBLASLt's algorithms assume it: such a slice is copied first.
+    if (reinterpret_cast<uintptr_t>(m.data) % 256 == 0 || !expand_scratch_) return m.data;
+    TR_CUDA_CHECK(cudaMemcpyAsync(expand_scratch_, m.data, elements(m) * sizeof(f16),
+                                  cudaMemcpyDeviceToDevice, l.stream));
+    return expand_scratch_;
+  }
   dequantize(l, m, expand_scratch_);
   return expand_scratch_;
+}
+
+DeviceMatrix DeviceWeights::row_range(const DeviceMatrix& m, int first, int count) {
+  DeviceMatrix r = m;
+  r.rows = count;
+  if (!m.quantized()) {
+    if (m.data) r.data = m.data + size_t(first) * size_t(m.cols);
+    return r;
+  }
+  const PlaneRowBytes rb = plane_row_bytes(plane_format(m.type), m.cols);
+  if (m.codes) r.codes = m.codes + size_t(first) * rb.codes;
+  if (m.high) r.high = m.high + size_t(first) * rb.high;
+  if (m.scales) r.scales = m.scales + size_t(first) * rb.scales / 2;
+  return r;
 }
 
 const f16* DeviceWeights::as_f16(const Launch& l, const RowParts& m) const {
@@ -255,8 +304,14 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c,
   for (const Layer& L : w->layers_) {
     for (int p = 0; p < L.wqkv.count; ++p) fill_w(L.wqkv.part[p], range(d));
     fill_w(L.wo, range(q));
-    fill_w(L.wgu, range(d));
-    fill_w(L.wd, range(h));
+    if (c.feed_forward == FeedForwardKind::MixtureOfExperts) {
+      fill_uniform(l, L.moe.router, size_t(c.n_experts) * size_t(d), ++k, -range(d), range(d));
+      fill_w(L.moe.wgu, range(d));
+      fill_w(L.moe.wd, range(h));
+    } else {
+      fill_w(L.wgu, range(d));
+      fill_w(L.wd, range(h));
+    }
     fill_uniform(l, L.attn_norm, size_t(d), ++k, 0.8f, 1.2f);
     fill_uniform(l, L.ffn_norm, size_t(d), ++k, 0.8f, 1.2f);
   }
@@ -306,6 +361,18 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
   // otherwise; a block of a chunk under 64 queries has idle warps, and three fit an SM).
   prefill_splits_.max_splits = std::max(1, std::min(16, 3 * sms / c_.n_heads));
   const size_t r = size_t(rows_), d = size_t(c_.dim), qd = size_t(attn_.q_dim());
+  const bool moe = c_.feed_forward == FeedForwardKind::MixtureOfExperts;
+  // Feed-forward rows: one per slot for a mixture, plus the padding that starts every
+  // expert's group of rows on a 256-byte boundary on the prefill path (cuBLASLt's
+  // algorithms assume that alignment).
+  size_t slots = r;
+  if (moe) {
+    const auto rows_for_256 = [](size_t row_bytes) { return 256 / std::gcd(size_t(256), row_bytes); };
+    const size_t a = std::lcm(rows_for_256(2 * d), rows_for_256(2 * size_t(c_.hidden_dim)));
+    moe_.group_align = int(a);
+    slots = r * size_t(c_.n_experts_per_token) + size_t(c_.n_experts) * (a - 1);
+  }
+  const size_t routed = moe ? r * size_t(c_.n_experts_per_token) : 0;  // slots proper
   auto carve = [&](Carver& c) {
     a_.x = c.take<float>(r * d);
     a_.xn = c.take<f16>(r * d);
@@ -314,8 +381,15 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     a_.k_new = c.take<f16>(r * size_t(attn_.kv_dim()));
     a_.v_new = c.take<f16>(r * size_t(attn_.kv_dim()));
     a_.ao = c.take<f16>(r * qd);
-    a_.gu = c.take<f16>(r * 2 * size_t(c_.hidden_dim));
-    a_.h = c.take<f16>(r * size_t(c_.hidden_dim));
+    a_.gu = c.take<f16>(slots * 2 * size_t(c_.hidden_dim));
+    a_.h = c.take<f16>(slots * size_t(c_.hidden_dim));
+    if (moe) {
+      moe_.routing.chosen = c.take<int>(routed);
+      moe_.routing.weight = c.take<float>(routed);
+      moe_.slot_row = c.take<int>(routed);
+      moe_.xe = c.take<f16>(slots * d);
+      moe_.y = c.take<float>(slots * d);
+    }
     a_.logits = c.take<float>(size_t(std::max(config_.logits_rows, kGemvMaxTokens)) * c_.vocab_size);
     a_.tokens = c.take<int>(r);
     a_.pos = c.take<int>(1);
@@ -399,8 +473,8 @@ void Forward::feed_forward_gemv(const DeviceWeights::Layer& lw, int n) {
       gemv_swiglu(l, p.gate_up, lw.wgu, normed(lw.ffn_norm, n), n, c_.dim, c_.hidden_dim, a_.h);
       gemv_residual(l, p.down, lw.wd, a_.h, n, c_.hidden_dim, c_.dim, a_.x);
       return;
-    case FeedForwardKind::MixtureOfExperts:
-      throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
+    case FeedForwardKind::MixtureOfExperts:  // x += Σ weight · expert(rmsnorm(x))
+      return experts_gemv(lw, n);
   }
 }
 
@@ -415,7 +489,7 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
       product(l, a_.h, lw.wd, a_.x, ChunkOut::F32Add, n);
       return;
     case FeedForwardKind::MixtureOfExperts:
-      throw Error("mixture-of-experts feed-forward is not implemented on the GPU");
+      return experts_gemm(lw, n);
   }
 }
 

@@ -25,6 +25,8 @@ namespace tramontane::cuda {
 
 // Mistral 7B v0.1's shape (benchmarks and checks on random weights).
 ModelConfig mistral_7b_config();
+// Mixtral 8x7B's shape: the 7B's attention, 8 experts of 14336 per layer, top 2, no window.
+ModelConfig mixtral_8x7b_config();
 // Rows of the fused q/k/v matrix, and the parameters of a model of this shape.
 inline int qkv_rows(const ModelConfig& c) { return (c.n_heads + 2 * c.n_kv_heads) * c.head_dim; }
 size_t parameter_count(const ModelConfig& c);
@@ -80,6 +82,14 @@ class DeviceWeights {
     DeviceMatrix wd;              // [dim][hidden]
     float* attn_norm = nullptr;   // [dim]
     float* ffn_norm = nullptr;    // [dim]
+    // A mixture of experts (FeedForwardKind::MixtureOfExperts; wgu and wd stay empty):
+    // every expert's matrices stacked in one gate/up and one down matrix of the layer's
+    // storage types (ops.h, experts.cu, for the row layout).
+    struct Experts {
+      float* router = nullptr;    // [n_experts][dim], fp32 (as the files keep it)
+      DeviceMatrix wgu;           // [n_experts · 2 · hidden][dim]
+      DeviceMatrix wd;            // [n_experts · dim][hidden]
+    } moe;
   };
 
   // Device storage for a model of this shape and these storage types, checked against
@@ -111,6 +121,8 @@ class DeviceWeights {
   // one expanded into the shared scratch (valid until the next call).
   const f16* as_f16(const Launch& l, const DeviceMatrix& m) const;
   const f16* as_f16(const Launch& l, const RowParts& m) const;
+  // Rows first .. first + count − 1 of m, as a matrix of their own (one expert's rows).
+  static DeviceMatrix row_range(const DeviceMatrix& m, int first, int count);
 
  private:
   ModelConfig config_;
@@ -150,12 +162,26 @@ struct Activations {
   f16* k_new = nullptr;     // [kv_heads][rows][head_dim]
   f16* v_new = nullptr;
   f16* ao = nullptr;        // [rows][q_dim] attention output
-  f16* gu = nullptr;        // [rows][2 hidden]
-  f16* h = nullptr;         // [rows][hidden]
+  f16* gu = nullptr;        // [rows][2 hidden] (rows · k of them with experts)
+  f16* h = nullptr;         // [rows][hidden] (likewise)
   float* logits = nullptr;  // [max(logits_rows, 8)][vocab]
   int* tokens = nullptr;    // [rows]
   int* pos = nullptr;       // the decode step's position
   int* token = nullptr;     // the decode step's token (its argmax afterwards)
+};
+
+// The scratch of a mixture-of-experts layer (forward_experts.cu), per slot (token t's
+// j-th choice is slot t·k + j); the expert products' gate/up and SwiGLU outputs use
+// Activations::gu and h, sized for rows · k slots in such a model.
+struct ExpertScratch {
+  ExpertRouting routing;     // [rows · k]
+  f16* xe = nullptr;         // [feed-forward rows][dim] normalized inputs: one per slot
+                             // (decode), grouped by expert (prefill)
+  float* y = nullptr;        // [feed-forward rows][dim] each slot's expert output
+  int* slot_row = nullptr;   // [rows · k] prefill: each slot's row in the grouped order
+  int group_align = 1;       // prefill: each expert's group starts at a multiple of this
+                             // row (256-byte aligned rows for cuBLASLt)
+  std::vector<int> host_chosen, host_slot_row;  // prefill's routing on the host
 };
 
 class Forward {
@@ -221,6 +247,9 @@ class Forward {
   void feed_forward_gemm(const DeviceWeights::Layer& lw, int n);
   template <class M>
   void product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n);
+  // The mixture-of-experts block of both paths (forward_experts.cu).
+  void experts_gemv(const DeviceWeights::Layer& lw, int n);
+  void experts_gemm(const DeviceWeights::Layer& lw, int n);
 
   const DeviceWeights& w_;
   Gemm& gemm_;
@@ -232,6 +261,7 @@ class Forward {
 
   DeviceBuffer cache_, scratch_;
   Activations a_;
+  ExpertScratch moe_;
   DecodeScratch decode_;
   PrefillSplits prefill_splits_;
   const float* last_logits_ = nullptr;

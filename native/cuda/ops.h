@@ -104,6 +104,39 @@ int gemv_qkv_tiles(const AttnShape& a);
 int gemv_swiglu_tiles(int hidden);
 int gemv_rows_tiles(int out_dim);
 
+// --- experts.cu: a sparse mixture of experts (Mixtral) --------------------------------
+// Slot s = t·k + j is token t's j-th choice among the layer's experts. The router runs on
+// the device (decode: inside the captured graph); the expert products read only the
+// chosen experts' rows. Expert e's gate rows sit at rows 2e·hidden of the layer's
+// stacked gate/up matrix, its up rows right after; its down rows at rows e·dim.
+struct ExpertRouting {
+  int* chosen = nullptr;    // [n·k] the expert of each slot
+  float* weight = nullptr;  // [n·k] its weight (a token's k weights sum to 1)
+};
+// Per token: xn = f16(RMSNorm(x)) into rows t·copies .. t·copies + copies − 1 of xn_out
+// (one copy per slot on the decode path); the router logits in fp32 from the fp32
+// normalized row; softmax, the top k and their weights divided by their sum exactly as
+// cpu::route (expert_route.h). router: fp32 [n_experts][dim]; n_experts ≤ 32, k ≤ 8.
+void route_experts(const Launch& l, const float* x, const float* norm_w, float eps,
+                   const float* router, int n, int dim, int n_experts, int k, f16* xn_out,
+                   int copies, const ExpertRouting& r);
+// Decode: h[s] = silu(Wg_e xe[s]) ⊙ (Wu_e xe[s]) and y[s] = Wd_e h[s] for the m ≤
+// kGemvMaxTokens slots s (e = chosen[s]), reading only the chosen experts' rows. Always
+// launched without PDL (the kernel reads `chosen` before its PDL wait).
+// wgu: [n_experts · 2 · hidden][dim]; wd: [n_experts · dim][hidden]; y: fp32 [m][dim].
+void gemv_expert_swiglu(const Launch& l, const GemvConfig& c, const DeviceMatrix& wgu,
+                        const f16* xe, const int* chosen, int m, int dim, int hidden, f16* h);
+void gemv_expert_down(const Launch& l, const GemvConfig& c, const DeviceMatrix& wd, const f16* h,
+                      const int* chosen, int m, int hidden, int dim, float* y);
+// Prefill: xg[slot_row[s]] = xn[s / k] for the slots s < n·k (the chunk's normalized
+// rows laid out grouped by expert).
+void gather_expert_rows(const Launch& l, const f16* xn, const int* slot_row, int slots, int k,
+                        int dim, f16* xg);
+// x[t] += Σ_j weight[s] · y[row(s)] over token t's slots s = t·k + j, added up in expert
+// index order as the CPU does; row(s) = slot_row[s], or s when slot_row is null.
+void combine_experts(const Launch& l, float* x, const float* y, const ExpertRouting& r,
+                     const int* slot_row, int n, int k, int dim);
+
 // --- rope_qkv.cu (prefill) ------------------------------------------------------------
 // qkv: fp32 [n][q_dim + 2 kv_dim] from the QKV product. Writes RoPE'd q (f16
 // [n][q_dim]) and this chunk's keys/values, f16 [kv_head][n][head_dim] (k after RoPE).

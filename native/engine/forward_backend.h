@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "config.h"
 #include "kv_cache.h"
@@ -42,6 +43,10 @@ std::unique_ptr<ForwardBackend> make_cuda_backend(const ModelConfig& config,
 // True when at least one CUDA device can be used (cudaGetDeviceCount succeeds and
 // reports one or more); clears the error it may leave otherwise.
 bool cuda_device_available();
+
+// Why the CUDA backend cannot run a model of this shape (one line), or "" when it can;
+// make_cuda_backend throws it, and --backend auto picks the CPU instead.
+std::string cuda_unsupported(const ModelConfig& config);
 #endif
 
 }  // namespace tramontane

@@ -32,13 +32,6 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
   tensors_ = std::move(files.tensors);
   tokenizer_ = files.tokenizer ? std::move(files.tokenizer) : Tokenizer::load_from_dir(dir);
   if (files.vocabulary_only) return;  // it tokenizes; new_session says why it cannot run
-#ifdef TRAMONTANE_WITH_CUDA
-  // Refused before the weights are read: a Mixtral file is tens of GB.
-  const bool experts = config_.feed_forward == FeedForwardKind::MixtureOfExperts;
-  if (experts && options.backend == BackendKind::Cuda) {
-    throw Error("mixture-of-experts models (Mixtral) are not yet supported on the CUDA backend; use --backend cpu");
-  }
-#endif
   weights_ = load_weights(*tensors_, config_, files.format, options.on_progress);
   if (tokenizer_ && tokenizer_->vocab_size() > config_.vocab_size) {
     throw Error("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
@@ -46,7 +39,8 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
   }
 #ifdef TRAMONTANE_WITH_CUDA
   if (options.backend == BackendKind::Cuda ||
-      (options.backend == BackendKind::Auto && !experts && cuda_device_available())) {
+      (options.backend == BackendKind::Auto && cuda_unsupported(config_).empty() &&
+       cuda_device_available())) {
     backend_ = make_cuda_backend(config_, weights_);
     return;
   }

@@ -11,7 +11,7 @@
 #                llama.cpp fixtures (test/fixtures/gguf) and the head_dim 64 / 128 models
 #                (make_gpu_fixtures.py, which take the gemv decode path) converted to
 #                Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; the safetensors fixtures (Mixtral's
-#                too: refused on the GPU, run on the CPU by auto), the demo model and the
+#                too: scripts/device/moe.sh has the mixture checks), the demo model and the
 #                GPU fixtures as they are (drafted = plain greedy output among the checks);
 #                then tramontane-logits on a file
 #   bench.log    tramontane-bench-cuda --weights q4_k_m, q8_0 and f16, one after another
