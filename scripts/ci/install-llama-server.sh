@@ -36,7 +36,7 @@ fail() {
   exit 1
 }
 
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/tramontane"
+CACHE="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/tramontane"
 DEST="$CACHE/llama-server-$VERSION"
 COMMAND="$DEST/bin/llama-server"
 if [ -x "$COMMAND" ] && "$COMMAND" --version >/dev/null 2>&1; then

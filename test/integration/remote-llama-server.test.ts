@@ -66,6 +66,16 @@ async function stopLlamaServer(server: LlamaServer): Promise<void> {
   await exited;
 }
 
+/**
+ * Holds llama-server still (SIGSTOP) until the returned function resumes it. Paused at the
+ * first piece, it sends no more, so an answer cannot end on its own (the chat's repetition
+ * guard, the end of a block) before a cancellation sent then arrives.
+ */
+function pause(server: LlamaServer): () => void {
+  server.process.kill('SIGSTOP');
+  return () => server.process.kill('SIGCONT');
+}
+
 /** llama-server's own view of its one slot: whether it is generating, and the tokens its last task decoded. */
 async function slot(base: string): Promise<{ busy: boolean; decoded: number }> {
   const slots = (await (await fetch(`${base}/slots`, { headers: auth })).json()) as { is_processing: boolean; next_token: { n_decoded: number }[] }[];
@@ -212,16 +222,24 @@ describe('remote backend against llama.cpp llama-server', { skip: missing ?? fal
     try {
       await client.ready();
       const cancel = new CancellationTokenSource();
-      let deltas = 0;
-      // Greedy, the demo model answers this with all 8000 tokens (seconds of work).
+      let resume: (() => void) | undefined;
+      // Greedy, the demo model loops here within a few dozen pieces, which the repetition
+      // guard would cut; llama-server would go on to the 8000 tokens (seconds of work).
       const answer = client.chat({ messages: [{ role: 'user', content: 'Explain recursion.' }], maxTokens: 8000, temperature: 0 }, () => {
-        if (++deltas === 3) cancel.cancel();
+        if (resume) return;
+        resume = pause(server);
+        cancel.cancel();
       }, cancel);
-      await assert.rejects(answer, (error: unknown) => {
-        assert.ok(error instanceof ResponseError);
-        assert.equal(error.code, ErrorCodes.RequestCancelled);
-        return true;
-      });
+      try {
+        await assert.rejects(answer, (error: unknown) => {
+          assert.ok(error instanceof ResponseError);
+          assert.equal(error.code, ErrorCodes.RequestCancelled);
+          return true;
+        });
+      } finally {
+        resume?.();
+      }
+      // Resumed, llama-server finds the connection closed and must stop.
       const cancelled = Date.now();
       let state = await slot(server.base);
       while (state.busy) {
@@ -242,8 +260,20 @@ describe('remote backend against llama.cpp llama-server', { skip: missing ?? fal
       const uri = 'file:///w/long.py';
       client.open(uri, 'def main():\n', 'python');
       const cancel = new CancellationTokenSource();
-      const request = client.complete(uri, { line: 1, character: 0 }, { cancel, onPartial: () => cancel.cancel() });
-      await assert.rejects(request, (error: unknown) => error instanceof ResponseError && error.code === ErrorCodes.RequestCancelled);
+      let resume: (() => void) | undefined;
+      const request = client.complete(uri, { line: 1, character: 0 }, {
+        cancel,
+        onPartial: () => {
+          if (resume) return;
+          resume = pause(server);
+          cancel.cancel();
+        },
+      });
+      try {
+        await assert.rejects(request, (error: unknown) => error instanceof ResponseError && error.code === ErrorCodes.RequestCancelled);
+      } finally {
+        resume?.();
+      }
       assert.equal((await client.lastStats()).outcome, 'cancelled');
     } finally {
       await client.stop();
