@@ -50,6 +50,11 @@ for tool in apt-get dpkg-deb sha256sum; do
 done
 [ -f "$KEYRING" ] || fail "no $KEYRING (apt-get install debian-archive-keyring)"
 
+# The Debian archive this machine's apt already uses (sid lives beside its stable release).
+MIRROR=$(sed -nE 's#^(URIs:|deb( \[[^]]*\])?)[[:space:]]+([^[:space:]]+/debian)/?([[:space:]].*)?$#\3#p' \
+  /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)
+[ -n "$MIRROR" ] || fail "no Debian archive (a .../debian URI) in /etc/apt/sources.list or sources.list.d"
+
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "$CACHE/llama-server-tmp.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -57,14 +62,14 @@ LOG="$WORK/apt.log"
 
 # apt with a sources list, index and cache of its own: the machine's apt is left as it is.
 mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/cache/archives/partial" "$WORK/debs"
-echo "deb [signed-by=$KEYRING] http://deb.debian.org/debian sid main" > "$WORK/apt/sources.list"
+echo "deb [signed-by=$KEYRING] $MIRROR sid main" > "$WORK/apt/sources.list"
 touch "$WORK/apt/status"
 apt=(apt-get -q
   -o Dir::Etc::SourceList="$WORK/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
   -o Dir::State::Lists="$WORK/apt/lists" -o Dir::State::status="$WORK/apt/status"
   -o Dir::Cache="$WORK/apt/cache" -o APT::Architectures::=amd64 -o Acquire::Languages=none
   -o APT::Sandbox::User=root)
-"${apt[@]}" update >"$LOG" 2>&1 || fail "apt-get update of Debian sid failed: $(grep -E '^(E|W):' "$LOG" | head -1)"
+"${apt[@]}" update --error-on=any >"$LOG" 2>&1 || fail "apt-get update of Debian sid failed: $(grep -E '^(E|W):' "$LOG" | head -1)"
 
 wanted=()
 while read -r package version sha; do
