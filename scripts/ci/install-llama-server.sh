@@ -8,7 +8,8 @@
 # stable release has. Installing it would upgrade the machine's C library, so the pinned
 # packages below are unpacked into a folder of their own instead (nothing is installed
 # system-wide), and the command runs llama-server through that folder's dynamic loader.
-# Debian's llama.cpp source packages cannot be fetched here; its binary packages can.
+# (Building from source is not an option: the archive that CI reaches serves the binary
+# packages of llama.cpp and ggml, not their source packages.)
 #
 # apt checks each package against sid's signed index (Debian's archive key); the
 # sha256 below pins the exact files. A second run finds the folder and only prints.
