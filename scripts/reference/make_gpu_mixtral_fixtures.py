@@ -23,7 +23,7 @@ GPU_FIXTURES = [
         name="mixtral_head_dim_128",
         notes="MixtralForCausalLM: 8 experts, top 2; hidden 256, 4 heads of head_dim 128, "
         "2 KV heads, intermediate 512 per expert; no sliding window over 40 tokens "
-        "(8 experts top 2 near-tie more often: fewer tokens find a seed without one); "
+        "(with 8 experts and top 2, router near-ties are common: 40 tokens leave seeds without one); "
         "rope_theta 1e6. bf16 weights.",
         seed=3001, n=40, dtype="bfloat16", layout="hf",
         cfg=dict(hidden_size=256, num_attention_heads=4, num_key_value_heads=2, head_dim=128,
