@@ -15,7 +15,10 @@
 // A short chunk (one query tile, ≤ 64 queries) gives only one block per head, too few to
 // stream a long window from every SM: its keys are then split over `splits` blocks
 // (grid z), each writing an unnormalized partial output with its row maxima and sums,
-// and attention_merge combines them (flash-decoding).
+// and attention_merge combines them (flash-decoding). A chunk of ≤ 16 (≤ 32) queries
+// would leave 3 (2) of a block's warps without rows: there a block takes 4 (2) heads of
+// one KV group instead, a warp (pair of warps) per head over the same queries, so the
+// group's keys and values are loaded once for all of them.
 #include <algorithm>
 #include <cfloat>
 
@@ -25,7 +28,6 @@ namespace tramontane::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kBlockQ = 16 * kWarps;  // queries per block
 constexpr int kBlockK = 64;           // keys per tile
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -60,8 +62,8 @@ __global__ void __launch_bounds__(kWarps * 32)
                              const f16* __restrict__ v_new, const f16* __restrict__ k_cache,
                              const f16* __restrict__ v_cache, int n, int pos0, int n_heads,
                              int n_kv_heads, int capacity, int window, float scale_log2,
-                             f16* __restrict__ out, float* __restrict__ part_o,
-                             float* __restrict__ part_ml) {
+                             int heads_per_block, f16* __restrict__ out,
+                             float* __restrict__ part_o, float* __restrict__ part_ml) {
   constexpr int CH = HD / 8;          // 16-byte chunks per row
   constexpr int KS = HD / 16;         // k-steps of the S product
   constexpr int TILE = kBlockK * HD;  // elements per K or V tile
@@ -69,16 +71,20 @@ __global__ void __launch_bounds__(kWarps * 32)
   f16* sk = reinterpret_cast<f16*>(smem_dyn);  // [2][kBlockK][HD]
   f16* sv = sk + 2 * TILE;                      // [2][kBlockK][HD]
 
-  const int head = blockIdx.x;
-  const int kvh = head / (n_heads / n_kv_heads);
-  const int qtile = gridDim.y - 1 - blockIdx.y;  // heaviest first
-  const int q0 = qtile * kBlockQ;                // first query of the block (chunk index)
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
+  // The block's heads (of one KV group) and queries: warp w takes head
+  // w / warps_per_head and 16 query rows, (w mod warps_per_head) · 16 into the block's.
+  const int warps_per_head = kWarps / heads_per_block;
+  const int head = blockIdx.x * heads_per_block + warp / warps_per_head;
+  const int kvh = head / (n_heads / n_kv_heads);
+  const int qtile = gridDim.y - 1 - blockIdx.y;  // heaviest first
+  const int q0 = qtile * 16 * warps_per_head;    // first query of the block (chunk index)
+  const int wrow = (warp % warps_per_head) * 16; // the warp's first row in the block
 
   pdl_enter();
 
-  const int q_last = min(q0 + kBlockQ, n) - 1;
+  const int q_last = min(q0 + 16 * warps_per_head, n) - 1;
   const int kmin = window > 0 ? max(0, pos0 + q0 - window + 1) : 0;
   const int kmax = pos0 + q_last;
   const int n_tiles = (kmax - kmin + kBlockK) / kBlockK;
@@ -116,7 +122,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   cp_async_commit();
 
   // This warp's 16 query rows as A fragments (zeros past the chunk end).
-  const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+  const int row0 = q0 + wrow + g, row1 = row0 + 8;
   uint32_t qa[KS][4];
   {
     const uint32_t* q0p = reinterpret_cast<const uint32_t*>(q + (size_t(row0) * n_heads + head) * HD);
@@ -131,7 +137,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   }
   const int qp0 = pos0 + row0, qp1 = pos0 + row1;  // query positions of rows g, g+8
-  const int wq_lo = pos0 + q0 + warp * 16;
+  const int wq_lo = pos0 + q0 + wrow;
   const int wq_hi = min(wq_lo + 15, kmax);
 
   float o[HD / 8][4];
@@ -325,9 +331,12 @@ void run(const Launch& l, const f16* q, const f16* k_new, const f16* v_new, cons
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   const float scale_log2 = 1.4426950408889634f / sqrtf(float(HD));
   const int splits = key_splits(n, pos0, a, ps);
-  launch(l, kernel, dim3(a.n_heads, ceil_div(n, kBlockQ), splits), dim3(kWarps * 32), smem, q,
-         k_new, v_new, kc, vc, n, pos0, a.n_heads, a.n_kv_heads, a.capacity, a.window, scale_log2,
-         out, ps.part_o, ps.part_ml);
+  const int group = a.n_heads / a.n_kv_heads;
+  const int hpb = n <= 16 && group % 4 == 0 ? 4 : n <= 32 && group % 2 == 0 ? 2 : 1;
+  const int rows_per_block = 16 * (kWarps / hpb);
+  launch(l, kernel, dim3(a.n_heads / hpb, ceil_div(n, rows_per_block), splits), dim3(kWarps * 32),
+         smem, q, k_new, v_new, kc, vc, n, pos0, a.n_heads, a.n_kv_heads, a.capacity, a.window,
+         scale_log2, hpb, out, ps.part_o, ps.part_ml);
   if (splits > 1) {
     launch(l, attention_merge_kernel, dim3(n * a.n_heads), dim3(HD / 4), 0,
            static_cast<const float*>(ps.part_o), static_cast<const float*>(ps.part_ml), splits, n,

@@ -1177,6 +1177,11 @@ int main(int argc, char** argv) {
     test_attention_prefill(8, 2, 128, 0, 1100, 1000, 33, 8);
     test_attention_prefill(8, 8, 64, 256, 300, 2000, 9, 3);
     test_attention_prefill(32, 8, 128, 4096, 4352, 100, 40, 4);
+    // Several heads of a KV group per block (≤ 16 queries: 4, ≤ 32: 2), split or not.
+    test_attention_prefill(32, 8, 128, 4096, 4352, 6000, 5, 12);
+    test_attention_prefill(32, 8, 128, 4096, 4352, 6000, 24, 12);
+    test_attention_prefill(32, 8, 128, 4096, 4352, 30, 12, 12);
+    test_attention_prefill(16, 8, 64, 0, 700, 600, 32, 6);
 
     Gemm gemm;
     test_gemm(gemm, 77, 1536, 512);
