@@ -484,9 +484,9 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
   switch (c_.feed_forward) {
     case FeedForwardKind::Dense:  // x += SwiGLU(rmsnorm(x))
       rmsnorm(l, a_.xn, a_.x, lw.ffn_norm, n, d, c_.norm_eps);
-      product(l, a_.xn, lw.wgu, a_.gu, ChunkOut::F16, n);
+      product(l, a_.xn, lw.wgu, a_.gu, ProductOut::F16, n);
       swiglu(l, a_.gu, n, hid, a_.h);
-      product(l, a_.h, lw.wd, a_.x, ChunkOut::F32Add, n);
+      product(l, a_.h, lw.wd, a_.x, ProductOut::F32Add, n);
       return;
     case FeedForwardKind::MixtureOfExperts:
       return experts_gemm(lw, n);
@@ -499,7 +499,7 @@ void Forward::feed_forward_gemm(const DeviceWeights::Layer& lw, int n) {
 // to f16 (14 GB written per chunk at the 7B shape). Otherwise cuBLASLt on f16 rows: on
 // f16 weights it beats the gemv kernel from 16 rows on (cuda/NOTES.md).
 template <class M>
-void Forward::product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n) {
+void Forward::product(const Launch& l, const f16* x, const M& w, void* y, ProductOut out, int n) {
   int rows = 0, cols = 0;
   const bool few = n <= config_.chunk_gemv_max;
   if constexpr (std::is_same_v<M, RowParts>) {
@@ -513,8 +513,8 @@ void Forward::product(const Launch& l, const f16* x, const M& w, void* y, ChunkO
     cols = w.cols;
     if (few && w.quantized()) return gemv_chunk(l, 0, w, x, n, y, rows, 0, out);
   }
-  gemm_.run(stream_, x, w_.as_f16(l, w), y, out != ChunkOut::F16, n, rows, cols,
-            out == ChunkOut::F32Add);
+  gemm_.run(stream_, x, w_.as_f16(l, w), y, out != ProductOut::F16, n, rows, cols,
+            out == ProductOut::F32Add);
 }
 
 void Forward::run_gemv_chunk(const int* d_tokens, int n, bool all_logits) {
@@ -548,7 +548,7 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
   for (int i = 0; i < c_.n_layers; ++i) {
     const DeviceWeights::Layer& lw = w_.layer(i);
     rmsnorm(l, a_.xn, a_.x, lw.attn_norm, n, d, eps);
-    product(l, a_.xn, lw.wqkv, a_.qkv, ChunkOut::F32, n);
+    product(l, a_.xn, lw.wqkv, a_.qkv, ProductOut::F32, n);
     rope_qkv(l, a_.qkv, n, pos0, attn_, c_.rope_layout, w_.inv_freq(), a_.q, a_.k_new, a_.v_new);
     if (config_.simple_attention)
       attention_prefill_simple(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_,
@@ -557,14 +557,14 @@ void Forward::run_gemm_chunk(const int* d_tokens, int n, int pos0, float* host_l
       attention_prefill(l, a_.q, a_.k_new, a_.v_new, layer_k(i), layer_v(i), n, pos0, attn_, a_.ao,
                         prefill_splits_);
     kv_commit(l, a_.k_new, a_.v_new, n, pos0, attn_, layer_k(i), layer_v(i));
-    product(l, a_.ao, lw.wo, a_.x, ChunkOut::F32Add, n);
+    product(l, a_.ao, lw.wo, a_.x, ProductOut::F32Add, n);
     feed_forward_gemm(lw, n);
   }
   if (host_logits) {
     for (int r0 = 0; r0 < n; r0 += config_.logits_rows) {
       const int rr = std::min(config_.logits_rows, n - r0);
       rmsnorm(l, a_.xn, a_.x + size_t(r0) * d, w_.final_norm(), rr, d, eps);
-      product(l, a_.xn, w_.lm_head(), a_.logits, ChunkOut::F32, rr);
+      product(l, a_.xn, w_.lm_head(), a_.logits, ProductOut::F32, rr);
       TR_CUDA_CHECK(cudaMemcpyAsync(host_logits + size_t(r0) * c_.vocab_size, a_.logits,
                                     sizeof(float) * size_t(rr) * c_.vocab_size,
                                     cudaMemcpyDeviceToHost, stream_));

@@ -246,7 +246,7 @@ class Forward {
   void feed_forward_gemv(const DeviceWeights::Layer& lw, int n);
   void feed_forward_gemm(const DeviceWeights::Layer& lw, int n);
   template <class M>
-  void product(const Launch& l, const f16* x, const M& w, void* y, ChunkOut out, int n);
+  void product(const Launch& l, const f16* x, const M& w, void* y, ProductOut out, int n);
   // The mixture-of-experts block of both paths (forward_experts.cu).
   void experts_gemv(const DeviceWeights::Layer& lw, int n);
   void experts_gemm(const DeviceWeights::Layer& lw, int n);

@@ -247,13 +247,13 @@ __global__ void __launch_bounds__(WARPS * 32)
   }
 }
 
-// Epilogue of plain rows: tile i covers rows 16i .. 16i + 15 of an fp32 [n][rows]
-// output, which is written (kAccumulate false: logits) or added to (true: the residual
-// stream).
-template <bool kAccumulate>
+// Epilogue of plain rows: tile i covers rows 16i .. 16i + 15 of the matrix, which land in
+// columns row0 + r of y [n][ld]: written as fp32 (logits, a chunk's q/k/v), added to fp32
+// (the residual stream) or written as f16 (a chunk's gate/up).
 struct RowsEpilogue {
-  float* y;  // [n][rows]
-  int rows;
+  void* y;
+  int ld, row0, rows;
+  ProductOut out;
 
   __device__ int row(int tile, int g, int half) const {
     return min(tile * 16 + half * 8 + g, rows - 1);
@@ -267,9 +267,13 @@ struct RowsEpilogue {
       for (int j = 0; j < 2; ++j) {
         const int tok = tok0 + 2 * t + j;
         if (tok >= n) continue;
-        float& out = y[size_t(tok) * rows + r];
-        if constexpr (kAccumulate) out += acc[2 * half + j];
-        else out = acc[2 * half + j];
+        const size_t i = size_t(tok) * ld + row0 + r;
+        const float v = acc[2 * half + j];
+        switch (out) {
+          case ProductOut::F32: static_cast<float*>(y)[i] = v; break;
+          case ProductOut::F32Add: static_cast<float*>(y)[i] += v; break;
+          case ProductOut::F16: static_cast<f16*>(y)[i] = __float2half_rn(v); break;
+        }
       }
     }
   }

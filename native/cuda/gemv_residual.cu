@@ -10,7 +10,7 @@ int gemv_rows_tiles(int out_dim) { return (out_dim + 15) / 16; }
 void gemv_residual(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const f16* v, int n,
                    int in_dim, int out_dim, float* x) {
   gemv::VecInput in{v};
-  gemv::RowsEpilogue<true> epi{x, out_dim};
+  gemv::RowsEpilogue epi{x, out_dim, 0, out_dim, ProductOut::F32Add};
   gemv::launch_gemv(l, c, w, in_dim, gemv_rows_tiles(out_dim), n, in, epi);
 }
 

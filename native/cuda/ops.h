@@ -88,16 +88,18 @@ void gemv_residual(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, 
 void gemv_logits(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, const NormedInput& x,
                  int n, int dim, int vocab, float* logits);
 
+// How a product's result lands in its output: written as fp32, added to fp32 (the
+// residual stream) or written as f16.
+enum class ProductOut { F32, F32Add, F16 };
+
 // y = x · Wᵀ for a chunk of up to kChunkGemvMaxTokens tokens on the prefill path,
 // reading each weight once in its stored format (quantized matrices are not expanded).
-// x: f16 [n][w.cols]. y: [n][ld], fp32 or f16 as `out` says; the product fills columns
-// row0 .. row0 + w.rows − 1 (RowParts: its parts' rows from column 0). grid: blocks, 0
-// = one per 16-row tile.
-enum class ChunkOut { F32, F32Add, F16 };
+// x: f16 [n][w.cols]. y: [n][ld]; the product fills columns row0 .. row0 + w.rows − 1
+// (RowParts: its parts' rows from column 0). grid: blocks, 0 = one per 16-row tile.
 void gemv_chunk(const Launch& l, int grid, const DeviceMatrix& w, const f16* x, int n, void* y,
-                int ld, int row0, ChunkOut out);
+                int ld, int row0, ProductOut out);
 void gemv_chunk(const Launch& l, int grid, const RowParts& w, const f16* x, int n, void* y, int ld,
-                ChunkOut out);
+                ProductOut out);
 
 // Tiles of 16 output rows each op has (for choosing GemvConfig::grid).
 int gemv_qkv_tiles(const AttnShape& a);

@@ -519,38 +519,30 @@ int main(int argc, char** argv) {
     feed(sess, tokens.data(), 4096, 0, cfg.max_chunk);
     TR_CUDA_CHECK(cudaStreamSynchronize(st));
     // N = 1 .. 64: a keystroke, a pasted line, and the verification step of N − 1 drafts.
+    // Median host time of n new tokens at position 4096 and the argmax after them.
+    auto time_append = [&](int n) {
+      std::vector<float> t;
+      for (int r = 0; r < g_reps + 1; ++r) {
+        const auto a = std::chrono::steady_clock::now();
+        feed(sess, tokens.data() + 4096, n, 4096, cfg.max_chunk);
+        const int tok = sess.argmax_token();
+        const auto b = std::chrono::steady_clock::now();
+        if (tok < 0 || tok >= shape.vocab_size) throw tramontane::Error("bad sampled token");
+        if (r > 0) t.push_back(float(std::chrono::duration<double, std::milli>(b - a).count()));
+      }
+      return median(t);
+    };
     const int append_n[] = {1, 2, 4, 8, 16, 32, 64};
     double append_ms[7] = {};
     int ai = 0;
     for (int n : append_n) {
-      std::vector<float> t;
-      for (int r = 0; r < g_reps + 1; ++r) {
-        const auto a = std::chrono::steady_clock::now();
-        feed(sess, tokens.data() + 4096, n, 4096, cfg.max_chunk);
-        const int tok = sess.argmax_token();
-        const auto b = std::chrono::steady_clock::now();
-        if (tok < 0 || tok >= shape.vocab_size) throw tramontane::Error("bad sampled token");
-        if (r > 0) t.push_back(float(std::chrono::duration<double, std::milli>(b - a).count()));
-      }
-      append_ms[ai++] = median(t);
-      line(std::to_string(n) + " new token" + (n > 1 ? "s" : ""), median(t), "ms");
+      append_ms[ai] = time_append(n);
+      line(std::to_string(n) + " new token" + (n > 1 ? "s" : ""), append_ms[ai++], "ms");
     }
     // The same appends with every product by cuBLASLt (on f16 rows: quantized matrices
-    // expanded first), the prefill path's products before chunk products took the gemv
-    // kernel: what the chunk_gemv_max choice is measured against.
+    // expanded first): what the chunk_gemv_max choice is measured against.
     sess.set_chunk_gemv_max(0);
-    for (int n : {16, 32, 64}) {
-      std::vector<float> t;
-      for (int r = 0; r < g_reps + 1; ++r) {
-        const auto a = std::chrono::steady_clock::now();
-        feed(sess, tokens.data() + 4096, n, 4096, cfg.max_chunk);
-        const int tok = sess.argmax_token();
-        const auto b = std::chrono::steady_clock::now();
-        if (tok < 0 || tok >= shape.vocab_size) throw tramontane::Error("bad sampled token");
-        if (r > 0) t.push_back(float(std::chrono::duration<double, std::milli>(b - a).count()));
-      }
-      line(std::to_string(n) + " new tokens, products by cuBLASLt", median(t), "ms");
-    }
+    for (int n : {16, 32, 64}) line(std::to_string(n) + " new tokens, products by cuBLASLt", time_append(n), "ms");
     sess.set_chunk_gemv_max(kChunkGemvMaxTokens);
 
     // --- per-kernel ---------------------------------------------------------------------------
@@ -697,12 +689,12 @@ int main(int argc, char** argv) {
       struct P {
         const char* name;
         int rows, k;
-        ChunkOut out;
+        ProductOut out;
       };
-      const P products[] = {{"qkv", qkv_rows(shape), shape.dim, ChunkOut::F32},
-                            {"o", shape.dim, int(qd), ChunkOut::F32Add},
-                            {"gate_up", 2 * shape.hidden_dim, shape.dim, ChunkOut::F16},
-                            {"down", shape.dim, shape.hidden_dim, ChunkOut::F32Add}};
+      const P products[] = {{"qkv", qkv_rows(shape), shape.dim, ProductOut::F32},
+                            {"o", shape.dim, int(qd), ProductOut::F32Add},
+                            {"gate_up", 2 * shape.hidden_dim, shape.dim, ProductOut::F16},
+                            {"down", shape.dim, shape.hidden_dim, ProductOut::F32Add}};
       auto bytes_of = [&](int which, const DeviceWeights::Layer& Lw) {
         return which == 0 ? double(Lw.wqkv.bytes()) : which == 1 ? double(Lw.wo.bytes())
                : which == 2 ? double(Lw.wgu.bytes()) : double(Lw.wd.bytes());
@@ -723,8 +715,8 @@ int main(int argc, char** argv) {
             const DeviceWeights::Layer& Lw = weights->layer(li++ % shape.n_layers);
             const f16* w16 = which == 0 ? weights->as_f16(lst, Lw.wqkv)
                              : weights->as_f16(lst, which == 1 ? Lw.wo : which == 2 ? Lw.wgu : Lw.wd);
-            gemm.run(st, xin.as<f16>(), w16, yout.as<void>(), p.out != ChunkOut::F16, n, p.rows, p.k,
-                     p.out == ChunkOut::F32Add);
+            gemm.run(st, xin.as<f16>(), w16, yout.as<void>(), p.out != ProductOut::F16, n, p.rows, p.k,
+                     p.out == ProductOut::F32Add);
           });
           const double floor_us = bytes_of(which, L0) / copy_bw * 1e6;
           std::printf("  %-12s %3d %10.1f %10.1f %9s   cuBLASLt %8.1f us\n", p.name, n, g_ms * 1e3,

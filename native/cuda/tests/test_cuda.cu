@@ -271,7 +271,7 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg,
 // The prefill path's chunk products (gemv_chunk): y = x · Wᵀ written as fp32, added to
 // fp32, or written as f16, into columns row0.. of a wider output; the columns outside
 // stay as they were.
-void test_gemv_chunk(int in, int outd, int n, ChunkOut out,
+void test_gemv_chunk(int in, int outd, int n, ProductOut out,
                      tramontane::StoredType wt = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
   const TestWeights tw = test_weights(rng, wt, outd, in, std::sqrt(3.f / in));
@@ -284,7 +284,7 @@ void test_gemv_chunk(int in, int outd, int n, ChunkOut out,
   std::vector<float> got(size_t(n) * outd), ref(size_t(n) * outd);
   size_t outside = 0;
   const f16* x = reinterpret_cast<const f16*>(dv.p());
-  if (out == ChunkOut::F16) {
+  if (out == ProductOut::F16) {
     Dev<uint16_t> dy(size_t(n) * ld);
     poison_f16(dy.p(), dy.n);
     gemv_chunk(kL, 0, tw.m, x, n, dy.p(), ld, row0, out);
@@ -311,11 +311,11 @@ void test_gemv_chunk(int in, int outd, int n, ChunkOut out,
         }
         const size_t j = size_t(t) * outd + c - row0;
         // Added: the added part, compared on its own scale.
-        got[j] = out == ChunkOut::F32Add ? o[i] - before[i] : o[i];
+        got[j] = out == ProductOut::F32Add ? o[i] - before[i] : o[i];
         ref[j] = y[j];
       }
   }
-  const char* mode = out == ChunkOut::F32 ? "f32" : out == ChunkOut::F32Add ? "f32 add" : "f16";
+  const char* mode = out == ProductOut::F32 ? "f32" : out == ProductOut::F32Add ? "f32 add" : "f16";
   char name[160];
   std::snprintf(name, sizeof name, "gemv_chunk in=%d out=%d n=%d %s%s", in, outd, n, mode,
                 type_tag(wt).c_str());
@@ -1145,10 +1145,10 @@ int main(int argc, char** argv) {
     test_gemv_logits(520, 1001, 2, {4, 0});
     // Chunk products: every token-tile count (1, 2, 4, 8 products of 8 tokens), partial
     // tiles of tokens and rows, a partial last step, the 7B widths.
-    for (int n : {3, 9, 16, 33, 64}) test_gemv_chunk(4096, 1000, n, ChunkOut::F32);
-    test_gemv_chunk(14336, 4096, 40, ChunkOut::F32Add);
-    test_gemv_chunk(4096, 28672, 17, ChunkOut::F16);
-    test_gemv_chunk(1000, 1000, 64, ChunkOut::F32Add);
+    for (int n : {3, 9, 16, 33, 64}) test_gemv_chunk(4096, 1000, n, ProductOut::F32);
+    test_gemv_chunk(14336, 4096, 40, ProductOut::F32Add);
+    test_gemv_chunk(4096, 28672, 17, ProductOut::F16);
+    test_gemv_chunk(1000, 1000, 64, ProductOut::F32Add);
 
     test_small_ops();
     test_rope_qkv(RopeLayout::RotateHalf);
@@ -1208,9 +1208,9 @@ int main(int argc, char** argv) {
       test_gemv_qkv(4096, 32, 8, 128, 3, RopeLayout::RotateHalf, 4352, 100, {8, 0}, false, t);
       test_gemv_swiglu(4096, 2048, 5, {8, 2 * sms}, true, t);
       test_gemv_logits(4096, 1000, 1, {8, 3 * sms}, false, t);
-      test_gemv_chunk(4096, 1024, 12, ChunkOut::F32, t);
-      test_gemv_chunk(2048, 2048, 64, ChunkOut::F32Add, t);
-      test_gemv_chunk(4096, 512, 30, ChunkOut::F16, t);
+      test_gemv_chunk(4096, 1024, 12, ProductOut::F32, t);
+      test_gemv_chunk(2048, 2048, 64, ProductOut::F32Add, t);
+      test_gemv_chunk(4096, 512, 30, ProductOut::F16, t);
     }
     ModelConfig quant = small;
     quant.hidden_dim = 1536;  // the K formats need widths in multiples of 256
