@@ -12,6 +12,8 @@ export interface ExtensionSettings {
   modelPath: string;
   /** Sliding window for a GGUF file that carries none; 0 = as the file says. */
   slidingWindow: number;
+  /** Cache length in tokens for a model without a sliding window (Mixtral); 0 = the engine's default. */
+  modelContext: number;
   backend: BackendSetting;
   remoteUrl: string;
   /** The model name sent to the remote server; '' = the first one it lists. */
@@ -45,6 +47,7 @@ export const DEFAULT_ENABLED_LANGUAGES: Readonly<Record<string, boolean>> = {
 export const DEFAULTS: ExtensionSettings = {
   modelPath: '',
   slidingWindow: 0,
+  modelContext: 0,
   backend: 'auto',
   remoteUrl: '',
   remoteModel: '',
@@ -67,6 +70,7 @@ export const DEFAULTS: ExtensionSettings = {
 export const KEYS = {
   modelPath: 'model.path',
   slidingWindow: 'model.slidingWindow',
+  modelContext: 'model.context',
   backend: 'model.backend',
   remoteUrl: 'remote.url',
   remoteModel: 'remote.model',
@@ -108,7 +112,7 @@ export function userLookup(config: ConfigurationSource): (key: string) => unknow
 }
 
 /** Settings that only the server process reads at start: changing one needs a restart. */
-export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'slidingWindow', 'backend', 'remoteUrl', 'remoteModel', 'remoteFim', 'nodePath', 'threads'];
+export const RESTART_KEYS: readonly (keyof ExtensionSettings)[] = ['modelPath', 'slidingWindow', 'modelContext', 'backend', 'remoteUrl', 'remoteModel', 'remoteFim', 'nodePath', 'threads'];
 
 const BACKENDS: readonly BackendSetting[] = ['auto', 'cpu', 'cuda', 'remote'];
 const REMOTE_FIM: readonly RemoteFimSetting[] = ['template', 'prompt+suffix'];
@@ -151,6 +155,7 @@ export function readSettings(get: (key: string) => unknown): ExtensionSettings {
   return {
     modelPath: str(get(KEYS.modelPath), DEFAULTS.modelPath),
     slidingWindow: int(get(KEYS.slidingWindow), DEFAULTS.slidingWindow, 0, 1 << 24),
+    modelContext: int(get(KEYS.modelContext), DEFAULTS.modelContext, 0, 1 << 24),
     backend: oneOf(get(KEYS.backend), BACKENDS, DEFAULTS.backend),
     remoteUrl: str(get(KEYS.remoteUrl), DEFAULTS.remoteUrl),
     remoteModel: str(get(KEYS.remoteModel), DEFAULTS.remoteModel),

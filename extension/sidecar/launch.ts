@@ -27,6 +27,7 @@ export function serveArgs(settings: ExtensionSettings): string[] {
     args.push('--backend', settings.backend);
     if (settings.threads > 0) args.push('--threads', String(settings.threads));
     if (settings.slidingWindow > 0) args.push('--sliding-window', String(settings.slidingWindow));
+    if (settings.modelContext > 0) args.push('--context', String(settings.modelContext));
   }
   return args;
 }

@@ -48,7 +48,7 @@ ModelFiles open_model_files(const std::string& dir, int sliding_window) {
   if (loaded.format == ModelFormat::HuggingFace) {
     files.tensors = SafetensorsSource::open_hf(dir);
   } else {
-    files.tensors = SafetensorsSource::open_file(dir, "consolidated.safetensors");
+    files.tensors = SafetensorsSource::open_consolidated(dir);
   }
   return files;
 }

@@ -3,6 +3,7 @@
 //
 //   config.json + model.safetensors (or shards)  → HuggingFace layout, SafetensorsSource
 //   params.json + consolidated.safetensors       → Consolidated layout, SafetensorsSource
+//     (or shards consolidated-0000N-of-0000M.safetensors)
 //   a .gguf file, or a folder holding one only     → Gguf layout, GgufSource; the config
 //                                                    and the tokenizer from its metadata
 //

@@ -1,5 +1,6 @@
 #include "safetensors.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "config.h"
@@ -158,14 +160,109 @@ std::unique_ptr<SafetensorsSource> SafetensorsSource::open_file(const std::strin
 
 std::unique_ptr<SafetensorsSource> SafetensorsSource::open_hf(const std::string& dir) {
   const std::string index_name = "model.safetensors.index.json";
-  std::string index_path = files::join(dir, index_name);
-  if (!files::is_file(index_path)) {
-    if (!files::is_file(files::join(dir, "model.safetensors"))) {
-      throw Error("no model.safetensors or " + index_name + " in " + dir);
-    }
-    return open_file(dir, "model.safetensors");
+  if (files::is_file(files::join(dir, index_name))) return open_index(dir, index_name);
+  if (!files::is_file(files::join(dir, "model.safetensors"))) {
+    throw Error("no model.safetensors or " + index_name + " in " + dir);
   }
+  return open_file(dir, "model.safetensors");
+}
 
+namespace {
+
+// Digits at text[at...] up to `end`, as a number above 0; 0 when anything else is there.
+int shard_count_at(const std::string& text, size_t at, size_t end) {
+  if (end == std::string::npos || end <= at || end - at > 6) return 0;
+  int n = 0;
+  for (size_t i = at; i < end; ++i) {
+    if (text[i] < '0' || text[i] > '9') return 0;
+    n = n * 10 + (text[i] - '0');
+  }
+  return n;
+}
+
+// "consolidated-00002-of-00003.safetensors" → {2, 3}; {0, 0} for any other name.
+std::pair<int, int> consolidated_shard_number(const std::string& name) {
+  const std::string prefix = "consolidated-", middle = "-of-", suffix = ".safetensors";
+  if (name.rfind(prefix, 0) != 0 || name.size() < suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return {0, 0};
+  }
+  const size_t mid = name.find(middle, prefix.size());
+  const int n = shard_count_at(name, prefix.size(), mid);
+  const int of = n == 0 ? 0 : shard_count_at(name, mid + middle.size(), name.size() - suffix.size());
+  if (n == 0 || of == 0 || n > of) return {0, 0};
+  return {n, of};
+}
+
+// The consolidated shards in dir, in shard order; throws when one of the set is missing,
+// one number is spelled twice, or two sets are mixed.
+std::vector<std::string> consolidated_shards(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());  // readdir's order is the file system's
+  std::map<int, std::string> by_number;
+  int of = 0;
+  for (const std::string& name : names) {
+    const auto [n, count] = consolidated_shard_number(name);
+    if (n == 0 || !files::is_file(files::join(dir, name))) continue;
+    if (of != 0 && count != of) {
+      throw Error(dir + " mixes consolidated shards of " + std::to_string(of) + " and of " +
+                  std::to_string(count) + " files");
+    }
+    of = count;
+    const auto [it, added] = by_number.emplace(n, name);
+    if (!added) throw Error(dir + ": " + it->second + " and " + name + " are the same shard");
+  }
+  std::vector<std::string> shards;
+  for (int n = 1; n <= of; ++n) {
+    auto it = by_number.find(n);
+    if (it == by_number.end()) {
+      char missing[64];
+      std::snprintf(missing, sizeof missing, "consolidated-%05d-of-%05d.safetensors", n, of);
+      throw Error(dir + " lacks " + missing + ", one of its " + std::to_string(of) + " consolidated shards");
+    }
+    shards.push_back(it->second);
+  }
+  return shards;
+}
+
+}  // namespace
+
+std::unique_ptr<SafetensorsSource> SafetensorsSource::open_consolidated(const std::string& dir) {
+  const std::string single = "consolidated.safetensors";
+  const std::string index_name = "consolidated.safetensors.index.json";
+  const bool has_single = files::is_file(files::join(dir, single));
+  const bool has_index = files::is_file(files::join(dir, index_name));
+  const std::vector<std::string> shards = consolidated_shards(dir);
+  if (has_single && (has_index || !shards.empty())) {
+    throw Error(dir + " holds both " + single + " and its shards (" +
+                (has_index ? index_name : shards[0]) + "): keep one of the two");
+  }
+  if (has_index) return open_index(dir, index_name);
+  if (shards.empty()) return open_file(dir, single);
+
+  // Shards without an index: every tensor must be in exactly one of them.
+  auto store = std::make_unique<SafetensorsSource>();
+  store->where_ = "the " + std::to_string(shards.size()) + " consolidated shards";
+  for (const std::string& shard : shards) {
+    store->files_.push_back(std::make_unique<SafetensorsFile>(files::join(dir, shard)));
+    const size_t at = store->files_.size() - 1;
+    for (const TensorView& t : store->files_[at]->tensors()) {
+      const auto [it, added] = store->shard_of_.emplace(t.name, at);
+      if (!added) {
+        throw Error(t.name + " is in both " + store->files_[it->second]->name() + " and " + shard);
+      }
+    }
+  }
+  return store;
+}
+
+std::unique_ptr<SafetensorsSource> SafetensorsSource::open_index(const std::string& dir,
+                                                               const std::string& index_name) {
+  std::string index_path = files::join(dir, index_name);
   json::Value index = json::Value::parse(files::read_text(index_path), index_name);
   const json::Value* map = index.find("weight_map");
   if (!map || !map->is_object()) throw Error(index_name + ": missing \"weight_map\" object");

@@ -37,11 +37,16 @@ class SafetensorsFile {
   std::vector<std::vector<uint32_t>> realigned_;
 };
 
-// All tensors of a model: one file, or shards listed by model.safetensors.index.json.
+// All tensors of a model: one file, or its shards.
 class SafetensorsSource : public TensorSource {
  public:
   // HF layout: model.safetensors.index.json (shards) or model.safetensors.
   static std::unique_ptr<SafetensorsSource> open_hf(const std::string& dir);
+  // Mistral's layout, as its repositories publish it: consolidated.safetensors, or
+  // shards consolidated-00001-of-0000M.safetensors ... listed by
+  // consolidated.safetensors.index.json, or without one (then a tensor held by two
+  // shards is an error). The single file beside shards is an error: which one is meant?
+  static std::unique_ptr<SafetensorsSource> open_consolidated(const std::string& dir);
   // A single named file (consolidated.safetensors).
   static std::unique_ptr<SafetensorsSource> open_file(const std::string& dir,
                                                       const std::string& name);
@@ -50,6 +55,9 @@ class SafetensorsSource : public TensorSource {
   const std::string& where() const override { return where_; }
 
  private:
+  // The shards named by an index's "weight_map" (tensor → file in dir).
+  static std::unique_ptr<SafetensorsSource> open_index(const std::string& dir, const std::string& index_name);
+
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, size_t> shard_of_;  // sharded: tensor name → file index
   std::string where_;

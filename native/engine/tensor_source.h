@@ -2,7 +2,7 @@
 // stored type and bytes (tensor.h). The loader (weights.cpp) asks a source for the
 // tensors a model family needs and never learns the file format.
 //
-// Implementations: SafetensorsSource (safetensors.h: one file or HF shards, for both
+// Implementations: SafetensorsSource (safetensors.h: one file or its shards, for both
 // the HF and Mistral layouts). A new format is a new TensorSource plus a branch in
 // model_files.cpp; the forward passes do not change.
 #pragma once

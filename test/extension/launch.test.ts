@@ -3,6 +3,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { launchProblem, launchSpec, serveArgs } from '../../extension/sidecar/launch';
 import { DEFAULTS } from '../../extension/settings';
+import { buildProgram } from '../../server/cli/main';
+
+/** What the CLI's own `serve` command makes of the arguments after `serve`. */
+function parsedByServe(args: string[]): Record<string, unknown> {
+  assert.equal(args[0], 'serve');
+  const serve = buildProgram().commands.find((command) => command.name() === 'serve');
+  assert.ok(serve);
+  assert.deepEqual(serve.parseOptions(args.slice(1)), { operands: [], unknown: [] });
+  return serve.opts();
+}
 
 const host = { execPath: '/opt/vscode/code', env: { PATH: '/usr/bin', HOME: '/home/u' } };
 
@@ -31,6 +41,29 @@ describe('server launch', () => {
     assert.deepEqual(serveArgs({ ...DEFAULTS, modelPath: '/m/mistral-7b-v0.1.Q4_K_M.gguf', backend: 'cpu', slidingWindow: 4096 }), [
       'serve', '--stdio', '--model', '/m/mistral-7b-v0.1.Q4_K_M.gguf', '--backend', 'cpu', '--sliding-window', '4096',
     ]);
+  });
+
+  it("passes the context bound of a model without a window, and leaves it to the engine when 0", () => {
+    assert.deepEqual(serveArgs({ ...DEFAULTS, modelPath: '/m/mixtral-8x7b-instruct', backend: 'cpu', modelContext: 8192 }), [
+      'serve', '--stdio', '--model', '/m/mixtral-8x7b-instruct', '--backend', 'cpu', '--context', '8192',
+    ]);
+    assert.ok(!serveArgs(DEFAULTS).includes('--context'));
+    assert.ok(!serveArgs({ ...DEFAULTS, backend: 'remote', remoteUrl: 'http://gpu:8000/v1', modelContext: 8192 }).includes('--context'), 'not for the remote backend');
+  });
+
+  it('builds arguments that the CLI\'s serve command takes, with the settings\' values', () => {
+    const local = parsedByServe(serveArgs({ ...DEFAULTS, modelPath: '/m/mixtral', backend: 'cpu', threads: 6, slidingWindow: 4096, modelContext: 8192 }));
+    assert.equal(local.stdio, true);
+    assert.equal(local.model, '/m/mixtral');
+    assert.equal(local.backend, 'cpu');
+    assert.equal(local.threads, 6);
+    assert.equal(local.slidingWindow, 4096);
+    assert.equal(local.context, 8192);
+    assert.equal(parsedByServe(serveArgs(DEFAULTS)).context, undefined, "0: the engine's default");
+    const remote = parsedByServe(serveArgs({ ...DEFAULTS, backend: 'remote', remoteUrl: 'http://gpu:8000/v1', remoteModel: 'm', remoteFim: 'prompt+suffix' }));
+    assert.equal(remote.remote, 'http://gpu:8000/v1');
+    assert.equal(remote.remoteModel, 'm');
+    assert.equal(remote.remoteFim, 'suffix');
   });
 
   it('leaves --model out for the embedded model (the server finds it)', () => {

@@ -28,6 +28,7 @@ describe('settings', () => {
     const s = read({
       'model.path': '/models/codestral',
       'model.slidingWindow': 4096,
+      'model.context': 8192,
       'model.backend': 'cuda',
       'remote.url': 'http://box:8000/v1',
       'remote.model': 'codestral-22b',
@@ -48,6 +49,7 @@ describe('settings', () => {
     assert.deepEqual(s, {
       modelPath: '/models/codestral',
       slidingWindow: 4096,
+      modelContext: 8192,
       backend: 'cuda',
       remoteUrl: 'http://box:8000/v1',
       remoteModel: 'codestral-22b',
@@ -81,6 +83,8 @@ describe('settings', () => {
     assert.equal(s.debounceMs, 0);
     assert.equal(s.contextTokens, 1001);
     assert.equal(s.temperature, 2);
+    assert.equal(read({ 'model.context': -1 }).modelContext, 0);
+    assert.equal(read({ 'model.context': 1e9 }).modelContext, 1 << 24, "the engine's largest context");
   });
 
   it('trims paths and URLs', () => {
@@ -112,6 +116,7 @@ describe('settings', () => {
     const base = read({});
     assert.equal(needsRestart(base, read({ 'model.path': '/m' })), true);
     assert.equal(needsRestart(base, read({ 'model.backend': 'cuda' })), true);
+    assert.equal(needsRestart(base, read({ 'model.context': 4096 })), true);
     assert.equal(needsRestart(base, read({ 'server.nodePath': '/n' })), true);
     assert.equal(needsRestart(base, read({ 'server.threads': 2 })), true);
     assert.equal(needsRestart(base, read({ 'remote.model': 'm' })), true);

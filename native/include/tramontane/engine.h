@@ -143,8 +143,8 @@ class Session;
 
 class Model : public std::enable_shared_from_this<Model> {
  public:
-  // dir holds config.json + *.safetensors (HF) or params.json + consolidated.safetensors,
-  // and optionally tokenizer.json / tokenizer.model; or it is a .gguf file, or a folder
+  // dir holds config.json + *.safetensors (HF) or params.json + consolidated.safetensors
+  // (or its shards consolidated-0000N-of-0000M.safetensors), and optionally tokenizer.json / tokenizer.model; or it is a .gguf file, or a folder
   // holding one.
   static std::shared_ptr<Model> load(const std::string& dir, const LoadOptions& options);
   virtual ~Model() = default;
