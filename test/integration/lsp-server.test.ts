@@ -184,7 +184,11 @@ describe('cancellation and superseding', () => {
     await rejectsWith(chat, ErrorCodes.RequestCancelled, /cancelled/);
     const seen = deltas;
     await new Promise((r) => setTimeout(r, 100));
-    assert.ok(seen < 60 && deltas === seen, `${deltas} deltas, none after the answer`);
+    // Exact: nothing after the answer. Bounded: far short of the 4,000 tokens it may write;
+    // how many arrive between the cancel and the answer is how late the server's event
+    // loop runs (60 seen in CI with other builds holding both cores), not the engine.
+    assert.equal(deltas, seen, `${deltas - seen} deltas after the answer`);
+    assert.ok(seen < 400, `${seen} deltas before the answer`);
   });
 });
 
