@@ -11,7 +11,7 @@ const GPU_MEMORY = /(not enough|out of) GPU memory/;
 export function withMemoryAdvice(message: string, windowed = false): string {
   if (!GPU_MEMORY.test(message)) return message;
   if (/weights/.test(message)) return `${message}; use a quantized model file, or the CPU (--backend cpu, setting tramontane.model.backend)`;
-  const smaller = windowed ? 'a smaller slack (serve --slack N)' : 'a smaller context (serve --context N)';
+  const smaller = windowed ? 'a smaller slack (serve --slack N)' : 'a smaller context (serve --context N, setting tramontane.model.context)';
   return `${message}; use ${smaller}, fewer warm documents (--completion-sessions), or the CPU (--backend cpu)`;
 }
 

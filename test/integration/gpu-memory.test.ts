@@ -81,7 +81,7 @@ describe('GPU out of memory at load', () => {
 
   test("a session's cache that does not fit: a smaller context, fewer sessions or the CPU", () => {
     const line = 'not enough GPU memory for a session (KV cache 4096 MiB + scratch 12 MiB): need 4108 MiB, 900 MiB free of 81559 MiB';
-    assert.equal(withMemoryAdvice(line), `${line}; use a smaller context (serve --context N), fewer warm documents (--completion-sessions), or the CPU (--backend cpu)`);
+    assert.equal(withMemoryAdvice(line), `${line}; use a smaller context (serve --context N, setting tramontane.model.context), fewer warm documents (--completion-sessions), or the CPU (--backend cpu)`);
     // With a sliding window the cache is window + slack: the context does not size it.
     assert.equal(withMemoryAdvice(line, true), `${line}; use a smaller slack (serve --slack N), fewer warm documents (--completion-sessions), or the CPU (--backend cpu)`);
     assert.equal(withMemoryAdvice('model.safetensors: file is truncated'), 'model.safetensors: file is truncated');
