@@ -3,7 +3,12 @@
 // with drafting off (maxDraft 0) and on (8), on the CPU. With --temperature T > 0
 // (speculative sampling) the 5 runs use seeds 0–4 and differ: their sums are printed,
 // and tok/s is all their tokens over all their time.
-//   node --import tsx scripts/bench-draft.ts [--temperature T] [MODEL_DIR]   (default: the demo model)
+// --step-ms PLAIN,VERIFY: what one forward pass costs on another machine (e.g. the 7B
+// shape on a GPU: one decode step, and the step verifying a full draft of 8, i.e. 9
+// tokens, from tramontane-bench-cuda's appends): prints the effective tok/s there, as a
+// range from every step costing PLAIN to every step costing VERIFY.
+//   node --import tsx scripts/bench-draft.ts [--temperature T] [--step-ms 5.78,7.08] [MODEL_DIR]
+//   (default model: the demo model)
 import path from 'node:path';
 import { loadModel } from '../server/engine/engine';
 const PROMPTS: Record<string, string> = {
@@ -16,6 +21,9 @@ const PROMPTS: Record<string, string> = {
   const args = process.argv.slice(2);
   const at = args.indexOf('--temperature');
   const temperature = at >= 0 ? Number(args.splice(at, 2)[1]) : 0;
+  const stepAt = args.indexOf('--step-ms');
+  const stepMs = stepAt >= 0 ? args.splice(stepAt, 2)[1].split(',').map(Number) : undefined;
+  if (stepMs && (stepMs.length !== 2 || !stepMs.every((v) => v > 0))) throw new Error('--step-ms expects PLAIN,VERIFY in ms, e.g. 5.78,7.08');
   const model = await loadModel(args[0] ?? path.join(__dirname, '..', 'models', 'default'), { backend: 'cpu', threads: 2 });
   for (const [name, prompt] of Object.entries(PROMPTS)) {
     const row: string[] = [name];
@@ -35,6 +43,13 @@ const PROMPTS: Record<string, string> = {
       row.push(temperature > 0
         ? `draft ${maxDraft}: ${sum.tokens} tok in 5 runs, ${sum.steps} steps, ${sum.accepted}/${sum.drafted} accepted, ${(sum.tokens / sum.ms * 1000).toFixed(0)} tok/s`
         : `draft ${maxDraft}: ${r.tokens.length} tok, ${r.steps} steps, ${r.accepted}/${r.drafted} accepted, best ${(r.tokens.length / best * 1000).toFixed(0)} tok/s`);
+      if (stepMs) {
+        // Plain decoding's steps all cost PLAIN; a drafting step costs at most VERIFY.
+        const [plain, verify] = stepMs;
+        const high = (sum.tokens / (sum.steps * plain)) * 1000;
+        const low = (sum.tokens / (sum.steps * (maxDraft > 0 ? verify : plain))) * 1000;
+        row.push(`at ${plain}/${verify} ms a step: ${low.toFixed(0)}–${high.toFixed(0)} tok/s`);
+      }
     }
     console.log(row.join(' | '));
   }
