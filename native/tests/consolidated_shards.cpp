@@ -10,9 +10,7 @@
 // twice.
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,27 +19,11 @@
 #include "tramontane/engine.h"
 
 using namespace tramontane;
+using harness::read_file;
 using harness::TempDir;
+using harness::write_file;
 
-static std::string fixture(const std::string& name) {
-  std::string here = __FILE__;  // .../native/tests/consolidated_shards.cpp
-  for (int i = 0; i < 3; ++i) here = here.substr(0, here.find_last_of('/'));
-  return here + "/test/fixtures/models/" + name;
-}
-
-static const std::string kFixture = fixture("mixtral_consolidated");
-
-static std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-static void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-}
+static const std::string kFixture = harness::repo_path("test/fixtures/models/mixtral_consolidated");
 
 static const char* dtype_name(StoredType type) {
   switch (type) {

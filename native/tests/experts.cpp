@@ -37,29 +37,13 @@
 #include "tramontane/tokenizer.h"
 
 using namespace tramontane;
+using harness::read_file;
+using harness::repo_path;
 using harness::TempDir;
-
-// A path in the repository, found from this file's path.
-static std::string repo_path(const std::string& relative) {
-  std::string here = __FILE__;  // .../native/tests/experts.cpp
-  for (int i = 0; i < 3; ++i) here = here.substr(0, here.find_last_of('/'));
-  return here + "/" + relative;
-}
+using harness::write_file;
 
 // A reference fixture (test/fixtures/models).
 static std::string fixture(const std::string& name) { return repo_path("test/fixtures/models/" + name); }
-
-static std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-static void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), std::streamsize(bytes.size()));
-}
 
 static void copy_dir(const std::string& from, const TempDir& to, const std::vector<std::string>& names) {
   for (const std::string& n : names) write_file(to.file(n), read_file(from + "/" + n));

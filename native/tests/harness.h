@@ -14,6 +14,7 @@
 #include <exception>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -75,6 +76,24 @@ void expect_error(Body&& body, std::initializer_list<std::string> needles, int l
   } catch (const std::exception& e) {
     report_failure(line, std::string("expected tramontane::Error, got: ") + e.what());
   }
+}
+
+// A file's bytes ("" when it cannot be read), and bytes written to a file.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+// A path in the repository, found from this header's own path (native/tests/harness.h),
+// so a test finds its fixtures from any working directory.
+inline std::string repo_path(const std::string& relative) {
+  std::string here = __FILE__;
+  for (int i = 0; i < 3; ++i) here = here.substr(0, here.find_last_of('/'));
+  return here + "/" + relative;
 }
 
 // A fresh directory under /tmp, removed with everything in it when it goes out of scope.
