@@ -70,6 +70,17 @@ float median(std::vector<float> v) {
 }
 
 // Median milliseconds of `body` over reps timed runs after one warm-up, by events.
+// Token ids for the benches: a fixed pseudo-random sequence (an LCG), the same every run.
+std::vector<int> bench_tokens(size_t n, int vocab) {
+  std::vector<int> tokens(n);
+  uint64_t z = 12345;
+  for (auto& t : tokens) {
+    z = z * 6364136223846793005ull + 1442695040888963407ull;
+    t = int((z >> 33) % uint64_t(vocab));
+  }
+  return tokens;
+}
+
 float time_ms(cudaStream_t s, int reps, const std::function<void()>& body) {
   cudaEvent_t a, b;
   TR_CUDA_CHECK(cudaEventCreate(&a));
@@ -287,12 +298,7 @@ void bench_mixtral(cudaStream_t st, double copy_bw) {
   cfg.capacity = 4096 + 256;  // no window: the context bound
   cfg.max_chunk = 4096;
   Forward sess(*weights, gemm, cfg, st);
-  std::vector<int> tokens(4096 + 64);
-  uint64_t z = 12345;
-  for (auto& t : tokens) {
-    z = z * 6364136223846793005ull + 1442695040888963407ull;
-    t = int((z >> 33) % uint64_t(shape.vocab_size));
-  }
+  const std::vector<int> tokens = bench_tokens(4096 + 64, shape.vocab_size);
 
   std::printf("\nprefill (fresh session, all tokens in one chunk)\n");
   double prefill_tps[2] = {0, 0};
@@ -449,14 +455,7 @@ int main(int argc, char** argv) {
                   p.logits.warps, p.logits.grid, p.logits.steps);
     }
 
-    std::vector<int> tokens(8192);
-    {
-      uint64_t z = 12345;
-      for (auto& t : tokens) {
-        z = z * 6364136223846793005ull + 1442695040888963407ull;
-        t = int((z >> 33) % uint64_t(shape.vocab_size));
-      }
-    }
+    const std::vector<int> tokens = bench_tokens(8192, shape.vocab_size);
 
     // --- prefill --------------------------------------------------------------------------
     std::printf("\nprefill (fresh session, all tokens in one chunk unless noted)\n");
