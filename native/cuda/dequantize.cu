@@ -24,7 +24,11 @@ __global__ void dequantize_kernel(W w, int rows, int cols, f16* __restrict__ out
 void dequantize(const Launch& l, const DeviceMatrix& m, f16* out) {
   if (m.cols % 32 != 0) throw Error("dequantize: width must be a multiple of 32");
   const size_t runs = size_t(m.rows) * (m.cols / 8);
-  const int blocks = int(std::min<size_t>((runs + 255) / 256, 132 * 16));
+  // A grid-stride loop: 16 blocks of 256 threads per SM keep this card's SMs busy.
+  int dev = 0, sms = 0;
+  TR_CUDA_CHECK(cudaGetDevice(&dev));
+  TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const int blocks = int(std::min<size_t>((runs + 255) / 256, size_t(sms) * 16));
   visit_rows(m, [&](const auto& w) {
     launch(l, dequantize_kernel<std::decay_t<decltype(w)>>, dim3(blocks), dim3(256), 0, w, m.rows,
            m.cols, out);
