@@ -24,3 +24,19 @@ unpack_node() {
   [ -e node_modules/node-addon-api ] || ln -s "$carry/node-addon-api" node_modules/node-addon-api
   node -p "require('node-addon-api').include_dir" || return 1
 }
+
+# The engine, the Node addon and tramontane-logits with CMake directly (no npm, no
+# network), from the repository root: $1 build folder, $2 the carried Node folder (its
+# include/node), $3 the log. Exports TRAMONTANE_ADDON.
+build_addon() {
+  local build=$1 carry=$2 log=$3 b0 rc
+  b0=$(date +%s)
+  cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_JS_VERSION=8.0.0 -DCMAKE_JS_INC="$carry/include/node" > "$log" 2>&1 &&
+    ninja -C "$build" tramontane_addon tramontane-logits >> "$log" 2>&1
+  rc=$?
+  grep -E "Tramontane:|CMAKE_JS|error|warning: " "$log" | head -20
+  echo "build exit $rc, $(( $(date +%s) - b0 )) s"
+  if [ $rc -ne 0 ]; then tail -60 "$log"; return 1; fi
+  export TRAMONTANE_ADDON=$PWD/$build/Release/tramontane_addon.node
+}

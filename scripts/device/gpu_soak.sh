@@ -68,15 +68,7 @@ unpack_node "$CARRY" || exit 1
 
 # --- 2. engine + addon ----------------------------------------------------------------------
 stamp "build: cmake + ninja (engine, $BACKEND backend, addon, tramontane-logits)"
-b0=$(date +%s)
-cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_JS_VERSION=8.0.0 -DCMAKE_JS_INC="$CARRY/include/node" > /tmp/gpu-soak-build.log 2>&1 &&
-  ninja -C "$BUILD" tramontane_addon tramontane-logits >> /tmp/gpu-soak-build.log 2>&1
-rc=$?
-grep -E "Tramontane:|error" /tmp/gpu-soak-build.log | head -20
-echo "build exit $rc, $(( $(date +%s) - b0 )) s"
-if [ $rc -ne 0 ]; then tail -60 /tmp/gpu-soak-build.log; exit 1; fi
-export TRAMONTANE_ADDON=$ROOT/$BUILD/Release/tramontane_addon.node
+build_addon "$BUILD" "$CARRY" /tmp/gpu-soak-build.log || exit 1
 node -e "require(process.env.TRAMONTANE_ADDON)" || exit 1
 
 # --- 3. soak ---------------------------------------------------------------------------------

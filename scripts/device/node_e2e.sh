@@ -44,16 +44,7 @@ fi
 
 # --- 3. engine + addon ----------------------------------------------------------------------
 stamp "build: cmake + ninja (engine, CUDA backend, addon, tramontane-logits)"
-b0=$(date +%s)
-cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_JS_VERSION=8.0.0 -DCMAKE_JS_INC="$CARRY/include/node" > /tmp/node-e2e-build.log 2>&1 &&
-  ninja -C "$BUILD" tramontane_addon tramontane-logits >> /tmp/node-e2e-build.log 2>&1
-rc=$?
-grep -E "Tramontane:|CMAKE_JS|error|warning: " /tmp/node-e2e-build.log | head -20
-tail -3 /tmp/node-e2e-build.log
-echo "build exit $rc, $(( $(date +%s) - b0 )) s"
-if [ $rc -ne 0 ]; then tail -60 /tmp/node-e2e-build.log; exit 1; fi
-export TRAMONTANE_ADDON=$ROOT/$BUILD/Release/tramontane_addon.node
+build_addon "$BUILD" "$CARRY" /tmp/node-e2e-build.log || exit 1
 ls -la "$TRAMONTANE_ADDON" || exit 1
 ldd "$TRAMONTANE_ADDON" | grep -E "cuda|cublas|not found" || true
 node -e "const a = require(process.env.TRAMONTANE_ADDON); console.log('addon exports:', Object.keys(a).join(', '))" || exit 1
