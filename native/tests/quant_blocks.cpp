@@ -1,7 +1,7 @@
 // The block formats and the dot products on them: the worked examples of
 // cpu/quant_blocks.h decoded by the reference dequantization, the reference quantizer's
 // round trip within each format's precision, fp32 → f16 rounding, and every fast dot
-// product (scalar, AVX2, AVX-512 VNNI) against the exact dot product of the dequantized
+// product (scalar, AVX2, AVX-512 VNNI, NEON) against the exact dot product of the dequantized
 // row with the fp32 activations, with every kernel bit-identical to the scalar one and
 // to quant_dot.h's order, and the tiled matrix product identical to the single dots.
 #include <cmath>
@@ -29,7 +29,7 @@ const StoredType kQuantized[] = {StoredType::Q8_0, StoredType::Q4_0, StoredType:
 // The SIMD kernels this CPU runs.
 std::vector<QuantKernel> simd_kernels() {
   std::vector<QuantKernel> out;
-  for (QuantKernel k : {QuantKernel::Avx2, QuantKernel::Vnni}) {
+  for (QuantKernel k : {QuantKernel::Avx2, QuantKernel::Vnni, QuantKernel::Neon}) {
     if (quant_kernel_available(k)) out.push_back(k);
   }
   return out;
@@ -250,8 +250,8 @@ TEST(fast_dots_match_the_exact_dot) {
 
 TEST(fast_dots_on_extreme_blocks_agree) {
   // Every quantized byte at its extremes (e.g. Q8_0 −128, all nibbles 15, Q6_K scales
-  // −128): scalar and AVX2 still agree, and agree with the exact integer arithmetic.
-  if (!avx2_available()) return;
+  // −128): scalar and the SIMD kernels still agree, and agree with the exact integer
+  // arithmetic.
   std::mt19937 rng(3);
   for (StoredType t : kQuantized) {
     const int64_t n = 512;
