@@ -83,58 +83,64 @@ float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks
 }
 
 
-// The value of IQ4_XS sub-block s at position l (0..31): low nibbles first.
-int iq4_level(const uint8_t* qs, int l) {
-  const uint8_t byte = qs[l % 16];
-  return kIq4Levels[l < 16 ? byte & 15 : byte >> 4];
-}
-
 // Lane k of a super-block sums the scaled products of the values i with (i mod 32) / 4
 // = k, less the correction of sub-block k (values 32k .. 32k + 31): its min (Q4_K, Q5_K)
-// or the −32 offset of its values (Q6_K).
+// or the −32 offset of its values (Q6_K). Written as loops the compiler vectorizes: the
+// scaled products of each slice of 32 values are summed position by position (exact
+// integers), then each 4 positions make a lane.
 float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
   float acc[8] = {};
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
     const Q8KBlock& xb = x[b];
-    int32_t lane[8] = {}, correction[8] = {};
+    int32_t position[32] = {}, correction[8] = {};
     float d = 0.f, dmin = 0.f;
-    if (type == StoredType::IQ4_XS) {
-      uint16_t high;
-      std::memcpy(&high, w + 2, 2);
-      for (int s = 0; s < 8; ++s) {
+    for (int s = 0; s < 8; ++s) {
+      uint8_t q[32];  // the stored values of slice s (Q6_K before its −32; IQ4_XS: nibbles)
+      int32_t scale[32];
+      const int8_t* xs = xb.q + 32 * s;
+      if (type == StoredType::IQ4_XS) {
+        uint16_t high;
+        std::memcpy(&high, w + 2, 2);
         const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
-        for (int l = 0; l < 32; ++l) lane[l / 4] += (ls - 32) * iq4_level(w + 8 + 16 * s, l) * xb.q[32 * s + l];
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = w[8 + 16 * s + l % 16];
+          q[l] = l < 16 ? byte & 15 : byte >> 4;
+          scale[l] = ls - 32;
+        }
+        for (int l = 0; l < 32; ++l) position[l] += scale[l] * kIq4Levels[q[l]] * xs[l];
+        continue;
       }
-      d = h(w);
-    } else if (type == StoredType::Q6_K) {
-      const uint8_t* ql = w;
-      const uint8_t* qh = w + 128;
-      const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-      for (int i = 0; i < 256; ++i) {
-        const int half = i / 128, k = (i % 128) / 32, j = i % 32;  // the value's half, quarter and lane
-        const uint8_t lo = ql[64 * half + (k % 2) * 32 + j];
-        const int q = (k < 2 ? lo & 15 : lo >> 4) | ((qh[32 * half + j] >> (2 * k)) & 3) << 4;
-        lane[j / 4] += sc[i / 16] * q * xb.q[i];
-      }
-      for (int k = 0; k < 8; ++k) correction[k] = 32 * (sc[2 * k] * xb.sums[2 * k] + sc[2 * k + 1] * xb.sums[2 * k + 1]);
-      d = h(w + 208);
-    } else {
-      const bool five = type == StoredType::Q5_K;
-      const uint8_t* qh = five ? w + 16 : nullptr;
-      const uint8_t* qs = w + (five ? 48 : 16);
-      for (int s = 0; s < 8; ++s) {
+      if (type == StoredType::Q6_K) {
+        const int half = s / 4, k = s % 4;  // quant_blocks.h: quarter k of half `half`
+        const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t lo = w[64 * half + (k % 2) * 32 + l];
+          q[l] = uint8_t((k < 2 ? lo & 15 : lo >> 4) | ((w[128 + 32 * half + l] >> (2 * k)) & 3) << 4);
+          scale[l] = sc[2 * s + l / 16];
+        }
+      } else {
+        const bool five = type == StoredType::Q5_K;
+        const uint8_t* qs = w + (five ? 48 : 16) + 32 * (s / 2);
         int sc, m;
         k_scale_min(w + 4, s, sc, m);
         for (int l = 0; l < 32; ++l) {
-          const uint8_t byte = qs[32 * (s / 2) + l];
-          int q = s % 2 ? byte >> 4 : byte & 15;
-          if (qh) q |= ((qh[l] >> s) & 1) << 4;
-          lane[l / 4] += sc * q * xb.q[32 * s + l];
+          q[l] = uint8_t((s % 2 ? qs[l] >> 4 : qs[l] & 15) | (five ? ((w[16 + l] >> s) & 1) << 4 : 0));
+          scale[l] = sc;
         }
         correction[s] = m * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
       }
-      d = h(w), dmin = h(w + 2);
+      for (int l = 0; l < 32; ++l) position[l] += scale[l] * q[l] * xs[l];
+    }
+    int32_t lane[8];
+    for (int k = 0; k < 8; ++k) lane[k] = position[4 * k] + position[4 * k + 1] + position[4 * k + 2] + position[4 * k + 3];
+    if (type == StoredType::Q6_K) {
+      const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+      for (int k = 0; k < 8; ++k) correction[k] = 32 * (sc[2 * k] * xb.sums[2 * k] + sc[2 * k + 1] * xb.sums[2 * k + 1]);
+      d = h(w + 208);
+    } else {
+      d = h(w);
+      if (type != StoredType::IQ4_XS) dmin = h(w + 2);
     }
     const float scale = xb.d * d, min_scale = xb.d * dmin;
     for (int k = 0; k < 8; ++k) {
