@@ -88,7 +88,8 @@ float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks
 // or the −32 offset of its values (Q6_K). Written as loops the compiler vectorizes: the
 // scaled products of each slice of 32 values are summed position by position (exact
 // integers), then each 4 positions make a lane.
-float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+template <StoredType type>
+float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
   float acc[8] = {};
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
@@ -99,19 +100,19 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
       uint8_t q[32];  // the stored values of slice s (Q6_K before its −32; IQ4_XS: nibbles)
       int32_t scale[32];
       const int8_t* xs = xb.q + 32 * s;
-      if (type == StoredType::IQ4_XS) {
+      if constexpr (type == StoredType::IQ4_XS) {
         uint16_t high;
         std::memcpy(&high, w + 2, 2);
         const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
+        int8_t level[32];
         for (int l = 0; l < 32; ++l) {
           const uint8_t byte = w[8 + 16 * s + l % 16];
-          q[l] = l < 16 ? byte & 15 : byte >> 4;
-          scale[l] = ls - 32;
+          level[l] = kIq4Levels[l < 16 ? byte & 15 : byte >> 4];
         }
-        for (int l = 0; l < 32; ++l) position[l] += scale[l] * kIq4Levels[q[l]] * xs[l];
+        for (int l = 0; l < 32; ++l) position[l] += (ls - 32) * int16_t(level[l] * xs[l]);
         continue;
       }
-      if (type == StoredType::Q6_K) {
+      if constexpr (type == StoredType::Q6_K) {
         const int half = s / 4, k = s % 4;  // quant_blocks.h: quarter k of half `half`
         const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
         for (int l = 0; l < 32; ++l) {
@@ -120,7 +121,7 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
           scale[l] = sc[2 * s + l / 16];
         }
       } else {
-        const bool five = type == StoredType::Q5_K;
+        constexpr bool five = type == StoredType::Q5_K;
         const uint8_t* qs = w + (five ? 48 : 16) + 32 * (s / 2);
         int sc, m;
         k_scale_min(w + 4, s, sc, m);
@@ -130,11 +131,11 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
         }
         correction[s] = m * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
       }
-      for (int l = 0; l < 32; ++l) position[l] += scale[l] * q[l] * xs[l];
+      for (int l = 0; l < 32; ++l) position[l] += scale[l] * int16_t(q[l] * xs[l]);  // q · x fits 16 bits
     }
     int32_t lane[8];
     for (int k = 0; k < 8; ++k) lane[k] = position[4 * k] + position[4 * k + 1] + position[4 * k + 2] + position[4 * k + 3];
-    if (type == StoredType::Q6_K) {
+    if constexpr (type == StoredType::Q6_K) {
       const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
       for (int k = 0; k < 8; ++k) correction[k] = 32 * (sc[2 * k] * xb.sums[2 * k] + sc[2 * k + 1] * xb.sums[2 * k + 1]);
       d = h(w + 208);
@@ -145,7 +146,7 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
     const float scale = xb.d * d, min_scale = xb.d * dmin;
     for (int k = 0; k < 8; ++k) {
       float term;
-      if (type == StoredType::Q4_K || type == StoredType::Q5_K) {
+      if constexpr (type == StoredType::Q4_K || type == StoredType::Q5_K) {
         term = float(lane[k]) * scale - float(correction[k]) * min_scale;
       } else {
         term = float(lane[k] - correction[k]) * scale;
@@ -154,6 +155,15 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
     }
   }
   return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+  switch (type) {  // one loop per format
+    case StoredType::Q4_K: return dot_k<StoredType::Q4_K>(w, x, blocks);
+    case StoredType::Q5_K: return dot_k<StoredType::Q5_K>(w, x, blocks);
+    case StoredType::Q6_K: return dot_k<StoredType::Q6_K>(w, x, blocks);
+    default: return dot_k<StoredType::IQ4_XS>(w, x, blocks);
+  }
 }
 
 }  // namespace
