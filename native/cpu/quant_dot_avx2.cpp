@@ -32,10 +32,11 @@ TRAMONTANE_AVX2 inline __m256i load32(const void* p) {
 }
 
 // 16 bytes of nibbles → 32 values: low nibbles first (values 0..15), then high ones.
+// The 16 bytes in both halves, the upper half shifted down by 4 (32-bit lanes: the bits
+// that cross bytes are masked off): two instructions after the load.
 TRAMONTANE_AVX2 inline __m256i nibbles(const uint8_t* qs) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i low = _mm_set1_epi8(15);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+  const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15));
 }
 
 // Nibbles (one per byte) → the signed IQ4 levels they stand for.
