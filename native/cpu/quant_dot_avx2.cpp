@@ -1,9 +1,10 @@
-// The 8-bit activation dot products in AVX2 (and AVX-512 VNNI for the 32-value
-// formats), compiled function by function (target attributes) and called only when the
-// CPU has them. Each block's integer sums come from 32-byte vectors; the fp32 terms are
-// then formed and accumulated exactly as quant_dot_scalar.cpp does, so all give the
-// same bits. A weight block is unpacked once for up to 4 tokens (prefill); each token
-// keeps its own accumulators and order.
+// The 8-bit activation dot products in AVX2 and in AVX-512 VNNI (on 256-bit vectors),
+// compiled function by function (target attributes) and called only when the CPU has
+// them. Each block's integer sums come from 32-byte vectors in quant_dot.h's eight
+// lanes; the fp32 terms are then formed and accumulated exactly as
+// quant_dot_scalar.cpp does, so all give the same bits. The tile kernels
+// (quant_tile_32.inc, quant_tile_k.inc) unpack a weight block once for up to 4 tokens
+// (prefill); each token keeps its own accumulators and order.
 #include <algorithm>
 #include <cstring>
 
