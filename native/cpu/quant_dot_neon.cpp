@@ -13,6 +13,8 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
+#include <type_traits>
+
 namespace tramontane::cpu {
 
 namespace {
