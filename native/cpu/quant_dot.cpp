@@ -16,6 +16,7 @@ const char* quant_kernel_name(QuantKernel k) {
     case QuantKernel::Scalar: return "scalar";
     case QuantKernel::Avx2: return "avx2";
     case QuantKernel::Vnni: return "vnni";
+    case QuantKernel::Neon: return "neon";
   }
   return "?";
 }
@@ -30,7 +31,16 @@ bool vnni_available() {
 #endif
 }
 
+bool neon_available() {
+#if defined(__aarch64__)
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool quant_kernel_available(QuantKernel k) {
+  if (k == QuantKernel::Neon) return neon_available();
   if (k == QuantKernel::Vnni) return vnni_available();
   if (k == QuantKernel::Avx2) return avx2_available();
   return true;
@@ -44,6 +54,7 @@ QuantKernel default_kernel() {
   if (choice == "reference") return QuantKernel::Reference;
   if (choice == "scalar") return QuantKernel::Scalar;
   if (choice == "avx2" && avx2_available()) return QuantKernel::Avx2;
+  if (neon_available()) return QuantKernel::Neon;
   if (vnni_available()) return QuantKernel::Vnni;
   return avx2_available() ? QuantKernel::Avx2 : QuantKernel::Scalar;
 }
@@ -71,6 +82,7 @@ float quantize_block(const float* x, int n, int8_t* q) {
 QuantKernel quant_kernel() { return QuantKernel(active().load(std::memory_order_relaxed)); }
 
 void set_quant_kernel(QuantKernel k) {
+  if (k == QuantKernel::Neon && !neon_available()) k = QuantKernel::Scalar;
   if (k == QuantKernel::Vnni && !vnni_available()) k = QuantKernel::Avx2;
   if (k == QuantKernel::Avx2 && !avx2_available()) k = QuantKernel::Scalar;
   active().store(int(k), std::memory_order_relaxed);
@@ -104,15 +116,25 @@ void quantize_activations(StoredType weights, const float* x, int64_t cols, void
   }
 }
 
-float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols) {
-  const int64_t blocks = cols / block_size(weights);
-  const uint8_t* w = static_cast<const uint8_t*>(w_row);
+void dot_tile(QuantKernel kernel, StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq,
+              size_t x_stride, int tokens, int64_t blocks, float* out, size_t out_stride) {
   if (kernel == QuantKernel::Avx2 || kernel == QuantKernel::Vnni) {
-    float out;
-    dot_tile_avx2(weights, w, 0, 1, xq, 0, 1, blocks, &out, 1, kernel == QuantKernel::Vnni);
-    return out;
+    return dot_tile_avx2(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride,
+                         kernel == QuantKernel::Vnni);
   }
-  return dot_scalar(weights, w, xq, blocks);
+  if (kernel == QuantKernel::Neon) return dot_tile_neon(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      out[size_t(t) * out_stride + size_t(r)] = dot_scalar(weights, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
+    }
+  }
+}
+
+float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols) {
+  float out;
+  dot_tile(kernel, weights, static_cast<const uint8_t*>(w_row), 0, 1, xq, 0, 1, cols / block_size(weights), &out, 1);
+  return out;
 }
 
 }  // namespace tramontane::cpu

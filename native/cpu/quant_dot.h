@@ -15,11 +15,18 @@
 //   ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), plus the min accumulator.
 //   This is the order of one 256-bit vector of partial sums, so a SIMD kernel needs no
 //   horizontal sum per block.
-// - K formats (256-value super-blocks): each super-block's integer sums give one fp32
-//   term, e.g. (d_x · d) · Σ − (d_x · dmin) · Σ mins, added in ascending block order to
-//   a single accumulator.
+// - K formats (256-value super-blocks): eight lanes too. Lane k of super-block b is
+//   the integer Σ s_i · w_i · q_i over the values i with (i mod 32) / 4 = k (w_i the
+//   stored value, for Q6_K before its −32, or the IQ4 level; s_i its sub-block scale:
+//   sc for Q4_K / Q5_K, the int8 group scale for Q6_K, ls − 32 for IQ4_XS), and its correction c_k is that of sub-block k (values 32k .. 32k+31):
+//   m_k · Σ q_x over it for Q4_K / Q5_K, 32 · Σ sc_g · Σ q_x over its two groups g for
+//   Q6_K, 0 for IQ4_XS. The lane's term is float(lane) · (d_x · d) − float(c_k) ·
+//   (d_x · dmin) for Q4_K / Q5_K and float(lane − c_k) · (d_x · d) for the others,
+//   added to fp32 accumulator k in ascending block order, and the accumulators are
+//   added as above. Again the layout of a 256-bit vector of pair sums (values 32s + 4k
+//   .. 32s + 4k + 3 of each 32-value slice land in lane k).
 //
-// The scalar, AVX2 and AVX-512 VNNI kernels follow that order (no fused multiply-add in
+// The scalar, AVX2, AVX-512 VNNI and NEON kernels follow that order (no fused multiply-add in
 // any), so they give bit-identical results, and a row's result does not depend on the
 // thread split or on the other tokens of the chunk.
 #pragma once
@@ -49,15 +56,17 @@ enum class QuantKernel {
   Scalar,     // the 8-bit activation kernels in plain C++
   Avx2,       // the same in AVX2 (x86-64 with AVX2, chosen at run time)
   Vnni,       // AVX2 with the AVX-512 VNNI byte dot product (vpdpbusd) where the CPU has it
+  Neon,       // ARM64 Advanced SIMD (every ARM64 CPU)
 };
 const char* quant_kernel_name(QuantKernel k);
-// The kernel in use: TRAMONTANE_QUANT_KERNEL=reference|scalar|avx2|vnni when set (an
-// unavailable choice falls back to the best available below it), else the best the
-// CPU has: VNNI, AVX2, scalar.
+// The kernel in use: TRAMONTANE_QUANT_KERNEL=reference|scalar|avx2|vnni|neon when set
+// (an unavailable choice falls back to the best available below it), else the best the
+// CPU has: VNNI, AVX2, scalar on x86-64; NEON on ARM64.
 QuantKernel quant_kernel();
 void set_quant_kernel(QuantKernel k);
 bool avx2_available();
 bool vnni_available();
+bool neon_available();
 // Whether this CPU runs k's kernels.
 bool quant_kernel_available(QuantKernel k);
 
@@ -71,12 +80,18 @@ void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols,
 // w_row (cols values of type `weights`) · the quantized activations.
 float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols);
 
-// The kernels (quant_dot_scalar.cpp, quant_dot_avx2.cpp); blocks = cols / block values.
+// A tile of rows × tokens with `kernel` (not Reference): out[t · out_stride + r] = row r
+// (at w + r · w_stride) · token t's activations (at xq + t · x_stride) for r < rows,
+// t < tokens. The SIMD kernels unpack each weight block once for several tokens.
+void dot_tile(QuantKernel kernel, StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq,
+              size_t x_stride, int tokens, int64_t blocks, float* out, size_t out_stride);
+
+// The kernels (quant_dot_scalar.cpp, quant_dot_avx2.cpp, quant_dot_neon.cpp), called by
+// the two above; blocks = cols / block values. `vnni`: the VNNI kernel.
 float dot_scalar(StoredType weights, const uint8_t* w, const void* xq, int64_t blocks);
-// A tile of rows × tokens: out[t · out_stride + r] = row r (at w + r · w_stride) ·
-// token t's activations (at xq + t · x_stride) for r < rows, t < tokens. Each weight
-// block is unpacked once for all the tokens of the tile. `vnni`: the VNNI kernel.
 void dot_tile_avx2(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni);
+void dot_tile_neon(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
+                   int tokens, int64_t blocks, float* out, size_t out_stride);
 
 }  // namespace tramontane::cpu

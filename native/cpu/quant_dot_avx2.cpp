@@ -1,9 +1,10 @@
-// The 8-bit activation dot products in AVX2 (and AVX-512 VNNI for the 32-value
-// formats), compiled function by function (target attributes) and called only when the
-// CPU has them. Each block's integer sums come from 32-byte vectors; the fp32 terms are
-// then formed and accumulated exactly as quant_dot_scalar.cpp does, so all give the
-// same bits. A weight block is unpacked once for up to 4 tokens (prefill); each token
-// keeps its own accumulators and order.
+// The 8-bit activation dot products in AVX2 and in AVX-512 VNNI (on 256-bit vectors),
+// compiled function by function (target attributes) and called only when the CPU has
+// them. Each block's integer sums come from 32-byte vectors in quant_dot.h's eight
+// lanes; the fp32 terms are then formed and accumulated exactly as
+// quant_dot_scalar.cpp does, so all give the same bits. The tile kernels
+// (quant_tile_32.inc, quant_tile_k.inc) unpack a weight block once for up to 4 tokens
+// (prefill); each token keeps its own accumulators and order.
 #include <algorithm>
 #include <cstring>
 
@@ -27,37 +28,16 @@ TRAMONTANE_AVX2 inline float h(const uint8_t* p) {
   return _cvtsh_ss(v);
 }
 
-TRAMONTANE_AVX2 inline int32_t hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
-// hsum of a and of b together.
-TRAMONTANE_AVX2 inline void hsum2(__m256i a, __m256i b, int32_t& sum_a, int32_t& sum_b) {
-  const __m256i pairs = _mm256_hadd_epi32(a, b);  // a01 a23 b01 b23 | a45 a67 b45 b67
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
-  s = _mm_hadd_epi32(s, s);  // Σa Σb Σa Σb
-  sum_a = _mm_cvtsi128_si32(s);
-  sum_b = _mm_extract_epi32(s, 1);
-}
-
-// Σ over 32 bytes of unsigned a (≤ 63) times signed b, as 8 int32 partial sums, each
-// pair of products scaled by `scale` (int16 lanes) first.
-TRAMONTANE_AVX2 inline __m256i dot_u8(__m256i a, __m256i b, __m256i scale) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), scale);
-}
-
 TRAMONTANE_AVX2 inline __m256i load32(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
 // 16 bytes of nibbles → 32 values: low nibbles first (values 0..15), then high ones.
+// The 16 bytes in both halves, the upper half shifted down by 4 (32-bit lanes: the bits
+// that cross bytes are masked off): two instructions after the load.
 TRAMONTANE_AVX2 inline __m256i nibbles(const uint8_t* qs) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i low = _mm_set1_epi8(15);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+  const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(15));
 }
 
 // Nibbles (one per byte) → the signed IQ4 levels they stand for.
@@ -93,6 +73,13 @@ inline void prefetch_ahead(const uint8_t* block) {
   for (size_t at = 0; at < Bytes; at += 64) prefetch_ahead(block + at);
 }
 
+// The value `v` as it is, but opaque to the compiler: GCC rewrites the product of two
+// broadcasts as a scalar product and a broadcast, one more instruction per term.
+TRAMONTANE_AVX2 inline __m256 opaque(__m256 v) {
+  asm("" : "+v"(v));
+  return v;
+}
+
 // ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): quant_dot.h's order of the lanes.
 TRAMONTANE_AVX2 inline float lane_sum(__m256 a) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -113,169 +100,36 @@ TRAMONTANE_AVX2 inline __m128i scales_mins(const uint8_t* scales) {
                         int(((word[2] >> 4) & four) | (((word[1] >> 6) & two) << 4)));
 }
 
-template <int T>
-TRAMONTANE_AVX2 void dot_k45(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks,
-                             float* out) {
-  const bool five = type == StoredType::Q5_K;
-  const int bytes = int(block_bytes(type));
-  const __m256i low = _mm256_set1_epi8(15);
-  float acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  for (int64_t b = 0; b < blocks; ++b, w += bytes) {
-    if (five) {
-      prefetch_ahead<176>(w);
-    } else {
-      prefetch_ahead<144>(w);
-    }
-    const uint8_t* qs = w + (five ? 48 : 16);
-    const __m256i qh = five ? load32(w + 16) : _mm256_setzero_si256();
-    __m256i q[8], scale[8];
-    const __m128i packed = scales_mins(w + 4);
-    const __m256i scales16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(packed));
-    for (int s = 0; s < 8; ++s) {
-      const __m256i v = load32(qs + 32 * (s / 2));
-      q[s] = s % 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
-      if (five) {
-        const __m256i bit = _mm256_set1_epi8(char(1 << s));
-        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-        q[s] = _mm256_or_si256(q[s], _mm256_and_si256(set, _mm256_set1_epi8(16)));
-      }
-      scale[s] = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * s)));  // int16 s
-    }
-    // Each sub-block's min twice: one per 16-value sum of the activations.
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(packed, packed));
-    const float d = h(w), dmin = h(w + 2);
-    for (int t = 0; t < T; ++t) {
-      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
-      __m256i isum = _mm256_setzero_si256();
-      for (int s = 0; s < 8; ++s) isum = _mm256_add_epi32(isum, dot_u8(q[s], load32(xb.q + 32 * s), scale[s]));
-      int32_t sum, msum;
-      hsum2(isum, _mm256_madd_epi16(mins, load32(xb.sums)), sum, msum);
-      const float term = (xb.d * d) * float(sum) - (xb.d * dmin) * float(msum);
-      acc[t] = acc[t] + term;
-    }
-  }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
-}
-
-template <int T>
-TRAMONTANE_AVX2 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
-  const __m256i low = _mm256_set1_epi8(15);
-  const __m256i top = _mm256_set1_epi8(0x30);
-  float acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  for (int64_t b = 0; b < blocks; ++b, w += 210) {
-    prefetch_ahead<210>(w);
-    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-    __m256i q[8], scale[8];
-    for (int half = 0; half < 2; ++half) {
-      const __m256i ql0 = load32(w + 64 * half);
-      const __m256i ql1 = load32(w + 64 * half + 32);
-      const __m256i qh = load32(w + 128 + 32 * half);
-      __m256i* qq = q + 4 * half;
-      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top));
-      qq[1] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top));
-      qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top));
-      qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), top));
-      for (int k = 0; k < 4; ++k) {
-        const int g = 8 * half + 2 * k;
-        scale[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
-      }
-    }
-    const __m256i group_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    const float d = h(w + 208);
-    for (int t = 0; t < T; ++t) {
-      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
-      __m256i isum = _mm256_setzero_si256();
-      for (int k = 0; k < 8; ++k) isum = _mm256_add_epi32(isum, dot_u8(q[k], load32(xb.q + 32 * k), scale[k]));
-      // Σ sc_g · 32 · Σ q_x over group g: the −32 of every value.
-      const int32_t offset = 32 * hsum(_mm256_madd_epi16(group_scales, load32(xb.sums)));
-      const float term = (xb.d * d) * float(hsum(isum) - offset);
-      acc[t] = acc[t] + term;
-    }
-  }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
-}
-
-template <int T>
-TRAMONTANE_AVX2 void dot_iq4_xs(const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out) {
-  float acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  for (int64_t b = 0; b < blocks; ++b, w += 136) {
-    prefetch_ahead<136>(w);
-    uint16_t high;
-    std::memcpy(&high, w + 2, 2);
-    __m256i q[8], magnitude[8], scale[8];
-    for (int s = 0; s < 8; ++s) {
-      const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
-      q[s] = levels(nibbles(w + 8 + 16 * s));
-      magnitude[s] = _mm256_sign_epi8(q[s], q[s]);
-      scale[s] = _mm256_set1_epi16(int16_t(ls - 32));
-    }
-    const float d = h(w);
-    for (int t = 0; t < T; ++t) {
-      const Q8KBlock& xb = reinterpret_cast<const Q8KBlock*>(x + size_t(t) * stride)[b];
-      __m256i isum = _mm256_setzero_si256();
-      for (int s = 0; s < 8; ++s) {
-        const __m256i xv = _mm256_sign_epi8(load32(xb.q + 32 * s), q[s]);
-        isum = _mm256_add_epi32(isum, dot_u8(magnitude[s], xv, scale[s]));
-      }
-      const float term = (xb.d * d) * float(hsum(isum));
-      acc[t] = acc[t] + term;
-    }
-  }
-  for (int t = 0; t < T; ++t) out[t] = acc[t];
-}
-
-// The K formats: one row, T tokens, out[t · out_stride].
-template <int T>
-void dot_k(StoredType type, const uint8_t* w, const uint8_t* x, size_t stride, int64_t blocks, float* out,
-           size_t out_stride) {
-  float dots[T];
-  if (type == StoredType::Q6_K) {
-    dot_q6_k<T>(w, x, stride, blocks, dots);
-  } else if (type == StoredType::IQ4_XS) {
-    dot_iq4_xs<T>(w, x, stride, blocks, dots);
-  } else {
-    dot_k45<T>(type, w, x, stride, blocks, dots);
-  }
-  for (int t = 0; t < T; ++t) out[size_t(t) * out_stride] = dots[t];
-}
-
-void tile_k(StoredType type, const uint8_t* w, size_t w_stride, int rows, const uint8_t* x, size_t x_stride,
-            int tokens, int64_t blocks, float* out, size_t out_stride) {
-  for (; tokens >= 4; tokens -= 4, x += 4 * x_stride, out += 4 * out_stride) {
-    for (int r = 0; r < rows; ++r) dot_k<4>(type, w + size_t(r) * w_stride, x, x_stride, blocks, out + r, out_stride);
-  }
-  for (int r = 0; r < rows; ++r) {
-    const uint8_t* wr = w + size_t(r) * w_stride;
-    switch (tokens) {
-      case 3: dot_k<3>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
-      case 2: dot_k<2>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
-      case 1: dot_k<1>(type, wr, x, x_stride, blocks, out + r, out_stride); break;
-      default: break;
-    }
-  }
-}
-
 namespace avx2 {
 constexpr bool kWideTiles = false;  // 16 registers: tiles of 4 tokens × 2 rows
+constexpr bool kVnni = false;
+constexpr int kKRows = 1;  // K formats: 4 tokens × 1 row
 #define KERNEL_TARGET TRAMONTANE_AVX2
 TRAMONTANE_AVX2 inline __m256i byte_dot(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
+// acc + the products of unsigned u and signed s, each pair's sum times its int16 scale.
+TRAMONTANE_AVX2 inline __m256i scaled_add(__m256i acc, __m256i u, __m256i s, __m256i scale) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale));
+}
 #include "quant_tile_32.inc"
+#include "quant_tile_k.inc"
 #undef KERNEL_TARGET
 }  // namespace avx2
 
 namespace vnni {
 constexpr bool kWideTiles = true;  // 32 registers (AVX-512VL): 4 tokens × 4 rows
+constexpr bool kVnni = true;
+constexpr int kKRows = 2;  // K formats: 4 tokens × 2 rows
 #define KERNEL_TARGET __attribute__((target("avx2,f16c,avx512f,avx512vl,avx512vnni")))
 KERNEL_TARGET inline __m256i byte_dot(__m256i u, __m256i s) {
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
+KERNEL_TARGET inline __m256i scaled_add(__m256i acc, __m256i u, __m256i s, __m256i scale) {
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale);
+}
 #include "quant_tile_32.inc"
+#include "quant_tile_k.inc"
 #undef KERNEL_TARGET
 }  // namespace vnni
 
@@ -341,7 +195,10 @@ void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols,
 void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni) {
   const uint8_t* x = static_cast<const uint8_t*>(xq);
-  if (block_size(type) == 256) return tile_k(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+  if (block_size(type) == 256) {
+    if (vnni) return vnni::tile_k(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+    return avx2::tile_k(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
+  }
   if (vnni) return vnni::tile_32(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
   avx2::tile_32(type, w, w_stride, rows, x, x_stride, tokens, blocks, out, out_stride);
 }

@@ -17,13 +17,6 @@ float h(const uint8_t* p) {
   return f16_to_f32(v);
 }
 
-// Σ levels[q_w] · q_x over a 32-value IQ4 group.
-int32_t level_dot(const uint8_t* qs, const int8_t* x) {
-  int32_t sum = 0;
-  for (int j = 0; j < 16; ++j) sum += kIq4Levels[qs[j] & 15] * x[j] + kIq4Levels[qs[j] >> 4] * x[j + 16];
-  return sum;
-}
-
 // The 32 signed weight levels of a block of a 32-value format, in value order, and its
 // min (0 for the formats without one).
 template <StoredType type>
@@ -90,61 +83,87 @@ float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks
 }
 
 
-float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+// Lane k of a super-block sums the scaled products of the values i with (i mod 32) / 4
+// = k, less the correction of sub-block k (values 32k .. 32k + 31): its min (Q4_K, Q5_K)
+// or the −32 offset of its values (Q6_K). Written as loops the compiler vectorizes: the
+// scaled products of each slice of 32 values are summed position by position (exact
+// integers), then each 4 positions make a lane.
+template <StoredType type>
+float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
-  float acc = 0.f;
+  float acc[8] = {};
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
     const Q8KBlock& xb = x[b];
-    float term = 0.f;
-    if (type == StoredType::IQ4_XS) {
-      uint16_t high;
-      std::memcpy(&high, w + 2, 2);
-      int32_t isum = 0;
-      for (int s = 0; s < 8; ++s) {
+    int32_t position[32] = {}, correction[8] = {};
+    float d = 0.f, dmin = 0.f;
+    for (int s = 0; s < 8; ++s) {
+      uint8_t q[32];  // the stored values of slice s (Q6_K before its −32; IQ4_XS: nibbles)
+      int32_t scale[32];
+      const int8_t* xs = xb.q + 32 * s;
+      if constexpr (type == StoredType::IQ4_XS) {
+        uint16_t high;
+        std::memcpy(&high, w + 2, 2);
         const int ls = ((w[4 + s / 2] >> (4 * (s % 2))) & 15) | ((high >> (2 * s)) & 3) << 4;
-        isum += (ls - 32) * level_dot(w + 8 + 16 * s, xb.q + 32 * s);
-      }
-      term = (xb.d * h(w)) * float(isum);
-    } else if (type == StoredType::Q6_K) {
-      const uint8_t* ql = w;
-      const uint8_t* qh = w + 128;
-      const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-      int32_t isum = 0;
-      for (int g = 0; g < 16; ++g) {
-        int32_t sum = 0;
-        for (int l = 0; l < 16; ++l) {
-          const int i = 16 * g + l;  // value index; its half, quarter and lane:
-          const int half = i / 128, k = (i % 128) / 32, j = i % 32;
-          const uint8_t lo = ql[64 * half + (k % 2) * 32 + j];
-          const int q = (k < 2 ? lo & 15 : lo >> 4) | ((qh[32 * half + j] >> (2 * k)) & 3) << 4;
-          sum += q * xb.q[i];
+        int8_t level[32];
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = w[8 + 16 * s + l % 16];
+          level[l] = kIq4Levels[l < 16 ? byte & 15 : byte >> 4];
         }
-        isum += sc[g] * (sum - 32 * xb.sums[g]);
+        for (int l = 0; l < 32; ++l) position[l] += (ls - 32) * int16_t(level[l] * xs[l]);
+        continue;
       }
-      term = (xb.d * h(w + 208)) * float(isum);
-    } else {
-      const bool five = type == StoredType::Q5_K;
-      const uint8_t* qh = five ? w + 16 : nullptr;
-      const uint8_t* qs = w + (five ? 48 : 16);
-      int32_t isum = 0, msum = 0;
-      for (int s = 0; s < 8; ++s) {
+      if constexpr (type == StoredType::Q6_K) {
+        const int half = s / 4, k = s % 4;  // quant_blocks.h: quarter k of half `half`
+        const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t lo = w[64 * half + (k % 2) * 32 + l];
+          q[l] = uint8_t((k < 2 ? lo & 15 : lo >> 4) | ((w[128 + 32 * half + l] >> (2 * k)) & 3) << 4);
+          scale[l] = sc[2 * s + l / 16];
+        }
+      } else {
+        constexpr bool five = type == StoredType::Q5_K;
+        const uint8_t* qs = w + (five ? 48 : 16) + 32 * (s / 2);
         int sc, m;
         k_scale_min(w + 4, s, sc, m);
-        int32_t sum = 0;
         for (int l = 0; l < 32; ++l) {
-          const uint8_t byte = qs[32 * (s / 2) + l];
-          int q = s % 2 ? byte >> 4 : byte & 15;
-          if (qh) q |= ((qh[l] >> s) & 1) << 4;
-          sum += q * xb.q[32 * s + l];
+          q[l] = uint8_t((s % 2 ? qs[l] >> 4 : qs[l] & 15) | (five ? ((w[16 + l] >> s) & 1) << 4 : 0));
+          scale[l] = sc;
         }
-        isum += sc * sum;
-        msum += m * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
+        correction[s] = m * (xb.sums[2 * s] + xb.sums[2 * s + 1]);
       }
-      term = (xb.d * h(w)) * float(isum) - (xb.d * h(w + 2)) * float(msum);
+      for (int l = 0; l < 32; ++l) position[l] += scale[l] * int16_t(q[l] * xs[l]);  // q · x fits 16 bits
     }
-    acc = acc + term;
+    int32_t lane[8];
+    for (int k = 0; k < 8; ++k) lane[k] = position[4 * k] + position[4 * k + 1] + position[4 * k + 2] + position[4 * k + 3];
+    if constexpr (type == StoredType::Q6_K) {
+      const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+      for (int k = 0; k < 8; ++k) correction[k] = 32 * (sc[2 * k] * xb.sums[2 * k] + sc[2 * k + 1] * xb.sums[2 * k + 1]);
+      d = h(w + 208);
+    } else {
+      d = h(w);
+      if (type != StoredType::IQ4_XS) dmin = h(w + 2);
+    }
+    const float scale = xb.d * d, min_scale = xb.d * dmin;
+    for (int k = 0; k < 8; ++k) {
+      float term;
+      if constexpr (type == StoredType::Q4_K || type == StoredType::Q5_K) {
+        term = float(lane[k]) * scale - float(correction[k]) * min_scale;
+      } else {
+        term = float(lane[k] - correction[k]) * scale;
+      }
+      acc[k] = acc[k] + term;
+    }
   }
-  return acc;
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
+  switch (type) {  // one loop per format
+    case StoredType::Q4_K: return dot_k<StoredType::Q4_K>(w, x, blocks);
+    case StoredType::Q5_K: return dot_k<StoredType::Q5_K>(w, x, blocks);
+    case StoredType::Q6_K: return dot_k<StoredType::Q6_K>(w, x, blocks);
+    default: return dot_k<StoredType::IQ4_XS>(w, x, blocks);
+  }
 }
 
 }  // namespace

@@ -10,11 +10,11 @@ void quant_matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool
   const size_t x_bytes = q8_bytes(w.type, cols);
   if (activations.size() < x_bytes * size_t(n)) activations.resize(x_bytes * size_t(n));
   uint8_t* xq = activations.data();
-  const bool simd = kernel == QuantKernel::Avx2 || kernel == QuantKernel::Vnni;
+  const bool avx2 = kernel == QuantKernel::Avx2 || kernel == QuantKernel::Vnni;
   pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) {
       uint8_t* xt = xq + size_t(t) * x_bytes;
-      if (simd) {
+      if (avx2) {
         quantize_activations_avx2(w.type, x + t * cols, cols, xt);
       } else {
         quantize_activations(w.type, x + t * cols, cols, xt);
@@ -30,18 +30,8 @@ void quant_matmul(float* out, const float* x, int n, const Matrix& w, ThreadPool
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
     for (int64_t tile = r0; tile < r1; tile += kTile) {
       const int64_t end = std::min(r1, tile + kTile);
-      if (simd) {
-        dot_tile_avx2(w.type, base + size_t(tile) * w_bytes, w_bytes, int(end - tile), xq, x_bytes, n, blocks,
-                      out + tile, size_t(rows), kernel == QuantKernel::Vnni);
-        continue;
-      }
-      for (int t = 0; t < n; ++t) {
-        const uint8_t* xt = xq + size_t(t) * x_bytes;
-        float* ot = out + size_t(t) * size_t(rows);
-        for (int64_t r = tile; r < end; ++r) {
-          ot[r] = quant_dot(kernel, w.type, base + size_t(r) * w_bytes, xt, cols);
-        }
-      }
+      dot_tile(kernel, w.type, base + size_t(tile) * w_bytes, w_bytes, int(end - tile), xq, x_bytes, n, blocks,
+               out + tile, size_t(rows));
     }
   });
 }

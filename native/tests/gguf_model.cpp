@@ -152,7 +152,8 @@ TEST(reference_path_matches_exact_dequantization) {
 }
 
 TEST(fast_path_within_llama_cpp_band) {
-  for (cpu::QuantKernel kernel : {cpu::QuantKernel::Scalar, cpu::QuantKernel::Avx2, cpu::QuantKernel::Vnni}) {
+  for (cpu::QuantKernel kernel :
+       {cpu::QuantKernel::Scalar, cpu::QuantKernel::Avx2, cpu::QuantKernel::Vnni, cpu::QuantKernel::Neon}) {
     if (!cpu::quant_kernel_available(kernel)) continue;
     KernelScope scope(kernel);
     for (size_t f = 0; f < expected().exact.size(); ++f) {
@@ -172,9 +173,14 @@ TEST(fast_path_within_llama_cpp_band) {
 }
 
 TEST(fast_path_same_bits_for_any_kernel_threads_and_chunking) {
-  if (!cpu::avx2_available()) return;
+  // The SIMD kernel of this CPU (AVX2 on x86-64, with VNNI beside it where present; NEON
+  // on ARM64) against the scalar one, then at 1 thread and token by token.
+  const cpu::QuantKernel fast = cpu::avx2_available()   ? cpu::QuantKernel::Avx2
+                                : cpu::neon_available() ? cpu::QuantKernel::Neon
+                                                        : cpu::QuantKernel::Scalar;
+  if (fast == cpu::QuantKernel::Scalar) return;
   for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf", "tiny-llama-Q8_0.gguf"}) {
-    std::vector<float> scalar, avx2, avx2_one_thread, avx2_one_by_one;
+    std::vector<float> scalar, simd, simd_one_thread, simd_one_by_one;
     {
       KernelScope scope(cpu::QuantKernel::Scalar);
       scalar = run(kDir + file, 2);
@@ -183,13 +189,13 @@ TEST(fast_path_same_bits_for_any_kernel_threads_and_chunking) {
       KernelScope scope(cpu::QuantKernel::Vnni);
       CHECK_MSG(run(kDir + file, 2) == scalar, "%s: scalar and VNNI differ", file);
     }
-    KernelScope scope(cpu::QuantKernel::Avx2);
-    avx2 = run(kDir + file, 2);
-    avx2_one_thread = run(kDir + file, 1);
-    avx2_one_by_one = run(kDir + file, 2, true);
-    CHECK_MSG(scalar == avx2, "%s: scalar and AVX2 differ", file);
-    CHECK_MSG(avx2 == avx2_one_thread, "%s: 1 and 2 threads differ", file);
-    CHECK_MSG(avx2 == avx2_one_by_one, "%s: a chunk and token by token differ", file);
+    KernelScope scope(fast);
+    simd = run(kDir + file, 2);
+    simd_one_thread = run(kDir + file, 1);
+    simd_one_by_one = run(kDir + file, 2, true);
+    CHECK_MSG(scalar == simd, "%s: scalar and %s differ", file, cpu::quant_kernel_name(fast));
+    CHECK_MSG(simd == simd_one_thread, "%s: 1 and 2 threads differ", file);
+    CHECK_MSG(simd == simd_one_by_one, "%s: a chunk and token by token differ", file);
   }
 }
 

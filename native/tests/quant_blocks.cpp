@@ -1,7 +1,7 @@
 // The block formats and the dot products on them: the worked examples of
 // cpu/quant_blocks.h decoded by the reference dequantization, the reference quantizer's
 // round trip within each format's precision, fp32 → f16 rounding, and every fast dot
-// product (scalar, AVX2, AVX-512 VNNI) against the exact dot product of the dequantized
+// product (scalar, AVX2, AVX-512 VNNI, NEON) against the exact dot product of the dequantized
 // row with the fp32 activations, with every kernel bit-identical to the scalar one and
 // to quant_dot.h's order, and the tiled matrix product identical to the single dots.
 #include <cmath>
@@ -29,7 +29,7 @@ const StoredType kQuantized[] = {StoredType::Q8_0, StoredType::Q4_0, StoredType:
 // The SIMD kernels this CPU runs.
 std::vector<QuantKernel> simd_kernels() {
   std::vector<QuantKernel> out;
-  for (QuantKernel k : {QuantKernel::Avx2, QuantKernel::Vnni}) {
+  for (QuantKernel k : {QuantKernel::Avx2, QuantKernel::Vnni, QuantKernel::Neon}) {
     if (quant_kernel_available(k)) out.push_back(k);
   }
   return out;
@@ -250,8 +250,8 @@ TEST(fast_dots_match_the_exact_dot) {
 
 TEST(fast_dots_on_extreme_blocks_agree) {
   // Every quantized byte at its extremes (e.g. Q8_0 −128, all nibbles 15, Q6_K scales
-  // −128): scalar and AVX2 still agree, and agree with the exact integer arithmetic.
-  if (!avx2_available()) return;
+  // −128): scalar and the SIMD kernels still agree, and agree with the exact integer
+  // arithmetic.
   std::mt19937 rng(3);
   for (StoredType t : kQuantized) {
     const int64_t n = 512;
@@ -336,6 +336,56 @@ TEST(scalar_dot_follows_the_documented_order) {
   }
 }
 
+TEST(scalar_k_dot_follows_the_documented_order) {
+  // quant_dot.h's eight lanes for the K formats, written out from quant_blocks.h's
+  // layouts for Q4_K (a min per sub-block) and Q6_K (the −32 offset): the scalar kernel
+  // gives these bits.
+  std::mt19937 rng(6);
+  const int64_t n = 2560;  // 10 super-blocks
+  for (StoredType t : {StoredType::Q4_K, StoredType::Q6_K}) {
+    std::vector<uint8_t> q(row_bytes(t, n));
+    const std::vector<float> w = random_row(rng, n, 0.05f), x = random_row(rng, n, 1.f);
+    quantize_row(t, w.data(), q.data(), n);
+    std::vector<uint8_t> xq(q8_bytes(t, n));
+    quantize_activations(t, x.data(), n, xq.data());
+    const Q8KBlock* xb = reinterpret_cast<const Q8KBlock*>(xq.data());
+    float acc[8] = {};
+    for (int64_t b = 0; b < n / 256; ++b) {
+      const uint8_t* wb = &q[size_t(b) * block_bytes(t)];
+      const int8_t* xv = xb[b].q;
+      int32_t lane[8] = {}, correction[8] = {};
+      for (int i = 0; i < 256; ++i) {
+        const int k = (i % 32) / 4, s = i / 32;
+        if (t == StoredType::Q4_K) {
+          int sc, m;
+          k_scale_min(wb + 4, s, sc, m);
+          const uint8_t byte = wb[16 + 32 * (s / 2) + i % 32];
+          lane[k] += sc * (s % 2 ? byte >> 4 : byte & 15) * xv[i];
+          correction[s] += m * xv[i];
+        } else {
+          const int half = i / 128, quarter = (i % 128) / 32, l = i % 32;
+          const uint8_t low = wb[64 * half + 32 * (quarter % 2) + l];
+          const int value = (quarter < 2 ? low & 15 : low >> 4) | ((wb[128 + 32 * half + l] >> (2 * quarter)) & 3) << 4;
+          const int scale = int8_t(wb[192 + i / 16]);
+          lane[k] += scale * value * xv[i];
+          correction[s] += 32 * scale * xv[i];
+        }
+      }
+      const float d = f16_to_f32(uint16_t(wb[t == StoredType::Q4_K ? 0 : 208] | wb[t == StoredType::Q4_K ? 1 : 209] << 8));
+      const float dmin = t == StoredType::Q4_K ? f16_to_f32(uint16_t(wb[2] | wb[3] << 8)) : 0.f;
+      for (int k = 0; k < 8; ++k) {
+        const float term = t == StoredType::Q4_K
+                               ? float(lane[k]) * (xb[b].d * d) - float(correction[k]) * (xb[b].d * dmin)
+                               : float(lane[k] - correction[k]) * (xb[b].d * d);
+        acc[k] = acc[k] + term;
+      }
+    }
+    const float expected = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    const float scalar = quant_dot(QuantKernel::Scalar, t, q.data(), xq.data(), n);
+    CHECK_MSG(std::memcmp(&expected, &scalar, 4) == 0, "%s: %.9g vs %.9g", stored_type_name(t), scalar, expected);
+  }
+}
+
 TEST(tiled_matmul_matches_single_dots_for_any_threads) {
   // Row counts and token counts that leave partial tiles (rows of 1..3 past the tiles of
   // 4 and 16, tokens past groups of 4): every entry is the single dot's bits.
@@ -348,7 +398,7 @@ TEST(tiled_matmul_matches_single_dots_for_any_threads) {
       quantize_row(t, w.data(), &wq[size_t(r) * row_bytes(t, cols)], cols);
     }
     const Matrix m{wq.data(), t, rows, cols};
-    for (int n : {1, 2, 3, 5, 9}) {
+    for (int n : {1, 2, 3, 5, 9, 19}) {
       const std::vector<float> x = random_row(rng, cols * n, 1.f);
       std::vector<uint8_t> xq(q8_bytes(t, cols));
       std::vector<float> expected(size_t(n * rows));

@@ -6,9 +6,11 @@
 // .gguf file is also run by llama.cpp's llama-bench (same threads and sizes, 3
 // repetitions, the best kept), right after ours, and the ratios are printed.
 //
-// tramontane-bench_gguf --kernels: the quantized matrix product alone, one thread, a
-// 1024 × 1024 matrix of each type times 512 tokens (prefill) and 1 (decode), in
-// billions of multiply-adds per second for each kernel this CPU has, best of 5.
+// tramontane-bench_gguf --kernels [TYPE...]: the quantized matrix product alone, one
+// thread, a 1024 × 1024 matrix of each type (default Q8_0 Q4_0 Q4_K Q5_K Q6_K) times 512
+// tokens (prefill) and 1 (decode), in billions of multiply-adds per second for each
+// kernel this CPU has, best of 15 (3 for the scalar kernel; the best run is the one least disturbed by other
+// processes on a shared machine).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -54,7 +56,8 @@ static Speed llama_bench(const std::string& binary, const std::string& model, in
   return speed;
 }
 
-static void bench_kernels() {
+static void bench_kernels(std::vector<StoredType> types) {
+  if (types.empty()) types = {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K};
   const int64_t rows = 1024, cols = 1024;
   std::vector<float> values(size_t(rows * cols)), x(size_t(512 * cols));
   uint32_t state = 7;
@@ -62,9 +65,9 @@ static void bench_kernels() {
   for (float& v : values) v = 0.05f * next();
   for (float& v : x) v = next();
   cpu::ThreadPool pool(1);
-  std::printf("quantized matmul, one thread, %lld x %lld, GMAC/s (best of 5)\n", (long long)rows, (long long)cols);
+  std::printf("quantized matmul, one thread, %lld x %lld, GMAC/s (best of 15)\n", (long long)rows, (long long)cols);
   std::printf("%-8s %-10s %12s %12s\n", "type", "kernel", "prefill 512", "decode");
-  for (StoredType t : {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K}) {
+  for (StoredType t : types) {
     std::vector<uint8_t> bytes(size_t(rows) * row_bytes(t, cols));
     for (int64_t r = 0; r < rows; ++r) cpu::quantize_row(t, &values[size_t(r * cols)], &bytes[size_t(r) * row_bytes(t, cols)], cols);
     const Matrix m{bytes.data(), t, rows, cols};
@@ -76,7 +79,7 @@ static void bench_kernels() {
         std::vector<float> out(size_t(tokens[i] * rows));
         std::vector<uint8_t> scratch;
         const int reps = tokens[i] == 1 ? 200 : 1;
-        for (int run = 0; run < 5; ++run) {
+        for (int run = 0; run < (k == cpu::QuantKernel::Scalar ? 3 : 15); ++run) {
           const Clock::time_point t0 = Clock::now();
           for (int r = 0; r < reps; ++r) cpu::quant_matmul(out.data(), x.data(), tokens[i], m, pool, scratch, k);
           rate[i] = std::max(rate[i], double(reps) * tokens[i] * rows * cols / seconds_since(t0) / 1e9);
@@ -89,8 +92,19 @@ static void bench_kernels() {
 }
 
 int main(int argc, char** argv) {
-  if (argc == 2 && std::string(argv[1]) == "--kernels") {
-    bench_kernels();
+  if (argc >= 2 && std::string(argv[1]) == "--kernels") {
+    std::vector<StoredType> types;
+    for (int i = 2; i < argc; ++i) {
+      const size_t before = types.size();
+      for (int t = int(StoredType::Q8_0); t <= int(StoredType::IQ4_XS); ++t) {
+        if (std::string(argv[i]) == stored_type_name(StoredType(t))) types.push_back(StoredType(t));
+      }
+      if (types.size() == before) {
+        std::fprintf(stderr, "error: not a quantized type: %s\n", argv[i]);
+        return 2;
+      }
+    }
+    bench_kernels(types);
     return 0;
   }
   int threads = 2, prompt = 512, decode = 128;
