@@ -7,8 +7,9 @@
 // Two paths through a layer:
 //   - few tokens (n ≤ 8, decode and short appends): fused matrix-vector kernels that
 //     read each weight once (gemv_*.cu), flash-decoding attention over the cache;
-//   - a chunk of prefill: RMSNorm, cuBLASLt products, RoPE, tiled tensor-core
-//     attention, kv_commit, SwiGLU.
+//   - a chunk of prefill: RMSNorm, cuBLASLt products (quantized matrices times up to 64
+//     rows: the gemv kernel on their stored format), RoPE, tiled tensor-core attention
+//     (a short chunk's keys split over several blocks), kv_commit, SwiGLU.
 // Both compute the same function up to fp32 summation order and f16 rounding, and call
 // the same feed-forward step per layer (the model family's; dense SwiGLU today).
 #pragma once
