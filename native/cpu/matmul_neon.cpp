@@ -111,6 +111,7 @@ void rows_neon(const MatmulJob& job, int64_t r0, int64_t r1) {
     case StoredType::F32: rows<StoredType::F32>(job, r0, r1); break;
     case StoredType::BF16: rows<StoredType::BF16>(job, r0, r1); break;
     case StoredType::F16: rows<StoredType::F16>(job, r0, r1); break;
+    default: break;  // block types never come here: matmul_with sends them to quant_matmul
   }
 }
 
