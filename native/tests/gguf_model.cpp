@@ -77,6 +77,8 @@ double band(const std::string& file) {
   if (file.find("Q4_0") != std::string::npos) return 7.4e-2;
   if (file.find("Q5_0") != std::string::npos) return 8.2e-2;
   if (file.find("Q4_K_M") != std::string::npos) return 9.9e-2;
+  if (file.find("Q2_K") != std::string::npos) return 1.13e-1;
+  if (file.find("Q3_K_M") != std::string::npos) return 1.17e-1;
   return 1.0e-1;  // Q5_K_M
 }
 
