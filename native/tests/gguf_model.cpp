@@ -181,7 +181,8 @@ TEST(fast_path_same_bits_for_any_kernel_threads_and_chunking) {
                                 : cpu::neon_available() ? cpu::QuantKernel::Neon
                                                         : cpu::QuantKernel::Scalar;
   if (fast == cpu::QuantKernel::Scalar) return;
-  for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf", "tiny-llama-Q8_0.gguf"}) {
+  for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf", "tiny-llama-Q8_0.gguf", "tiny-llama-Q2_K.gguf",
+                           "tiny-llama-Q3_K_M.gguf"}) {
     std::vector<float> scalar, simd, simd_one_thread, simd_one_by_one;
     {
       KernelScope scope(cpu::QuantKernel::Scalar);
