@@ -115,12 +115,14 @@ float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
       if constexpr (type == StoredType::Q2_K || type == StoredType::Q3_K) {
         constexpr bool three = type == StoredType::Q3_K;  // quant_blocks.h: slice s is n = s / 4, j = s % 4
         const uint8_t* qs = w + (three ? 32 : 16) + 32 * (s / 4);
+        const int group[2] = {three ? q3_k_scale(w + 96, 2 * s) : w[2 * s] & 15,
+                              three ? q3_k_scale(w + 96, 2 * s + 1) : w[2 * s + 1] & 15};
         for (int l = 0; l < 32; ++l) {
           q[l] = uint8_t(((qs[l] >> (2 * (s % 4))) & 3) | (three ? ((w[l] >> s) & 1) << 2 : 0));
-          scale[l] = three ? q3_k_scale(w + 96, 2 * s + l / 16) : w[2 * s + l / 16] & 15;
+          scale[l] = group[l / 16];
         }
         if constexpr (three) {
-          correction[s] = 4 * (q3_k_scale(w + 96, 2 * s) * xb.sums[2 * s] + q3_k_scale(w + 96, 2 * s + 1) * xb.sums[2 * s + 1]);
+          correction[s] = 4 * (group[0] * xb.sums[2 * s] + group[1] * xb.sums[2 * s + 1]);
         } else {
           correction[s] = (w[2 * s] >> 4) * xb.sums[2 * s] + (w[2 * s + 1] >> 4) * xb.sums[2 * s + 1];
         }
