@@ -28,10 +28,10 @@
 //   added as above. Again the layout of a 256-bit vector of pair sums (values 32s + 4k
 //   .. 32s + 4k + 3 of each 32-value slice land in lane k).
 //
-// Q2_K and Q3_K have no NEON kernel: that choice runs the scalar one for them.
 // The scalar, AVX2, AVX-512 VNNI and NEON kernels follow that order (no fused multiply-add in
 // any), so they give bit-identical results, and a row's result does not depend on the
-// thread split or on the other tokens of the chunk.
+// thread split or on the other tokens of the chunk. Q2_K and Q3_K have no NEON kernel:
+// that choice runs the scalar one for them.
 #pragma once
 
 #include <cstdint>

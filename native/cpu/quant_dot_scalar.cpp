@@ -85,9 +85,9 @@ float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks
 
 // Lane k of a super-block sums the scaled products of the values i with (i mod 32) / 4
 // = k, less the correction of sub-block k (values 32k .. 32k + 31): its mins (Q4_K, Q5_K,
-// Q2_K) or the offset of its values (−32 for Q6_K, −4 for Q3_K). Written as loops the compiler vectorizes: the
-// scaled products of each slice of 32 values are summed position by position (exact
-// integers), then each 4 positions make a lane.
+// Q2_K) or the offset of its values (−32 for Q6_K, −4 for Q3_K). Written as loops the
+// compiler vectorizes: the scaled products of each slice of 32 values are summed position
+// by position (exact integers), then each 4 positions make a lane.
 template <StoredType type>
 float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
