@@ -25,6 +25,8 @@ const BAND: Record<string, number> = {
   'tiny-llama-Q5_0.gguf': 8.2e-2,
   'tiny-llama-Q4_K_M.gguf': 9.9e-2,
   'tiny-llama-Q5_K_M.gguf': 1.0e-1,
+  'tiny-llama-Q2_K.gguf': 1.13e-1,
+  'tiny-llama-Q3_K_M.gguf': 1.17e-1,
 };
 
 const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'tramontane-gguf-'));

@@ -43,6 +43,11 @@ void k_scale_min(const uint8_t* scales, int s, int& sc, int& m) {
   }
 }
 
+int q3_k_scale(const uint8_t* scales, int g) {
+  const int low = g < 8 ? scales[g] & 15 : scales[g - 8] >> 4;
+  return (low | ((scales[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+}
+
 namespace {
 
 float h(const uint8_t* p) {
@@ -175,6 +180,26 @@ int iq4_xs_scale(const uint8_t* b, int s) {
 void dq_iq4_xs(const uint8_t* b, float* y) {
   const float d = h(b);
   for (int s = 0; s < 8; ++s) dq_iq4(b + 8 + 16 * s, d * float(iq4_xs_scale(b, s) - 32), y + 32 * s);
+}
+
+// Q2_K and Q3_K: the 2 low bits of value i = 128n + 32j + l (l < 32) are bits 2j, 2j + 1
+// of qs[32n + l].
+int low2(const uint8_t* qs, int i) { return (qs[32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32))) & 3; }
+
+void dq_q2_k(const uint8_t* b, float* y) {
+  const float d = h(b + 80), dmin = h(b + 82);
+  for (int i = 0; i < 256; ++i) {
+    const int sc = b[i / 16] & 15, m = b[i / 16] >> 4;
+    y[i] = d * float(sc) * float(low2(b + 16, i)) - dmin * float(m);
+  }
+}
+
+void dq_q3_k(const uint8_t* b, float* y) {
+  const float d = h(b + 108);
+  for (int i = 0; i < 256; ++i) {
+    const int high = (b[i % 32] >> (i / 32)) & 1;
+    y[i] = d * float(q3_k_scale(b + 96, i / 16)) * float((low2(b + 32, i) | high << 2) - 4);
+  }
 }
 
 // --- quantization, one block ---
@@ -343,6 +368,62 @@ void q_iq4_xs(const float* x, uint8_t* b) {
   std::memcpy(b + 2, &high, 2);
 }
 
+// Q2_K: per group of 16 as Q4_K per sub-block (a range holding 0, min and max to 0 and
+// 3); the 16 scales and mins to 4 bits under d and dmin.
+void q_q2_k(const float* x, uint8_t* b) {
+  float scale[16], min[16], max_scale = 0, max_min = 0;
+  for (int g = 0; g < 16; ++g) {
+    float lo = 0, hi = 0;
+    for (int l = 0; l < 16; ++l) lo = std::min(lo, x[16 * g + l]), hi = std::max(hi, x[16 * g + l]);
+    scale[g] = (hi - lo) / 3.f;
+    min[g] = -lo;
+    max_scale = std::max(max_scale, scale[g]);
+    max_min = std::max(max_min, min[g]);
+  }
+  put_h(b + 80, max_scale / 15.f);
+  put_h(b + 82, max_min / 15.f);
+  const float d = h(b + 80), dmin = h(b + 82);
+  std::memset(b + 16, 0, 64);
+  for (int g = 0; g < 16; ++g) {
+    const int sc = d > 0 ? clamp(nearest(scale[g] / d), 0, 15) : 0;
+    const int m = dmin > 0 ? clamp(nearest(min[g] / dmin), 0, 15) : 0;
+    b[g] = uint8_t(sc | m << 4);
+    const float ds = d * float(sc), ms = dmin * float(m);
+    for (int l = 0; l < 16; ++l) {
+      const int i = 16 * g + l;
+      const int v = ds > 0 ? clamp(nearest((x[i] + ms) / ds), 0, 3) : 0;
+      b[16 + 32 * (i / 128) + i % 32] |= uint8_t(v << (2 * (i % 128 / 32)));
+    }
+  }
+}
+
+// Q3_K: per group of 16, the value of largest magnitude maps to −4; the 16 group scales
+// to 6 bits (−32 .. 31) under d.
+void q_q3_k(const float* x, uint8_t* b) {
+  float scale[16], max_abs = 0;
+  for (int g = 0; g < 16; ++g) {
+    float big = 0;
+    for (int l = 0; l < 16; ++l) if (std::fabs(x[16 * g + l]) > std::fabs(big)) big = x[16 * g + l];
+    scale[g] = big / -4.f;
+    max_abs = std::max(max_abs, std::fabs(scale[g]));
+  }
+  put_h(b + 108, max_abs / 31.f);
+  const float d = h(b + 108);
+  std::memset(b, 0, 108);
+  for (int g = 0; g < 16; ++g) {
+    const int sc = (d > 0 ? clamp(nearest(scale[g] / d), -32, 31) : 0) + 32;  // stored biased
+    b[96 + g % 8] |= uint8_t((sc & 15) << (g < 8 ? 0 : 4));
+    b[104 + g % 4] |= uint8_t((sc >> 4) << (2 * (g / 4)));
+    const float ds = d * float(sc - 32);
+    for (int l = 0; l < 16; ++l) {
+      const int i = 16 * g + l;
+      const int v = ds != 0 ? clamp(nearest(x[i] / ds) + 4, 0, 7) : 4;
+      b[32 + 32 * (i / 128) + i % 32] |= uint8_t((v & 3) << (2 * (i % 128 / 32)));
+      b[i % 32] |= uint8_t((v >> 2) << (i / 32));
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize_row(StoredType type, const void* src, float* dst, int64_t n) {
@@ -365,6 +446,8 @@ void dequantize_row(StoredType type, const void* src, float* dst, int64_t n) {
       case StoredType::Q6_K: dq_q6_k(b, dst); break;
       case StoredType::IQ4_NL: dq_iq4(b + 2, h(b), dst); break;
       case StoredType::IQ4_XS: dq_iq4_xs(b, dst); break;
+      case StoredType::Q2_K: dq_q2_k(b, dst); break;
+      case StoredType::Q3_K: dq_q3_k(b, dst); break;
       default: break;
     }
   }
@@ -402,6 +485,8 @@ void quantize_row(StoredType type, const float* src, void* dst, int64_t n) {
       case StoredType::Q6_K: q_q6_k(src, b); break;
       case StoredType::IQ4_NL: q_iq4_nl(src, b); break;
       case StoredType::IQ4_XS: q_iq4_xs(src, b); break;
+      case StoredType::Q2_K: q_q2_k(src, b); break;
+      case StoredType::Q3_K: q_q3_k(src, b); break;
       default: break;
     }
   }

@@ -45,6 +45,19 @@
 //   Sub-block s (values 32s ..) has a 6-bit scale ls = (scales_l[s/2] >> 4·(s%2) & 15)
 //   | (scales_h >> 2s & 3) << 4 and reads qs[16s .. 16s+15] as IQ4_NL does;
 //   v = d·(ls − 32)·levels[nibble].
+//
+// The low-bit K formats have 16 groups of 16 values. The 2 low bits of value
+// i = 128n + 32j + l (l < 32) are bits 2j, 2j+1 of qs[32n + l]; group g = i / 16.
+// Q2_K (256, 84):  scales[16] | qs[64] | d | dmin
+//   scales[g] holds the group's 4-bit scale sc (low nibble) and min m (high nibble);
+//   v = d·sc·q − dmin·m.
+//   e.g. value 40 is n = 0, j = 1, l = 8: bits 2, 3 of qs[8]; group 2; with d = 0.5,
+//   scales[2] = 0x13, q = 2, dmin = 0.25: v = 0.5·3·2 − 0.25·1 = 2.75
+// Q3_K (256, 110):  hmask[32] | qs[64] | scales[12] | d
+//   A third bit: value i takes bit i / 32 of hmask[i % 32] as 4; the 3-bit value less 4
+//   (−4 .. 3). Group g's 6-bit scale s6: its low 4 bits are the low nibble of scales[g]
+//   (g < 8) or the high nibble of scales[g − 8], its high 2 bits are bits 2·(g / 4) and
+//   2·(g / 4) + 1 of scales[8 + g % 4]. v = d·(s6 − 32)·(q − 4).
 #pragma once
 
 #include <cstddef>
@@ -62,6 +75,8 @@ uint16_t f32_to_f16(float x);
 // The 6-bit scale and min of sub-block s (0..7) of a Q4_K / Q5_K block, from its
 // scales[12] (the packing in the header above).
 void k_scale_min(const uint8_t* scales, int s, int& sc, int& m);
+// The signed scale (−32 .. 31) of group g (0..15) of a Q3_K block, from its scales[12].
+int q3_k_scale(const uint8_t* scales, int g);
 
 // The values of n consecutive weights (n a multiple of the block size) as fp32.
 // Every value is computed exactly as the formulas above say, in fp32.

@@ -122,7 +122,8 @@ void dot_tile(QuantKernel kernel, StoredType weights, const uint8_t* w, size_t w
     return dot_tile_avx2(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride,
                          kernel == QuantKernel::Vnni);
   }
-  if (kernel == QuantKernel::Neon) return dot_tile_neon(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
+  const bool neon = weights != StoredType::Q2_K && weights != StoredType::Q3_K;  // no NEON kernel for these
+  if (neon && kernel == QuantKernel::Neon) return dot_tile_neon(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
   const uint8_t* x = static_cast<const uint8_t*>(xq);
   for (int t = 0; t < tokens; ++t) {
     for (int r = 0; r < rows; ++r) {

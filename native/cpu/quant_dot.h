@@ -17,18 +17,21 @@
 //   horizontal sum per block.
 // - K formats (256-value super-blocks): eight lanes too. Lane k of super-block b is
 //   the integer Σ s_i · w_i · q_i over the values i with (i mod 32) / 4 = k (w_i the
-//   stored value, for Q6_K before its −32, or the IQ4 level; s_i its sub-block scale:
-//   sc for Q4_K / Q5_K, the int8 group scale for Q6_K, ls − 32 for IQ4_XS), and its correction c_k is that of sub-block k (values 32k .. 32k+31):
-//   m_k · Σ q_x over it for Q4_K / Q5_K, 32 · Σ sc_g · Σ q_x over its two groups g for
-//   Q6_K, 0 for IQ4_XS. The lane's term is float(lane) · (d_x · d) − float(c_k) ·
-//   (d_x · dmin) for Q4_K / Q5_K and float(lane − c_k) · (d_x · d) for the others,
+//   stored value, for Q6_K before its −32 and for Q3_K before its −4 (high bit as 4), or
+//   the IQ4 level; s_i its sub-block or group scale: sc for Q4_K / Q5_K / Q2_K, the int8
+//   group scale for Q6_K, s6 − 32 for Q3_K, ls − 32 for IQ4_XS), and its correction c_k
+//   is that of sub-block k (values 32k .. 32k+31): m_k · Σ q_x over it for Q4_K / Q5_K,
+//   Σ m_g · Σ q_x over its two groups g for Q2_K, 32 · Σ sc_g · Σ q_x over them for Q6_K
+//   (4 · for Q3_K), 0 for IQ4_XS. The lane's term is float(lane) · (d_x · d) − float(c_k) ·
+//   (d_x · dmin) for Q4_K / Q5_K / Q2_K and float(lane − c_k) · (d_x · d) for the others,
 //   added to fp32 accumulator k in ascending block order, and the accumulators are
 //   added as above. Again the layout of a 256-bit vector of pair sums (values 32s + 4k
 //   .. 32s + 4k + 3 of each 32-value slice land in lane k).
 //
 // The scalar, AVX2, AVX-512 VNNI and NEON kernels follow that order (no fused multiply-add in
 // any), so they give bit-identical results, and a row's result does not depend on the
-// thread split or on the other tokens of the chunk.
+// thread split or on the other tokens of the chunk. Q2_K and Q3_K have no NEON kernel:
+// that choice runs the scalar one for them.
 #pragma once
 
 #include <cstdint>

@@ -84,10 +84,10 @@ float dot_32(StoredType type, const uint8_t* w, const Q8Block* x, int64_t blocks
 
 
 // Lane k of a super-block sums the scaled products of the values i with (i mod 32) / 4
-// = k, less the correction of sub-block k (values 32k .. 32k + 31): its min (Q4_K, Q5_K)
-// or the −32 offset of its values (Q6_K). Written as loops the compiler vectorizes: the
-// scaled products of each slice of 32 values are summed position by position (exact
-// integers), then each 4 positions make a lane.
+// = k, less the correction of sub-block k (values 32k .. 32k + 31): its mins (Q4_K, Q5_K,
+// Q2_K) or the offset of its values (−32 for Q6_K, −4 for Q3_K). Written as loops the
+// compiler vectorizes: the scaled products of each slice of 32 values are summed position
+// by position (exact integers), then each 4 positions make a lane.
 template <StoredType type>
 float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
   const int bytes = int(block_bytes(type));
@@ -112,7 +112,21 @@ float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
         for (int l = 0; l < 32; ++l) position[l] += (ls - 32) * int16_t(level[l] * xs[l]);
         continue;
       }
-      if constexpr (type == StoredType::Q6_K) {
+      if constexpr (type == StoredType::Q2_K || type == StoredType::Q3_K) {
+        constexpr bool three = type == StoredType::Q3_K;  // quant_blocks.h: slice s is n = s / 4, j = s % 4
+        const uint8_t* qs = w + (three ? 32 : 16) + 32 * (s / 4);
+        const int group[2] = {three ? q3_k_scale(w + 96, 2 * s) : w[2 * s] & 15,
+                              three ? q3_k_scale(w + 96, 2 * s + 1) : w[2 * s + 1] & 15};
+        for (int l = 0; l < 32; ++l) {
+          q[l] = uint8_t(((qs[l] >> (2 * (s % 4))) & 3) | (three ? ((w[l] >> s) & 1) << 2 : 0));
+          scale[l] = group[l / 16];
+        }
+        if constexpr (three) {
+          correction[s] = 4 * (group[0] * xb.sums[2 * s] + group[1] * xb.sums[2 * s + 1]);
+        } else {
+          correction[s] = (w[2 * s] >> 4) * xb.sums[2 * s] + (w[2 * s + 1] >> 4) * xb.sums[2 * s + 1];
+        }
+      } else if constexpr (type == StoredType::Q6_K) {
         const int half = s / 4, k = s % 4;  // quant_blocks.h: quarter k of half `half`
         const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
         for (int l = 0; l < 32; ++l) {
@@ -139,6 +153,10 @@ float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
       const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
       for (int k = 0; k < 8; ++k) correction[k] = 32 * (sc[2 * k] * xb.sums[2 * k] + sc[2 * k + 1] * xb.sums[2 * k + 1]);
       d = h(w + 208);
+    } else if constexpr (type == StoredType::Q2_K) {
+      d = h(w + 80), dmin = h(w + 82);
+    } else if constexpr (type == StoredType::Q3_K) {
+      d = h(w + 108);
     } else {
       d = h(w);
       if (type != StoredType::IQ4_XS) dmin = h(w + 2);
@@ -146,7 +164,7 @@ float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
     const float scale = xb.d * d, min_scale = xb.d * dmin;
     for (int k = 0; k < 8; ++k) {
       float term;
-      if constexpr (type == StoredType::Q4_K || type == StoredType::Q5_K) {
+      if constexpr (type == StoredType::Q4_K || type == StoredType::Q5_K || type == StoredType::Q2_K) {
         term = float(lane[k]) * scale - float(correction[k]) * min_scale;
       } else {
         term = float(lane[k] - correction[k]) * scale;
@@ -162,6 +180,8 @@ float dot_k(StoredType type, const uint8_t* w, const Q8KBlock* x, int64_t blocks
     case StoredType::Q4_K: return dot_k<StoredType::Q4_K>(w, x, blocks);
     case StoredType::Q5_K: return dot_k<StoredType::Q5_K>(w, x, blocks);
     case StoredType::Q6_K: return dot_k<StoredType::Q6_K>(w, x, blocks);
+    case StoredType::Q2_K: return dot_k<StoredType::Q2_K>(w, x, blocks);
+    case StoredType::Q3_K: return dot_k<StoredType::Q3_K>(w, x, blocks);
     default: return dot_k<StoredType::IQ4_XS>(w, x, blocks);
   }
 }

@@ -40,7 +40,7 @@ namespace {
 
 // The storage of a matrix on the GPU: a block type with a plane form stays quantized
 // (engine/weight_planes.h) when its rows are whole 128-value units; every other matrix
-// becomes f16 (f32 and bf16 rounded, IQ4_NL and IQ4_XS and narrow rows dequantized).
+// becomes f16 (f32 and bf16 rounded; IQ4_NL, IQ4_XS, Q2_K, Q3_K and narrow rows dequantized).
 StoredType device_type(const Matrix& m) {
   return plane_form_fits(m.type, m.cols) ? m.type : StoredType::F16;
 }

@@ -58,7 +58,7 @@ constexpr struct {
     {0, StoredType::F32},   {1, StoredType::F16},   {30, StoredType::BF16}, {8, StoredType::Q8_0},
     {2, StoredType::Q4_0},  {3, StoredType::Q4_1},  {6, StoredType::Q5_0},  {7, StoredType::Q5_1},
     {12, StoredType::Q4_K}, {13, StoredType::Q5_K}, {14, StoredType::Q6_K}, {20, StoredType::IQ4_NL},
-    {23, StoredType::IQ4_XS},
+    {23, StoredType::IQ4_XS}, {10, StoredType::Q2_K}, {11, StoredType::Q3_K},
 };
 
 constexpr uint64_t kMaxStringBytes = 1u << 20;  // a key, a tensor name or one token

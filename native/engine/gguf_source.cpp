@@ -30,7 +30,7 @@ const TensorView* GgufSource::find(const std::string& name) const {
   if (!t) return nullptr;
   file_->fail("tensor " + name + " has type " + t->type_name() +
               ", which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
-              "Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)");
+              "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)");
 }
 
 }  // namespace tramontane

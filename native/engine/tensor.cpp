@@ -17,6 +17,8 @@ const char* stored_type_name(StoredType t) {
     case StoredType::Q6_K: return "Q6_K";
     case StoredType::IQ4_NL: return "IQ4_NL";
     case StoredType::IQ4_XS: return "IQ4_XS";
+    case StoredType::Q2_K: return "Q2_K";
+    case StoredType::Q3_K: return "Q3_K";
   }
   return "?";
 }
@@ -35,7 +37,9 @@ int64_t block_size(StoredType t) {
     case StoredType::Q4_K:
     case StoredType::Q5_K:
     case StoredType::Q6_K:
-    case StoredType::IQ4_XS: return 256;
+    case StoredType::IQ4_XS:
+    case StoredType::Q2_K:
+    case StoredType::Q3_K: return 256;
   }
   return 1;
 }
@@ -55,6 +59,8 @@ size_t block_bytes(StoredType t) {
     case StoredType::Q6_K: return 210;   // 128 low + 64 high + 16 scales + f16 d
     case StoredType::IQ4_NL: return 18;  // f16 scale + 32 nibbles (non-linear table)
     case StoredType::IQ4_XS: return 136; // f16 d + scales + 128 nibbles
+    case StoredType::Q2_K: return 84;    // 16 scale/min bytes + 64 of 2-bit values + f16 d, dmin
+    case StoredType::Q3_K: return 110;   // 32 high-bit bytes + 64 of 2-bit values + 12 scales + f16 d
   }
   return 0;
 }

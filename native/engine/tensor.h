@@ -20,7 +20,7 @@ namespace tramontane {
 // share, and GGUF's block-quantized ones (layouts in cpu/quant_blocks.h). A new block
 // format adds an entry here and a line in each function in tensor.cpp; the loaders
 // refuse what a backend cannot read.
-enum class StoredType { F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS };
+enum class StoredType { F32, BF16, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, Q2_K, Q3_K };
 
 const char* stored_type_name(StoredType t);
 // Values per block (1 for the plain types) and bytes per block.

@@ -22,7 +22,8 @@
 // The K formats' per-group s and m are rounded to f16 once here (a relative 2⁻¹² on
 // average, finer than the f16 rounding every weight gets on the GPU): the kernels then
 // need no 6-bit scale unpacking per group. IQ4_NL and IQ4_XS (a table of levels, not a
-// linear code) have no plane form: the GPU holds them as f16.
+// linear code) and Q2_K and Q3_K (rarely used, groups of 16 with 4- or 6-bit scales)
+// have no plane form: the GPU holds them as f16.
 //
 // Order of the codes, per run of 8 values v0..v7 of a row (so that one shift and mask
 // yields the f16 pair (v2i, v2i+1) for i = 0..3):

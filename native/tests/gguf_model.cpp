@@ -77,6 +77,8 @@ double band(const std::string& file) {
   if (file.find("Q4_0") != std::string::npos) return 7.4e-2;
   if (file.find("Q5_0") != std::string::npos) return 8.2e-2;
   if (file.find("Q4_K_M") != std::string::npos) return 9.9e-2;
+  if (file.find("Q2_K") != std::string::npos) return 1.13e-1;
+  if (file.find("Q3_K_M") != std::string::npos) return 1.17e-1;
   return 1.0e-1;  // Q5_K_M
 }
 
@@ -179,7 +181,8 @@ TEST(fast_path_same_bits_for_any_kernel_threads_and_chunking) {
                                 : cpu::neon_available() ? cpu::QuantKernel::Neon
                                                         : cpu::QuantKernel::Scalar;
   if (fast == cpu::QuantKernel::Scalar) return;
-  for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf", "tiny-llama-Q8_0.gguf"}) {
+  for (const char* file : {"tiny-llama-Q4_K_M.gguf", "tiny-llama-Q5_0.gguf", "tiny-llama-Q8_0.gguf", "tiny-llama-Q2_K.gguf",
+                           "tiny-llama-Q3_K_M.gguf"}) {
     std::vector<float> scalar, simd, simd_one_thread, simd_one_by_one;
     {
       KernelScope scope(cpu::QuantKernel::Scalar);

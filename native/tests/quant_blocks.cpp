@@ -24,7 +24,8 @@ using namespace tramontane::cpu;
 namespace {
 
 const StoredType kQuantized[] = {StoredType::Q8_0, StoredType::Q4_0, StoredType::Q4_1, StoredType::Q5_0,  StoredType::Q5_1,
-                            StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K, StoredType::IQ4_NL, StoredType::IQ4_XS};
+                            StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K, StoredType::IQ4_NL, StoredType::IQ4_XS,
+                            StoredType::Q2_K, StoredType::Q3_K};
 
 // The SIMD kernels this CPU runs.
 std::vector<QuantKernel> simd_kernels() {
@@ -184,6 +185,40 @@ TEST(worked_examples_decode) {
     b[8 + 48] = 0x0F;
     CHECK(dequantized(StoredType::IQ4_XS, b)[96] == 0.25f * 5 * 113);
   }
+  {  // Q2_K: value 40 = n 0, j 1, l 8: bits 2-3 of qs[8]; group 2, scales[2] = 0x13 (sc 3,
+     // m 1); d = 0.5, dmin = 0.25, q = 2 → 0.5·3·2 − 0.25·1 = 2.75
+    std::vector<uint8_t> b(84, 0);
+    put_half(b.data() + 80, 0.5f);
+    put_half(b.data() + 82, 0.25f);
+    b[2] = 0x13;
+    b[16 + 8] = 0x08;
+    const std::vector<float> v = dequantized(StoredType::Q2_K, b);
+    CHECK(v[40] == 2.75f && v[8] == 0.f);  // group 0: sc 0, m 0
+    CHECK(v[41] == -0.25f);  // q = 0: only the min
+    // Value 200 = n 1, j 2, l 8: bits 4-5 of qs[40]; group 12, scales[12] = 0x02 → 0.5·2·3
+    b[12] = 0x02;
+    b[16 + 40] = 0x30;
+    CHECK(dequantized(StoredType::Q2_K, b)[200] == 3.f);
+  }
+  {  // Q3_K: value 165 = n 1, j 1, l 5: bits 2-3 of qs[32 + 5], high bit 5 of hmask[5];
+     // group 10: low 4 bits from the high nibble of scales[2], high 2 bits are bits 4-5 of
+     // scales[8 + 2] → s6 = 7 | 2 << 4 = 39; d = 0.5, q = 1 | 4 → 0.5·(39 − 32)·(5 − 4)
+    std::vector<uint8_t> b(110, 0);
+    put_half(b.data() + 108, 0.5f);
+    b[96 + 2] = 0x70;
+    b[96 + 10] = 0x20;
+    b[32 + 32 + 5] = 0x04;
+    b[5] = 0x20;
+    std::vector<float> v = dequantized(StoredType::Q3_K, b);
+    CHECK(v[165] == 3.5f);
+    CHECK(v[164] == 0.5f * 7 * -4);  // high bit clear, low bits 0: −4
+    // Group 1 (g < 8): low 4 bits of scales[1], high bits 0-1 of scales[9] → 0x3 | 3 << 4 = 51
+    b[96 + 1] = 0x03;
+    b[96 + 9] = 0x03;
+    b[16] |= 0x01;  // value 16 (group 1): high bit 0 of hmask[16], low bits 0 → 4 − 4
+    v = dequantized(StoredType::Q3_K, b);
+    CHECK(v[16] == 0.f && v[17] == 0.5f * 19 * -4);
+  }
 }
 
 TEST(quantizer_round_trips_within_format_precision) {
@@ -192,7 +227,7 @@ TEST(quantizer_round_trips_within_format_precision) {
   const struct { StoredType t; double limit; } cases[] = {
       {StoredType::Q8_0, 0.01}, {StoredType::Q4_0, 0.14}, {StoredType::Q4_1, 0.12}, {StoredType::Q5_0, 0.07},
       {StoredType::Q5_1, 0.06}, {StoredType::Q4_K, 0.12}, {StoredType::Q5_K, 0.06}, {StoredType::Q6_K, 0.035},
-      {StoredType::IQ4_NL, 0.12}, {StoredType::IQ4_XS, 0.12},
+      {StoredType::IQ4_NL, 0.12}, {StoredType::IQ4_XS, 0.12}, {StoredType::Q2_K, 0.4}, {StoredType::Q3_K, 0.2},
       {StoredType::F16, 1e-3},  {StoredType::BF16, 5e-3}, {StoredType::F32, 0},
   };
   for (const auto& c : cases) {
@@ -260,9 +295,10 @@ TEST(fast_dots_on_extreme_blocks_agree) {
       for (uint8_t& b : q) b = uint8_t(fill >= 0 ? fill : int(rng()));
       // Keep the f16 scales finite so the sums are comparable.
       for (size_t b = 0; b < q.size(); b += block_bytes(t)) {
-        const int scale_at = t == StoredType::Q6_K ? 208 : 0;
+        const int scale_at = t == StoredType::Q6_K ? 208 : t == StoredType::Q2_K ? 80 : t == StoredType::Q3_K ? 108 : 0;
         put_half(&q[b + size_t(scale_at)], 0.01f);
         if (t == StoredType::Q4_1 || t == StoredType::Q5_1 || t == StoredType::Q4_K || t == StoredType::Q5_K) put_half(&q[b + 2], 0.02f);
+        if (t == StoredType::Q2_K) put_half(&q[b + 82], 0.02f);
       }
       std::vector<float> x = random_row(rng, n, 1.f);
       std::vector<uint8_t> xq(q8_bytes(t, n));
@@ -338,11 +374,12 @@ TEST(scalar_dot_follows_the_documented_order) {
 
 TEST(scalar_k_dot_follows_the_documented_order) {
   // quant_dot.h's eight lanes for the K formats, written out from quant_blocks.h's
-  // layouts for Q4_K (a min per sub-block) and Q6_K (the −32 offset): the scalar kernel
+  // layouts for Q4_K and Q2_K (mins) and Q6_K and Q3_K (an offset): the scalar kernel
   // gives these bits.
   std::mt19937 rng(6);
   const int64_t n = 2560;  // 10 super-blocks
-  for (StoredType t : {StoredType::Q4_K, StoredType::Q6_K}) {
+  for (StoredType t : {StoredType::Q4_K, StoredType::Q6_K, StoredType::Q2_K, StoredType::Q3_K}) {
+    const bool with_min = t == StoredType::Q4_K || t == StoredType::Q2_K;
     std::vector<uint8_t> q(row_bytes(t, n));
     const std::vector<float> w = random_row(rng, n, 0.05f), x = random_row(rng, n, 1.f);
     quantize_row(t, w.data(), q.data(), n);
@@ -362,6 +399,18 @@ TEST(scalar_k_dot_follows_the_documented_order) {
           const uint8_t byte = wb[16 + 32 * (s / 2) + i % 32];
           lane[k] += sc * (s % 2 ? byte >> 4 : byte & 15) * xv[i];
           correction[s] += m * xv[i];
+        } else if (t == StoredType::Q2_K || t == StoredType::Q3_K) {
+          const int g = i / 16, shift = 2 * ((i % 128) / 32), at = 32 * (i / 128) + i % 32;
+          if (t == StoredType::Q2_K) {
+            lane[k] += (wb[g] & 15) * ((wb[16 + at] >> shift) & 3) * xv[i];
+            correction[s] += (wb[g] >> 4) * xv[i];
+          } else {
+            const int value = ((wb[32 + at] >> shift) & 3) | ((wb[i % 32] >> (i / 32)) & 1) << 2;
+            const int low = g < 8 ? wb[96 + g] & 15 : wb[96 + g - 8] >> 4;
+            const int scale = (low | ((wb[104 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+            lane[k] += scale * value * xv[i];
+            correction[s] += 4 * scale * xv[i];
+          }
         } else {
           const int half = i / 128, quarter = (i % 128) / 32, l = i % 32;
           const uint8_t low = wb[64 * half + 32 * (quarter % 2) + l];
@@ -371,10 +420,12 @@ TEST(scalar_k_dot_follows_the_documented_order) {
           correction[s] += 32 * scale * xv[i];
         }
       }
-      const float d = f16_to_f32(uint16_t(wb[t == StoredType::Q4_K ? 0 : 208] | wb[t == StoredType::Q4_K ? 1 : 209] << 8));
-      const float dmin = t == StoredType::Q4_K ? f16_to_f32(uint16_t(wb[2] | wb[3] << 8)) : 0.f;
+      const int d_at = t == StoredType::Q4_K ? 0 : t == StoredType::Q6_K ? 208 : t == StoredType::Q2_K ? 80 : 108;
+      const int dmin_at = t == StoredType::Q4_K ? 2 : 82;
+      const float d = f16_to_f32(uint16_t(wb[d_at] | wb[d_at + 1] << 8));
+      const float dmin = with_min ? f16_to_f32(uint16_t(wb[dmin_at] | wb[dmin_at + 1] << 8)) : 0.f;
       for (int k = 0; k < 8; ++k) {
-        const float term = t == StoredType::Q4_K
+        const float term = with_min
                                ? float(lane[k]) * (xb[b].d * d) - float(correction[k]) * (xb[b].d * dmin)
                                : float(lane[k] - correction[k]) * (xb[b].d * d);
         acc[k] = acc[k] + term;

@@ -121,6 +121,8 @@ TEST(plane_bytes_per_value_stay_close_to_the_file) {
 
 TEST(types_without_a_plane_form_are_refused_by_name) {
   CHECK(!has_plane_format(StoredType::IQ4_XS));
+  CHECK(!has_plane_format(StoredType::Q2_K) && !has_plane_format(StoredType::Q3_K));
+  CHECK(!plane_form_fits(StoredType::Q3_K, 4096));  // so the GPU dequantizes it to f16
   CHECK(!has_plane_format(StoredType::F16));
   EXPECT_ERROR(plane_format(StoredType::IQ4_NL), "IQ4_NL");
 }

@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     std::vector<StoredType> types;
     for (int i = 2; i < argc; ++i) {
       const size_t before = types.size();
-      for (int t = int(StoredType::Q8_0); t <= int(StoredType::IQ4_XS); ++t) {
+      for (int t = int(StoredType::Q8_0); t <= int(StoredType::Q3_K); ++t) {
         if (std::string(argv[i]) == stored_type_name(StoredType(t))) types.push_back(StoredType(t));
       }
       if (types.size() == before) {
