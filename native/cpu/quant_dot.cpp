@@ -124,12 +124,7 @@ void dot_tile(QuantKernel kernel, StoredType weights, const uint8_t* w, size_t w
   }
   const bool neon = weights != StoredType::Q2_K && weights != StoredType::Q3_K;  // no NEON kernel for these
   if (neon && kernel == QuantKernel::Neon) return dot_tile_neon(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
-  const uint8_t* x = static_cast<const uint8_t*>(xq);
-  for (int t = 0; t < tokens; ++t) {
-    for (int r = 0; r < rows; ++r) {
-      out[size_t(t) * out_stride + size_t(r)] = dot_scalar(weights, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
-    }
-  }
+  dot_tile_scalar(weights, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
 }
 
 float quant_dot(QuantKernel kernel, StoredType weights, const void* w_row, const void* xq, int64_t cols) {

@@ -92,6 +92,9 @@ void dot_tile(QuantKernel kernel, StoredType weights, const uint8_t* w, size_t w
 // The kernels (quant_dot_scalar.cpp, quant_dot_avx2.cpp, quant_dot_neon.cpp), called by
 // the two above; blocks = cols / block values. `vnni`: the VNNI kernel.
 float dot_scalar(StoredType weights, const uint8_t* w, const void* xq, int64_t blocks);
+// The tile as one dot_scalar per row and token.
+void dot_tile_scalar(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq,
+                     size_t x_stride, int tokens, int64_t blocks, float* out, size_t out_stride);
 void dot_tile_avx2(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride, bool vnni);
 void dot_tile_neon(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,

@@ -214,12 +214,7 @@ void quantize_activations_avx2(StoredType weights, const float* x, int64_t cols,
 
 void dot_tile_avx2(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride, bool) {
-  const uint8_t* x = static_cast<const uint8_t*>(xq);
-  for (int t = 0; t < tokens; ++t) {
-    for (int r = 0; r < rows; ++r) {
-      out[size_t(t) * out_stride + size_t(r)] = dot_scalar(type, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
-    }
-  }
+  dot_tile_scalar(type, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
 }
 }  // namespace tramontane::cpu
 

@@ -247,12 +247,7 @@ namespace tramontane::cpu {
 // Not an ARM64 build: quant_kernel_available(Neon) is false and nothing calls this.
 void dot_tile_neon(StoredType type, const uint8_t* w, size_t w_stride, int rows, const void* xq, size_t x_stride,
                    int tokens, int64_t blocks, float* out, size_t out_stride) {
-  const uint8_t* x = static_cast<const uint8_t*>(xq);
-  for (int t = 0; t < tokens; ++t) {
-    for (int r = 0; r < rows; ++r) {
-      out[size_t(t) * out_stride + size_t(r)] = dot_scalar(type, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
-    }
-  }
+  dot_tile_scalar(type, w, w_stride, rows, xq, x_stride, tokens, blocks, out, out_stride);
 }
 }  // namespace tramontane::cpu
 

@@ -193,4 +193,15 @@ float dot_scalar(StoredType type, const uint8_t* w, const void* xq, int64_t bloc
   return dot_32(type, w, static_cast<const Q8Block*>(xq), blocks);
 }
 
+void dot_tile_scalar(StoredType weights, const uint8_t* w, size_t w_stride, int rows, const void* xq,
+                     size_t x_stride, int tokens, int64_t blocks, float* out, size_t out_stride) {
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      out[size_t(t) * out_stride + size_t(r)] =
+          dot_scalar(weights, w + size_t(r) * w_stride, x + size_t(t) * x_stride, blocks);
+    }
+  }
+}
+
 }  // namespace tramontane::cpu
