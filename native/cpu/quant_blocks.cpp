@@ -291,16 +291,24 @@ void q_k45(const float* x, uint8_t* b, bool five) {
   }
 }
 
-// Q6_K: per group of 16, the value of largest magnitude maps to −32; the 16 group
-// scales to int8 under d.
-void q_q6_k(const float* x, uint8_t* b) {
-  float scale[16], max_abs = 0;
+// The scales of a 256-value block's 16 groups of 16 under which each group's value of
+// largest magnitude maps to −q_max (Q6_K, Q3_K); returns the largest |scale|.
+float signed_group_scales(const float* x, float q_max, float scale[16]) {
+  float max_abs = 0;
   for (int g = 0; g < 16; ++g) {
     float big = 0;
     for (int l = 0; l < 16; ++l) if (std::fabs(x[16 * g + l]) > std::fabs(big)) big = x[16 * g + l];
-    scale[g] = big / -32.f;
+    scale[g] = big / -q_max;
     max_abs = std::max(max_abs, std::fabs(scale[g]));
   }
+  return max_abs;
+}
+
+// Q6_K: per group of 16, the value of largest magnitude maps to −32; the 16 group
+// scales to int8 under d.
+void q_q6_k(const float* x, uint8_t* b) {
+  float scale[16];
+  const float max_abs = signed_group_scales(x, 32.f, scale);
   put_h(b + 208, max_abs / 127.f);
   const float d = h(b + 208);
   int8_t* sc = reinterpret_cast<int8_t*>(b + 192);
@@ -400,13 +408,8 @@ void q_q2_k(const float* x, uint8_t* b) {
 // Q3_K: per group of 16, the value of largest magnitude maps to −4; the 16 group scales
 // to 6 bits (−32 .. 31) under d.
 void q_q3_k(const float* x, uint8_t* b) {
-  float scale[16], max_abs = 0;
-  for (int g = 0; g < 16; ++g) {
-    float big = 0;
-    for (int l = 0; l < 16; ++l) if (std::fabs(x[16 * g + l]) > std::fabs(big)) big = x[16 * g + l];
-    scale[g] = big / -4.f;
-    max_abs = std::max(max_abs, std::fabs(scale[g]));
-  }
+  float scale[16];
+  const float max_abs = signed_group_scales(x, 4.f, scale);
   put_h(b + 108, max_abs / 31.f);
   const float d = h(b + 108);
   std::memset(b, 0, 108);
