@@ -50,11 +50,6 @@ int q3_k_scale(const uint8_t* scales, int g) {
 
 namespace {
 
-float h(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return f16_to_f32(v);
-}
 void put_h(uint8_t* p, float x) {
   const uint16_t v = f32_to_f16(x);
   std::memcpy(p, &v, 2);
@@ -77,14 +72,14 @@ void pack_scale_min(uint8_t* scales, const int* sc, const int* m) {
 // --- dequantization, one block ---
 
 void dq_q8_0(const uint8_t* b, float* y) {
-  const float d = h(b);
+  const float d = f16_at(b);
   for (int i = 0; i < 32; ++i) y[i] = d * float(int8_t(b[2 + i]));
 }
 
 // Q4_0 / Q4_1: 4-bit values q, then d·(q − 8) or d·q + m.
 void dq_q4(const uint8_t* b, float* y, bool with_min) {
-  const float d = h(b);
-  const float m = with_min ? h(b + 2) : 0.f;
+  const float d = f16_at(b);
+  const float m = with_min ? f16_at(b + 2) : 0.f;
   const uint8_t* qs = b + (with_min ? 4 : 2);
   for (int j = 0; j < 16; ++j) {
     const int lo = qs[j] & 15, hi = qs[j] >> 4;
@@ -99,8 +94,8 @@ void dq_q4(const uint8_t* b, float* y, bool with_min) {
 }
 
 void dq_q5(const uint8_t* b, float* y, bool with_min) {
-  const float d = h(b);
-  const float m = with_min ? h(b + 2) : 0.f;
+  const float d = f16_at(b);
+  const float m = with_min ? f16_at(b + 2) : 0.f;
   const uint8_t* p = b + (with_min ? 4 : 2);
   uint32_t qh;
   std::memcpy(&qh, p, 4);
@@ -120,7 +115,7 @@ void dq_q5(const uint8_t* b, float* y, bool with_min) {
 
 // Q4_K and Q5_K (qh null for Q4_K).
 void dq_k45(const uint8_t* b, float* y, bool five) {
-  const float d = h(b), dmin = h(b + 2);
+  const float d = f16_at(b), dmin = f16_at(b + 2);
   const uint8_t* scales = b + 4;
   const uint8_t* qh = five ? b + 16 : nullptr;
   const uint8_t* qs = b + (five ? 48 : 16);
@@ -143,7 +138,7 @@ void dq_q6_k(const uint8_t* b, float* y) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
-  const float d = h(b + 208);
+  const float d = f16_at(b + 208);
   for (int half = 0; half < 2; ++half) {
     const uint8_t* l4 = ql + 64 * half;
     const uint8_t* h2 = qh + 32 * half;
@@ -178,7 +173,7 @@ int iq4_xs_scale(const uint8_t* b, int s) {
 }
 
 void dq_iq4_xs(const uint8_t* b, float* y) {
-  const float d = h(b);
+  const float d = f16_at(b);
   for (int s = 0; s < 8; ++s) dq_iq4(b + 8 + 16 * s, d * float(iq4_xs_scale(b, s) - 32), y + 32 * s);
 }
 
@@ -187,7 +182,7 @@ void dq_iq4_xs(const uint8_t* b, float* y) {
 int low2(const uint8_t* qs, int i) { return (qs[32 * (i / 128) + i % 32] >> (2 * (i % 128 / 32))) & 3; }
 
 void dq_q2_k(const uint8_t* b, float* y) {
-  const float d = h(b + 80), dmin = h(b + 82);
+  const float d = f16_at(b + 80), dmin = f16_at(b + 82);
   for (int i = 0; i < 256; ++i) {
     const int sc = b[i / 16] & 15, m = b[i / 16] >> 4;
     y[i] = d * float(sc) * float(low2(b + 16, i)) - dmin * float(m);
@@ -195,7 +190,7 @@ void dq_q2_k(const uint8_t* b, float* y) {
 }
 
 void dq_q3_k(const uint8_t* b, float* y) {
-  const float d = h(b + 108);
+  const float d = f16_at(b + 108);
   for (int i = 0; i < 256; ++i) {
     const int high = (b[i % 32] >> (i / 32)) & 1;
     y[i] = d * float(q3_k_scale(b + 96, i / 16)) * float((low2(b + 32, i) | high << 2) - 4);
@@ -211,7 +206,7 @@ void q_q8_0(const float* x, uint8_t* b) {
   float amax = 0;
   for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
   put_h(b, amax / 127.f);
-  const float d = h(b);
+  const float d = f16_at(b);
   for (int i = 0; i < 32; ++i) b[2 + i] = uint8_t(int8_t(d > 0 ? clamp(nearest(x[i] / d), -127, 127) : 0));
 }
 
@@ -221,7 +216,7 @@ void q_symmetric(const float* x, uint8_t* b, int bits) {
   for (int i = 0; i < 32; ++i) if (std::fabs(x[i]) > std::fabs(big)) big = x[i];
   const int offset = 1 << (bits - 1);
   put_h(b, big / float(-offset));
-  const float d = h(b);
+  const float d = f16_at(b);
   int q[32];
   for (int i = 0; i < 32; ++i) q[i] = d != 0 ? clamp(nearest(x[i] / d) + offset, 0, 2 * offset - 1) : offset;
   uint8_t* qs = b + (bits == 5 ? 6 : 2);
@@ -241,7 +236,7 @@ void q_affine(const float* x, uint8_t* b, int bits) {
   const int top = (1 << bits) - 1;
   put_h(b, (hi - lo) / float(top));
   put_h(b + 2, lo);
-  const float d = h(b), m = h(b + 2);
+  const float d = f16_at(b), m = f16_at(b + 2);
   int q[32];
   for (int i = 0; i < 32; ++i) q[i] = d > 0 ? clamp(nearest((x[i] - m) / d), 0, top) : 0;
   uint8_t* qs = b + (bits == 5 ? 8 : 4);
@@ -269,7 +264,7 @@ void q_k45(const float* x, uint8_t* b, bool five) {
   }
   put_h(b, max_scale / 63.f);
   put_h(b + 2, max_min / 63.f);
-  const float d = h(b), dmin = h(b + 2);
+  const float d = f16_at(b), dmin = f16_at(b + 2);
   int sc[8], m[8];
   for (int s = 0; s < 8; ++s) {
     sc[s] = d > 0 ? clamp(nearest(scale[s] / d), 0, 63) : 0;
@@ -310,7 +305,7 @@ void q_q6_k(const float* x, uint8_t* b) {
   float scale[16];
   const float max_abs = signed_group_scales(x, 32.f, scale);
   put_h(b + 208, max_abs / 127.f);
-  const float d = h(b + 208);
+  const float d = f16_at(b + 208);
   int8_t* sc = reinterpret_cast<int8_t*>(b + 192);
   int q[256];
   for (int g = 0; g < 16; ++g) {
@@ -351,7 +346,7 @@ void q_iq4_nl(const float* x, uint8_t* b) {
   float big = 0;
   for (int i = 0; i < 32; ++i) if (std::fabs(x[i]) > std::fabs(big)) big = x[i];
   put_h(b, big / -127.f);
-  pack_iq4(x, h(b), b + 2);
+  pack_iq4(x, f16_at(b), b + 2);
 }
 
 // IQ4_XS: per sub-block as IQ4_NL; the 8 sub-block scales to 6 bits (−32 .. 31) under d.
@@ -364,7 +359,7 @@ void q_iq4_xs(const float* x, uint8_t* b) {
     max_abs = std::max(max_abs, std::fabs(scale[s]));
   }
   put_h(b, max_abs / 31.f);
-  const float d = h(b);
+  const float d = f16_at(b);
   uint16_t high = 0;
   std::memset(b + 4, 0, 4);
   for (int s = 0; s < 8; ++s) {
@@ -390,7 +385,7 @@ void q_q2_k(const float* x, uint8_t* b) {
   }
   put_h(b + 80, max_scale / 15.f);
   put_h(b + 82, max_min / 15.f);
-  const float d = h(b + 80), dmin = h(b + 82);
+  const float d = f16_at(b + 80), dmin = f16_at(b + 82);
   std::memset(b + 16, 0, 64);
   for (int g = 0; g < 16; ++g) {
     const int sc = d > 0 ? clamp(nearest(scale[g] / d), 0, 15) : 0;
@@ -411,7 +406,7 @@ void q_q3_k(const float* x, uint8_t* b) {
   float scale[16];
   const float max_abs = signed_group_scales(x, 4.f, scale);
   put_h(b + 108, max_abs / 31.f);
-  const float d = h(b + 108);
+  const float d = f16_at(b + 108);
   std::memset(b, 0, 108);
   for (int g = 0; g < 16; ++g) {
     const int sc = (d > 0 ? clamp(nearest(scale[g] / d), -32, 31) : 0) + 32;  // stored biased
@@ -447,7 +442,7 @@ void dequantize_row(StoredType type, const void* src, float* dst, int64_t n) {
       case StoredType::Q4_K: dq_k45(b, dst, false); break;
       case StoredType::Q5_K: dq_k45(b, dst, true); break;
       case StoredType::Q6_K: dq_q6_k(b, dst); break;
-      case StoredType::IQ4_NL: dq_iq4(b + 2, h(b), dst); break;
+      case StoredType::IQ4_NL: dq_iq4(b + 2, f16_at(b), dst); break;
       case StoredType::IQ4_XS: dq_iq4_xs(b, dst); break;
       case StoredType::Q2_K: dq_q2_k(b, dst); break;
       case StoredType::Q3_K: dq_q3_k(b, dst); break;

@@ -62,10 +62,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
+#include "convert.h"
 #include "tensor.h"
 
 namespace tramontane::cpu {
+
+// The f16 stored at p (a block's scale or minimum, little-endian), as fp32: exact.
+inline float f16_at(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return f16_to_f32(v);
+}
 
 extern const int8_t kIq4Levels[16];
 

@@ -19,12 +19,6 @@ namespace tramontane::cpu {
 
 namespace {
 
-float h(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return f16_to_f32(v);
-}
-
 // Σ w · x over each 4 consecutive of 16 values: [0..3], [4..7], [8..11], [12..15].
 inline int32x4_t dot4(int8x16_t w, int8x16_t x) {
   const int16x8_t low = vmull_s8(vget_low_s8(w), vget_low_s8(x));
@@ -84,7 +78,7 @@ void row_32(const uint8_t* w, const uint8_t* x, size_t x_stride, int64_t blocks,
   for (int64_t b = 0; b < blocks; ++b, w += bytes) {
     int8x16_t qa, qb;
     levels_32<F>(w, qa, qb);
-    const float d = h(w), m = with_min ? h(w + 2) : 0.f;
+    const float d = f16_at(w), m = with_min ? f16_at(w + 2) : 0.f;
     for (int t = 0; t < T; ++t) {
       const Q8Block& xb = reinterpret_cast<const Q8Block*>(x + size_t(t) * x_stride)[b];
       const int32x4_t l0 = dot4(qa, vld1q_s8(xb.q)), l1 = dot4(qb, vld1q_s8(xb.q + 16));
@@ -127,7 +121,7 @@ inline void unpack_k(const uint8_t* w, KBlock& k) {
         k.scale[s][half] = vdupq_n_s32(sc);
       }
     }
-    k.d = h(w), k.dmin = h(w + 2);
+    k.d = f16_at(w), k.dmin = f16_at(w + 2);
   } else if constexpr (F == StoredType::Q6_K) {
     const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
     for (int g = 0; g < 16; ++g) k.sc_or_min[g] = sc[g];
@@ -142,7 +136,7 @@ inline void unpack_k(const uint8_t* w, KBlock& k) {
         k.scale[s][half] = vdupq_n_s32(sc[2 * s + half]);
       }
     }
-    k.d = h(w + 208), k.dmin = 0.f;
+    k.d = f16_at(w + 208), k.dmin = 0.f;
   } else {  // IQ4_XS
     uint16_t high;
     std::memcpy(&high, w + 2, 2);
@@ -154,7 +148,7 @@ inline void unpack_k(const uint8_t* w, KBlock& k) {
       k.q[s][1] = vqtbl1q_s8(table, vshrq_n_u8(v, 4));
       k.scale[s][0] = k.scale[s][1] = vdupq_n_s32(ls - 32);
     }
-    k.d = h(w), k.dmin = 0.f;
+    k.d = f16_at(w), k.dmin = 0.f;
   }
 }
 

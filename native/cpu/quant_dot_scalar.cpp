@@ -11,12 +11,6 @@ namespace tramontane::cpu {
 
 namespace {
 
-float h(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return f16_to_f32(v);
-}
-
 // The 32 signed weight levels of a block of a 32-value format, in value order, and its
 // min (0 for the formats without one).
 template <StoredType type>
@@ -31,8 +25,8 @@ void levels_32(const uint8_t* w, int8_t (&q)[32], float& min) {
       return;
     case StoredType::Q4_0: offset = 8; break;
     case StoredType::Q5_0: qh = w + 2, qs = w + 6, offset = 16; break;
-    case StoredType::Q4_1: qs = w + 4, min = h(w + 2); break;
-    case StoredType::Q5_1: qh = w + 4, qs = w + 8, min = h(w + 2); break;
+    case StoredType::Q4_1: qs = w + 4, min = f16_at(w + 2); break;
+    case StoredType::Q5_1: qh = w + 4, qs = w + 8, min = f16_at(w + 2); break;
     default: break;  // IQ4_NL
   }
   uint32_t high = 0;
@@ -64,7 +58,7 @@ float dot_32(const uint8_t* w, const Q8Block* x, int64_t blocks) {
     for (int k = 0; k < 8; ++k) {
       lane[k] = int32_t(product[4 * k]) + product[4 * k + 1] + product[4 * k + 2] + product[4 * k + 3];
     }
-    const float scale = h(w) * xb.d;
+    const float scale = f16_at(w) * xb.d;
     for (int k = 0; k < 8; ++k) acc[k] = acc[k] + float(lane[k]) * scale;
     if (type == StoredType::Q4_1 || type == StoredType::Q5_1) min_acc = min_acc + (min * xb.d) * float(xb.sum);
   }
@@ -152,14 +146,14 @@ float dot_k(const uint8_t* w, const Q8KBlock* x, int64_t blocks) {
     if constexpr (type == StoredType::Q6_K) {
       const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
       for (int k = 0; k < 8; ++k) correction[k] = 32 * (sc[2 * k] * xb.sums[2 * k] + sc[2 * k + 1] * xb.sums[2 * k + 1]);
-      d = h(w + 208);
+      d = f16_at(w + 208);
     } else if constexpr (type == StoredType::Q2_K) {
-      d = h(w + 80), dmin = h(w + 82);
+      d = f16_at(w + 80), dmin = f16_at(w + 82);
     } else if constexpr (type == StoredType::Q3_K) {
-      d = h(w + 108);
+      d = f16_at(w + 108);
     } else {
-      d = h(w);
-      if (type != StoredType::IQ4_XS) dmin = h(w + 2);
+      d = f16_at(w);
+      if (type != StoredType::IQ4_XS) dmin = f16_at(w + 2);
     }
     const float scale = xb.d * d, min_scale = xb.d * dmin;
     for (int k = 0; k < 8; ++k) {
