@@ -6,6 +6,9 @@
 #               GGUF by tramontane-gguf_convert, quantized by llama.cpp's own
 #               llama-quantize to Q8_0 and Q4_K_M
 #   peer.log    llama-bench on both files (-p 512,4096 -n 128 -d 0,4096, flash attention)
+#   fixtures.log  tramontane-test-cuda-engine on the committed files llama.cpp quantized
+#               (test/fixtures/gguf: Q2_K … Q8_0) against the CPU engine, while llama.cpp
+#               builds
 #   ours.log    tramontane-test-cuda-engine --bench-7b on the same two files (greedy
 #               generate through the engine: load, the captured decode step), and
 #               tramontane-bench-cuda --weights q8_0 / q4_k_m (random weights of the same
@@ -32,7 +35,7 @@ report_machine > "$OUT/build.log" 2>&1
 bash "$ANCHORS/build-llama.sh" cuda "$LLAMA" > /tmp/llama-build.log 2>&1 &
 llama_pid=$!
 python3 scripts/device/m7b_reference.py make --out "$M" --ref /tmp/m7b-ref \
-  --tokenizer .carry-tokenizer/tokenizer.model > /tmp/m7b-make.log 2>&1 &
+  --tokenizer "${TOKENIZER:-.carry-tokenizer/tokenizer.model}" > /tmp/m7b-make.log 2>&1 &
 make_pid=$!
 stamp "build (llama.cpp in the background)" >> "$OUT/build.log"
 if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
@@ -42,6 +45,19 @@ if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
   exit 1
 fi
 stamp "tramontane built" >> "$OUT/build.log"
+
+# The GPU is idle while llama.cpp builds: check the committed llama.cpp files on it.
+{
+  dirs=()
+  for f in test/fixtures/gguf/*.gguf; do
+    d=/tmp/gguf-fixtures/$(basename "$f" .gguf)
+    mkdir -p "$d" && cp "$f" "$d/" && dirs+=("$d")
+  done
+  stamp "tramontane-test-cuda-engine on ${#dirs[@]} llama.cpp files (CPU: exact dequantization)"
+  TRAMONTANE_QUANT_KERNEL=reference "$BUILD/bin/tramontane-test-cuda-engine" "${dirs[@]}"
+  echo "exit $?"
+} > "$OUT/fixtures.log" 2>&1
+grep -E "^FAIL|passed|^exit" "$OUT/fixtures.log" | tail -5
 
 {
   wait $make_pid; echo "m7b make: exit $?"; tail -3 /tmp/m7b-make.log
