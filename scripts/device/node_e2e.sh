@@ -15,6 +15,8 @@
 # safetensors, numpy.
 #
 #   OUT=/some/dir scripts/device/node_e2e.sh
+# NODE_E2E_GGUF=1 also writes the model as a Q4_K GGUF file and runs `complete` and the
+# keystroke bench on that file.
 # Without a GPU (a dry run of the build recipe): NODE_E2E_CPU=1 builds the CPU engine and
 # the addon the same way and stops.
 set -uo pipefail
@@ -118,4 +120,19 @@ timeout 150 node dist/cli.js bench keystrokes --model "$MODEL" --backend cuda --
 echo "exit $?"
 head -c 3000 "$OUT/keystrokes.json"
 echo
+
+# --- 7. the same model as a GGUF file (Q4_K), through the CLI on the GPU -------------------
+if [ -n "${NODE_E2E_GGUF:-}" ]; then
+  G=/tmp/m7b-gguf/m7b-Q4_K.gguf
+  mkdir -p "$(dirname "$G")"
+  stamp "tramontane-gguf_convert $MODEL $G Q4_K"
+  ninja -C "$BUILD" tramontane-gguf_convert > /dev/null && "$BUILD"/bin/tramontane-gguf_convert "$MODEL" "$G" Q4_K
+  ls -la "$G"
+  stamp "node dist/cli.js complete --backend cuda --model $G --max-tokens 64"
+  timeout 120 node dist/cli.js complete --backend cuda --model "$G" --max-tokens 64 "def fibonacci(n):" | head -c 600
+  echo "exit ${PIPESTATUS[0]}"
+  stamp "node dist/cli.js bench keystrokes --model $G --backend cuda --chars 200 --max-tokens 16"
+  timeout 150 node dist/cli.js bench keystrokes --model "$G" --backend cuda --chars 200 --max-tokens 16
+  echo "exit $?"
+fi
 stamp "done"
