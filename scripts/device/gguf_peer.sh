@@ -27,7 +27,7 @@ cd "$(dirname "$0")/../.."
 source scripts/device/common.sh
 ANCHORS=${ANCHORS:-.carry-anchors}
 BUILD=build/cuda
-LLAMA=/tmp/llama
+LLAMA=${LLAMA:-$PWD/build/llama}  # under build/: kept on a warm machine for the next call
 M=/tmp/m7b
 export PYTHONUNBUFFERED=1
 
