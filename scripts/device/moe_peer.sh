@@ -17,8 +17,8 @@
 #               still leaves one)
 #
 # TYPES (default Q4_K_M) lists the file types to run, one file at a time (the file is
-# deleted before the next is written: Q4_K_M is about 26 GB and Q8_0 about 50 GB, of a
-# 64 GB disk). Both do not fit one 600 s call; a second call with TYPES=Q8_0 on the warm
+# deleted before the next is written: Q4_K_M is 28.4 GB and Q8_0 about 50 GB, of a
+# 64 GB disk; /dev/shm is used instead where it has room). Both do not fit one 600 s call; a second call with TYPES=Q8_0 on the warm
 # machine reuses both builds (/tmp/llama, build/cuda, build/cpu-tools) and only writes
 # and times. Each step gets what is left of BUDGET seconds (default 585), less a margin;
 # steps that cannot start in time are skipped, and the summary says so.
@@ -40,7 +40,6 @@ BUDGET=${BUDGET:-585}
 BUILD=build/cuda
 TOOLS=build/cpu-tools
 LLAMA=${LLAMA:-/tmp/llama}
-FILES=${FILES:-/tmp/moe}
 
 # Seconds left of the budget, less a margin for the summary.
 left() { echo $(( BUDGET - 10 - ($(now_ms) - t_start) / 1000 )); }
@@ -67,7 +66,6 @@ summarize() {
 }
 
 report_machine > "$OUT/build.log" 2>&1
-mkdir -p "$FILES"
 llama_pid=
 if [ ! -x "$LLAMA/bin/llama-bench" ]; then
   bash "$ANCHORS/build-llama.sh" cuda "$LLAMA" > /tmp/llama-build.log 2>&1 &
@@ -82,23 +80,35 @@ if ! { cmake -S native -B "$TOOLS" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRAMONT
   tail -40 "$OUT/build.log"
   exit 1
 fi
-first=${TYPES%% *}
-write_file() {  # $1: type
-  stamp "tramontane-gguf_random --shape mixtral-8x7b --type $1"
-  rm -f "$FILES"/*.gguf
-  df -h /tmp | tail -1
-  in_time 60 "$TOOLS/bin/tramontane-gguf_random" --shape mixtral-8x7b --type "$1" --tokenizer "$TOKENIZER" \
-    "$FILES/mixtral-8x7b-$1.gguf" || { echo "error: tramontane-gguf_random $1 failed"; return 1; }
-  ls -la "$FILES"
-  echo "$1 file: $(du -B1 "$FILES/mixtral-8x7b-$1.gguf" | awk '{printf "%.2f GB", $1 / 1e9}')"
+# Where the file of a type goes: FILES if set, else memory (/dev/shm) where it has room
+# (writing is then a matter of seconds: the tool itself takes about 2 s), else the disk.
+file_of() {  # $1: type
+  local need=30 shm
+  [ "$1" = Q8_0 ] && need=52
+  shm=$(df -B1G --output=avail /dev/shm 2>/dev/null | tail -1 | tr -d ' ')
+  local dir=${FILES:-/tmp/moe}
+  [ -z "${FILES:-}" ] && [ "${shm:-0}" -ge "$need" ] && dir=/dev/shm/moe
+  echo "$dir/mixtral-8x7b-$1.gguf"
 }
-write_file "$first" > "$OUT/files.log" 2>&1 &
+write_file() {  # $1: type, $2: path
+  stamp "tramontane-gguf_random --shape mixtral-8x7b --type $1"
+  rm -f /dev/shm/moe/*.gguf /tmp/moe/*.gguf ${FILES:+"$FILES"/*.gguf}
+  mkdir -p "$(dirname "$2")"
+  df -h /tmp /dev/shm | tail -2
+  in_time 60 "$TOOLS/bin/tramontane-gguf_random" --shape mixtral-8x7b --type "$1" --tokenizer "$TOKENIZER" "$2" ||
+    { echo "error: tramontane-gguf_random $1 failed"; return 1; }
+  echo "$1 file: $2, $(du -B1 "$2" | awk '{printf "%.2f GB", $1 / 1e9}')"
+}
+first=${TYPES%% *}
+first_file=$(file_of "$first")
+write_file "$first" "$first_file" > "$OUT/files.log" 2>&1 &
 write_pid=$!
 
 stamp "tramontane CUDA build (llama.cpp in the background)" >> "$OUT/build.log"
 if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
        ninja -C "$BUILD" tramontane-test-cuda-engine tramontane-bench-cuda; } >> "$OUT/build.log" 2>&1; then
   tail -40 "$OUT/build.log"
+  kill $write_pid $llama_pid 2>/dev/null
   exit 1
 fi
 stamp "tramontane built" >> "$OUT/build.log"
@@ -113,8 +123,11 @@ stamp "builds done" >> "$OUT/build.log"
 summarize
 
 for t in $TYPES; do
-  f=$FILES/mixtral-8x7b-$t.gguf
-  [ "$t" = "$first" ] || write_file "$t" >> "$OUT/files.log" 2>&1
+  f=$first_file
+  if [ "$t" != "$first" ]; then
+    f=$(file_of "$t")
+    write_file "$t" "$f" >> "$OUT/files.log" 2>&1
+  fi
   if [ ! -f "$f" ]; then echo "no file for $t" >> "$OUT/files.log"; summarize; continue; fi
   w=$(echo "$t" | tr 'A-Z' 'a-z')
   stamp "llama-bench $t" >> "$OUT/peer.log"
@@ -127,6 +140,6 @@ for t in $TYPES; do
   in_time 60 "$BUILD/bin/tramontane-bench-cuda" --shape mixtral --weights "$w" --reps 5 >> "$OUT/ours.log" 2>&1
   summarize
 done
-rm -f "$FILES"/*.gguf
+rm -f /dev/shm/moe/*.gguf /tmp/moe/*.gguf ${FILES:+"$FILES"/*.gguf}
 summarize
 cat "$OUT/summary.txt"
