@@ -15,6 +15,7 @@
 #include "gguf_random.h"
 #include "gguf_writer.h"
 #include "harness.h"
+#include "quant_mix.h"
 #include "quant_blocks.h"
 #include "tramontane/engine.h"
 #include "tramontane/tokenizer.h"
@@ -185,6 +186,40 @@ TEST(tiny_llama_q4_k_m_types_follow_llama_quantize) {
   check_tokenizer(*model);
 }
 
+TEST(q4_k_m_types_of_mixtral_8x7b) {
+  // 32 layers: "more bits" are 0-3 (< 32/8), 28-31 (≥ 7·32/8) and those with
+  // (i − 4) mod 3 = 2 between: 16 layers whose ffn_down_exps are Q6_K.
+  const ModelConfig c = random_model_shape("mixtral-8x7b");
+  std::vector<int> q6;
+  for (int i = 0; i < 32; ++i) {
+    if (llama_q4_k_m_type(MatrixRole::Down, i, c) == StoredType::Q6_K) q6.push_back(i);
+    CHECK(llama_q4_k_m_type(MatrixRole::Q, i, c) == StoredType::Q4_K);
+    CHECK(llama_q4_k_m_type(MatrixRole::K, i, c) == StoredType::Q8_0);
+    CHECK(llama_q4_k_m_type(MatrixRole::V, i, c) == StoredType::Q8_0);
+    CHECK(llama_q4_k_m_type(MatrixRole::O, i, c) == StoredType::Q5_K);
+    CHECK(llama_q4_k_m_type(MatrixRole::Gate, i, c) == StoredType::Q4_K);
+    CHECK(llama_q4_k_m_type(MatrixRole::Up, i, c) == StoredType::Q4_K);
+  }
+  CHECK(q6 == std::vector<int>({0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31}));
+  CHECK(llama_q4_k_m_type(MatrixRole::LmHead, 0, c) == StoredType::Q6_K);
+  CHECK(llama_q4_k_m_type(MatrixRole::Embed, 0, c) == StoredType::Q4_K);
+  // Mistral 7B (dense, GQA 4): the same layers raise attn_v and ffn_down to Q6_K.
+  const ModelConfig d = random_model_shape("mistral-7b");
+  for (int i = 0; i < 32; ++i) {
+    const bool more = std::find(q6.begin(), q6.end(), i) != q6.end();
+    const StoredType want = more ? StoredType::Q6_K : StoredType::Q4_K;
+    CHECK(llama_q4_k_m_type(MatrixRole::V, i, d) == want && llama_q4_k_m_type(MatrixRole::Down, i, d) == want);
+    CHECK(llama_q4_k_m_type(MatrixRole::K, i, d) == StoredType::Q4_K && llama_q4_k_m_type(MatrixRole::O, i, d) == StoredType::Q4_K);
+  }
+  // Rows that are not whole blocks of 256 fall back as llama-quantize does.
+  ModelConfig odd = d;
+  odd.hidden_dim = 14336 + 32;
+  CHECK(llama_q4_k_m_type(MatrixRole::Down, 5, odd) == StoredType::Q5_0);
+  CHECK(llama_q4_k_m_type(MatrixRole::Down, 0, odd) == StoredType::Q8_0);
+  odd.hidden_dim = 14336 + 16;
+  CHECK(llama_q4_k_m_type(MatrixRole::Down, 5, odd) == StoredType::F16);
+}
+
 TEST(q8_0_and_f16_files_load_and_run) {
   TempDir dir;
   for (const std::string type : {"Q8_0", "F16"}) {
@@ -203,6 +238,39 @@ TEST(q8_0_and_f16_files_load_and_run) {
     CHECK(model->config().n_layers == 2);
     check_runs(*model);
   }
+}
+
+namespace {
+
+// A kB figure of /proc/self/status ("VmRSS:", "VmHWM:"), -1 when absent.
+long status_kb(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + key.size());
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST(a_large_file_is_streamed_not_held) {
+  // Mistral 7B's widths, 4 layers: about 650 MB of file; the pools of quantized rows
+  // (4096 rows of each kind of matrix) are about 150 MB, and nothing else of that size
+  // may be held.
+  {
+    std::ofstream reset("/proc/self/clear_refs");
+    reset << "5";  // the peak resident size restarts from the current one
+  }
+  const long before = status_kb("VmRSS:");
+  TempDir dir;
+  const std::string path = write(dir, "mistral-7b", "Q4_K_M", 4);
+  const long grown_kb = status_kb("VmHWM:") - before;
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  const double file_mb = double(file.tellg()) / 1e6, grown_mb = double(grown_kb) * 1024 / 1e6;
+  std::printf("  %.0f MB file, peak resident size grew by %.0f MB\n", file_mb, grown_mb);
+  CHECK(file_mb > 600);
+  CHECK_MSG(grown_kb >= 0 && grown_mb < file_mb / 3, "grew by %.0f MB for a %.0f MB file", grown_mb, file_mb);
 }
 
 TEST(the_seed_decides_the_bytes) {
