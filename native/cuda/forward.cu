@@ -1,6 +1,7 @@
 // The GPU forward pass: device weights and one sequence's forward. See forward.h.
 #include "forward.h"
 
+#include "quant_mix.h"
 #include "weight_planes.h"
 
 #include <algorithm>
@@ -118,13 +119,14 @@ WeightTypes WeightTypes::uniform(const ModelConfig& c, StoredType t) {
 }
 
 WeightTypes WeightTypes::llama_q4_k_m(const ModelConfig& c) {
-  WeightTypes t = uniform(c, StoredType::Q4_K);
-  const int n = c.n_layers;
-  for (int i = 0; i < n; ++i) {
-    if (i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2)
-      t.layers[size_t(i)].v = t.layers[size_t(i)].down = StoredType::Q6_K;
+  using R = MatrixRole;
+  WeightTypes t;
+  for (int i = 0; i < c.n_layers; ++i) {
+    auto type = [&](MatrixRole r) { return llama_q4_k_m_type(r, i, c); };
+    t.layers.push_back(Layer{type(R::Q), type(R::K), type(R::V), type(R::O), type(R::Gate), type(R::Down)});
   }
-  t.lm_head = StoredType::Q6_K;
+  t.embed = llama_q4_k_m_type(R::Embed, 0, c);
+  t.lm_head = llama_q4_k_m_type(R::LmHead, 0, c);
   return t;
 }
 

@@ -65,9 +65,9 @@ struct WeightTypes {
   StoredType embed = StoredType::F16, lm_head = StoredType::F16;
   // Every matrix in one type.
   static WeightTypes uniform(const ModelConfig& c, StoredType t);
-  // The types llama.cpp's Q4_K_M gives a Mistral model (for random models in benchmarks
-  // and checks): Q4_K, with Q6_K for lm_head and for v and down in the first and last
-  // eighth of the layers and every third layer between (q/k/v in two row ranges there).
+  // The types llama.cpp's Q4_K_M gives a model of this shape (engine/quant_mix.h), for
+  // random models in benchmarks and checks: mostly Q4_K, Q6_K for lm_head and in some
+  // layers, Q8_0 / Q5_K in Mixtral's attention (q/k/v then in two row ranges).
   static WeightTypes llama_q4_k_m(const ModelConfig& c);
 };
 

@@ -86,18 +86,9 @@ void add_vocabulary(gguf::Writer& out, const spm::ModelProto& model) {
   if (model.remove_extra_whitespaces) out.add_bool("tokenizer.ggml.remove_extra_whitespaces", true);
 }
 
-
-void convert_to_gguf(const std::string& dir, const std::string& out_path, StoredType type) {
-  const ModelFiles loaded = open_model_files(dir, 0);
-  if (loaded.format == ModelFormat::Gguf) throw Error(dir + " is a GGUF model already");
-  const ModelConfig& c = loaded.config;
-  const Weights w = load_weights(*loaded.tensors, c, loaded.format, nullptr);  // validates every shape
-  const WeightNames names = WeightNames::for_format(loaded.format);
-  const bool hf = loaded.format == ModelFormat::HuggingFace;
-
-  gguf::Writer out;
+void add_model_metadata(gguf::Writer& out, const ModelConfig& c, const std::string& name) {
   out.add_string("general.architecture", "llama");
-  out.add_string("general.name", dir.substr(dir.find_last_of('/') + 1));
+  out.add_string("general.name", name);
   if (c.max_position > 0) out.add_u32("llama.context_length", uint32_t(c.max_position));
   out.add_u32("llama.embedding_length", uint32_t(c.dim));
   out.add_u32("llama.block_count", uint32_t(c.n_layers));
@@ -115,6 +106,18 @@ void convert_to_gguf(const std::string& dir, const std::string& out_path, Stored
     out.add_u32("llama.expert_count", uint32_t(c.n_experts));
     out.add_u32("llama.expert_used_count", uint32_t(c.n_experts_per_token));
   }
+}
+
+void convert_to_gguf(const std::string& dir, const std::string& out_path, StoredType type) {
+  const ModelFiles loaded = open_model_files(dir, 0);
+  if (loaded.format == ModelFormat::Gguf) throw Error(dir + " is a GGUF model already");
+  const ModelConfig& c = loaded.config;
+  const Weights w = load_weights(*loaded.tensors, c, loaded.format, nullptr);  // validates every shape
+  const WeightNames names = WeightNames::for_format(loaded.format);
+  const bool hf = loaded.format == ModelFormat::HuggingFace;
+
+  gguf::Writer out;
+  add_model_metadata(out, c, dir.substr(dir.find_last_of('/') + 1));
   add_tokenizer(out, dir);
 
   auto matrix = [&](const std::string& gguf_name, const std::string& name, int64_t rows, int64_t cols,

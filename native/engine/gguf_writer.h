@@ -1,9 +1,11 @@
 // A small GGUF (version 3) writer: for tests, for benchmark models, and for files
 // llama.cpp reads. Metadata in the order added, then the tensor infos, then the data,
-// every tensor at a multiple of the alignment (32).
+// every tensor at a multiple of the alignment (32). Tensors are either held (add_tensor)
+// or declared and streamed when the file is written (a model larger than memory).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,17 +30,28 @@ class Writer {
   void add_tensor(const std::string& name, StoredType type, const std::vector<int64_t>& shape, const void* data,
                   size_t bytes);
 
+  // A tensor whose bytes are not held: write() asks for them when it reaches it. Its
+  // size is rows × row_bytes(type, cols), rows the product of the other dimensions.
+  void declare_tensor(const std::string& name, StoredType type, const std::vector<int64_t>& shape);
+
+  // The whole file; only when every tensor is held.
   std::string bytes() const;
-  // Throws Error naming path when it cannot be written.
-  void write(const std::string& path) const;
+  // Writes the file; `stream(i, put)` hands declared tensor i's bytes (i counts every
+  // tensor, in the order added) through any number of put calls. Throws Error naming
+  // path when it cannot be written or a streamed tensor's size is not the declared one.
+  using Put = std::function<void(const void* data, size_t bytes)>;
+  void write(const std::string& path, const std::function<void(size_t, const Put&)>& stream = nullptr) const;
 
  private:
   struct Tensor {
     std::string name;
     StoredType type;
     std::vector<int64_t> shape;
-    std::string data;
+    uint64_t size;
+    bool streamed;
+    std::string data;  // held tensors only
   };
+  std::string header() const;  // up to the first tensor's data, padded
   void key(const std::string& key, uint32_t type);
   std::string kv_;
   uint64_t kv_count_ = 0;

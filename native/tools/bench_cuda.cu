@@ -1,6 +1,7 @@
 // tramontane-bench-cuda: speed of the CUDA backend on Mistral-7B-shaped random weights
 // generated on the GPU: f16, or quantized (random codes and scales in a block format's
-// plane form; `--weights q4_k_m` mixes Q4_K and Q6_K as llama.cpp's Q4_K_M does). Runs without Node. In one run it prints the measured
+// plane form; `--weights q4_k_m` gives each matrix the type llama.cpp's Q4_K_M gives it,
+// engine/quant_mix.h: Q4_K and Q6_K, and Q8_0 / Q5_K in Mixtral's attention). Runs without Node. In one run it prints the measured
 // ceilings (copy and read bandwidth, f16 GEMM rate), decode tok/s at context 128 and
 // 4096 (the decode step captured in a CUDA graph and replayed), prefill tok/s for 512
 // and 4096 tokens, the time to take 1, 8 and 32 new tokens onto a cached 4096-token

@@ -19,9 +19,12 @@
 // tokens across chunk sizes and slacks, after a rollback, and up to a full context.
 //
 // --bench-7b DIR: writes a Mistral-7B-shaped random bf16 model to DIR (when DIR has no
-// model.safetensors; a .gguf file is used as it is), loads it with --backend cuda, and times greedy generate (256
-// tokens after a 16-token prompt) through the fast and the plain path; same tokens.
-// Then opens sessions until the GPU is full (test_sessions).
+// model.safetensors; a .gguf file is used as it is, of whatever shape: the Mixtral 8x7B
+// files of tramontane-gguf_random too), loads it with --backend cuda, and times greedy
+// generate (256 tokens after a 16-token prompt) through the fast and the plain path; same
+// tokens. Then what llama-bench's pp4096 and tg128 at depth 4096 time on the same file:
+// a 4096-token prompt fed (in the session's default chunks), then 128 greedy tokens
+// after it. Then opens sessions until the GPU is full (test_sessions).
 //
 // Every comparison: relative L2 error of the logits ≤ 2e-2 (f16 weights and
 // activations), and no decisive argmax mismatch: positions where the two disagree count
@@ -235,6 +238,7 @@ struct Greedy {
   std::vector<float> last;  // last_logits() afterwards
   size_t held = 0;          // session tokens afterwards
   double seconds = 0;       // generate only
+  int steps = 0;            // forward steps (fewer than tokens where drafts were accepted)
   std::vector<int> again;   // after rollback to prompt + half: generate the rest again
 };
 
@@ -247,7 +251,9 @@ Greedy greedy(Model& m, const std::vector<int>& prompt, int n, bool fast, bool a
   p.max_tokens = n;
   Greedy g;
   const auto t0 = std::chrono::steady_clock::now();
-  g.tokens = s->generate(p, nullptr).tokens;
+  const GenerateResult r = s->generate(p, nullptr);
+  g.tokens = r.tokens;
+  g.steps = r.steps;
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   g.held = s->tokens().size();
   const int vocab = m.config().vocab_size;
@@ -557,7 +563,7 @@ void test_sessions(Model& gpu, const std::vector<int>& prompt) {
 }
 
 void bench_7b(const std::string& dir) {
-  std::printf("== 7B shape, random weights: %s\n", dir.c_str());
+  std::printf("== random weights: %s\n", dir.c_str());
   const auto t0 = std::chrono::steady_clock::now();
   const bool gguf = dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".gguf") == 0;
   if (!gguf && !files::is_file(files::join(dir, "model.safetensors"))) {
@@ -569,14 +575,21 @@ void bench_7b(const std::string& dir) {
   o.backend = BackendKind::Cuda;
   auto t1 = std::chrono::steady_clock::now();
   auto gpu = Model::load(dir, o);
-  std::printf("  loaded in %.1f s\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
-  std::vector<int> prompt{1};
+  const ModelConfig& c = gpu->config();
+  std::printf("  loaded in %.1f s: %s, %d layers, dim %d, %d experts (%d per token), vocab %d\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count(),
+              c.feed_forward == FeedForwardKind::MixtureOfExperts ? "mixture of experts" : "dense", c.n_layers,
+              c.dim, c.n_experts, c.n_experts_per_token, c.vocab_size);
   uint64_t x = 0x9e3779b97f4a7c15ull;
-  for (int i = 1; i < 16; ++i) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    prompt.push_back(3 + int(x % 31997));
-  }
+  auto random_tokens = [&](size_t n) {
+    std::vector<int> t{1};
+    while (t.size() < n) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      t.push_back(3 + int(x % uint64_t(c.vocab_size - 3)));
+    }
+    return t;
+  };
+  const std::vector<int> prompt = random_tokens(16);
   greedy(*gpu, prompt, 16, true, false);  // warm-up (both paths)
   greedy(*gpu, prompt, 16, false, false);
   const int n = 256;
@@ -585,14 +598,37 @@ void bench_7b(const std::string& dir) {
     const Greedy fast = greedy(*gpu, prompt, n, true, false);
     const double tp = double(plain.tokens.size()) / plain.seconds;
     const double tf = double(fast.tokens.size()) / fast.seconds;
-    std::printf("  run %d: plain path %zu tokens in %.3f s: %.1f tokens/s (%.2f ms/token)\n", rep + 1,
-                plain.tokens.size(), plain.seconds, tp, 1e3 / tp);
-    std::printf("  run %d: fast path  %zu tokens in %.3f s: %.1f tokens/s (%.2f ms/token)\n", rep + 1,
-                fast.tokens.size(), fast.seconds, tf, 1e3 / tf);
-    check(fast.tokens == plain.tokens, "7B greedy " + std::to_string(fast.tokens.size()) +
+    std::printf("  run %d: plain path %zu tokens (%d steps) in %.3f s: %.1f tokens/s (%.2f ms/token)\n", rep + 1,
+                plain.tokens.size(), plain.steps, plain.seconds, tp, 1e3 / tp);
+    std::printf("  run %d: fast path  %zu tokens (%d steps) in %.3f s: %.1f tokens/s (%.2f ms/token)\n", rep + 1,
+                fast.tokens.size(), fast.steps, fast.seconds, tf, 1e3 / tf);
+    check(fast.tokens == plain.tokens, "greedy " + std::to_string(fast.tokens.size()) +
                                            " tokens: fast path == plain path");
     check(fast.held == plain.held && fast.held == prompt.size() + fast.tokens.size(),
-          "7B session holds prompt + output");
+          "session holds prompt + output");
+  }
+  // No drafting here (llama-bench has none): one forward step per token.
+  const std::vector<int> long_prompt = random_tokens(4096);
+  for (int rep = 0; rep < 2; ++rep) {
+    SessionOptions plain_steps;
+    plain_steps.max_draft = 0;
+    auto s = gpu->new_session(plain_steps);
+    std::vector<float> logits(size_t(c.vocab_size));
+    const auto p0 = std::chrono::steady_clock::now();
+    s->feed(long_prompt.data(), long_prompt.size() - 1, nullptr);
+    s->feed(&long_prompt.back(), 1, logits.data());  // the logits wait for the whole prompt
+    const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+    SamplingParams p;
+    p.max_tokens = 128;
+    const auto g0 = std::chrono::steady_clock::now();
+    const size_t n_out = s->generate(p, nullptr).tokens.size();  // fewer if it drew the EOS
+    const double decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g0).count();
+    std::printf("  run %d: prefill %zu tokens in %.3f s: %.1f tokens/s; then decode %zu tokens at depth %zu in "
+                "%.3f s: %.1f tokens/s\n",
+                rep + 1, long_prompt.size(), prefill_s, double(long_prompt.size()) / prefill_s, n_out,
+                long_prompt.size(), decode_s, double(n_out) / decode_s);
+    check(n_out >= 1 && s->tokens().size() == long_prompt.size() + n_out,
+          "session holds the 4096-token prompt + its output");
   }
   test_sessions(*gpu, prompt);
 }
