@@ -39,7 +39,7 @@ TYPES=${TYPES:-Q4_K_M}
 BUDGET=${BUDGET:-585}
 BUILD=build/cuda
 TOOLS=build/cpu-tools
-LLAMA=${LLAMA:-/tmp/llama}
+LLAMA=${LLAMA:-$PWD/build/llama}  # under build/: kept on a warm machine for the next call
 
 # Seconds left of the budget, less a margin for the summary.
 left() { echo $(( BUDGET - 10 - ($(now_ms) - t_start) / 1000 )); }
