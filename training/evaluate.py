@@ -43,7 +43,7 @@ p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the mod
 p.add_argument("--q8", action="store_true", help="measure the weights round-tripped through Q8_0 (GGUF); no reference checks")
 MODES = ("prefix_only", "fim_server", "fim_server_no_suffix", "fim_short", "fim_long", "prefix_only_healed", "fim_server_healed")
 p.add_argument("--modes", default=",".join(MODES), help="comma-separated completion modes to measure, of: " + " ".join(MODES))
-p.add_argument("--device", default="cuda")
+p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = p.parse_args()
 modes = args.modes.split(",")
 if not modes or any(m not in MODES for m in modes):
