@@ -52,7 +52,7 @@ measure() {
   for p in $e1 $e2 $e3 $e4; do wait $p || note "a measurement failed or ran out of time (pid $p, exit $?)"; done
   for f in eval eval_q8 explain explain_q8; do
     echo "== $f" | tee -a "$OUTDIR/summary.txt"
-    grep -hE "^HF agreement|^(Python|TypeScript|JavaScript) |^[a-z_]+ \([0-9]+ s\):|^explain |Error" $mw/$f.log | tee -a "$OUTDIR/summary.txt" || true
+    grep -hE "^HF agreement|^(python|typescript|javascript) |^[a-z_]+ \([0-9]+ s\):|^explain |Error" $mw/$f.log | tee -a "$OUTDIR/summary.txt" || true
   done
   (cd $mw && tar cf - .) | xz -T16 -1 | split -b 15000000 -d - "$OUTDIR/results.tar.xz.part"
   note "results written"
