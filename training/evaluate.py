@@ -14,6 +14,9 @@
    and the closing brackets of a call.
 5. Completions of hand-written demo prompts.
 With --q8 the weights are first round-tripped through Q8_0 (quant.py) and 1-2 are skipped.
+--modes measures only some of the prompt shapes of 4 (each greedy pass over the cases
+costs about as much as the others); each mode's overall figure is printed as soon as its
+pass ends. --max-cases takes the first N cases (a smoke test, not a figure to report).
 """
 import argparse
 import json
@@ -38,16 +41,22 @@ p.add_argument("--max-cases", type=int, default=100000)
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the model folder's)")
 p.add_argument("--q8", action="store_true", help="measure the weights round-tripped through Q8_0 (GGUF); no reference checks")
+MODES = ("prefix_only", "fim_server", "fim_server_no_suffix", "fim_short", "fim_long", "prefix_only_healed", "fim_server_healed")
+p.add_argument("--modes", default=",".join(MODES), help="comma-separated completion modes to measure, of: " + " ".join(MODES))
+p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = p.parse_args()
+modes = args.modes.split(",")
+if not modes or any(m not in MODES for m in modes):
+    p.error(f"--modes: each of {args.modes!r} must be one of {', '.join(MODES)}")
 os.makedirs(args.out, exist_ok=True)
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
-dev = "cuda"
+dev = args.device
 meta, ids = load_meta(args.data)
 BOS, EOS, PRE, SUF, NL = ids["bos"], ids["eos"], ids["prefix"], ids["suffix"], ids["newline"]
 held = Split(args.data, "heldout")
 dec = Decoder(args.data)
-report = {"date": time.strftime("%Y-%m-%d"), "device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+report = {"date": time.strftime("%Y-%m-%d"), "device": torch.cuda.get_device_name(0) if dev == "cuda" else dev, "torch": torch.__version__}
 
 with open(os.path.join(args.model, "config.json")) as f:
     hfc = json.load(f)
@@ -212,8 +221,8 @@ def generate(prompts, max_new, stop, first_space=None):
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         stop_t = torch.tensor(sorted(stop), device=dev)
         for t in range(max_new):
-            for r, v in enumerate(nxt.tolist()):
-                if not done[r]:
+            for r, (v, d) in enumerate(zip(nxt.tolist(), done.tolist())):  # one copy to the host per step
+                if not d:
                     gen[r].append(v)
             done |= torch.isin(nxt, stop_t)
             if bool(done.all()) or t == max_new - 1:
@@ -269,46 +278,51 @@ for c in cases:
     pre = tok.encode(dec.text(prefix), add_special_tokens=False).ids
     P_SV.append([BOS, SUF] + suffix + [PRE] + pre)
     P_SN.append([BOS, PRE] + pre)
-t0 = time.time()
-G_LM = generate(P_LM, 48, {NL, EOS})
-G_SV = generate(P_SV, 64, {EOS})
-G_SN = generate(P_SN, 64, {EOS})
-G_FS = generate(P_FS, 64, {EOS})
-G_FL = generate(P_FL, 64, {EOS})
 P_LMH, H_LM = heal(P_LM)
 P_SVH, H_SV = heal(P_SV)
-G_LMH = generate(P_LMH, 48, {NL, EOS}, H_LM)
-G_SVH = generate(P_SVH, 64, {EOS}, H_SV)
+# mode: (prompts, max new tokens, stop tokens, healed flags, the first line only). "fim_*":
+# the first line of the middle equals the target (a server stops a one-line completion at
+# the newline); "fim_short_exact" / "fim_long_exact": the whole middle, up to EOS, equals it.
+SHAPES = {
+    "prefix_only": (P_LM, 48, {NL, EOS}, None, False),
+    "fim_server": (P_SV, 64, {EOS}, None, True),
+    "fim_server_no_suffix": (P_SN, 64, {EOS}, None, True),
+    "fim_short": (P_FS, 64, {EOS}, None, True),
+    "fim_long": (P_FL, 64, {EOS}, None, True),
+    "prefix_only_healed": (P_LMH, 48, {NL, EOS}, H_LM, False),
+    "fim_server_healed": (P_SVH, 64, {EOS}, H_SV, True),
+}
+stats = defaultdict(lambda: [0, 0])
+rows = [{**{k: c[k] for k in ("kind", "lang", "path", "line", "cursor", "target")}, "match": {}} for c in cases]
+
+
+def score(mode, ok):
+    for c, r, hit in zip(cases, rows, ok):
+        r["match"][mode] = hit
+        for key in (f"{mode}/{c['kind']}", f"{mode}/{c['kind']}/{c['lang']}", f"{mode}/all", f"{mode}/all/{c['lang']}"):
+            stats[key][0] += int(hit)
+            stats[key][1] += 1
+
+
+t0 = time.time()
+for mode in modes:
+    prompts, max_new, stop, flags, first_line = SHAPES[mode]
+    gens = generate(prompts, max_new, stop, flags)
+    texts = [dec.text(g)[1 if flags and flags[i] else 0:] for i, g in enumerate(gens)]
+    for r, text in zip(rows, texts):
+        r[f"text_{mode}"] = text
+    score(mode, [(x.split("\n")[0] if first_line else x) == c["target"] for x, c in zip(texts, cases)])
+    if mode in ("fim_short", "fim_long"):
+        score(f"{mode}_exact", [x == c["target"] for x, c in zip(texts, cases)])
+    shown = [(k, stats[f"{mode}/{k}"]) for k in ("all", "line", "midline", "return", "close-call") if f"{mode}/{k}" in stats]
+    print(f"{mode} ({time.time() - t0:.0f} s): " + ", ".join(f"{k} {h / n:.3f}" for k, (h, n) in shown), flush=True)
+report["modes"] = modes
 report["healed_fraction"] = float(np.mean(H_LM))
 report["generation_seconds"] = round(time.time() - t0, 1)
 report["prompt_tokens_mean"] = {"prefix_only": float(np.mean([len(x) for x in P_LM])),
                                 "fim_server": float(np.mean([len(x) for x in P_SV])),
                                 "fim_short": float(np.mean([len(x) for x in P_FS])),
                                 "fim_long": float(np.mean([len(x) for x in P_FL]))}
-stats = defaultdict(lambda: [0, 0])
-rows = []
-for c, g1, g2, g3, g4, g5, g6, h6, g7, h7 in zip(cases, G_LM, G_FS, G_FL, G_SV, G_SN, G_LMH, H_LM, G_SVH, H_SV):
-    t = c["target"]
-    lh = dec.text(g6)[1 if h6 else 0:]
-    svh = dec.text(g7)[1 if h7 else 0:]
-    a = dec.text(g1)
-    fs, fl = dec.text(g2), dec.text(g3)
-    sv, sn = dec.text(g4), dec.text(g5)
-    # "fim_*": the first line of the middle equals the target (a server stops a one-line
-    # completion at the newline); "fim_*_exact": the whole middle, up to EOS, equals it.
-    res = {"prefix_only": a == t,
-           "fim_short": fs.split("\n")[0] == t, "fim_short_exact": fs == t,
-           "fim_long": fl.split("\n")[0] == t, "fim_long_exact": fl == t,
-           "fim_server": sv.split("\n")[0] == t, "fim_server_no_suffix": sn.split("\n")[0] == t,
-           "prefix_only_healed": lh == t, "fim_server_healed": svh.split("\n")[0] == t}
-    for mode, ok in res.items():
-        for key in (f"{mode}/{c['kind']}", f"{mode}/{c['kind']}/{c['lang']}", f"{mode}/all", f"{mode}/all/{c['lang']}"):
-            stats[key][0] += int(ok)
-            stats[key][1] += 1
-    rows.append({**{k: c[k] for k in ("kind", "lang", "path", "line", "cursor", "target")},
-                 "text_prefix_only": a, "text_fim_short": fs, "text_fim_long": fl,
-                 "text_fim_server": sv, "text_fim_server_no_suffix": sn,
-                 "text_prefix_only_healed": lh, "text_fim_server_healed": svh, "match": res})
 # A few held-out examples for the model card: the first three cases of each kind.
 examples, seen = [], defaultdict(int)
 for c, p_lm, r in zip(cases, P_LM, rows):
@@ -316,8 +330,7 @@ for c, p_lm, r in zip(cases, P_LM, rows):
         seen[c["kind"]] += 1
         tail = dec.text(p_lm[-48:]).split("\n")[-3:]
         examples.append({"kind": c["kind"], "lang": c["lang"], "path": c["path"], "before_cursor": "\n".join(tail),
-                         "target": c["target"], "prefix_only": r["text_prefix_only"],
-                         "fim_short_first_line": r["text_fim_short"].split("\n")[0]})
+                         "target": c["target"], **{m: r[f"text_{m}"].split("\n")[0] for m in modes}})
 report["heldout_examples"] = examples
 report["exact_match"] = {k: {"hits": v[0], "n": v[1], "rate": round(v[0] / v[1], 4)} for k, v in sorted(stats.items())}
 for k in sorted(stats):

@@ -73,8 +73,8 @@ def greedy(prompts, max_new):
     out = [[] for _ in range(B)]
     done = torch.zeros(B, dtype=torch.bool, device=dev)
     for t in range(max_new):
-        for r, v in enumerate(nxt.tolist()):
-            if not done[r]:
+        for r, (v, d) in enumerate(zip(nxt.tolist(), done.tolist())):  # one copy to the host per step
+            if not d:
                 out[r].append(v)
         done |= nxt == EOS
         if bool(done.all()) or t == max_new - 1:

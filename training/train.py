@@ -45,7 +45,7 @@ p.add_argument("--time-budget", type=float, default=0,
                help="seconds of training: after --measure-steps steps, --steps is set to what fits (logged, so a rerun with that --steps repeats the run)")
 p.add_argument("--measure-steps", type=int, default=200)
 p.add_argument("--seed", type=int, default=1234)
-p.add_argument("--device", default="cuda")
+p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 p.add_argument("--eval-every", type=int, default=1000)
 p.add_argument("--eval-batches", type=int, default=8)
 p.add_argument("--compile", type=int, default=1)

@@ -1,0 +1,100 @@
+#!/bin/bash
+# Trains one candidate default model alone on one GPU and measures it, all within one
+# 600 s device call. Runs on the training machine, from the folder that holds training/
+# and data/carry/ (tokens.tar.xz and tokenizer.json):
+#
+#   bash training/run_one.sh SECONDS OUTDIR OLD_MODEL_DIR     train, then measure
+#   bash training/run_one.sh measure MODEL_DIR OUTDIR           measure a trained model only
+#
+# SECONDS: training time (train.py --time-budget, counted from the first step, so
+# torch.compile is inside it). Around it: about 30 s before the first step, 10 s of export
+# and packing, and the four measurements at once, for which the call must keep about
+# 150 s. Each measurement is stopped DEADLINE seconds after the start (default 565) so that
+# whatever exists comes back. MEASURE=0 trains and exports only (a longer SECONDS; the
+# model stays in /tmp/tramontane-run/b/model for a `measure` call on the same machine).
+# The candidate is (b) of training/LOG.md; SHAPE (train.py arguments) names another.
+#
+# OUTDIR gets summary.txt (what is printed, as it goes), model.tar.xz.part* (the exported
+# model and the training logs, as soon as training ends), then results.tar.xz.part*
+# (measurements and their logs).
+set -euo pipefail
+START=$(date +%s)
+DEADLINE=${DEADLINE:-565}
+SHAPE=${SHAPE:-"--hidden 256 --layers 12 --heads 8 --kv-heads 2 --head-dim 32 --mlp 1024 --lr 2e-3"}
+export PYTHONUNBUFFERED=1
+T=training
+WORK=/tmp/tramontane-run
+DATA=$(pwd)/data/tokens
+TOK=$(pwd)/data/carry/tokenizer.json
+[ $# -eq 3 ] || { echo "usage: run_one.sh SECONDS OUTDIR OLD_MODEL_DIR | run_one.sh measure MODEL_DIR OUTDIR" >&2; exit 2; }
+if [ "$1" = measure ]; then MODEL=$(realpath "$2"); OUTDIR=$3; else TRAIN_SECONDS=$1; OUTDIR=$2; OLD=$3; fi
+mkdir -p "$OUTDIR"
+elapsed() { echo $(( $(date +%s) - START )); }
+left() { local s=$(( DEADLINE - $(elapsed) )); echo $(( s > 5 ? s : 5 )); }
+note() { echo "[$(elapsed) s] $*" | tee -a "$OUTDIR/summary.txt"; }
+
+# Completion exact match on all 2,647 held-out cases in bf16 (the model card's five
+# columns, the two it compares first) and through Q8_0 (those two), held-out perplexity in
+# both, and the Explain check in both: four processes at once on the GPU.
+measure() {
+  local m=$1 mw=$WORK/measure
+  mkdir -p $mw
+  timeout "$(left)" python3 $T/evaluate.py --data $DATA --model $m --out $mw/eval --tokenizer $TOK \
+    --modes prefix_only,fim_server_healed,prefix_only_healed,fim_server,fim_server_no_suffix > $mw/eval.log 2>&1 &
+  local e1=$!
+  timeout "$(left)" python3 $T/evaluate.py --data $DATA --model $m --out $mw/eval_q8 --tokenizer $TOK --q8 \
+    --modes prefix_only,fim_server_healed > $mw/eval_q8.log 2>&1 &
+  local e2=$!
+  timeout "$(left)" python3 $T/evaluate_explain.py --data $DATA --model $m --out $mw/explain > $mw/explain.log 2>&1 &
+  local e3=$!
+  timeout "$(left)" python3 $T/evaluate_explain.py --data $DATA --model $m --out $mw/explain_q8 --q8 > $mw/explain_q8.log 2>&1 &
+  local e4=$!
+  for p in $e1 $e2 $e3 $e4; do wait $p || note "a measurement failed or ran out of time (pid $p, exit $?)"; done
+  for f in eval eval_q8 explain explain_q8; do
+    echo "== $f" | tee -a "$OUTDIR/summary.txt"
+    grep -hE "^HF agreement|^(python|typescript|javascript) |^[a-z_]+ \([0-9]+ s\):|^explain |Error" $mw/$f.log | tee -a "$OUTDIR/summary.txt" || true
+  done
+  (cd $mw && tar cf - .) | xz -T16 -1 | split -b 15000000 -d - "$OUTDIR/results.tar.xz.part"
+  note "results written"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUTDIR/summary.txt"
+echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB" | tee -a "$OUTDIR/summary.txt"
+mkdir -p $DATA
+python3 -c "
+import tarfile, torch, transformers
+print('torch', torch.__version__, 'transformers', transformers.__version__)
+tarfile.open('data/carry/tokens.tar.xz').extractall('$DATA')" | tee -a "$OUTDIR/summary.txt"
+if [ "$1" = measure ]; then
+  rm -rf $WORK/measure
+  note "measuring $MODEL"
+  measure "$MODEL"
+  ls -la "$OUTDIR"
+  exit 0
+fi
+rm -rf $WORK; mkdir -p $WORK/smoke
+note "tokens unpacked; training for $TRAIN_SECONDS s: $SHAPE --inst-rate ${INST_RATE:-0.1}"
+
+# Training starts at once; the measurement scripts are checked meanwhile on the current
+# model and a handful of cases (while training sets up and compiles), so that a mistake
+# in them costs seconds, not the run.
+python3 $T/train.py --data $DATA $SHAPE --inst-rate "${INST_RATE:-0.1}" --workers 10 --out $WORK/b \
+  --steps 100000 --time-budget "$TRAIN_SECONDS" --measure-steps 300 > $WORK/train.log 2>&1 &
+PT=$!
+python3 $T/evaluate.py --data $DATA --model "$OLD" --out $WORK/smoke/eval --tokenizer $TOK --max-cases 8 > $WORK/smoke/eval.log 2>&1 &
+P1=$!
+python3 $T/evaluate_explain.py --data $DATA --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --q8 > $WORK/smoke/explain.log 2>&1 &
+P2=$!
+wait $P1 || { tail -30 $WORK/smoke/eval.log; kill $PT; exit 1; }
+wait $P2 || { tail -30 $WORK/smoke/explain.log; kill $PT; exit 1; }
+note "measurement smoke passed"
+wait $PT || { tail -30 $WORK/train.log; exit 1; }
+grep -h "^parameters\|time budget\|done:" $WORK/train.log | tee -a "$OUTDIR/summary.txt"
+tail -1 $WORK/b/train_log.jsonl | tee -a "$OUTDIR/summary.txt"
+
+# The model comes back even if the measurements outrun the call.
+rm -f $WORK/b/ckpt.pt
+(cd $WORK && tar cf - b/model b/train_log.jsonl train.log) | xz -T16 -1 | split -b 15000000 -d - "$OUTDIR/model.tar.xz.part"
+note "model written"
+if [ "${MEASURE:-1}" != 0 ]; then measure $WORK/b/model; fi
+ls -la "$OUTDIR"
