@@ -43,7 +43,7 @@ export function parseTokenList(value: string): number[] {
 export function defaultModelDir(): string | undefined {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'models', 'default');
-    if (fs.existsSync(path.join(candidate, 'config.json'))) return candidate;
+    if (fs.existsSync(path.join(candidate, 'model.gguf'))) return candidate; // a Q8_0 GGUF
     if (path.dirname(dir) === dir) return undefined;
   }
 }
