@@ -1,0 +1,40 @@
+// The embedded default model (models/default, a Q8_0 GGUF) on the engine's exact
+// dequantization against a float64 forward over the same Q8_0 weights
+// (scripts/reference/q8_forward.py): the same numbers but for fp32 rounding.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadModel, type Model } from '../server/engine/engine';
+import { DEFAULT_MODEL, readReference, REFERENCES } from './helpers/default-model-reference';
+
+// Read once, at the first quantized dot product; this file runs in a process of its own.
+process.env.TRAMONTANE_QUANT_KERNEL = 'reference';
+
+describe('the embedded default model, exact dequantization', () => {
+  let model: Model;
+  before(async () => {
+    model = await loadModel(DEFAULT_MODEL);
+  });
+  after(() => model.dispose());
+
+  for (const file of REFERENCES) {
+    for (const options of [{}, { chunk: 64, slack: 16 }, { chunk: 1, slack: 0 }]) {
+      test(`${file} matches the float64 forward within 1e-4, ${JSON.stringify(options)}`, async () => {
+        const reference = readReference(file);
+        const vocab = reference.logits_shape[1];
+        const session = model.createSession(options);
+        const logits = (await session.feed(reference.tokens, { logits: true }))!;
+        session.dispose();
+        let worst = 0;
+        reference.logits_positions.forEach((position, row) => {
+          for (let j = 0; j < vocab; j++) {
+            const error = Math.abs(logits[position * vocab + j] - reference.q8[row * vocab + j]);
+            worst = Number.isNaN(error) ? Infinity : Math.max(worst, error);
+          }
+        });
+        // fp32 accumulation over 12 layers: the same 1e-4 as every bf16 fixture against
+        // transformers (make_fixtures.py); the dequantized weights themselves are exact.
+        assert.ok(worst <= 1e-4, `max abs error ${worst}`);
+      });
+    }
+  }
+});

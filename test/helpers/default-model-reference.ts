@@ -1,0 +1,30 @@
+// The reference logits of test/fixtures/default-model-reference for the embedded model:
+// token sequences, transformers' logits on the bf16 weights, and the float64 forward's
+// logits on the Q8_0 weights as shipped (scripts/reference/q8_forward.py).
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './tokenizers';
+
+export const DEFAULT_MODEL = path.join(ROOT, 'models', 'default');
+const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'default-model-reference');
+export const REFERENCES = ['reference.json', 'reference_window.json', 'reference_chat.json'];
+
+export interface Reference {
+  tokens: number[];
+  logits_positions: number[];
+  logits_shape: [number, number];
+  /** transformers, fp32 eager, on the bf16 weights the GGUF was quantized from */
+  bf16: Float32Array;
+  /** the float64 forward on the exactly dequantized Q8_0 weights */
+  q8: Float32Array;
+}
+
+function floats(file: string): Float32Array {
+  const bytes = fs.readFileSync(path.join(FIXTURE, file));
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+}
+
+export function readReference(name: string): Reference {
+  const json = JSON.parse(fs.readFileSync(path.join(FIXTURE, name), 'utf8'));
+  return { ...json, bf16: floats(json.logits_file), q8: floats(name.replace(/\.json$/, '_q8_logits.f32')) };
+}
