@@ -431,12 +431,11 @@ TEST(gguf_copy_of_a_mixtral_fixture_gives_its_logits) {
 
 // models/default with each layer's MLP copied into every expert and a random router:
 // whatever the routing, the weights sum to 1 over identical experts, so the mixture is
-// the dense model. A GGUF file (no tokenizer inside) beside the demo's tokenizer.model.
+// the dense model. The demo's own Q8_0 tensors, copied byte for byte; a GGUF file (no
+// tokenizer inside) beside the demo's tokenizer.model.
 static std::string upcycled_demo(const TempDir& dir, int experts, int k) {
   const std::string demo = repo_path("models/default");
-  const std::string dense_path = dir.file("dense.gguf");
-  convert_to_gguf(demo, dense_path, StoredType::BF16);
-  const gguf::File dense(dense_path);
+  const gguf::File dense(demo + "/model.gguf");
   const ModelConfig c = Model::load(demo, LoadOptions{})->config();
   gguf::Writer w;
   w.add_string("general.architecture", "llama");

@@ -4,8 +4,10 @@
 // itself lands in; determinism of the fast path; and files this engine writes (the
 // writer) giving exactly the logits of the same weights read from safetensors.
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -362,16 +364,84 @@ TEST(tokenizer_from_metadata_matches_tokenizer_model) {
   EXPECT_ERROR(model->new_session(SessionOptions{}), "vocab.gguf", "only a vocabulary");
 }
 
-TEST(the_demo_model_as_gguf_tokenizes_and_completes) {
-  TempDir dir;
-  const std::string path = dir.file("demo-q8_0.gguf");
-  convert_to_gguf("models/default", path, StoredType::Q8_0);
+// The demo model's weights (models/default/model.gguf, Q8_0) dequantized into an HF
+// folder: f32 model.safetensors (q/k rows back in rotate-half order), config.json and the
+// demo's tokenizer.model. A safetensors source of the real model, for the converter.
+std::string demo_as_safetensors(const TempDir& dir) {
+  const gguf::File demo("models/default/model.gguf");
   LoadOptions options;
   options.backend = BackendKind::Cpu;
-  std::shared_ptr<Model> model = Model::load(path, options);
+  const ModelConfig c = Model::load("models/default", options)->config();
+  auto hf_name = [](const std::string& n) -> std::string {
+    if (n == "token_embd.weight") return "model.embed_tokens.weight";
+    if (n == "output_norm.weight") return "model.norm.weight";
+    if (n == "output.weight") return "lm_head.weight";
+    const size_t dot = n.find('.', 4);
+    const std::string layer = "model.layers." + n.substr(4, dot - 4) + ".", rest = n.substr(dot + 1);
+    static const std::pair<const char*, const char*> names[] = {
+        {"attn_norm.weight", "input_layernorm.weight"}, {"ffn_norm.weight", "post_attention_layernorm.weight"},
+        {"attn_q.weight", "self_attn.q_proj.weight"},  {"attn_k.weight", "self_attn.k_proj.weight"},
+        {"attn_v.weight", "self_attn.v_proj.weight"},  {"attn_output.weight", "self_attn.o_proj.weight"},
+        {"ffn_gate.weight", "mlp.gate_proj.weight"},   {"ffn_up.weight", "mlp.up_proj.weight"},
+        {"ffn_down.weight", "mlp.down_proj.weight"}};
+    for (const auto& [gguf_name, hf] : names) {
+      if (rest == gguf_name) return layer + hf;
+    }
+    throw Error("unexpected tensor " + n);
+  };
+  std::string header = "{", data;
+  for (const gguf::Tensor& t : demo.tensors()) {
+    const std::vector<int64_t> shape = t.shape();
+    const int64_t cols = t.ne[0], rows = t.ne[1];
+    std::vector<float> values(size_t(rows * cols));
+    cpu::dequantize_row(*gguf::engine_type(t.type), t.data, values.data(), rows * cols);
+    const bool q = t.name.find("attn_q.") != std::string::npos, k = t.name.find("attn_k.") != std::string::npos;
+    if (q || k) {  // pair row (h, 2i + s) back to rotate-half row (h, s * d/2 + i)
+      const int64_t d = c.head_dim, heads = rows / d;
+      std::vector<float> hf(values.size());
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < d / 2; ++i)
+          for (int64_t s = 0; s < 2; ++s)
+            std::copy_n(&values[size_t((h * d + 2 * i + s) * cols)], cols, &hf[size_t((h * d + s * d / 2 + i) * cols)]);
+      values = hf;
+    }
+    const size_t at = data.size();
+    data.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+    header += std::string(header.size() > 1 ? "," : "") + "\"" + hf_name(t.name) + "\":{\"dtype\":\"F32\",\"shape\":" +
+              (shape.size() == 1 ? "[" + std::to_string(cols) + "]"
+                                 : "[" + std::to_string(rows) + "," + std::to_string(cols) + "]") +
+              ",\"data_offsets\":[" + std::to_string(at) + "," + std::to_string(data.size()) + "]}";
+  }
+  header += "}";
+  while (header.size() % 8) header += ' ';
+  const std::string folder = dir.file("demo-hf");
+  ::mkdir(folder.c_str(), 0755);
+  const uint64_t n = header.size();
+  harness::write_file(folder + "/model.safetensors", std::string(reinterpret_cast<const char*>(&n), 8) + header + data);
+  std::ostringstream config;
+  config << "{\"architectures\": [\"MistralForCausalLM\"], \"model_type\": \"mistral\", \"vocab_size\": " << c.vocab_size
+         << ", \"hidden_size\": " << c.dim << ", \"intermediate_size\": " << c.hidden_dim
+         << ", \"num_hidden_layers\": " << c.n_layers << ", \"num_attention_heads\": " << c.n_heads
+         << ", \"num_key_value_heads\": " << c.n_kv_heads << ", \"head_dim\": " << c.head_dim
+         << ", \"rms_norm_eps\": 1e-05, \"rope_theta\": " << c.rope_theta << ", \"sliding_window\": " << c.sliding_window
+         << ", \"max_position_embeddings\": " << c.max_position << ", \"tie_word_embeddings\": "
+         << (c.tie_embeddings ? "true" : "false") << ", \"torch_dtype\": \"float32\"}";
+  harness::write_file(folder + "/config.json", config.str());
+  harness::write_file(folder + "/tokenizer.model", read_all("models/default/tokenizer.model"));
+  return folder;
+}
+
+TEST(the_demo_model_as_gguf_tokenizes_and_completes) {
+  LoadOptions options;
+  options.backend = BackendKind::Cpu;
+  // The shipped folder: one .gguf with its vocabulary inside, beside tokenizer.model.
+  std::shared_ptr<Model> model = Model::load("models/default", options);
   CHECK(model->config().sliding_window == 256);
   CHECK(model->config().tie_embeddings);
+  CHECK(model->config().n_layers == 12);
+  const std::unique_ptr<Tokenizer> spm = Tokenizer::load("models/default/tokenizer.model");
   const std::vector<int> prompt = model->tokenizer()->encode("def fibonacci(n):", true);
+  CHECK(prompt == spm->encode("def fibonacci(n):", true));
   std::unique_ptr<Session> session = model->new_session(SessionOptions{});
   session->feed(prompt.data(), prompt.size(), nullptr);
   SamplingParams params;
@@ -379,8 +449,25 @@ TEST(the_demo_model_as_gguf_tokenizes_and_completes) {
   const GenerateResult result = session->generate(params, nullptr);
   std::printf("  demo model, Q8_0 GGUF: \"def fibonacci(n):%s\"\n", spm::printable(result.text).c_str());
   CHECK(!result.text.empty());
-  // A folder holding the file loads it too.
-  CHECK(Model::load(dir.path, options)->config().n_layers == 8);
+  CHECK(Model::load("models/default/model.gguf", options)->config().n_layers == 12);
+
+  // The converter writes that file from safetensors: the demo's weights, dequantized into
+  // an HF folder, convert back to the same Q8_0 bytes (every block's largest value is ±127
+  // times its scale, so quantizing again finds the same scale and integers), with the
+  // vocabulary of tokenizer.model inside.
+  TempDir dir;
+  const std::string path = dir.file("demo-q8_0.gguf");
+  convert_to_gguf(demo_as_safetensors(dir), path, StoredType::Q8_0);
+  const gguf::File shipped("models/default/model.gguf"), converted(path);
+  CHECK(converted.tensors().size() == shipped.tensors().size());
+  for (const gguf::Tensor& t : shipped.tensors()) {
+    const gguf::Tensor* u = converted.tensor(t.name);
+    CHECK_MSG(u && u->type == t.type && u->nbytes == t.nbytes && std::equal(t.data, t.data + t.nbytes, u->data),
+              "%s differs", t.name.c_str());
+  }
+  std::shared_ptr<Model> again = Model::load(path, options);
+  CHECK(again->tokenizer()->encode("def fibonacci(n):", true) == prompt);
+  CHECK(again->config().sliding_window == 256 && again->config().tie_embeddings);
 }
 
 namespace {
@@ -462,8 +549,9 @@ TEST(quantized_weights_stay_mapped_not_copied) {
   // adds only the small things (norms, cache, scratch) to the process's own memory,
   // far less than the file, and much less than the weights would take as fp32.
   TempDir dir;
+  const std::string source = demo_as_safetensors(dir);  // f32 safetensors, mapped too
   const std::string path = dir.file("demo-q4_0.gguf");
-  convert_to_gguf("models/default", path, StoredType::Q4_0);
+  convert_to_gguf(source, path, StoredType::Q4_0);
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   const long file_kb = long(file.tellg() / 1024);
   // Each in a fresh process (this program with --memory), so that memory freed by
@@ -480,11 +568,15 @@ TEST(quantized_weights_stay_mapped_not_copied) {
     }
     return kb;
   };
-  const long gguf = probe(path), safetensors = probe("models/default");
-  const long f32_kb = 38'000;  // the demo model's 9.8M weights as fp32
-  std::printf("  process memory grown by loading and running: Q4_0 GGUF (%ld kB file) %ld kB, bf16 "
-              "safetensors %ld kB\n", file_kb, gguf, safetensors);
-  CHECK(gguf >= 0 && safetensors >= 0);
+  const long gguf = probe(path), q8 = probe("models/default"), safetensors = probe(source);
+  const long f32_kb = 77'337;  // the demo model's 19.8M weights as fp32
+  std::ifstream shipped("models/default/model.gguf", std::ios::binary | std::ios::ate);
+  std::printf("  process memory grown by loading and running: Q4_0 GGUF (%ld kB file) %ld kB, the shipped "
+              "Q8_0 GGUF (%ld kB file) %ld kB, f32 safetensors %ld kB\n", file_kb, gguf, long(shipped.tellg() / 1024), q8,
+              safetensors);
+  CHECK(gguf >= 0 && q8 >= 0 && safetensors >= 0);
+  CHECK_MSG(q8 <= safetensors + 1024, "Q8_0 GGUF %ld kB vs safetensors %ld kB", q8, safetensors);
+  CHECK_MSG(q8 < f32_kb / 2, "Q8_0 GGUF %ld kB", q8);
   // The tokenizer, cache and scratch are the same either way; the weights add nothing.
   CHECK_MSG(gguf <= safetensors + 1024, "GGUF %ld kB vs safetensors %ld kB", gguf, safetensors);
   CHECK_MSG(gguf < f32_kb / 2, "GGUF %ld kB", gguf);

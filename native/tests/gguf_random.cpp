@@ -327,8 +327,8 @@ TEST(bad_options_are_one_line_errors) {
   EXPECT_ERROR(write_random_gguf(with([](RandomModel& b) { b.file_type = "Q5_K_M"; }), out), "--type", "Q5_K_M");
   EXPECT_ERROR(write_random_gguf(with([](RandomModel& b) { b.tokenizer = "nowhere/tokenizer.model"; }), out),
                "nowhere/tokenizer.model");
-  EXPECT_ERROR(write_random_gguf(with([](RandomModel& b) { b.tokenizer = "models/default/config.json"; }), out),
-               "config.json");
+  EXPECT_ERROR(write_random_gguf(with([](RandomModel& b) { b.tokenizer = "models/default/README.md"; }), out),
+               "README.md");
   EXPECT_ERROR(write_random_gguf(with([](RandomModel& b) { b.layers = 5000; }), out), "--layers");
   EXPECT_ERROR(write_random_gguf(m, dir.file("missing-folder/x.gguf")), "missing-folder/x.gguf");
 }

@@ -11,8 +11,8 @@
 #                llama.cpp fixtures (test/fixtures/gguf) and the head_dim 64 / 128 models
 #                (make_gpu_fixtures.py, which take the gemv decode path) converted to
 #                Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; the safetensors fixtures (Mixtral's
-#                too: scripts/device/moe.sh has the mixture checks), the demo model and the
-#                GPU fixtures as they are (drafted = plain greedy output among the checks);
+#                too: scripts/device/moe.sh has the mixture checks) and the GPU fixtures as
+#                they are; the demo model (Q8_0) with the GGUF files (drafted = plain greedy output among the checks);
 #                then tramontane-logits on a file
 #   bench.log    tramontane-bench-cuda --weights q4_k_m, q8_0 and f16, one after another
 #   summary.txt  the checks' last lines and the benches' summaries
@@ -66,11 +66,12 @@ mkdir -p "$G"
       "$BUILD/bin/tramontane-gguf_convert" "/tmp/gpu-fixtures/$m" "$G/$m-$t/$m-$t.gguf" "$t" && dirs+=("$G/$m-$t")
     done
   done
+  dirs+=(models/default)  # the demo model, a Q8_0 GGUF
   stamp "tramontane-test-cuda-engine on ${#dirs[@]} GGUF folders (CPU: exact dequantization)"
   TRAMONTANE_QUANT_KERNEL=reference "$BUILD/bin/tramontane-test-cuda-engine" "${dirs[@]}" || status=1
   if [ -z "${QUICK:-}" ]; then
-    stamp "tramontane-test-cuda-engine on the safetensors fixtures, the demo model and the GPU fixtures"
-    "$BUILD/bin/tramontane-test-cuda-engine" test/fixtures/models/*/ models/default \
+    stamp "tramontane-test-cuda-engine on the safetensors fixtures and the GPU fixtures"
+    "$BUILD/bin/tramontane-test-cuda-engine" test/fixtures/models/*/ \
       /tmp/gpu-fixtures/head_dim_64 /tmp/gpu-fixtures/head_dim_128 || status=1
   fi
   stamp "tramontane-logits --backend cuda on a Q4_K_M file"
