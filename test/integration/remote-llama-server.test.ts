@@ -1,16 +1,14 @@
 // The remote backend against an OpenAI-compatible server that is not ours: llama.cpp's
-// llama-server, on the demo model converted to GGUF, driven through the real language
+// llama-server, on the demo model (a Q8_0 GGUF), driven through the real language
 // server as an editor would (model discovery, streamed completions, chat, cancellation,
 // the status when the remote refuses).
 //
 // Run: TRAMONTANE_PEER_LLAMA_SERVER=$(bash scripts/ci/install-llama-server.sh) node scripts/test.mjs remote-llama-server
-// The GGUF comes from tramontane-gguf_convert (npm install builds it in build/bin), or
-// from TRAMONTANE_PEER_GGUF. Without TRAMONTANE_PEER_LLAMA_SERVER the tests are skipped,
+// The GGUF is models/default/model.gguf, or TRAMONTANE_PEER_GGUF. Without TRAMONTANE_PEER_LLAMA_SERVER the tests are skipped,
 // except in CI (CI=true), where they fail: CI always runs them.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource, ResponseError } from 'vscode-languageserver-protocol/node';
@@ -23,17 +21,9 @@ const KEY = 'peer-test-key';
 const ALIAS = 'tramontane-demo';
 const auth = { authorization: `Bearer ${KEY}` };
 
-/** The demo model as a Q8_0 GGUF file, converted once for this file's tests. */
-function demoGguf(dir: string): string {
-  if (process.env.TRAMONTANE_PEER_GGUF) return process.env.TRAMONTANE_PEER_GGUF;
-  // npm install's build, or the plain CMake build of the native tests.
-  const converters = [path.join(ROOT, 'build', 'bin'), path.join(ROOT, 'build', 'native', 'bin')].map((dir) => path.join(dir, 'tramontane-gguf_convert'));
-  const converter = converters.find((file) => fs.existsSync(file));
-  if (!converter) throw new Error(`no ${converters.join(' or ')}: build it (npm run build:native) or set TRAMONTANE_PEER_GGUF`);
-  const out = path.join(dir, 'demo-Q8_0.gguf');
-  const result = spawnSync(converter, [path.join(ROOT, 'models', 'default'), out, 'Q8_0'], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`gguf_convert failed: ${result.stderr}`);
-  return out;
+/** The demo model: models/default is a Q8_0 GGUF already, which llama-server reads as it is. */
+function demoGguf(): string {
+  return process.env.TRAMONTANE_PEER_GGUF ?? path.join(ROOT, 'models', 'default', 'model.gguf');
 }
 
 interface LlamaServer {
@@ -110,17 +100,14 @@ if (missing && (BINARY || process.env.CI === 'true')) {
 }
 
 describe('remote backend against llama.cpp llama-server', { skip: missing ?? false }, () => {
-  let dir: string;
   let gguf: string;
   let server: LlamaServer;
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tramontane-peer-'));
-    gguf = demoGguf(dir);
+    gguf = demoGguf();
     server = await startLlamaServer(gguf);
   });
   after(async () => {
     if (server) await stopLlamaServer(server);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('the model is discovered from /v1/models (or named, and found there) and shown in the status', async () => {
