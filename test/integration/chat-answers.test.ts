@@ -22,7 +22,8 @@ describe('the repetition guard (the demo model, greedy)', () => {
     const uri = 'file:///work/geometry.py';
     client.open(uri, 'import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n\n\ndef rectangle_area(width, height):\n    return width * height\n', 'python');
     let streamed = '';
-    const result = await client.explain({ uri, range: { start: { line: 3, character: 0 }, end: { line: 5, character: 0 } }, maxTokens: 400 }, (d) => (streamed += d));
+    // Greedy, the demo model explains rectangle_area with an Args section that repeats.
+    const result = await client.explain({ uri, range: { start: { line: 7, character: 0 }, end: { line: 9, character: 0 } }, maxTokens: 400 }, (d) => (streamed += d));
     assert.equal(result.finish, 'repetition');
     assert.ok(result.generatedTokens < 150, `stopped early: ${result.generatedTokens} tokens`);
     const lines = result.text.split('\n').filter((l) => l.trim().length > 10);
