@@ -27,37 +27,37 @@ describe('typing through a suggestion, through the server', () => {
     const uri = 'file:///work/greet.py';
     client.open(uri, 'def greet(name):\n    print\n', 'python');
     const first = await suggest(uri, 1, 9);
-    assert.equal(first.item?.insertText, '(name)');
+    assert.equal(first.item?.insertText, "(name, 'name')");
     // The editor inserts "()" for "(" with the cursor between.
     client.insert(uri, { line: 1, character: 9 }, '()');
     const next = await suggest(uri, 1, 10);
     assert.equal(next.stats.outcome, 'cached');
-    assert.equal(next.item.insertText, 'name)');
+    assert.equal(next.item.insertText, "name, 'name')");
     assert.deepEqual(next.item.range, { start: { line: 1, character: 10 }, end: { line: 1, character: 11 } });
     client.close(uri); // open documents lend context to each other's prompts
   });
 
   test('a CRLF file with a character outside the BMP: Enter typed as \\r\\n, UTF-16 positions', async () => {
     const uri = 'file:///work/point.py';
-    const text = 'class Point:\r\n    def __init__(self, x, y):\r\n        ';
+    const text = 'class Point:\r\n    def __init__(self, x, y):\r\n        self.x = x\r\n        ';
     client.open(uri, text, 'python');
-    const first = await suggest(uri, 2, 8);
+    const first = await suggest(uri, 3, 8);
     const lines = first.item?.insertText.toString().split('\n') ?? [];
     assert.ok(lines.length >= 2, `a multi-line suggestion: ${JSON.stringify(first.item?.insertText)}`);
     const indent = /^\s*/.exec(lines[1])![0];
-    client.insert(uri, { line: 2, character: 8 }, `${lines[0]}\r\n${indent}`);
-    const next = await suggest(uri, 3, indent.length);
+    client.insert(uri, { line: 3, character: 8 }, `${lines[0]}\r\n${indent}`);
+    const next = await suggest(uri, 4, indent.length);
     assert.equal(next.stats.outcome, 'cached', 'the typed line matched the suggestion');
     assert.equal(next.item.insertText, lines.slice(1).join('\n').slice(indent.length));
 
     // A surrogate pair (two UTF-16 code units) typed at the cursor moves it by two; the
     // suggestion there, typed through by one character, still matches exactly.
-    client.insert(uri, { line: 3, character: indent.length }, '😀 ');
-    const emoji = await suggest(uri, 3, indent.length + 3);
+    client.insert(uri, { line: 4, character: indent.length }, '😀 ');
+    const emoji = await suggest(uri, 4, indent.length + 3);
     const shown = emoji.item?.insertText.toString() ?? '';
     assert.ok(shown.length > 0, 'a suggestion after the emoji');
-    client.insert(uri, { line: 3, character: indent.length + 3 }, shown[0]);
-    const typed = await suggest(uri, 3, indent.length + 4);
+    client.insert(uri, { line: 4, character: indent.length + 3 }, shown[0]);
+    const typed = await suggest(uri, 4, indent.length + 4);
     assert.equal(typed.stats.outcome, 'cached');
     assert.equal(typed.item.insertText, shown.slice(1));
     client.close(uri);
