@@ -176,7 +176,7 @@ describe('remote backend against llama.cpp llama-server', { skip: missing ?? fal
     try {
       await client.ready();
       const uri = 'file:///w/m.py';
-      client.open(uri, 'import math\n\n\ndef area(r):\n    \n\n\ndef main():\n    print(area(2))\n', 'python');
+      client.open(uri, 'import os\n\n\ndef read_text(path):\n    \n\n\ndef main():\n    print(read_text("a.txt"))\n', 'python');
       await client.complete(uri, { line: 4, character: 4 });
       const stats = await client.lastStats();
       assert.equal(stats.outcome, 'complete');
@@ -210,8 +210,8 @@ describe('remote backend against llama.cpp llama-server', { skip: missing ?? fal
       await client.ready();
       const cancel = new CancellationTokenSource();
       let resume: (() => void) | undefined;
-      // Greedy, the demo model loops here within a few dozen pieces, which the repetition
-      // guard would cut; llama-server would go on to the 8000 tokens (seconds of work).
+      // Cancelled at the first piece, before the model could end or repeat itself (which
+      // the repetition guard would cut); llama-server would go on to the 8000 tokens.
       const answer = client.chat({ messages: [{ role: 'user', content: 'Explain recursion.' }], maxTokens: 8000, temperature: 0 }, () => {
         if (resume) return;
         resume = pause(server);
