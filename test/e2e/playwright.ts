@@ -8,6 +8,8 @@ export interface Locator {
   click(options?: { timeout?: number; button?: 'left' | 'right'; force?: boolean }): Promise<void>;
   fill(value: string, options?: { timeout?: number }): Promise<void>;
   press(key: string, options?: { timeout?: number }): Promise<void>;
+  check(options?: { timeout?: number }): Promise<void>;
+  uncheck(options?: { timeout?: number }): Promise<void>;
   waitFor(options?: { state?: 'attached' | 'detached' | 'visible' | 'hidden'; timeout?: number }): Promise<void>;
   textContent(options?: { timeout?: number }): Promise<string | null>;
   innerText(options?: { timeout?: number }): Promise<string>;

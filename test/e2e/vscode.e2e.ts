@@ -248,12 +248,16 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
     const chat = wb.chat();
     const actions = chat.locator('.message.assistant').last().locator('.code-action');
     if ((await actions.count()) === 0) {
-      // Ask for code outright: an indented block is a code block in markdown too.
+      // Ask for code outright, without the open file attached (with code attached, the
+      // demo model explains that code instead).
+      const include = chat.locator('#include-context');
+      await include.uncheck();
       const answersBefore = await chat.locator('.message.assistant').count();
       await recordStreaming(chat);
-      await chat.locator('#input').fill('Show a Python function that adds two numbers, as code.');
+      await chat.locator('#input').fill('Write a Python function `add_numbers`: Add two numbers and return the result.');
       await chat.locator('#input').press('Enter');
       await watchStreaming(chat, answersBefore, MODEL_TIMEOUT);
+      await include.check();
     }
     const answer = chat.locator('.message.assistant').last();
     const code = (await answer.locator('pre code').first().innerText()).trimEnd();

@@ -110,8 +110,13 @@ export class Workbench {
   /** The text of the inline suggestion shown, once there is one. */
   async waitForGhostText(timeoutMs: number): Promise<string> {
     await this.ghostText().first().waitFor({ state: 'visible', timeout: timeoutMs });
-    const parts = await this.ghostText().evaluateAll((elements) => elements.map((e) => e.textContent ?? ''));
-    return parts.join('\n');
+    // One element per highlighted token: those on one screen line join as they are. The
+    // editor draws spaces as no-break spaces.
+    const parts = await this.ghostText().evaluateAll((elements) =>
+      elements.map((e) => ({ text: e.textContent ?? '', top: Math.round(e.getBoundingClientRect().top) })),
+    );
+    const text = parts.map((p, i) => (i > 0 && p.top !== parts[i - 1].top ? '\n' : '') + p.text).join('');
+    return text.replace(/\u00a0/g, ' ');
   }
 
   async statusText(): Promise<string> {
