@@ -40,3 +40,14 @@ build_addon() {
   if [ $rc -ne 0 ]; then tail -60 "$log"; return 1; fi
   export TRAMONTANE_ADDON=$PWD/$build/Release/tramontane_addon.node
 }
+
+# The committed files llama.cpp quantized (test/fixtures/gguf), each copied into a folder of
+# its own under $1, since the engine checks take model folders. Sets GGUF_FIXTURE_DIRS.
+gguf_fixture_dirs() {
+  local dest=$1 f d
+  GGUF_FIXTURE_DIRS=()
+  for f in test/fixtures/gguf/*.gguf; do
+    d=$dest/$(basename "$f" .gguf)
+    mkdir -p "$d" && cp "$f" "$d/" && GGUF_FIXTURE_DIRS+=("$d")
+  done
+}

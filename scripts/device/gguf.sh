@@ -54,12 +54,8 @@ G=/tmp/gguf-models
 mkdir -p "$G"
 {
   cat /tmp/gpu-fixtures.log | tail -5
-  dirs=()
-  for f in test/fixtures/gguf/*.gguf; do
-    name=$(basename "$f" .gguf)
-    mkdir -p "$G/$name" && cp "$f" "$G/$name/"
-    dirs+=("$G/$name")
-  done
+  gguf_fixture_dirs "$G"
+  dirs=("${GGUF_FIXTURE_DIRS[@]}")
   for m in head_dim_64 head_dim_128; do
     for t in Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K; do
       mkdir -p "$G/$m-$t"

@@ -48,13 +48,9 @@ stamp "tramontane built" >> "$OUT/build.log"
 
 # The GPU is idle while llama.cpp builds: check the committed llama.cpp files on it.
 {
-  dirs=()
-  for f in test/fixtures/gguf/*.gguf; do
-    d=/tmp/gguf-fixtures/$(basename "$f" .gguf)
-    mkdir -p "$d" && cp "$f" "$d/" && dirs+=("$d")
-  done
-  stamp "tramontane-test-cuda-engine on ${#dirs[@]} llama.cpp files (CPU: exact dequantization)"
-  TRAMONTANE_QUANT_KERNEL=reference "$BUILD/bin/tramontane-test-cuda-engine" "${dirs[@]}"
+  gguf_fixture_dirs /tmp/gguf-fixtures
+  stamp "tramontane-test-cuda-engine on ${#GGUF_FIXTURE_DIRS[@]} llama.cpp files (CPU: exact dequantization)"
+  TRAMONTANE_QUANT_KERNEL=reference "$BUILD/bin/tramontane-test-cuda-engine" "${GGUF_FIXTURE_DIRS[@]}"
   echo "exit $?"
 } > "$OUT/fixtures.log" 2>&1
 grep -E "^FAIL|passed|^exit" "$OUT/fixtures.log" | tail -5
