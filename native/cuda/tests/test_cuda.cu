@@ -139,6 +139,9 @@ std::string type_tag(tramontane::StoredType t) {
   return t == tramontane::StoredType::F16 ? "" : std::string(" ") + tramontane::stored_type_name(t);
 }
 
+// " kwN" for a configuration with tile groups (GemvConfig::k_warps), "" otherwise.
+std::string kw_tag(const GemvConfig& c) { return c.k_warps > 0 ? " kw" + std::to_string(c.k_warps) : ""; }
+
 // --- gemv operators -----------------------------------------------------------------------
 
 // The normalized input either fused (prenorm false) or from rmsnorm() (prenorm true).
@@ -207,7 +210,7 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   char name[160];
   std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d s%d%s", dim,
                 heads, kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid, cfg.steps,
-                (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
+                (kw_tag(cfg) + (prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), out.size()), 1e-2, !stray,
          stray ? "stray cache writes" : "");
 }
@@ -237,7 +240,7 @@ void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm =
   auto out = widen(dh.down());
   char name[160];
   std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d s%d%s", dim, hidden, n,
-                cfg.warps, cfg.grid, cfg.steps, (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
+                cfg.warps, cfg.grid, cfg.steps, (kw_tag(cfg) + (prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -264,7 +267,7 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg,
   }
   char name[160];
   std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d s%d%s", in, outd, n, cfg.warps,
-                cfg.grid, cfg.steps, type_tag(wt).c_str());
+                cfg.grid, cfg.steps, (kw_tag(cfg) + type_tag(wt)).c_str());
   report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -344,7 +347,7 @@ void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = 
   for (size_t i = size_t(n) * vocab; i < out.size(); ++i) tail_ok &= std::isnan(out[i]);
   char name[160];
   std::snprintf(name, sizeof name, "gemv_logits dim=%d vocab=%d n=%d w%d g%d%s", dim, vocab, n,
-                cfg.warps, cfg.grid, (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
+                cfg.warps, cfg.grid, (kw_tag(cfg) + (prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2, tail_ok,
          tail_ok ? "" : "wrote past the end");
 }
@@ -790,10 +793,10 @@ void test_gemv_experts(int experts, int dim, int hidden, int m, int k, GemvConfi
   }
   char name[160];
   std::snprintf(name, sizeof name, "gemv_expert_swiglu E=%d dim=%d hidden=%d slots=%d w%d g%d%s", experts, dim,
-                hidden, m, cfg.warps, cfg.grid, type_tag(wt).c_str());
+                hidden, m, cfg.warps, cfg.grid, (kw_tag(cfg) + type_tag(wt)).c_str());
   report(name, R::rel_err(hf.data(), ref_h.data(), ref_h.size()), 1e-2);
   std::snprintf(name, sizeof name, "gemv_expert_down E=%d dim=%d hidden=%d slots=%d w%d g%d%s", experts, dim,
-                hidden, m, cfg.warps, cfg.grid, type_tag(wt).c_str());
+                hidden, m, cfg.warps, cfg.grid, (kw_tag(cfg) + type_tag(wt)).c_str());
   report(name, R::rel_err(y.data(), ref_y.data(), ref_y.size()), 1e-2);
 
   // combine: the m slots as m / k tokens of k choices each.
@@ -1050,6 +1053,29 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
     }
     report("decode graph replay == token-by-token feed (" + std::to_string(steps) + " greedy tokens)" + tag,
            ga == gb ? 0.0 : 1.0, 0.0);
+    if (routed) {
+      // The experts' products launched with PDL (their kernel waits on the router before
+      // its first weight loads): the same bits as without, fed token by token with every
+      // logit row, and the same greedy tokens from the decode graph.
+      std::vector<float> logits[2];
+      std::vector<int> tokens_of[2];
+      for (int expert_pdl : {0, 1}) {
+        Forward f(*w, gemm, cfg, stream);
+        f.gemv_plan(true).expert_pdl = f.gemv_plan(false).expert_pdl = expert_pdl != 0;
+        logits[expert_pdl].resize(size_t(prompt) * V);
+        feed(f, tokens.data(), prompt, 0, 1, logits[expert_pdl].data());
+        std::vector<int>& g = tokens_of[expert_pdl];
+        g.push_back(f.argmax_token());
+        f.capture_decode();
+        for (int i = 0; i < steps; ++i) {
+          f.replay(1, prompt + i);
+          g.push_back(f.token());
+        }
+      }
+      const bool same = std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)) == 0;
+      report("experts with PDL == without (bit-identical logits, graph tokens)" + tag,
+             same && tokens_of[1] == tokens_of[0] && tokens_of[1] == gb ? 0.0 : 1.0, 0.0);
+    }
   }
   TR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
@@ -1211,6 +1237,19 @@ int main(int argc, char** argv) {
       test_gemv_chunk(4096, 1024, 12, ProductOut::F32, t);
       test_gemv_chunk(2048, 2048, 64, ProductOut::F32Add, t);
       test_gemv_chunk(4096, 512, 30, ProductOut::F16, t);
+    }
+    // Tile groups (k_warps): 8 warps in pairs and 4 single warps, 4 tiles per pass; tile
+    // counts that leave the last pass partly empty, one pass or several per block.
+    for (StoredType t : {StoredType::Q8_0, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K}) {
+      test_gemv_residual(4096, 1000, 3, {8, 0, 8, 2}, t);
+      test_gemv_residual(2048, 1000, 1, {4, 5, 8, 1}, t);
+      test_gemv_qkv(4096, 32, 8, 128, 1, RopeLayout::RotateHalf, 4352, 100, {8, 0, 8, 2}, false, t);
+      test_gemv_qkv(4096, 32, 8, 128, 2, RopeLayout::Interleaved, 4352, 7, {4, sms, 8, 1}, true, t);
+      test_gemv_swiglu(4096, 2048, 1, {4, 0, 8, 1}, false, t);
+      test_gemv_swiglu(4096, 2040, 6, {8, sms, 8, 2}, true, t);
+      test_gemv_logits(4096, 1000, 1, {8, 7, 8, 2}, false, t);
+      test_gemv_experts(8, 4096, 2048, 2, 2, {8, 0, 8, 2}, t);
+      test_gemv_experts(8, 2048, 1536, 7, 1, {4, sms, 8, 1}, t);
     }
     ModelConfig quant = small;
     quant.hidden_dim = 1536;  // the K formats need widths in multiples of 256
