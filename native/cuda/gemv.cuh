@@ -114,14 +114,14 @@ struct RowsAfterWait<Epi, std::void_t<decltype(Epi::kRowsAfterWait)>>
     : std::bool_constant<Epi::kRowsAfterWait> {};
 
 // kTokenTiles: products of 8 tokens per weight fragment (1 for decode and appends of up
-// to 8 tokens, up to 8 for chunks of up to 64). KW: warps per tile (see the top).
+// to 8 tokens, up to 8 for chunks of up to 64). KW: warps per tile (see the top). The
+// body of the kernels below: block `block` of `grid` blocks on this product; xs: the
+// dynamic shared memory (the normalized input).
 template <int WARPS, int KW, int kSteps, int kTokenTiles, class W, class In, class Epi>
-__global__ void __launch_bounds__(WARPS * 32)
-    gemv_kernel(W w, int K, int n_tiles, int n, In in, Epi epi) {
+__device__ __forceinline__ void gemv_body(const W& w, int K, int n_tiles, int n, const In& in,
+                                          const Epi& epi, f16* xs, int block, int grid) {
   static_assert(WARPS % KW == 0, "tile groups of KW warps");
   constexpr int kGroups = WARPS / KW;  // tiles a block covers per pass
-  extern __shared__ uint4 smem_dyn[];
-  f16* xs = reinterpret_cast<f16*>(smem_dyn);
   __shared__ float red[KW > 1 ? WARPS : 1][4 * kTokenTiles][32];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -139,7 +139,7 @@ __global__ void __launch_bounds__(WARPS * 32)
   // zeros), so all warps reach each tile's reduction together.
   const int per_warp_max = (n_units + KW - 1) / KW * kUnit;
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
-  // The block walks "passes" p = blockIdx.x, blockIdx.x + gridDim.x, ..., each of
+  // The block walks "passes" p = block, block + grid, ..., each of
   // kGroups tiles; group i takes tile p · kGroups + i (none past the last tile: its warps
   // multiply zeros and store nothing, but keep the block's barriers).
   const int n_passes = (n_tiles + kGroups - 1) / kGroups;
@@ -177,11 +177,11 @@ __global__ void __launch_bounds__(WARPS * 32)
   auto advance = [&](int& ps, int& bt) {
     if (++bt == batches) {
       bt = 0;
-      ps += gridDim.x;
+      ps += grid;
     }
   };
   Batch<W, kSteps> A, B;
-  int pa = blockIdx.x, ba = 0;
+  int pa = block, ba = 0;
   int pb = pa, bb = 0;
   advance(pb, bb);
   // Both buffers in flight before waiting on the previous kernel and normalizing the
@@ -277,6 +277,29 @@ __global__ void __launch_bounds__(WARPS * 32)
   };
   while (step(A, pa, ba) && step(B, pb, bb)) {
   }
+}
+
+template <int WARPS, int KW, int kSteps, int kTokenTiles, class W, class In, class Epi>
+__global__ void __launch_bounds__(WARPS * 32)
+    gemv_kernel(W w, int K, int n_tiles, int n, In in, Epi epi) {
+  extern __shared__ uint4 smem_dyn[];
+  gemv_body<WARPS, KW, kSteps, kTokenTiles>(w, K, n_tiles, n, in, epi, reinterpret_cast<f16*>(smem_dyn),
+                                            int(blockIdx.x), int(gridDim.x));
+}
+
+// One launch for a matrix stored as two row ranges of different formats (the Q4_K_M
+// mix's q/k rows in Q4_K and v rows in Q6_K): blocks 0 .. grid1 − 1 multiply the first
+// part, the others the second, each with its own reader and epilogue; the input is the
+// same. Saves the second launch's start-up and tail (half the layers of a Q4_K_M file).
+template <int WARPS, int kSteps, class W1, class W2, class In, class Epi1, class Epi2>
+__global__ void __launch_bounds__(WARPS * 32)
+    gemv_two_kernel(W1 w1, W2 w2, int K, int tiles1, int tiles2, int grid1, int n, In in, Epi1 e1,
+                    Epi2 e2) {
+  extern __shared__ uint4 smem_dyn[];
+  f16* xs = reinterpret_cast<f16*>(smem_dyn);
+  const int b = int(blockIdx.x);
+  if (b < grid1) gemv_body<WARPS, WARPS, kSteps, 1>(w1, K, tiles1, n, in, e1, xs, b, grid1);
+  else gemv_body<WARPS, WARPS, kSteps, 1>(w2, K, tiles2, n, in, e2, xs, b - grid1, int(gridDim.x) - grid1);
 }
 
 // Epilogue of plain rows: tile i covers rows 16i .. 16i + 15 of the matrix, which land in
@@ -377,6 +400,58 @@ void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int 
   }
 }
 
+// Launches gemv_two_kernel for two row ranges in formats W1 and W2 (4 or 8 warps, 4 or 8
+// steps; no tile groups). The blocks are split between the parts in proportion to their
+// tiles; grid 0: one block per tile.
+template <class W1, class W2, class In, class Epi1, class Epi2>
+void launch_two_stored(const Launch& l, const GemvConfig& c, const W1& w1, const W2& w2, int K,
+                       int tiles1, int tiles2, int n, const In& in, const Epi1& e1, const Epi2& e2) {
+  if (n < 1 || n > 8) throw Error("gemv: token count out of range");
+  if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
+  if (In::kUsesSmem && size_t(n) * size_t(K + 8) * sizeof(f16) > 200 * 1024) {
+    throw Error("gemv: normalized input does not fit in shared memory");
+  }
+  const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(f16) : 0;
+  int grid1 = tiles1, grid2 = tiles2;
+  const int tiles = tiles1 + tiles2;
+  if (c.grid > 0 && c.grid < tiles) {
+    grid1 = std::max(1, std::min(tiles1, int((int64_t(c.grid) * tiles1 + tiles / 2) / tiles)));
+    grid2 = std::max(1, std::min(tiles2, c.grid - grid1));
+  }
+  auto run = [&](auto kernel, int threads) {
+    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
+    launch(l, kernel, dim3(grid1 + grid2), dim3(threads), smem, w1, w2, K, tiles1, tiles2, grid1, n,
+           in, e1, e2);
+  };
+  if (c.steps >= 8) {
+    if (c.warps >= 8) return run(gemv_two_kernel<8, 8, W1, W2, In, Epi1, Epi2>, 256);
+    return run(gemv_two_kernel<4, 8, W1, W2, In, Epi1, Epi2>, 128);
+  }
+  if (c.warps >= 8) return run(gemv_two_kernel<8, 4, W1, W2, In, Epi1, Epi2>, 256);
+  return run(gemv_two_kernel<4, 4, W1, W2, In, Epi1, Epi2>, 128);
+}
+
+// The two parts of `m` in one launch, for the format pairs of the K-quant mixes (Q4_K or
+// Q5_K rows, then Q6_K rows); false (nothing launched) for any other pair.
+template <class In, class Epi1, class Epi2>
+bool launch_two_parts(const Launch& l, const GemvConfig& c, const RowParts& m, int K, int tiles1,
+                      int tiles2, int n, const In& in, const Epi1& e1, const Epi2& e2) {
+  if (m.count != 2) return false;
+  const DeviceMatrix &a = m.part[0], &b = m.part[1];
+  if (a.cols != K || b.cols != K) throw Error("gemv: matrix width does not match the input");
+  if (b.type != StoredType::Q6_K) return false;
+  const Q6Rows wb{b.codes, b.high, b.scales, b.cols};
+  if (a.type == StoredType::Q4_K || a.type == StoredType::Q4_1) {
+    launch_two_stored(l, c, Q4AffineRows{a.codes, a.high, a.scales, a.cols}, wb, K, tiles1, tiles2, n, in, e1, e2);
+    return true;
+  }
+  if (a.type == StoredType::Q5_K || a.type == StoredType::Q5_1) {
+    launch_two_stored(l, c, Q5AffineRows{a.codes, a.high, a.scales, a.cols}, wb, K, tiles1, tiles2, n, in, e1, e2);
+    return true;
+  }
+  return false;
+}
+
 // Launches gemv_kernel for a chunk of up to 64 tokens (the prefill path's products): 4
 // warps, 2 steps per batch for f16 rows and one load unit (4 steps) for the planes, and
 // as many 8-token products per weight fragment as the chunk needs. The input comes from
@@ -412,6 +487,12 @@ void launch_normed(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, 
   } else {
     launch_gemv(l, c, w, K, n_tiles, n, NormInput{x.x, x.norm_w, x.eps}, epi);
   }
+}
+template <class Epi1, class Epi2>
+bool launch_normed_two_parts(const Launch& l, const GemvConfig& c, const RowParts& m, int K, int tiles1,
+                             int tiles2, int n, const NormedInput& x, const Epi1& e1, const Epi2& e2) {
+  if (x.xn) return launch_two_parts(l, c, m, K, tiles1, tiles2, n, VecInput{x.xn}, e1, e2);
+  return launch_two_parts(l, c, m, K, tiles1, tiles2, n, NormInput{x.x, x.norm_w, x.eps}, e1, e2);
 }
 
 }  // namespace tramontane::cuda::gemv

@@ -66,6 +66,10 @@ struct GemvConfig {
   int k_warps = 0;  // warps splitting K per tile; 0 = all of the block's. Fewer: the block
                     // takes warps / k_warps tiles side by side (quantized weights, 8 steps:
                     // 8 warps in pairs, or 4 single warps; see gemv.cuh)
+  bool one_launch = false;  // q/k/v stored as two row ranges (Q4_K or Q5_K, then Q6_K, as
+                            // the K-quant mixes keep some layers' v): both in one launch, the
+                            // blocks split between them (no tile groups); other pairs, or
+                            // off: one launch per range
 };
 
 // RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (f16 [n][q_dim]),

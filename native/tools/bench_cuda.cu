@@ -242,8 +242,8 @@ GemvConfig& config_of(GemvPlan& p, Op op) {
 
 std::string config_name(const GemvConfig& c) {
   char b[48];
-  std::snprintf(b, sizeof b, "%d/%d/%d%s", c.warps, c.grid, c.steps,
-                c.k_warps ? ("/kw" + std::to_string(c.k_warps)).c_str() : "");
+  std::snprintf(b, sizeof b, "%d/%d/%d%s%s", c.warps, c.grid, c.steps,
+                c.k_warps ? ("/kw" + std::to_string(c.k_warps)).c_str() : "", c.one_launch ? "/one" : "");
   return b;
 }
 
@@ -289,6 +289,16 @@ void tune_gemv(Forward& f, int reps) {
       quantized ? std::vector<GemvConfig>{{4, 0, 4}, {8, 0, 4}, {4, 0, 8}, {8, 0, 8}, {8, 0, 8, 2}, {4, 0, 8, 1}}
                 : std::vector<GemvConfig>{{2, 0, 2}, {4, 0, 2}, {8, 0, 2}, {2, 0, 4}, {4, 0, 4}, {8, 0, 4}};
   g_graph_candidates.clear();
+  // Layers whose q/k/v are two row ranges (Q4_K_M's Q6_K v): q/k/v in one launch too.
+  bool two_part_qkv = false;
+  for (int i = 0; i < c.n_layers; ++i) two_part_qkv |= f.weights().layer(i).wqkv.count == 2;
+  std::vector<GemvConfig> qkv_variants = variants;
+  if (two_part_qkv && quantized) {
+    for (GemvConfig v : {GemvConfig{4, 0, 4}, GemvConfig{8, 0, 4}, GemvConfig{4, 0, 8}, GemvConfig{8, 0, 8}}) {
+      v.one_launch = true;
+      qkv_variants.push_back(v);
+    }
+  }
   for (int n : {1, kGemvMaxTokens}) {
     GemvPlan& plan = f.gemv_plan(n == 1);
     if (moe) enqueue_op(f, Op::Route, 0, n);  // a routing for the experts' products to read
@@ -298,7 +308,7 @@ void tune_gemv(Forward& f, int reps) {
       float best_us = 1e30f;
       std::vector<GemvConfig> variant_bests;
       std::string note = "  tuner n=" + std::to_string(n) + " " + op_name(op) + ":";
-      for (const GemvConfig& v : variants) {
+      for (const GemvConfig& v : op == Op::Qkv ? qkv_variants : variants) {
         const int groups = v.k_warps > 0 ? v.warps / v.k_warps : 1;
         const int passes = ceil_div(tiles, groups);
         // Grids: one block per pass (0), whole multiples of the SM count, and grids that
@@ -316,15 +326,18 @@ void tune_gemv(Forward& f, int reps) {
           cand.grid = grid;
           config_of(plan, op) = cand;
           const int layers = op == Op::Logits ? 1 : c.n_layers;
-          const float us = time_layers_us(f, {op}, layers, n, reps);
+          // Fewer repetitions for the several-token plan (appends only; its expert
+          // products read up to 8 experts a launch and dominate the tuning time).
+          const float us = time_layers_us(f, {op}, layers, n, n == 1 ? reps : std::max(2, reps / 2));
           if (us < vbest_us) {
             vbest_us = us;
             vbest = cand;
           }
         }
         char b[96];
-        std::snprintf(b, sizeof b, " w%d s%d%s %.1f (g%d)", v.warps, v.steps,
-                      v.k_warps ? (" kw" + std::to_string(v.k_warps)).c_str() : "", vbest_us, vbest.grid);
+        std::snprintf(b, sizeof b, " w%d s%d%s%s %.1f (g%d)", v.warps, v.steps,
+                      v.k_warps ? (" kw" + std::to_string(v.k_warps)).c_str() : "", v.one_launch ? " one" : "",
+                      vbest_us, vbest.grid);
         note += b;
         if (vbest_us < 1e30f) variant_bests.push_back(vbest);
         if (vbest_us < best_us) {
@@ -366,7 +379,8 @@ void refine_in_graph(Forward& f, int ctx, int reps) {
     return time_ms(f.stream(), reps, [&] { f.replay(kTokens, ctx); }) * 1000.f / kTokens;
   };
   auto same = [](const GemvConfig& a, const GemvConfig& b) {
-    return a.warps == b.warps && a.grid == b.grid && a.steps == b.steps && a.k_warps == b.k_warps;
+    return a.warps == b.warps && a.grid == b.grid && a.steps == b.steps && a.k_warps == b.k_warps &&
+           a.one_launch == b.one_launch;
   };
   const float start_us = step_us();
   float best_us = start_us;
@@ -406,6 +420,18 @@ void refine_in_graph(Forward& f, int ctx, int reps) {
   g_tuner_notes.push_back(b);
 }
 
+// Decode tok/s through the captured graph at context ctx (fed) with the n = 1 plan p in
+// place of the session's (which is restored, and the step captured again).
+double decode_with_plan(Forward& f, const GemvPlan& p, int ctx, int reps) {
+  const GemvPlan kept = f.gemv_plan(true);
+  f.gemv_plan(true) = p;
+  f.capture_decode();
+  const float ms = time_ms(f.stream(), reps, [&] { f.replay(32, ctx); });
+  f.gemv_plan(true) = kept;
+  f.capture_decode();
+  return 32 / (ms * 1e-3);
+}
+
 // Prints the gemv plan of both token classes and the tuner's notes from the first-th on.
 void print_plan(Forward& f, size_t first_note = 0) {
   auto cfg = config_name;
@@ -420,7 +446,7 @@ void print_plan(Forward& f, size_t first_note = 0) {
     } else {
       line += "  gate_up " + cfg(p.gate_up) + "  down " + cfg(p.down);
     }
-    line += "  logits " + cfg(p.logits) + " (warps/grid/steps[/k_warps])";
+    line += "  logits " + cfg(p.logits) + " (warps/grid/steps[/k_warps][/one: q/k/v in one launch])";
     std::printf("%s\n", line.c_str());
   }
   for (size_t i = first_note; i < g_tuner_notes.size(); ++i) std::printf("%s\n", g_tuner_notes[i].c_str());
@@ -484,6 +510,7 @@ void bench_mixtral(cudaStream_t st, double copy_bw) {
   cfg.capacity = 4096 + 256;  // no window: the context bound
   cfg.max_chunk = 4096;
   Forward sess(*weights, gemm, cfg, st);
+  const GemvPlan default_plan = sess.gemv_plan(true);  // what a session starts from
   t0 = std::chrono::steady_clock::now();
   tune_gemv(sess, 8);
   std::printf("  gemv choices tuned in %.2f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -515,6 +542,8 @@ void bench_mixtral(cudaStream_t st, double copy_bw) {
       std::printf("  tuner, second stage (n = 1 candidates in the decode graph):\n");
       print_plan(sess, first);
       tuned_expert_pdl = sess.gemv_plan(true).expert_pdl;
+      line("decode at context 128, the untuned plan", decode_with_plan(sess, default_plan, ctx, g_reps), "tok/s",
+           "(a session's default plan: cuda/forward.cu)");
     }
     for (int expert_pdl : {0, 1}) {
       sess.gemv_plan(true).expert_pdl = expert_pdl != 0;
@@ -691,6 +720,7 @@ int main(int argc, char** argv) {
     cfg.max_chunk = 4096;
     cfg.decode_blocks_per_sm = g_decode_blocks_per_sm;
     Forward sess(*weights, gemm, cfg, st);
+    const GemvPlan default_plan = sess.gemv_plan(true);  // what a session starts from
     t0 = std::chrono::steady_clock::now();
     tune_gemv(sess, 8);
     for (int m : {4096, 2048, 1024, 512, 32}) tune_gemm(sess, gemm, m);
@@ -733,6 +763,9 @@ int main(int argc, char** argv) {
         refine_in_graph(sess, ctx, 3);
         std::printf("  tuner, second stage (n = 1 candidates in the decode graph, PDL on):\n");
         print_plan(sess, first);
+        const double untuned = decode_with_plan(sess, default_plan, ctx, g_reps);
+        line("decode at context 128, graph, PDL on, the untuned plan", untuned, "tok/s",
+             "(a session's default plan: cuda/forward.cu)");
       }
       for (int pdl : {1, 0}) {
         sess.set_pdl(pdl);
