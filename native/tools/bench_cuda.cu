@@ -873,6 +873,55 @@ int main(int argc, char** argv) {
                 " the difference is launch gaps and tails\n",
                 sum_layer_us + sum_other_us, step_us);
 
+    // Why the small products lose (n = 1, PDL on, the tuned plan): the q/k/v product with
+    // one piece of its work taken away at a time, per layer kind, and the cost of a launch.
+    std::printf("\nqkv at n = 1, one piece at a time (us per layer, 32 layers back to back, PDL on)\n");
+    {
+      const Launch l = sess.launch_cfg();
+      const GemvPlan& p = sess.gemv_plan(true);
+      const Activations& a = sess.activations();
+      const AttnShape& attn = sess.attn_shape();
+      rmsnorm(l, a.xn, a.x, weights->layer(0).attn_norm, 1, shape.dim, shape.norm_eps);
+      sess.set_pos(4096);
+      const NormedInput fused{a.x, weights->layer(0).attn_norm, shape.norm_eps, nullptr};
+      const NormedInput prenormed{nullptr, nullptr, 0.f, a.xn};
+      std::vector<int> one_range, two_ranges;
+      for (int i = 0; i < shape.n_layers; ++i) (weights->layer(i).wqkv.count == 1 ? one_range : two_ranges).push_back(i);
+      auto per_layer = [&](const std::vector<int>& layers, const std::function<void(int)>& body) {
+        if (layers.empty()) return 0.0;
+        const float ms = time_ms(st, g_reps, [&] {
+          for (int i : layers) body(i);
+        });
+        return ms * 1000.0 / layers.size();
+      };
+      auto qkv = [&](const NormedInput& in, int i) {
+        gemv_qkv(l, p.qkv, weights->layer(i).wqkv, in, 1, shape.dim, attn, shape.rope_layout, weights->inv_freq(),
+                 a.pos, a.q, sess.layer_k(i), sess.layer_v(i));
+      };
+      // The same rows as plain fp32 outputs (no RoPE, no cache writes), one launch per range.
+      auto plain = [&](int i) {
+        const RowParts& m = weights->layer(i).wqkv;
+        for (int r = 0; r < m.count; ++r)
+          gemv_logits(l, p.qkv, m.part[r], fused, 1, shape.dim, m.part[r].rows, a.logits + m.first_row[r]);
+      };
+      DeviceBuffer flag(256);
+      const double launch_us = time_ms(st, g_reps, [&] {
+        for (int i = 0; i < shape.n_layers; ++i) fill_int(l, flag.as<int>(), 1, i);
+      }) * 1000.0 / shape.n_layers;
+      std::printf("  %-58s %9s %9s\n", "", "1 range", "2 ranges");
+      auto row = [&](const char* what, const std::function<void(int)>& body) {
+        std::printf("  %-58s %9.2f %9.2f\n", what, per_layer(one_range, body), per_layer(two_ranges, body));
+      };
+      row("as in the decode step (fused RMSNorm, RoPE, cache writes)", [&](int i) { qkv(fused, i); });
+      row("input normalized beforehand (no RMSNorm prologue)", [&](int i) { qkv(prenormed, i); });
+      row("plain fp32 rows (no RoPE, no cache writes)", plain);
+      std::printf("  layers: %zu with one range, %zu with two (q/k and a Q6_K v); floors %.2f / %.2f us;"
+                  " a one-block kernel back to back: %.2f us per launch\n",
+                  one_range.size(), two_ranges.size(),
+                  one_range.empty() ? 0.0 : weights->layer(one_range[0]).wqkv.bytes() / copy_bw * 1e6,
+                  two_ranges.empty() ? 0.0 : weights->layer(two_ranges[0]).wqkv.bytes() / copy_bw * 1e6, launch_us);
+    }
+
     std::printf("\nprefill kernels at 4096 tokens (layer 0..31 weights in turn)\n");
     {
       const int m = 4096;

@@ -67,7 +67,7 @@ fi
   grep -E "^=== |^model:|gemv plan|tuner|graph n=1|decode at context|^decode kernels|^  kernel  |sum of kernel times|^error" \
     "$OUT/bench.log" 2>/dev/null
   echo "== per-kernel tables"
-  awk '/^decode kernels/{p=1} p&&/^$/{p=0} p' "$OUT/bench.log" 2>/dev/null
+  awk '/^decode kernels|^qkv at n = 1/{p=1} p&&/^$/{p=0} p' "$OUT/bench.log" 2>/dev/null
   echo "== summaries"
   grep -E -A10 "^summary" "$OUT/bench.log" 2>/dev/null
 } > "$OUT/summary.txt"
