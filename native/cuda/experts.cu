@@ -68,10 +68,11 @@ __global__ void route_kernel(const float* __restrict__ x, const float* __restric
 // The decode path's expert products: the kernel's tiles are (slot, tile of the chosen
 // expert's rows), slot-major; the m ≤ 8 slots ride in the product's token dimension
 // (input row s is slot s's normalized input) and each tile keeps only its own slot's
-// column. row() reads the slot's expert from the routing, so these kernels are launched
-// without programmatic dependent launch: the gemv kernel issues its first weight loads
-// before it waits on the previous kernel, and the routing must be complete by then.
+// column. row() reads the slot's expert from the routing, so the epilogues declare
+// kRowsAfterWait: the gemv kernel waits on the previous kernel before its first weight
+// loads (it issues them before the wait otherwise), and the launch may use PDL.
 struct ExpertSwigluEpilogue {
+  static constexpr bool kRowsAfterWait = true;
   f16* h;              // [m][hidden]
   const int* chosen;   // [m]
   int hidden;
@@ -94,6 +95,7 @@ struct ExpertSwigluEpilogue {
 };
 
 struct ExpertRowsEpilogue {
+  static constexpr bool kRowsAfterWait = true;
   float* y;            // [m][rows]
   const int* chosen;   // [m]
   int rows;            // of one expert
@@ -194,7 +196,7 @@ void gemv_expert_swiglu(const Launch& l, const GemvConfig& c, const DeviceMatrix
   const int tiles = gemv_swiglu_tiles(hidden);
   if (wgu.rows % (2 * hidden) != 0) throw Error("gemv_expert_swiglu: rows are not 2 · hidden per expert");
   ExpertSwigluEpilogue epi{h, chosen, hidden, tiles};
-  gemv::launch_gemv(Launch{l.stream, false}, c, wgu, dim, m * tiles, m, gemv::VecInput{xe}, epi);
+  gemv::launch_gemv(l, c, wgu, dim, m * tiles, m, gemv::VecInput{xe}, epi);
 }
 
 void gemv_expert_down(const Launch& l, const GemvConfig& c, const DeviceMatrix& wd, const f16* h,
@@ -202,7 +204,7 @@ void gemv_expert_down(const Launch& l, const GemvConfig& c, const DeviceMatrix& 
   const int tiles = gemv_rows_tiles(dim);
   if (wd.rows % dim != 0) throw Error("gemv_expert_down: rows are not dim per expert");
   ExpertRowsEpilogue epi{y, chosen, dim, tiles};
-  gemv::launch_gemv(Launch{l.stream, false}, c, wd, hidden, m * tiles, m, gemv::VecInput{h}, epi);
+  gemv::launch_gemv(l, c, wd, hidden, m * tiles, m, gemv::VecInput{h}, epi);
 }
 
 void gather_expert_rows(const Launch& l, const f16* xn, const int* slot_row, int slots, int k,

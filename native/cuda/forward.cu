@@ -357,6 +357,10 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
   plan1_ = GemvPlan{{8, ceil_div(gemv_qkv_tiles(attn_), 2), 4}, {8, 0, 4}, {8, 2 * sms, 4},
                     {8, 0, 4}, {8, 8 * sms, 4}};
   plan8_ = GemvPlan{{4, 0, 4}, {8, 0, 4}, {8, 12 * sms, 4}, {8, 0, 4}, {8, 6 * sms, 4}};
+  for (GemvPlan* p : {&plan1_, &plan8_}) {
+    p->expert_gate_up = p->gate_up;
+    p->expert_down = p->down;
+  }
   decode_.max_queries = kGemvMaxTokens;
   // A short chunk's attention: each head's keys over up to this many blocks, so that the
   // heads together fill the SMs three blocks deep (one block per head and query tile

@@ -151,6 +151,11 @@ struct ForwardConfig {
 // Kernel configurations of the gemv path, one per operator and token-count class.
 struct GemvPlan {
   GemvConfig qkv, o, gate_up, down, logits;
+  // A mixture of experts: the experts' products (slots × one expert's rows), and whether
+  // they are launched with PDL (their kernel then waits on the router before its first
+  // weight loads; without, each launch waits for the previous kernel to finish).
+  GemvConfig expert_gate_up, expert_down;
+  bool expert_pdl = false;
 };
 
 // The activations of one sequence, [rows = max chunk][features], and the device slots
@@ -232,6 +237,7 @@ class Forward {
   const Activations& activations() const { return a_; }
   const AttnShape& attn_shape() const { return attn_; }
   const DecodeScratch& decode_scratch() const { return decode_; }
+  const ExpertScratch& expert_scratch() const { return moe_; }
   const PrefillSplits& prefill_splits() const { return prefill_splits_; }
   const DeviceWeights& weights() const { return w_; }
   Launch launch_cfg() const { return Launch{stream_, config_.pdl}; }

@@ -21,19 +21,20 @@ namespace tramontane::cuda {
 void Forward::experts_gemv(const DeviceWeights::Layer& lw, int n) {
   const Launch l = launch_cfg();
   const GemvPlan& p = n == 1 ? plan1_ : plan8_;
+  const Launch el{l.stream, l.pdl && p.expert_pdl};
   const int k = c_.n_experts_per_token, slots = n * k, d = c_.dim, hid = c_.hidden_dim;
   const DeviceWeights::Layer::Experts& m = lw.moe;
   route_experts(l, a_.x, lw.ffn_norm, c_.norm_eps, m.router, n, d, c_.n_experts, k, moe_.xe, k,
                 moe_.routing);
   for (int s0 = 0; s0 < slots; s0 += kGemvMaxTokens) {
     const int count = std::min(kGemvMaxTokens, slots - s0);
-    gemv_expert_swiglu(l, p.gate_up, m.wgu, moe_.xe + size_t(s0) * d, moe_.routing.chosen + s0,
-                       count, d, hid, a_.h + size_t(s0) * hid);
+    gemv_expert_swiglu(el, p.expert_gate_up, m.wgu, moe_.xe + size_t(s0) * d,
+                       moe_.routing.chosen + s0, count, d, hid, a_.h + size_t(s0) * hid);
   }
   for (int s0 = 0; s0 < slots; s0 += kGemvMaxTokens) {
     const int count = std::min(kGemvMaxTokens, slots - s0);
-    gemv_expert_down(l, p.down, m.wd, a_.h + size_t(s0) * hid, moe_.routing.chosen + s0, count,
-                     hid, d, moe_.y + size_t(s0) * d);
+    gemv_expert_down(el, p.expert_down, m.wd, a_.h + size_t(s0) * hid, moe_.routing.chosen + s0,
+                     count, hid, d, moe_.y + size_t(s0) * d);
   }
   combine_experts(l, a_.x, moe_.y, moe_.routing, nullptr, n, k, d);
 }

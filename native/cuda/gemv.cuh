@@ -14,8 +14,15 @@
 // assigned to the mma's logical k indices {2t, 2t+1, 2t+8, 2t+9} of two successive
 // products; A and B use the same assignment, so the dot products are unchanged.
 // U steps of loads are issued before the first product uses them.
+//
+// Tile groups (KW < WARPS, quantized weights only): the block's warps form WARPS / KW
+// groups of KW warps; each group takes its own tile, its KW warps split K. A block then
+// covers WARPS / KW tiles per pass: the per-block work (normalizing the input, the
+// cross-warp reduction and its barriers) is paid once per WARPS / KW tiles instead of
+// once per tile, and each warp streams a longer slice of K (KW = 1: no reduction at all).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -86,6 +93,9 @@ __device__ __forceinline__ uint4 load_input(const VecInput& in, const f16*, int 
 //                                                           // g + 8·half (pure: no loads)
 //   __device__ void store(int tile, int g, int t, const float* acc, int tok0, int n) const;
 //     acc[2·half + j] = y[token tok0 + 2t + j][row(tile, g, half)]; tokens ≥ n are padding
+//   optionally static constexpr bool kRowsAfterWait = true: row() reads what an earlier
+//     kernel wrote (the experts' routing), so the kernel waits on that kernel before its
+//     first weight loads instead of after; the launch may still use PDL.
 //
 // Pipelining: each warp walks a flat sequence of (tile, batch of kSteps steps) and keeps
 // two batches of weight loads in registers, across tile boundaries too; the first two
@@ -97,38 +107,57 @@ struct Batch {
   typename W::Raw a0[kSteps], a1[kSteps];
 };
 
+template <class Epi, class = void>
+struct RowsAfterWait : std::false_type {};
+template <class Epi>
+struct RowsAfterWait<Epi, std::void_t<decltype(Epi::kRowsAfterWait)>>
+    : std::bool_constant<Epi::kRowsAfterWait> {};
+
 // kTokenTiles: products of 8 tokens per weight fragment (1 for decode and appends of up
-// to 8 tokens, up to 8 for chunks of up to 64).
-template <int WARPS, int kSteps, int kTokenTiles, class W, class In, class Epi>
-__global__ void __launch_bounds__(WARPS * 32)
-    gemv_kernel(W w, int K, int n_tiles, int n, In in, Epi epi) {
-  extern __shared__ uint4 smem_dyn[];
-  f16* xs = reinterpret_cast<f16*>(smem_dyn);
-  __shared__ float red[WARPS][4 * kTokenTiles][32];
+// to 8 tokens, up to 8 for chunks of up to 64). KW: warps per tile (see the top). The
+// body of the kernels below: block `block` of `grid` blocks on this product; xs: the
+// dynamic shared memory (the normalized input).
+template <int WARPS, int KW, int kSteps, int kTokenTiles, class W, class In, class Epi>
+__device__ __forceinline__ void gemv_body(const W& w, int K, int n_tiles, int n, const In& in,
+                                          const Epi& epi, f16* xs, int block, int grid) {
+  static_assert(WARPS % KW == 0, "tile groups of KW warps");
+  constexpr int kGroups = WARPS / KW;  // tiles a block covers per pass
+  __shared__ float red[KW > 1 ? WARPS : 1][4 * kTokenTiles][32];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int group = warp / KW, kw = warp % KW;
   const int g = lane >> 2, t = lane & 3;
-  // Warps split K in whole load units of W::kUnit steps (1 for f16, 4 for the planes,
-  // whose rows are whole units).
+  // A group's warps split K in whole load units of W::kUnit steps (1 for f16, 4 for the
+  // planes, whose rows are whole units).
   constexpr int kUnit = W::kUnit;
   static_assert(kSteps % kUnit == 0, "a batch is whole load units");
   const int n_steps = (K + 31) / 32;
   const int n_units = (n_steps + kUnit - 1) / kUnit;
-  const int s_begin = warp * n_units / WARPS * kUnit;
-  const int s_end = min((warp + 1) * n_units / WARPS * kUnit, n_steps);
+  const int s_begin = kw * n_units / KW * kUnit;
+  const int s_end = min((kw + 1) * n_units / KW * kUnit, n_steps);
   // Batches per tile, the same for every warp of the block (a warp past its slice loads
   // zeros), so all warps reach each tile's reduction together.
-  const int per_warp_max = (n_units + WARPS - 1) / WARPS * kUnit;
+  const int per_warp_max = (n_units + KW - 1) / KW * kUnit;
   const int batches = per_warp_max > 0 ? (per_warp_max + kSteps - 1) / kSteps : 1;
+  // The block walks "passes" p = block, block + grid, ..., each of
+  // kGroups tiles; group i takes tile p · kGroups + i (none past the last tile: its warps
+  // multiply zeros and store nothing, but keep the block's barriers).
+  const int n_passes = (n_tiles + kGroups - 1) / kGroups;
+  auto tile_of = [&](int pass) { return pass * kGroups + group; };
 
-  auto load = [&](Batch<W, kSteps>& b, int tile, int batch) {
-    const typename W::Cursor row0 = w.row(epi.row(tile, g, 0), t);
-    const typename W::Cursor row1 = w.row(epi.row(tile, g, 1), t);
+  auto load = [&](Batch<W, kSteps>& b, int pass, int batch) {
+    const int tile = tile_of(pass);
+    const bool live = tile < n_tiles;
+    typename W::Cursor row0{}, row1{};
+    if (live) {
+      row0 = w.row(epi.row(tile, g, 0), t);
+      row1 = w.row(epi.row(tile, g, 1), t);
+    }
 #pragma unroll
     for (int u = 0; u < kSteps; u += kUnit) {
       const int s = s_begin + batch * kSteps + u;
       const int k = s * 32;
-      if (s < s_end && k + 8 * t < K) {
+      if (live && s < s_end && k + 8 * t < K) {
         w.load_unit(row0, s, &b.a0[u]);
         w.load_unit(row1, s, &b.a1[u]);
       } else {
@@ -141,25 +170,27 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
   };
 
-  // Two register buffers alternate over the flat sequence of (tile, batch) positions:
+  // Two register buffers alternate over the flat sequence of (pass, batch) positions:
   // A holds the even ones, B the odd ones. While one is multiplied the other is in
   // flight, and a buffer is refilled (two positions ahead) as soon as it is consumed,
   // so no register copy ever waits on a pending load.
-  auto advance = [&](int& tl, int& bt) {
+  auto advance = [&](int& ps, int& bt) {
     if (++bt == batches) {
       bt = 0;
-      tl += gridDim.x;
+      ps += grid;
     }
   };
   Batch<W, kSteps> A, B;
-  int ta = blockIdx.x, ba = 0;
-  int tb = ta, bb = 0;
-  advance(tb, bb);
+  int pa = block, ba = 0;
+  int pb = pa, bb = 0;
+  advance(pb, bb);
   // Both buffers in flight before waiting on the previous kernel and normalizing the
-  // input: they hide that prologue.
-  if (ta < n_tiles) load(A, ta, ba);
-  if (tb < n_tiles) load(B, tb, bb);
-  pdl_enter();
+  // input: they hide that prologue. Unless the rows themselves depend on that kernel.
+  constexpr bool kWaitFirst = RowsAfterWait<Epi>::value;
+  if constexpr (kWaitFirst) pdl_enter();
+  if (pa < n_passes) load(A, pa, ba);
+  if (pb < n_passes) load(B, pb, bb);
+  if constexpr (!kWaitFirst) pdl_enter();
   prepare_input(in, xs, K, n);
 
   // acc[j]: the products of token tile j (tokens 8j .. 8j + 7; lane g feeds token 8j + g).
@@ -170,8 +201,8 @@ __global__ void __launch_bounds__(WARPS * 32)
     if (g + 8 * j < n && s < s_end && k < K) return load_input(in, xs, K, g + 8 * j, k);
     return make_uint4(0, 0, 0, 0);
   };
-  auto step = [&](Batch<W, kSteps>& buf, int& tile, int& batch) -> bool {
-    if (tile >= n_tiles) return false;
+  auto step = [&](Batch<W, kSteps>& buf, int& pass, int& batch) -> bool {
+    if (pass >= n_passes) return false;
     const int s0 = s_begin + batch * kSteps;
     if constexpr (kTokenTiles == 1) {
       // Every step's input loaded before the first product: they overlap.
@@ -208,43 +239,67 @@ __global__ void __launch_bounds__(WARPS * 32)
         }
       }
     }
-    if (batch == batches - 1) {  // the tile is complete: reduce over the warps, store
-      if constexpr (WARPS > 1) {
+    if (batch == batches - 1) {  // the tiles are complete: reduce over each group, store
+      if constexpr (KW > 1) {
 #pragma unroll
         for (int j = 0; j < kTokenTiles; ++j)
 #pragma unroll
           for (int i = 0; i < 4; ++i) red[warp][4 * j + i][lane] = acc[j][i];
         __syncthreads();
-        if (warp == 0) {
+        if (kw == 0) {
 #pragma unroll
           for (int j = 0; j < kTokenTiles; ++j)
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               float v = 0.f;
 #pragma unroll
-              for (int w2 = 0; w2 < WARPS; ++w2) v += red[w2][4 * j + i][lane];
+              for (int w2 = 0; w2 < KW; ++w2) v += red[group * KW + w2][4 * j + i][lane];
               acc[j][i] = v;
             }
         }
       }
-      if (warp == 0) {
+      const int tile = tile_of(pass);
+      if (kw == 0 && tile < n_tiles) {
 #pragma unroll
         for (int j = 0; j < kTokenTiles; ++j)
           if (8 * j < n) epi.store(tile, g, t, acc[j], 8 * j, n);
       }
-      if constexpr (WARPS > 1) __syncthreads();
+      if constexpr (KW > 1) __syncthreads();
 #pragma unroll
       for (int j = 0; j < kTokenTiles; ++j)
 #pragma unroll
         for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
     }
-    advance(tile, batch);
-    advance(tile, batch);
-    if (tile < n_tiles) load(buf, tile, batch);
+    advance(pass, batch);
+    advance(pass, batch);
+    if (pass < n_passes) load(buf, pass, batch);
     return true;
   };
-  while (step(A, ta, ba) && step(B, tb, bb)) {
+  while (step(A, pa, ba) && step(B, pb, bb)) {
   }
+}
+
+template <int WARPS, int KW, int kSteps, int kTokenTiles, class W, class In, class Epi>
+__global__ void __launch_bounds__(WARPS * 32)
+    gemv_kernel(W w, int K, int n_tiles, int n, In in, Epi epi) {
+  extern __shared__ uint4 smem_dyn[];
+  gemv_body<WARPS, KW, kSteps, kTokenTiles>(w, K, n_tiles, n, in, epi, reinterpret_cast<f16*>(smem_dyn),
+                                            int(blockIdx.x), int(gridDim.x));
+}
+
+// One launch for a matrix stored as two row ranges of different formats (the Q4_K_M
+// mix's q/k rows in Q4_K and v rows in Q6_K): blocks 0 .. grid1 − 1 multiply the first
+// part, the others the second, each with its own reader and epilogue; the input is the
+// same. Saves the second launch's start-up and tail (half the layers of a Q4_K_M file).
+template <int WARPS, int kSteps, class W1, class W2, class In, class Epi1, class Epi2>
+__global__ void __launch_bounds__(WARPS * 32)
+    gemv_two_kernel(W1 w1, W2 w2, int K, int tiles1, int tiles2, int grid1, int n, In in, Epi1 e1,
+                    Epi2 e2) {
+  extern __shared__ uint4 smem_dyn[];
+  f16* xs = reinterpret_cast<f16*>(smem_dyn);
+  const int b = int(blockIdx.x);
+  if (b < grid1) gemv_body<WARPS, WARPS, kSteps, 1>(w1, K, tiles1, n, in, e1, xs, b, grid1);
+  else gemv_body<WARPS, WARPS, kSteps, 1>(w2, K, tiles2, n, in, e2, xs, b - grid1, int(gridDim.x) - grid1);
 }
 
 // Epilogue of plain rows: tile i covers rows 16i .. 16i + 15 of the matrix, which land in
@@ -284,6 +339,7 @@ struct RowsEpilogue {
 // from the part, whose row 0 is the whole matrix's row first_row.
 template <class Epi>
 struct PartEpilogue {
+  static constexpr bool kRowsAfterWait = RowsAfterWait<Epi>::value;
   Epi epi;
   int first_tile;
   int first_row;
@@ -297,8 +353,9 @@ struct PartEpilogue {
 
 // Launches gemv_kernel for weights stored as W with the configured warps and grid. The
 // quantized formats are compiled for 4 and 8 warps with 4 or 8 steps (their loads are
-// 2–4× smaller than f16's, so more of them may need to be in flight): six formats × every
-// configuration would multiply the build time for no gain.
+// 2–4× smaller than f16's, so more of them may need to be in flight), and for two tile
+// group layouts with 8 steps: 8 warps in groups of 2 and 4 warps of one (k_warps 2 and
+// 1); six formats × every configuration would multiply the build time for no gain.
 template <class W, class In, class Epi>
 void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int n_tiles, int n,
                    const In& in, const Epi& epi) {
@@ -308,31 +365,91 @@ void launch_stored(const Launch& l, const GemvConfig& c, const W& w, int K, int 
     throw Error("gemv: normalized input does not fit in shared memory");
   }
   const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(f16) : 0;
+  const int k_warps = c.k_warps > 0 ? c.k_warps : c.warps;
+  const int passes = ceil_div(n_tiles, c.warps / std::max(1, std::min(k_warps, c.warps)));
   int grid = c.grid;
-  if (grid <= 0 || grid > n_tiles) grid = n_tiles;
+  if (grid <= 0 || grid > passes) grid = passes;
   auto run = [&](auto kernel, int threads) {
     allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
     launch(l, kernel, dim3(grid), dim3(threads), smem, w, K, n_tiles, n, in, epi);
   };
   if constexpr (!std::is_same_v<W, F16Rows>) {
-    if (c.steps >= 8) {
-      if (c.warps >= 8) return run(gemv_kernel<8, 8, 1, W, In, Epi>, 256);
-      return run(gemv_kernel<4, 8, 1, W, In, Epi>, 128);
+    if (k_warps < c.warps) {
+      if (c.warps == 8 && k_warps == 2 && c.steps == 8) return run(gemv_kernel<8, 2, 8, 1, W, In, Epi>, 256);
+      if (c.warps == 4 && k_warps == 1 && c.steps == 8) return run(gemv_kernel<4, 1, 8, 1, W, In, Epi>, 128);
+      throw Error("gemv: tile groups are compiled for 8 warps in pairs or 4 single warps, 8 steps");
     }
-    if (c.warps >= 8) return run(gemv_kernel<8, 4, 1, W, In, Epi>, 256);
-    return run(gemv_kernel<4, 4, 1, W, In, Epi>, 128);
+    if (c.steps >= 8) {
+      if (c.warps >= 8) return run(gemv_kernel<8, 8, 8, 1, W, In, Epi>, 256);
+      return run(gemv_kernel<4, 4, 8, 1, W, In, Epi>, 128);
+    }
+    if (c.warps >= 8) return run(gemv_kernel<8, 8, 4, 1, W, In, Epi>, 256);
+    return run(gemv_kernel<4, 4, 4, 1, W, In, Epi>, 128);
   } else {
+    if (k_warps != c.warps) throw Error("gemv: f16 rows have no tile groups");
     const int key = c.warps * 10 + c.steps;
     switch (key) {
-      case 22: return run(gemv_kernel<2, 2, 1, W, In, Epi>, 64);
-      case 24: return run(gemv_kernel<2, 4, 1, W, In, Epi>, 64);
-      case 42: return run(gemv_kernel<4, 2, 1, W, In, Epi>, 128);
-      case 44: return run(gemv_kernel<4, 4, 1, W, In, Epi>, 128);
-      case 82: return run(gemv_kernel<8, 2, 1, W, In, Epi>, 256);
-      case 84: return run(gemv_kernel<8, 4, 1, W, In, Epi>, 256);
+      case 22: return run(gemv_kernel<2, 2, 2, 1, W, In, Epi>, 64);
+      case 24: return run(gemv_kernel<2, 2, 4, 1, W, In, Epi>, 64);
+      case 42: return run(gemv_kernel<4, 4, 2, 1, W, In, Epi>, 128);
+      case 44: return run(gemv_kernel<4, 4, 4, 1, W, In, Epi>, 128);
+      case 82: return run(gemv_kernel<8, 8, 2, 1, W, In, Epi>, 256);
+      case 84: return run(gemv_kernel<8, 8, 4, 1, W, In, Epi>, 256);
       default: throw Error("gemv: warps must be 2, 4 or 8 and steps 2 or 4");
     }
   }
+}
+
+// Launches gemv_two_kernel for two row ranges in formats W1 and W2 (4 or 8 warps, 4 or 8
+// steps; no tile groups). The blocks are split between the parts in proportion to their
+// tiles; grid 0: one block per tile.
+template <class W1, class W2, class In, class Epi1, class Epi2>
+void launch_two_stored(const Launch& l, const GemvConfig& c, const W1& w1, const W2& w2, int K,
+                       int tiles1, int tiles2, int n, const In& in, const Epi1& e1, const Epi2& e2) {
+  if (n < 1 || n > 8) throw Error("gemv: token count out of range");
+  if (K % 8 != 0) throw Error("gemv: input dimension must be a multiple of 8");
+  if (In::kUsesSmem && size_t(n) * size_t(K + 8) * sizeof(f16) > 200 * 1024) {
+    throw Error("gemv: normalized input does not fit in shared memory");
+  }
+  const size_t smem = In::kUsesSmem ? size_t(n) * size_t(K + 8) * sizeof(f16) : 0;
+  int grid1 = tiles1, grid2 = tiles2;
+  const int tiles = tiles1 + tiles2;
+  if (c.grid > 0 && c.grid < tiles) {
+    grid1 = std::max(1, std::min(tiles1, int((int64_t(c.grid) * tiles1 + tiles / 2) / tiles)));
+    grid2 = std::max(1, std::min(tiles2, c.grid - grid1));
+  }
+  auto run = [&](auto kernel, int threads) {
+    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
+    launch(l, kernel, dim3(grid1 + grid2), dim3(threads), smem, w1, w2, K, tiles1, tiles2, grid1, n,
+           in, e1, e2);
+  };
+  if (c.steps >= 8) {
+    if (c.warps >= 8) return run(gemv_two_kernel<8, 8, W1, W2, In, Epi1, Epi2>, 256);
+    return run(gemv_two_kernel<4, 8, W1, W2, In, Epi1, Epi2>, 128);
+  }
+  if (c.warps >= 8) return run(gemv_two_kernel<8, 4, W1, W2, In, Epi1, Epi2>, 256);
+  return run(gemv_two_kernel<4, 4, W1, W2, In, Epi1, Epi2>, 128);
+}
+
+// The two parts of `m` in one launch, for the format pairs of the K-quant mixes (Q4_K or
+// Q5_K rows, then Q6_K rows); false (nothing launched) for any other pair.
+template <class In, class Epi1, class Epi2>
+bool launch_two_parts(const Launch& l, const GemvConfig& c, const RowParts& m, int K, int tiles1,
+                      int tiles2, int n, const In& in, const Epi1& e1, const Epi2& e2) {
+  if (m.count != 2) return false;
+  const DeviceMatrix &a = m.part[0], &b = m.part[1];
+  if (a.cols != K || b.cols != K) throw Error("gemv: matrix width does not match the input");
+  if (b.type != StoredType::Q6_K) return false;
+  const Q6Rows wb{b.codes, b.high, b.scales, b.cols};
+  if (a.type == StoredType::Q4_K || a.type == StoredType::Q4_1) {
+    launch_two_stored(l, c, Q4AffineRows{a.codes, a.high, a.scales, a.cols}, wb, K, tiles1, tiles2, n, in, e1, e2);
+    return true;
+  }
+  if (a.type == StoredType::Q5_K || a.type == StoredType::Q5_1) {
+    launch_two_stored(l, c, Q5AffineRows{a.codes, a.high, a.scales, a.cols}, wb, K, tiles1, tiles2, n, in, e1, e2);
+    return true;
+  }
+  return false;
 }
 
 // Launches gemv_kernel for a chunk of up to 64 tokens (the prefill path's products): 4
@@ -347,10 +464,10 @@ void launch_chunk_stored(const Launch& l, int grid, const W& w, int K, int n_til
   if (grid <= 0 || grid > n_tiles) grid = n_tiles;
   constexpr int kSteps = std::is_same_v<W, F16Rows> ? 2 : W::kUnit;
   auto run = [&](auto kernel) { launch(l, kernel, dim3(grid), dim3(128), 0, w, K, n_tiles, n, in, epi); };
-  if (n <= 8) return run(gemv_kernel<4, kSteps, 1, W, VecInput, Epi>);
-  if (n <= 16) return run(gemv_kernel<4, kSteps, 2, W, VecInput, Epi>);
-  if (n <= 32) return run(gemv_kernel<4, kSteps, 4, W, VecInput, Epi>);
-  return run(gemv_kernel<4, kSteps, 8, W, VecInput, Epi>);
+  if (n <= 8) return run(gemv_kernel<4, 4, kSteps, 1, W, VecInput, Epi>);
+  if (n <= 16) return run(gemv_kernel<4, 4, kSteps, 2, W, VecInput, Epi>);
+  if (n <= 32) return run(gemv_kernel<4, 4, kSteps, 4, W, VecInput, Epi>);
+  return run(gemv_kernel<4, 4, kSteps, 8, W, VecInput, Epi>);
 }
 
 // Launches gemv_kernel for the matrix's storage format.
@@ -370,6 +487,12 @@ void launch_normed(const Launch& l, const GemvConfig& c, const DeviceMatrix& w, 
   } else {
     launch_gemv(l, c, w, K, n_tiles, n, NormInput{x.x, x.norm_w, x.eps}, epi);
   }
+}
+template <class Epi1, class Epi2>
+bool launch_normed_two_parts(const Launch& l, const GemvConfig& c, const RowParts& m, int K, int tiles1,
+                             int tiles2, int n, const NormedInput& x, const Epi1& e1, const Epi2& e2) {
+  if (x.xn) return launch_two_parts(l, c, m, K, tiles1, tiles2, n, VecInput{x.xn}, e1, e2);
+  return launch_two_parts(l, c, m, K, tiles1, tiles2, n, NormInput{x.x, x.norm_w, x.eps}, e1, e2);
 }
 
 }  // namespace tramontane::cuda::gemv

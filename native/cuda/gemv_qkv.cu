@@ -96,6 +96,13 @@ void gemv_qkv(const Launch& l, const GemvConfig& c, const RowParts& wqkv, const 
   }
   // Parts start at the q, k or v boundary, all multiples of 16 rows: tile i of either
   // numbering covers rows 16i .. 16i + 15.
+  if (c.one_launch && wqkv.count == 2 && (c.k_warps == 0 || c.k_warps == c.warps)) {
+    const gemv::PartEpilogue<QkvEpilogue> e0{epi, wqkv.first_row[0] / 16, wqkv.first_row[0]};
+    const gemv::PartEpilogue<QkvEpilogue> e1{epi, wqkv.first_row[1] / 16, wqkv.first_row[1]};
+    if (gemv::launch_normed_two_parts(l, c, wqkv, dim, wqkv.part[0].rows / 16, wqkv.part[1].rows / 16, n, x,
+                                      e0, e1))
+      return;
+  }
   for (int p = 0; p < wqkv.count; ++p) {
     const int first_tile = wqkv.first_row[p] / 16;
     gemv::PartEpilogue<QkvEpilogue> part{epi, first_tile, wqkv.first_row[p]};

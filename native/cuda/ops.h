@@ -60,9 +60,16 @@ struct NormedInput {
 };
 struct GemvConfig {
   int warps = 8;  // 2, 4 or 8 warps per block (splitting K)
-  int grid = 0;   // blocks; 0 = one per tile
+  int grid = 0;   // blocks; 0 = one per tile (per tile group)
   int steps = 4;  // 2 or 4 steps of 32 elements per batch of loads (2 batches in flight);
                   // quantized weights: 4 or 8
+  int k_warps = 0;  // warps splitting K per tile; 0 = all of the block's. Fewer: the block
+                    // takes warps / k_warps tiles side by side (quantized weights, 8 steps:
+                    // 8 warps in pairs, or 4 single warps; see gemv.cuh)
+  bool one_launch = false;  // q/k/v stored as two row ranges (Q4_K or Q5_K, then Q6_K, as
+                            // the K-quant mixes keep some layers' v): both in one launch, the
+                            // blocks split between them (no tile groups); other pairs, or
+                            // off: one launch per range
 };
 
 // RMSNorm(x) → [q | k | v] = Wqkv · xn → RoPE on q and k → q_out (f16 [n][q_dim]),
@@ -123,8 +130,9 @@ void route_experts(const Launch& l, const float* x, const float* norm_w, float e
                    const float* router, int n, int dim, int n_experts, int k, f16* xn_out,
                    int copies, const ExpertRouting& r);
 // Decode: h[s] = silu(Wg_e xe[s]) ⊙ (Wu_e xe[s]) and y[s] = Wd_e h[s] for the m ≤
-// kGemvMaxTokens slots s (e = chosen[s]), reading only the chosen experts' rows. Always
-// launched without PDL (the kernel reads `chosen` before its PDL wait).
+// kGemvMaxTokens slots s (e = chosen[s]), reading only the chosen experts' rows. With PDL
+// or without (l.pdl): the kernel waits on the router before its first weight loads, as
+// the rows it loads depend on `chosen`.
 // wgu: [n_experts · 2 · hidden][dim]; wd: [n_experts · dim][hidden]; y: fp32 [m][dim].
 void gemv_expert_swiglu(const Launch& l, const GemvConfig& c, const DeviceMatrix& wgu,
                         const f16* xe, const int* chosen, int m, int dim, int hidden, f16* h);

@@ -16,9 +16,10 @@
 // --shape mixtral: Mixtral 8x7B's shape instead (8 experts of 14336, top 2; f16 does not
 // fit one 80 GB card, Q8_0 and the Q4_K_M mix do): the bytes a decode token reads (the
 // attention weights, the routers, 2 of 8 experts, lm_head) and the decode limit they
-// set, decode tok/s at context 128 and 4096 through the captured graph, prefill tok/s for
-// 512 and 4096 tokens, GPU memory. The gemv plan is the default one (the tuner times
-// the dense operators).
+// set, decode tok/s at context 128 and 4096 through the captured graph (the experts'
+// products launched with PDL and without), prefill tok/s for 512 and 4096 tokens, the
+// decode step's kernels against their floors, GPU memory. The gemv plan is tuned as for
+// the dense shape, the experts' products included.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -133,7 +134,28 @@ void feed(Forward& fwd, const int* tokens, int n, int64_t pos, int chunk) {
 
 // The decode step's pieces, one launch each on layer `layer`, on the forward's own
 // buffers (what the gemv tuner and the per-kernel table time).
-enum class Op { Qkv, Attention, OutProj, GateUp, Down, Logits, Argmax, Embed, Norm };
+// A mixture of experts' feed-forward block is Route, ExpertGateUp, ExpertDown, Combine.
+enum class Op {
+  Qkv, Attention, OutProj, GateUp, Down, Logits, Argmax, Embed, Norm,
+  Route, ExpertGateUp, ExpertDown, Combine
+};
+
+bool is_moe(const ModelConfig& c) { return c.feed_forward == tramontane::FeedForwardKind::MixtureOfExperts; }
+
+// Slots (token, choice) of n tokens, and the gemv tiles of an operator for n tokens.
+int slots_of(const ModelConfig& c, int n) { return n * (is_moe(c) ? c.n_experts_per_token : 1); }
+int tiles_of(const Forward& f, Op op, int n) {
+  const ModelConfig& c = f.weights().config();
+  const int launch_slots = std::min(kGemvMaxTokens, slots_of(c, n));  // per launch
+  switch (op) {
+    case Op::Qkv: return gemv_qkv_tiles(f.attn_shape());
+    case Op::OutProj: case Op::Down: return gemv_rows_tiles(c.dim);
+    case Op::GateUp: return gemv_swiglu_tiles(c.hidden_dim);
+    case Op::ExpertGateUp: return launch_slots * gemv_swiglu_tiles(c.hidden_dim);
+    case Op::ExpertDown: return launch_slots * gemv_rows_tiles(c.dim);
+    default: return gemv_rows_tiles(c.vocab_size);
+  }
+}
 
 void enqueue_op(Forward& f, Op op, int layer, int n) {
   const Launch l = f.launch_cfg();
@@ -142,6 +164,9 @@ void enqueue_op(Forward& f, Op op, int layer, int n) {
   const ModelConfig& c = f.weights().config();
   const DeviceWeights::Layer& lw = f.weights().layer(layer);
   const AttnShape& attn = f.attn_shape();
+  const ExpertScratch& moe = f.expert_scratch();
+  const Launch el{l.stream, l.pdl && p.expert_pdl};  // the experts' products (forward_experts.cu)
+  const int k = is_moe(c) ? c.n_experts_per_token : 1, slots = n * k;
   // Several tokens read rows normalized beforehand (xn), as the forward arranges.
   auto in = [&](const float* norm_w) {
     return n == 1 ? NormedInput{a.x, norm_w, c.norm_eps, nullptr} : NormedInput{nullptr, nullptr, 0.f, a.xn};
@@ -163,21 +188,92 @@ void enqueue_op(Forward& f, Op op, int layer, int n) {
     case Op::Argmax: return argmax(l, a.logits, c.vocab_size, a.token, nullptr, 0);
     case Op::Embed: return embed(l, a.x, f.weights().embed(), a.tokens, n);
     case Op::Norm: return rmsnorm(l, a.xn, a.x, lw.attn_norm, n, c.dim, c.norm_eps);
+    case Op::Route:
+      return route_experts(l, a.x, lw.ffn_norm, c.norm_eps, lw.moe.router, n, c.dim, c.n_experts, k,
+                           moe.xe, k, moe.routing);
+    case Op::ExpertGateUp:
+      for (int s0 = 0; s0 < slots; s0 += kGemvMaxTokens)
+        gemv_expert_swiglu(el, p.expert_gate_up, lw.moe.wgu, moe.xe + size_t(s0) * c.dim,
+                           moe.routing.chosen + s0, std::min(kGemvMaxTokens, slots - s0), c.dim,
+                           c.hidden_dim, a.h + size_t(s0) * c.hidden_dim);
+      return;
+    case Op::ExpertDown:
+      for (int s0 = 0; s0 < slots; s0 += kGemvMaxTokens)
+        gemv_expert_down(el, p.expert_down, lw.moe.wd, a.h + size_t(s0) * c.hidden_dim,
+                         moe.routing.chosen + s0, std::min(kGemvMaxTokens, slots - s0), c.hidden_dim,
+                         c.dim, moe.y + size_t(s0) * c.dim);
+      return;
+    case Op::Combine: return combine_experts(l, a.x, moe.y, moe.routing, nullptr, n, k, c.dim);
   }
 }
 
-// Picks each gemv operator's block/grid configuration by timing candidates on the
-// forward's buffers. Run before feeding (it writes cache slots 0..7).
+// Median microseconds per layer of `ops` enqueued for layers 0 .. layers − 1 in turn, over
+// reps runs after one warm-up.
+float time_layers_us(Forward& f, std::initializer_list<Op> ops, int layers, int n, int reps) {
+  const float ms = time_ms(f.stream(), reps, [&] {
+    for (int i = 0; i < layers; ++i)
+      for (Op op : ops) enqueue_op(f, op, i, n);
+  });
+  return ms * 1000.f / float(layers);
+}
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Qkv: return "qkv";
+    case Op::OutProj: return "o";
+    case Op::GateUp: return "gate_up";
+    case Op::Down: return "down";
+    case Op::ExpertGateUp: return "expert gate_up";
+    case Op::ExpertDown: return "expert down";
+    default: return "logits";
+  }
+}
+
+GemvConfig& config_of(GemvPlan& p, Op op) {
+  switch (op) {
+    case Op::Qkv: return p.qkv;
+    case Op::OutProj: return p.o;
+    case Op::GateUp: return p.gate_up;
+    case Op::Down: return p.down;
+    case Op::ExpertGateUp: return p.expert_gate_up;
+    case Op::ExpertDown: return p.expert_down;
+    default: return p.logits;
+  }
+}
+
+std::string config_name(const GemvConfig& c) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%d/%d/%d%s%s", c.warps, c.grid, c.steps,
+                c.k_warps ? ("/kw" + std::to_string(c.k_warps)).c_str() : "", c.one_launch ? "/one" : "");
+  return b;
+}
+
+// The n = 1 candidates the second stage of the tuner times in the decode graph: per
+// operator, the best configuration of each kernel variant.
+std::vector<std::pair<Op, std::vector<GemvConfig>>> g_graph_candidates;
+
+// What the tuner found, printed after the plan: per operator and token class the best
+// time of each kernel variant (warps, steps, tile groups) and its grid, and the experts'
+// PDL choice.
+std::vector<std::string> g_tuner_notes;
+
+// Picks each gemv operator's configuration by timing candidates on the forward's
+// buffers: warps, steps per batch, tile groups (quantized weights) and grid; for a
+// mixture of experts also whether the experts' products use PDL (timed over the whole
+// feed-forward block: router, both products, combine). Run before feeding (it writes
+// cache slots 0..7).
 void tune_gemv(Forward& f, int reps) {
   const Launch l{f.stream(), false};
   const Activations& a = f.activations();
   const ModelConfig& c = f.weights().config();
   const AttnShape& attn = f.attn_shape();
   const int d = c.dim;
+  const bool moe = is_moe(c);
+  const int max_slots = slots_of(c, kGemvMaxTokens);
   // Real data everywhere the operators read.
   fill_uniform(l, a.x, size_t(kGemvMaxTokens) * d, 11, -1.f, 1.f);
   fill_uniform(l, a.ao, size_t(kGemvMaxTokens) * attn.q_dim(), 12, -1.f, 1.f);
-  fill_uniform(l, a.h, size_t(kGemvMaxTokens) * c.hidden_dim, 13, -1.f, 1.f);
+  fill_uniform(l, a.h, size_t(max_slots) * c.hidden_dim, 13, -1.f, 1.f);
   fill_uniform(l, a.xn, size_t(kGemvMaxTokens) * d, 14, -1.f, 1.f);
   fill_int(l, a.tokens, kGemvMaxTokens, 1);
   f.set_pos(0);
@@ -185,71 +281,187 @@ void tune_gemv(Forward& f, int reps) {
   TR_CUDA_CHECK(cudaGetDevice(&dev));
   TR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
 
-  cudaEvent_t start, stop;
-  TR_CUDA_CHECK(cudaEventCreate(&start));
-  TR_CUDA_CHECK(cudaEventCreate(&stop));
-  struct Item {
-    Op op;
-    int tiles;
-  };
-  auto config_of = [](GemvPlan& p, Op op) -> GemvConfig& {
-    switch (op) {
-      case Op::Qkv: return p.qkv;
-      case Op::OutProj: return p.o;
-      case Op::GateUp: return p.gate_up;
-      case Op::Down: return p.down;
-      default: return p.logits;
-    }
-  };
-  const Item items[] = {
-      {Op::Qkv, gemv_qkv_tiles(attn)},
-      {Op::OutProj, gemv_rows_tiles(d)},
-      {Op::GateUp, gemv_swiglu_tiles(c.hidden_dim)},
-      {Op::Down, gemv_rows_tiles(d)},
-      {Op::Logits, gemv_rows_tiles(c.vocab_size)},
-  };
-  for (int n : {1, kGemvMaxTokens}) {
-    GemvPlan& plan = f.gemv_plan(n == 1);
-    for (const Item& it : items) {
-      GemvConfig best{8, 0, 4};
-      float best_ms = 1e30f;
-      // Grids: one block per tile (0), whole multiples of the SM count, and grids that
-      // give every block the same number of tiles.
-      std::vector<int> grids = {0};
-      for (int mult : {1, 2, 3, 4, 6, 8, 12, 16}) grids.push_back(mult * sms);
-      for (int per_block = 2; per_block <= 8; ++per_block) grids.push_back(ceil_div(it.tiles, per_block));
-      std::sort(grids.begin(), grids.end());
-      grids.erase(std::unique(grids.begin(), grids.end()), grids.end());
-      // Quantized weights: 4 or 8 warps, 4 or 8 steps (what gemv.cuh compiles for them).
-      const bool quantized = f.weights().layer(0).wo.quantized();
-      for (int steps : quantized ? std::vector<int>{4, 8} : std::vector<int>{2, 4})
-      for (int warps : quantized ? std::vector<int>{4, 8} : std::vector<int>{2, 4, 8}) {
-        for (int grid : grids) {
-          if (grid >= it.tiles || grid > 16 * sms) continue;
-          config_of(plan, it.op) = GemvConfig{warps, grid, steps};
-          const int layers = it.op == Op::Logits ? 1 : c.n_layers;
-          std::vector<float> times;
-          for (int r = 0; r < reps + 1; ++r) {
-            TR_CUDA_CHECK(cudaEventRecord(start, f.stream()));
-            for (int i = 0; i < layers; ++i) enqueue_op(f, it.op, i, n);
-            TR_CUDA_CHECK(cudaEventRecord(stop, f.stream()));
-            TR_CUDA_CHECK(cudaEventSynchronize(stop));
-            float ms = 0.f;
-            TR_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-            if (r > 0) times.push_back(ms / float(layers));  // the first is a warm-up
-          }
-          const float ms = median(times);
-          if (ms < best_ms) {
-            best_ms = ms;
-            best = GemvConfig{warps, grid, steps};
-          }
-        }
-      }
-      config_of(plan, it.op) = best;
+  const std::vector<Op> ops = moe ? std::vector<Op>{Op::Qkv, Op::OutProj, Op::ExpertGateUp, Op::ExpertDown, Op::Logits}
+                                  : std::vector<Op>{Op::Qkv, Op::OutProj, Op::GateUp, Op::Down, Op::Logits};
+  // Kernel variants: {warps, steps, k_warps}. Quantized weights: 4 or 8 warps, 4 or 8
+  // steps, and the two tile group layouts (what gemv.cuh compiles for them).
+  const bool quantized = f.weights().layer(0).wo.quantized();
+  const std::vector<GemvConfig> variants =
+      quantized ? std::vector<GemvConfig>{{4, 0, 4}, {8, 0, 4}, {4, 0, 8}, {8, 0, 8}, {8, 0, 8, 2}, {4, 0, 8, 1}}
+                : std::vector<GemvConfig>{{2, 0, 2}, {4, 0, 2}, {8, 0, 2}, {2, 0, 4}, {4, 0, 4}, {8, 0, 4}};
+  g_graph_candidates.clear();
+  // Layers whose q/k/v are two row ranges (Q4_K_M's Q6_K v): q/k/v in one launch too.
+  bool two_part_qkv = false;
+  for (int i = 0; i < c.n_layers; ++i) two_part_qkv |= f.weights().layer(i).wqkv.count == 2;
+  std::vector<GemvConfig> qkv_variants = variants;
+  if (two_part_qkv && quantized) {
+    for (GemvConfig v : {GemvConfig{4, 0, 4}, GemvConfig{8, 0, 4}, GemvConfig{4, 0, 8}, GemvConfig{8, 0, 8}}) {
+      v.one_launch = true;
+      qkv_variants.push_back(v);
     }
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  for (int n : {1, kGemvMaxTokens}) {
+    GemvPlan& plan = f.gemv_plan(n == 1);
+    if (moe) enqueue_op(f, Op::Route, 0, n);  // a routing for the experts' products to read
+    for (Op op : ops) {
+      const int tiles = tiles_of(f, op, n);
+      GemvConfig best{8, 0, 4};
+      float best_us = 1e30f;
+      std::vector<GemvConfig> variant_bests;
+      std::string note = "  tuner n=" + std::to_string(n) + " " + op_name(op) + ":";
+      for (const GemvConfig& v : op == Op::Qkv ? qkv_variants : variants) {
+        const int groups = v.k_warps > 0 ? v.warps / v.k_warps : 1;
+        const int passes = ceil_div(tiles, groups);
+        // Grids: one block per pass (0), whole multiples of the SM count, and grids that
+        // give every block the same number of passes.
+        std::vector<int> grids = {0};
+        for (int mult : {1, 2, 3, 4, 6, 8, 12, 16}) grids.push_back(mult * sms);
+        for (int per_block = 2; per_block <= 8; ++per_block) grids.push_back(ceil_div(passes, per_block));
+        std::sort(grids.begin(), grids.end());
+        grids.erase(std::unique(grids.begin(), grids.end()), grids.end());
+        GemvConfig vbest = v;
+        float vbest_us = 1e30f;
+        for (int grid : grids) {
+          if (grid >= passes || grid > 16 * sms) continue;
+          GemvConfig cand = v;
+          cand.grid = grid;
+          config_of(plan, op) = cand;
+          const int layers = op == Op::Logits ? 1 : c.n_layers;
+          // Fewer repetitions for the several-token plan (appends only; its expert
+          // products read up to 8 experts a launch and dominate the tuning time).
+          const float us = time_layers_us(f, {op}, layers, n, n == 1 ? reps : std::max(2, reps / 2));
+          if (us < vbest_us) {
+            vbest_us = us;
+            vbest = cand;
+          }
+        }
+        char b[96];
+        std::snprintf(b, sizeof b, " w%d s%d%s%s %.1f (g%d)", v.warps, v.steps,
+                      v.k_warps ? (" kw" + std::to_string(v.k_warps)).c_str() : "", v.one_launch ? " one" : "",
+                      vbest_us, vbest.grid);
+        note += b;
+        if (vbest_us < 1e30f) variant_bests.push_back(vbest);
+        if (vbest_us < best_us) {
+          best_us = vbest_us;
+          best = vbest;
+        }
+      }
+      config_of(plan, op) = best;
+      if (n == 1) g_graph_candidates.emplace_back(op, variant_bests);
+      g_tuner_notes.push_back(note + " us");
+    }
+    if (moe) {
+      // The experts' products with and without PDL, timed over the feed-forward block.
+      float us[2] = {0, 0};
+      for (int pdl : {0, 1}) {
+        plan.expert_pdl = pdl != 0;
+        us[pdl] = time_layers_us(f, {Op::Route, Op::ExpertGateUp, Op::ExpertDown, Op::Combine}, c.n_layers, n, reps);
+      }
+      plan.expert_pdl = us[1] < us[0];
+      char b[160];
+      std::snprintf(b, sizeof b, "  tuner n=%d experts' block (route, gate_up, down, combine): PDL off %.1f us,"
+                    " on %.1f us per layer -> %s", n, us[0], us[1], plan.expert_pdl ? "on" : "off");
+      g_tuner_notes.push_back(b);
+    }
+  }
+}
+
+// Second stage of the tuner, for the n = 1 plan: each operator's candidates from
+// tune_gemv (the best of every kernel variant) timed inside the captured decode step,
+// where a kernel's neighbours are the other operators: how it overlaps the previous
+// kernel under PDL and how its tail meets the next one, which 32 launches of the same
+// kernel do not show. One pass over the operators in order; the experts' PDL choice
+// likewise. Needs a context fed up to ctx (the replays write the positions after it).
+void refine_in_graph(Forward& f, int ctx, int reps) {
+  GemvPlan& plan = f.gemv_plan(true);
+  constexpr int kTokens = 16;
+  auto step_us = [&] {
+    f.capture_decode();
+    return time_ms(f.stream(), reps, [&] { f.replay(kTokens, ctx); }) * 1000.f / kTokens;
+  };
+  auto same = [](const GemvConfig& a, const GemvConfig& b) {
+    return a.warps == b.warps && a.grid == b.grid && a.steps == b.steps && a.k_warps == b.k_warps &&
+           a.one_launch == b.one_launch;
+  };
+  const float start_us = step_us();
+  float best_us = start_us;
+  for (const auto& [op, candidates] : g_graph_candidates) {
+    GemvConfig& cfg = config_of(plan, op);
+    const GemvConfig kept = cfg;
+    GemvConfig best = kept;
+    std::string note = "  graph n=1 " + std::string(op_name(op)) + ": " + config_name(kept) + " " +
+                       std::to_string(int(best_us)) + " us/token";
+    for (const GemvConfig& c : candidates) {
+      if (same(c, kept)) continue;
+      cfg = c;
+      const float us = step_us();
+      note += " | " + config_name(c) + " " + std::to_string(int(us));
+      if (us < best_us) {
+        best_us = us;
+        best = c;
+      }
+    }
+    cfg = best;
+    g_tuner_notes.push_back(note + " -> " + config_name(best));
+  }
+  if (is_moe(f.weights().config())) {
+    const bool kept = plan.expert_pdl;
+    plan.expert_pdl = !kept;
+    const float us = step_us();
+    char b[128];
+    std::snprintf(b, sizeof b, "  graph n=1 experts' PDL: %s %d us/token | %s %d -> %s", kept ? "on" : "off",
+                  int(best_us), kept ? "off" : "on", int(us), us < best_us ? (kept ? "off" : "on") : (kept ? "on" : "off"));
+    g_tuner_notes.push_back(b);
+    if (us < best_us) best_us = us;
+    else plan.expert_pdl = kept;
+  }
+  char b[128];
+  std::snprintf(b, sizeof b, "  graph n=1 decode step at context %d: %.1f us/token with the first stage's plan,"
+                " %.1f after this one", ctx, start_us, best_us);
+  g_tuner_notes.push_back(b);
+}
+
+// Decode tok/s through the captured graph at context ctx (fed) with the n = 1 plan p in
+// place of the session's (which is restored, and the step captured again).
+double decode_with_plan(Forward& f, const GemvPlan& p, int ctx, int reps) {
+  const GemvPlan kept = f.gemv_plan(true);
+  f.gemv_plan(true) = p;
+  f.capture_decode();
+  const float ms = time_ms(f.stream(), reps, [&] { f.replay(32, ctx); });
+  f.gemv_plan(true) = kept;
+  f.capture_decode();
+  return 32 / (ms * 1e-3);
+}
+
+// Prints the gemv plan of both token classes and the tuner's notes from the first-th on.
+void print_plan(Forward& f, size_t first_note = 0) {
+  auto cfg = config_name;
+  const bool moe = is_moe(f.weights().config());
+  for (int single : {1, 0}) {
+    const GemvPlan& p = f.gemv_plan(single);
+    std::string line = std::string("  gemv plan (") + (single ? "n=1" : "n<=8") + "): qkv " + cfg(p.qkv) + "  o " +
+                       cfg(p.o);
+    if (moe) {
+      line += "  expert gate_up " + cfg(p.expert_gate_up) + "  expert down " + cfg(p.expert_down) +
+              "  experts' PDL " + (p.expert_pdl ? "on" : "off");
+    } else {
+      line += "  gate_up " + cfg(p.gate_up) + "  down " + cfg(p.down);
+    }
+    line += "  logits " + cfg(p.logits) + " (warps/grid/steps[/k_warps][/one: q/k/v in one launch])";
+    std::printf("%s\n", line.c_str());
+  }
+  for (size_t i = first_note; i < g_tuner_notes.size(); ++i) std::printf("%s\n", g_tuner_notes[i].c_str());
+  std::fflush(stdout);
+}
+
+// Mean bytes over the layers of one of each layer's matrices (the Q4_K_M mix stores some
+// layers' v and down in Q6_K), for the per-kernel floors.
+template <class F>
+double mean_layer_bytes(const DeviceWeights& w, F&& bytes_of) {
+  double sum = 0;
+  const int L = w.config().n_layers;
+  for (int i = 0; i < L; ++i) sum += double(bytes_of(w.layer(i)));
+  return sum / L;
 }
 
 // Tunes cuBLASLt's algorithm choice for the prefill products of an m-token chunk.
@@ -299,6 +511,11 @@ void bench_mixtral(cudaStream_t st, double copy_bw) {
   cfg.capacity = 4096 + 256;  // no window: the context bound
   cfg.max_chunk = 4096;
   Forward sess(*weights, gemm, cfg, st);
+  const GemvPlan default_plan = sess.gemv_plan(true);  // what a session starts from
+  t0 = std::chrono::steady_clock::now();
+  tune_gemv(sess, 8);
+  std::printf("  gemv choices tuned in %.2f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  print_plan(sess);
   const std::vector<int> tokens = bench_tokens(4096 + 64, shape.vocab_size);
 
   std::printf("\nprefill (fresh session, all tokens in one chunk)\n");
@@ -310,18 +527,80 @@ void bench_mixtral(cudaStream_t st, double copy_bw) {
     line("prefill " + std::to_string(n) + " tokens", prefill_tps[n == 4096], "tok/s", std::to_string(ms) + " ms");
   }
 
+  // Decode through the captured graph with the experts' products launched both ways (the
+  // tuner's choice is what the summary reports).
   std::printf("\ndecode (32 tokens per timed batch, the step captured in a graph and replayed, PDL %s)\n",
               ForwardConfig().pdl ? "on" : "off");
+  bool tuned_expert_pdl = false;
   double decode_tps[2] = {0, 0};
   for (int ctxi = 0; ctxi < 2; ++ctxi) {
     const int ctx = ctxi ? 4096 : 128;
     feed(sess, tokens.data(), ctx, 0, cfg.max_chunk);
     sess.argmax_token();
-    sess.capture_decode();
-    const float ms = time_ms(st, g_reps, [&] { sess.replay(32, ctx); });
-    decode_tps[ctxi] = 32 / (ms * 1e-3);
-    line("decode at context " + std::to_string(ctx), decode_tps[ctxi], "tok/s",
-         std::to_string(ms / 32 * 1000) + " us/token, " + pct(decode_tps[ctxi] / decode_limit) + " of the copy limit");
+    if (ctxi == 0) {
+      const size_t first = g_tuner_notes.size();
+      refine_in_graph(sess, ctx, 3);
+      std::printf("  tuner, second stage (n = 1 candidates in the decode graph):\n");
+      print_plan(sess, first);
+      tuned_expert_pdl = sess.gemv_plan(true).expert_pdl;
+      line("decode at context 128, the untuned plan", decode_with_plan(sess, default_plan, ctx, g_reps), "tok/s",
+           "(a session's default plan: cuda/forward.cu)");
+    }
+    for (int expert_pdl : {0, 1}) {
+      sess.gemv_plan(true).expert_pdl = expert_pdl != 0;
+      sess.capture_decode();
+      const float ms = time_ms(st, g_reps, [&] { sess.replay(32, ctx); });
+      const double tps = 32 / (ms * 1e-3);
+      if ((expert_pdl != 0) == tuned_expert_pdl) decode_tps[ctxi] = tps;
+      line("decode at context " + std::to_string(ctx) + ", experts' PDL " + (expert_pdl ? "on" : "off"), tps,
+           "tok/s", std::to_string(ms / 32 * 1000) + " us/token, " + pct(tps / decode_limit) + " of the copy limit");
+    }
+  }
+  sess.gemv_plan(true).expert_pdl = tuned_expert_pdl;
+  sess.capture_decode();
+
+  // Where a decode token's time goes: each kernel of the step timed alone, 32 layers back
+  // to back, at context 4096, n = 1, against the bytes it must read.
+  std::printf("\ndecode kernels, n = 1, 32 layers back to back, context 4096, PDL on"
+              " (experts' products: PDL as tuned, then the other way)\n");
+  std::printf("  %-16s %4s %10s %10s %10s %9s\n", "kernel", "PDL", "us/launch", "floor us", "GB/s", "of copy");
+  {
+    using Layer = DeviceWeights::Layer;
+    const double d = shape.dim;
+    struct K {
+      Op op;
+      const char* name;
+      double bytes;
+    };
+    const K kernels[] = {
+        {Op::Qkv, "qkv+rope", mean_layer_bytes(*weights, [](const Layer& L) { return L.wqkv.bytes(); })},
+        {Op::Attention, "attention", 4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2},
+        {Op::OutProj, "o+residual", mean_layer_bytes(*weights, [](const Layer& L) { return L.wo.bytes(); })},
+        {Op::Route, "route", double(shape.n_experts) * d * 4},
+        {Op::ExpertGateUp, "expert gate_up", share * mean_layer_bytes(*weights, [](const Layer& L) { return L.moe.wgu.bytes(); })},
+        {Op::ExpertDown, "expert down", share * mean_layer_bytes(*weights, [](const Layer& L) { return L.moe.wd.bytes(); })},
+        {Op::Combine, "combine", (shape.n_experts_per_token + 2) * d * 4},
+        {Op::Logits, "norm+lm_head", double(weights->lm_head().bytes())},
+        {Op::Argmax, "argmax", double(shape.vocab_size) * 4},
+    };
+    double sum_us = 0;
+    auto row = [&](const K& k, bool expert_pdl) {
+      sess.gemv_plan(true).expert_pdl = expert_pdl;
+      const int layers = (k.op == Op::Logits || k.op == Op::Argmax) ? 1 : shape.n_layers;
+      sess.set_pos(4096);
+      const double us = time_layers_us(sess, {k.op}, layers, 1, g_reps);
+      const double floor_us = k.bytes / copy_bw * 1e6;
+      const bool expert = k.op == Op::ExpertGateUp || k.op == Op::ExpertDown;
+      std::printf("  %-16s %4s %10.2f %10.2f %10.0f %9s\n", k.name, !expert || expert_pdl ? "on" : "off", us, floor_us,
+                  k.bytes / (us * 1e-6) / 1e9, pct(floor_us / us).c_str());
+      return us * layers;
+    };
+    for (const K& k : kernels) sum_us += row(k, tuned_expert_pdl);
+    for (const K& k : kernels)
+      if (k.op == Op::ExpertGateUp || k.op == Op::ExpertDown) row(k, !tuned_expert_pdl);
+    sess.gemv_plan(true).expert_pdl = tuned_expert_pdl;
+    std::printf("  sum of kernel times per token %.1f us (32 layers + head); graph step %.1f us;"
+                " the difference is launch gaps and tails\n", sum_us, 1e6 / decode_tps[1]);
   }
 
   size_t free_b = 0, total_b = 0;
@@ -442,19 +721,13 @@ int main(int argc, char** argv) {
     cfg.max_chunk = 4096;
     cfg.decode_blocks_per_sm = g_decode_blocks_per_sm;
     Forward sess(*weights, gemm, cfg, st);
+    const GemvPlan default_plan = sess.gemv_plan(true);  // what a session starts from
     t0 = std::chrono::steady_clock::now();
     tune_gemv(sess, 8);
     for (int m : {4096, 2048, 1024, 512, 32}) tune_gemm(sess, gemm, m);
     std::printf("  kernel choices tuned in %.2f s\n",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    for (int single : {1, 0}) {
-      const GemvPlan& p = sess.gemv_plan(single);
-      std::printf("  gemv plan (%s): qkv %d/%d/%d  o %d/%d/%d  gate_up %d/%d/%d  down %d/%d/%d  logits %d/%d/%d"
-                  " (warps/grid/steps)\n",
-                  single ? "n=1" : "n<=8", p.qkv.warps, p.qkv.grid, p.qkv.steps, p.o.warps, p.o.grid, p.o.steps,
-                  p.gate_up.warps, p.gate_up.grid, p.gate_up.steps, p.down.warps, p.down.grid, p.down.steps,
-                  p.logits.warps, p.logits.grid, p.logits.steps);
-    }
+    print_plan(sess);
 
     const std::vector<int> tokens = bench_tokens(8192, shape.vocab_size);
 
@@ -486,6 +759,15 @@ int main(int argc, char** argv) {
       const int ctx = ctxi ? 4096 : 128;
       feed(sess, tokens.data(), ctx, 0, cfg.max_chunk);
       sess.argmax_token();
+      if (ctxi == 0) {
+        const size_t first = g_tuner_notes.size();
+        refine_in_graph(sess, ctx, 3);
+        std::printf("  tuner, second stage (n = 1 candidates in the decode graph, PDL on):\n");
+        print_plan(sess, first);
+        const double untuned = decode_with_plan(sess, default_plan, ctx, g_reps);
+        line("decode at context 128, graph, PDL on, the untuned plan", untuned, "tok/s",
+             "(a session's default plan: cuda/forward.cu)");
+      }
       for (int pdl : {1, 0}) {
         sess.set_pdl(pdl);
         sess.capture_decode();
@@ -554,13 +836,14 @@ int main(int argc, char** argv) {
       double weight_bytes;
     };
     const double d = shape.dim, qd = shape.n_heads * shape.head_dim, hid = shape.hidden_dim;
-    const DeviceWeights::Layer& L0 = weights->layer(0);
+    // Floors from each matrix's mean size over the layers (the timings cycle through them).
+    using Layer = DeviceWeights::Layer;
     const K kernels[] = {
-        {Op::Qkv, "qkv+rope", double(L0.wqkv.bytes())},
+        {Op::Qkv, "qkv+rope", mean_layer_bytes(*weights, [](const Layer& L) { return L.wqkv.bytes(); })},
         {Op::Attention, "attention", 4096 * 2.0 * shape.n_kv_heads * shape.head_dim * 2},
-        {Op::OutProj, "o+residual", double(L0.wo.bytes())},
-        {Op::GateUp, "gate_up+silu", double(L0.wgu.bytes())},
-        {Op::Down, "down+residual", double(L0.wd.bytes())},
+        {Op::OutProj, "o+residual", mean_layer_bytes(*weights, [](const Layer& L) { return L.wo.bytes(); })},
+        {Op::GateUp, "gate_up+silu", mean_layer_bytes(*weights, [](const Layer& L) { return L.wgu.bytes(); })},
+        {Op::Down, "down+residual", mean_layer_bytes(*weights, [](const Layer& L) { return L.wd.bytes(); })},
         {Op::Logits, "norm+lm_head", double(weights->lm_head().bytes())},
         {Op::Argmax, "argmax", double(shape.vocab_size) * 4},
         {Op::Norm, "rmsnorm(n>1)", 8.0 * d * 6},
@@ -590,6 +873,55 @@ int main(int argc, char** argv) {
     std::printf("  sum of kernel times per token %.1f us (32 layers + head); graph step %.1f us;"
                 " the difference is launch gaps and tails\n",
                 sum_layer_us + sum_other_us, step_us);
+
+    // Why the small products lose (n = 1, PDL on, the tuned plan): the q/k/v product with
+    // one piece of its work taken away at a time, per layer kind, and the cost of a launch.
+    std::printf("\nqkv at n = 1, one piece at a time (us per layer, 32 layers back to back, PDL on)\n");
+    {
+      const Launch l = sess.launch_cfg();
+      const GemvPlan& p = sess.gemv_plan(true);
+      const Activations& a = sess.activations();
+      const AttnShape& attn = sess.attn_shape();
+      rmsnorm(l, a.xn, a.x, weights->layer(0).attn_norm, 1, shape.dim, shape.norm_eps);
+      sess.set_pos(4096);
+      const NormedInput fused{a.x, weights->layer(0).attn_norm, shape.norm_eps, nullptr};
+      const NormedInput prenormed{nullptr, nullptr, 0.f, a.xn};
+      std::vector<int> one_range, two_ranges;
+      for (int i = 0; i < shape.n_layers; ++i) (weights->layer(i).wqkv.count == 1 ? one_range : two_ranges).push_back(i);
+      auto per_layer = [&](const std::vector<int>& layers, const std::function<void(int)>& body) {
+        if (layers.empty()) return 0.0;
+        const float ms = time_ms(st, g_reps, [&] {
+          for (int i : layers) body(i);
+        });
+        return ms * 1000.0 / layers.size();
+      };
+      auto qkv = [&](const NormedInput& in, int i) {
+        gemv_qkv(l, p.qkv, weights->layer(i).wqkv, in, 1, shape.dim, attn, shape.rope_layout, weights->inv_freq(),
+                 a.pos, a.q, sess.layer_k(i), sess.layer_v(i));
+      };
+      // The same rows as plain fp32 outputs (no RoPE, no cache writes), one launch per range.
+      auto plain = [&](int i) {
+        const RowParts& m = weights->layer(i).wqkv;
+        for (int r = 0; r < m.count; ++r)
+          gemv_logits(l, p.qkv, m.part[r], fused, 1, shape.dim, m.part[r].rows, a.logits + m.first_row[r]);
+      };
+      DeviceBuffer flag(256);
+      const double launch_us = time_ms(st, g_reps, [&] {
+        for (int i = 0; i < shape.n_layers; ++i) fill_int(l, flag.as<int>(), 1, i);
+      }) * 1000.0 / shape.n_layers;
+      std::printf("  %-58s %9s %9s\n", "", "1 range", "2 ranges");
+      auto row = [&](const char* what, const std::function<void(int)>& body) {
+        std::printf("  %-58s %9.2f %9.2f\n", what, per_layer(one_range, body), per_layer(two_ranges, body));
+      };
+      row("as in the decode step (fused RMSNorm, RoPE, cache writes)", [&](int i) { qkv(fused, i); });
+      row("input normalized beforehand (no RMSNorm prologue)", [&](int i) { qkv(prenormed, i); });
+      row("plain fp32 rows (no RoPE, no cache writes)", plain);
+      std::printf("  layers: %zu with one range, %zu with two (q/k and a Q6_K v); floors %.2f / %.2f us;"
+                  " a one-block kernel back to back: %.2f us per launch\n",
+                  one_range.size(), two_ranges.size(),
+                  one_range.empty() ? 0.0 : weights->layer(one_range[0]).wqkv.bytes() / copy_bw * 1e6,
+                  two_ranges.empty() ? 0.0 : weights->layer(two_ranges[0]).wqkv.bytes() / copy_bw * 1e6, launch_us);
+    }
 
     std::printf("\nprefill kernels at 4096 tokens (layer 0..31 weights in turn)\n");
     {
@@ -718,7 +1050,7 @@ int main(int argc, char** argv) {
             gemm.run(st, xin.as<f16>(), w16, yout.as<void>(), p.out != ProductOut::F16, n, p.rows, p.k,
                      p.out == ProductOut::F32Add);
           });
-          const double floor_us = bytes_of(which, L0) / copy_bw * 1e6;
+          const double floor_us = mean_layer_bytes(*weights, [&](const Layer& Lw) { return bytes_of(which, Lw); }) / copy_bw * 1e6;
           std::printf("  %-12s %3d %10.1f %10.1f %9s   cuBLASLt %8.1f us\n", p.name, n, g_ms * 1e3,
                       floor_us, pct(floor_us / (g_ms * 1e3)).c_str(), c_ms * 1e3);
           gemv_sum += g_ms * 1e3;

@@ -139,6 +139,9 @@ std::string type_tag(tramontane::StoredType t) {
   return t == tramontane::StoredType::F16 ? "" : std::string(" ") + tramontane::stored_type_name(t);
 }
 
+// " kwN" for a configuration with tile groups (GemvConfig::k_warps), "" otherwise.
+std::string kw_tag(const GemvConfig& c) { return c.k_warps > 0 ? " kw" + std::to_string(c.k_warps) : ""; }
+
 // --- gemv operators -----------------------------------------------------------------------
 
 // The normalized input either fused (prenorm false) or from rmsnorm() (prenorm true).
@@ -148,14 +151,27 @@ NormedInput normed_input(const float* x, const float* w, int n, int dim, bool pr
   return NormedInput{nullptr, nullptr, 0.f, xn};
 }
 
+// v_type: the v rows in another format than the q/k rows (a second row range, as the
+// K-quant mixes store some layers), F16 meaning the same as wt.
 void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout, int C, int pos,
                    GemvConfig cfg, bool prenorm = false,
-                   tramontane::StoredType wt = tramontane::StoredType::F16) {
+                   tramontane::StoredType wt = tramontane::StoredType::F16,
+                   tramontane::StoredType v_type = tramontane::StoredType::F16) {
   R::Rng rng(g_seed++);
   AttnShape a{heads, kvh, hd, 0, C};
   const int rows = (heads + 2 * kvh) * hd, qd = heads * hd;
-  const TestWeights tw = test_weights(rng, wt, rows, dim, std::sqrt(3.f / dim));
-  const std::vector<uint16_t>& w = tw.values;
+  const bool two = v_type != tramontane::StoredType::F16 && v_type != wt;
+  const int qk_rows = (heads + kvh) * hd;
+  const TestWeights tw = test_weights(rng, wt, two ? qk_rows : rows, dim, std::sqrt(3.f / dim));
+  const TestWeights tv = two ? test_weights(rng, v_type, rows - qk_rows, dim, std::sqrt(3.f / dim)) : TestWeights{};
+  std::vector<uint16_t> w = tw.values;
+  if (two) w.insert(w.end(), tv.values.begin(), tv.values.end());
+  RowParts parts = one_part(tw.m);
+  if (two) {
+    parts.part[1] = tv.m;
+    parts.first_row[1] = qk_rows;
+    parts.count = 2;
+  }
   auto x = rng.floats(size_t(n) * dim, -2.f, 2.f);
   auto nw = rng.floats(size_t(dim), 0.8f, 1.2f);
   auto freq = R::inv_freq(hd, 10000.f);
@@ -166,7 +182,7 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   dx.up(x); dn.up(nw); df.up(freq); dpos.up({pos});
   poison_f16(dq.p(), dq.n); poison_f16(dk.p(), dk.n); poison_f16(dv.p(), dv.n);
   const NormedInput in = normed_input(dx.p(), dn.p(), n, dim, prenorm, reinterpret_cast<f16*>(dxn.p()));
-  gemv_qkv(kL, cfg, one_part(tw.m), in, n, dim, a, layout,
+  gemv_qkv(kL, cfg, parts, in, n, dim, a, layout,
            df.p(), dpos.p(), reinterpret_cast<f16*>(dq.p()), reinterpret_cast<f16*>(dk.p()),
            reinterpret_cast<f16*>(dv.p()));
   TR_CUDA_CHECK(cudaDeviceSynchronize());
@@ -207,7 +223,9 @@ void test_gemv_qkv(int dim, int heads, int kvh, int hd, int n, RopeLayout layout
   char name[160];
   std::snprintf(name, sizeof name, "gemv_qkv dim=%d h=%d/%d n=%d %s pos=%d C=%d w%d g%d s%d%s", dim,
                 heads, kvh, n, inter ? "interleaved" : "rotate-half", pos, C, cfg.warps, cfg.grid, cfg.steps,
-                (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
+                (kw_tag(cfg) + (cfg.one_launch ? " one launch" : "") + (prenorm ? " prenorm" : "") + type_tag(wt) +
+                 (two ? ", v" + type_tag(v_type) : ""))
+                    .c_str());
   report(name, R::rel_err(out.data(), ref.data(), out.size()), 1e-2, !stray,
          stray ? "stray cache writes" : "");
 }
@@ -237,7 +255,7 @@ void test_gemv_swiglu(int dim, int hidden, int n, GemvConfig cfg, bool prenorm =
   auto out = widen(dh.down());
   char name[160];
   std::snprintf(name, sizeof name, "gemv_swiglu dim=%d hidden=%d n=%d w%d g%d s%d%s", dim, hidden, n,
-                cfg.warps, cfg.grid, cfg.steps, (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
+                cfg.warps, cfg.grid, cfg.steps, (kw_tag(cfg) + (prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -264,7 +282,7 @@ void test_gemv_residual(int in, int outd, int n, GemvConfig cfg,
   }
   char name[160];
   std::snprintf(name, sizeof name, "gemv_residual in=%d out=%d n=%d w%d g%d s%d%s", in, outd, n, cfg.warps,
-                cfg.grid, cfg.steps, type_tag(wt).c_str());
+                cfg.grid, cfg.steps, (kw_tag(cfg) + type_tag(wt)).c_str());
   report(name, R::rel_err(delta.data(), ref.data(), ref.size()), 1e-2);
 }
 
@@ -344,7 +362,7 @@ void test_gemv_logits(int dim, int vocab, int n, GemvConfig cfg, bool prenorm = 
   for (size_t i = size_t(n) * vocab; i < out.size(); ++i) tail_ok &= std::isnan(out[i]);
   char name[160];
   std::snprintf(name, sizeof name, "gemv_logits dim=%d vocab=%d n=%d w%d g%d%s", dim, vocab, n,
-                cfg.warps, cfg.grid, (std::string(prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
+                cfg.warps, cfg.grid, (kw_tag(cfg) + (prenorm ? " prenorm" : "") + type_tag(wt)).c_str());
   report(name, R::rel_err(out.data(), ref.data(), ref.size()), 1e-2, tail_ok,
          tail_ok ? "" : "wrote past the end");
 }
@@ -790,10 +808,10 @@ void test_gemv_experts(int experts, int dim, int hidden, int m, int k, GemvConfi
   }
   char name[160];
   std::snprintf(name, sizeof name, "gemv_expert_swiglu E=%d dim=%d hidden=%d slots=%d w%d g%d%s", experts, dim,
-                hidden, m, cfg.warps, cfg.grid, type_tag(wt).c_str());
+                hidden, m, cfg.warps, cfg.grid, (kw_tag(cfg) + type_tag(wt)).c_str());
   report(name, R::rel_err(hf.data(), ref_h.data(), ref_h.size()), 1e-2);
   std::snprintf(name, sizeof name, "gemv_expert_down E=%d dim=%d hidden=%d slots=%d w%d g%d%s", experts, dim,
-                hidden, m, cfg.warps, cfg.grid, type_tag(wt).c_str());
+                hidden, m, cfg.warps, cfg.grid, (kw_tag(cfg) + type_tag(wt)).c_str());
   report(name, R::rel_err(y.data(), ref_y.data(), ref_y.size()), 1e-2);
 
   // combine: the m slots as m / k tokens of k choices each.
@@ -1050,6 +1068,43 @@ void test_model(const ModelConfig& shape, int seq, int slack, RopeLayout layout,
     }
     report("decode graph replay == token-by-token feed (" + std::to_string(steps) + " greedy tokens)" + tag,
            ga == gb ? 0.0 : 1.0, 0.0);
+    if (types) {
+      // q/k/v in one launch where a layer keeps them as two row ranges: every tile is
+      // computed as in the launch per range, so the logits are the same bits.
+      std::vector<float> logits[2];
+      for (int one : {0, 1}) {
+        Forward f(*w, gemm, cfg, stream);
+        f.gemv_plan(true).qkv.one_launch = f.gemv_plan(false).qkv.one_launch = one != 0;
+        logits[one].resize(size_t(prompt) * V);
+        feed(f, tokens.data(), prompt, 0, 1, logits[one].data());
+      }
+      report("q/k/v in one launch == a launch per row range (bit-identical logits)" + tag,
+             std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)) == 0 ? 0.0 : 1.0,
+             0.0);
+    }
+    if (routed) {
+      // The experts' products launched with PDL (their kernel waits on the router before
+      // its first weight loads): the same bits as without, fed token by token with every
+      // logit row, and the same greedy tokens from the decode graph.
+      std::vector<float> logits[2];
+      std::vector<int> tokens_of[2];
+      for (int expert_pdl : {0, 1}) {
+        Forward f(*w, gemm, cfg, stream);
+        f.gemv_plan(true).expert_pdl = f.gemv_plan(false).expert_pdl = expert_pdl != 0;
+        logits[expert_pdl].resize(size_t(prompt) * V);
+        feed(f, tokens.data(), prompt, 0, 1, logits[expert_pdl].data());
+        std::vector<int>& g = tokens_of[expert_pdl];
+        g.push_back(f.argmax_token());
+        f.capture_decode();
+        for (int i = 0; i < steps; ++i) {
+          f.replay(1, prompt + i);
+          g.push_back(f.token());
+        }
+      }
+      const bool same = std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)) == 0;
+      report("experts with PDL == without (bit-identical logits, graph tokens)" + tag,
+             same && tokens_of[1] == tokens_of[0] ? 0.0 : 1.0, 0.0);
+    }
   }
   TR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
@@ -1211,6 +1266,37 @@ int main(int argc, char** argv) {
       test_gemv_chunk(4096, 1024, 12, ProductOut::F32, t);
       test_gemv_chunk(2048, 2048, 64, ProductOut::F32Add, t);
       test_gemv_chunk(4096, 512, 30, ProductOut::F16, t);
+    }
+    // Tile groups (k_warps): 8 warps in pairs and 4 single warps, 4 tiles per pass; tile
+    // counts that leave the last pass partly empty, one pass or several per block.
+    // (Narrower than the 7B: the host quantizes every test matrix.)
+    for (StoredType t : {StoredType::Q8_0, StoredType::Q4_K, StoredType::Q5_K, StoredType::Q6_K}) {
+      test_gemv_residual(4096, 1000, 3, {8, 0, 8, 2}, t);
+      test_gemv_residual(2048, 1000, 1, {4, 5, 8, 1}, t);
+      test_gemv_qkv(1024, 8, 2, 128, 1, RopeLayout::RotateHalf, 300, 299, {8, 0, 8, 2}, false, t);
+      test_gemv_qkv(1024, 8, 2, 128, 2, RopeLayout::Interleaved, 300, 7, {4, 3, 8, 1}, true, t);
+      test_gemv_swiglu(1024, 1024, 1, {4, 0, 8, 1}, false, t);
+      test_gemv_swiglu(1024, 1000, 6, {8, sms, 8, 2}, true, t);
+      test_gemv_logits(4096, 1000, 1, {8, 7, 8, 2}, false, t);
+      test_gemv_experts(4, 1024, 512, 2, 2, {8, 0, 8, 2}, t);
+      test_gemv_experts(4, 512, 768, 7, 1, {4, 5, 8, 1}, t);
+    }
+    // q/k and v in two formats (the K-quant mixes' layers with Q6_K v): one launch per row
+    // range, and both in one launch (grid split between them, or one block per tile).
+    for (StoredType t : {StoredType::Q4_K, StoredType::Q5_K}) {
+      for (bool one : {false, true}) {
+        GemvConfig c{8, 0, 8};
+        c.one_launch = one;
+        test_gemv_qkv(1024, 8, 2, 128, 1, RopeLayout::RotateHalf, 300, 299, c, false, t, StoredType::Q6_K);
+        GemvConfig c4{4, 17, 4};
+        c4.one_launch = one;
+        test_gemv_qkv(1024, 8, 2, 128, 5, RopeLayout::Interleaved, 300, 30, c4, true, t, StoredType::Q6_K);
+      }
+    }
+    {  // a pair with no one-launch kernel (Q8_0 and Q6_K) falls back to a launch per range
+      GemvConfig c{8, 0, 8};
+      c.one_launch = true;
+      test_gemv_qkv(1024, 8, 2, 128, 2, RopeLayout::RotateHalf, 300, 9, c, false, StoredType::Q8_0, StoredType::Q6_K);
     }
     ModelConfig quant = small;
     quant.hidden_dim = 1536;  // the K formats need widths in multiples of 256
