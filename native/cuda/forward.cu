@@ -326,6 +326,37 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c,
 
 // --- one sequence ----------------------------------------------------------------------
 
+// One token: 8-step batches of loads for an operator whose weights are quantized in every
+// layer, which the bench's tuner picked for every quantized operator on an H100 (a block's
+// loads are 2–4× smaller than f16 rows', so more must be in flight to keep memory busy);
+// f16 rows are compiled for at most 4.
+void Forward::use_long_batches_for_quantized(GemvPlan& plan) const {
+  auto all_layers = [&](auto matrix_of) {
+    for (int i = 0; i < c_.n_layers; ++i) {
+      if (!matrix_of(w_.layer(i))) return false;
+    }
+    return true;
+  };
+  using L = DeviceWeights::Layer;
+  auto set = [](GemvConfig& g, bool quantized) { if (quantized) g.steps = 8; };
+  set(plan.qkv, all_layers([](const L& l) {
+        for (int p = 0; p < l.wqkv.count; ++p) {
+          if (!l.wqkv.part[p].quantized()) return false;
+        }
+        return true;
+      }));
+  set(plan.o, all_layers([](const L& l) { return l.wo.quantized(); }));
+  if (c_.feed_forward == FeedForwardKind::MixtureOfExperts) {
+    set(plan.expert_gate_up, all_layers([](const L& l) { return l.moe.wgu.quantized(); }));
+    set(plan.expert_down, all_layers([](const L& l) { return l.moe.wd.quantized(); }));
+  } else {
+    set(plan.gate_up, all_layers([](const L& l) { return l.wgu.quantized(); }));
+    set(plan.down, all_layers([](const L& l) { return l.wd.quantized(); }));
+  }
+  set(plan.logits, w_.lm_head().quantized());
+}
+
+
 Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& config,
                  cudaStream_t stream)
     : w_(weights), gemm_(gemm), config_(config), stream_(stream), c_(weights.config()) {
@@ -361,6 +392,7 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     p->expert_gate_up = p->gate_up;
     p->expert_down = p->down;
   }
+  use_long_batches_for_quantized(plan1_);
   decode_.max_queries = kGemvMaxTokens;
   // A short chunk's attention: each head's keys over up to this many blocks, so that the
   // heads together fill the SMs three blocks deep (one block per head and query tile

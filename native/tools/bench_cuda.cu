@@ -433,6 +433,15 @@ double decode_with_plan(Forward& f, const GemvPlan& p, int ctx, int reps) {
   return 32 / (ms * 1e-3);
 }
 
+// p with 4-step batches everywhere: a session's default before quantized operators got 8
+// (cuda/forward.cu), timed beside it so the change is measured in the same run.
+GemvPlan with_four_steps(GemvPlan p) {
+  for (GemvConfig* g : {&p.qkv, &p.o, &p.gate_up, &p.down, &p.logits, &p.expert_gate_up, &p.expert_down}) {
+    g->steps = 4;
+  }
+  return p;
+}
+
 // Prints the gemv plan of both token classes and the tuner's notes from the first-th on.
 void print_plan(Forward& f, size_t first_note = 0) {
   auto cfg = config_name;
@@ -545,6 +554,9 @@ void bench_mixtral(cudaStream_t st, double copy_bw) {
       tuned_expert_pdl = sess.gemv_plan(true).expert_pdl;
       line("decode at context 128, the untuned plan", decode_with_plan(sess, default_plan, ctx, g_reps), "tok/s",
            "(a session's default plan: cuda/forward.cu)");
+      line("decode at context 128, the untuned plan with 4-step batches",
+           decode_with_plan(sess, with_four_steps(default_plan), ctx, g_reps), "tok/s",
+           "(the default before quantized operators got 8)");
     }
     for (int expert_pdl : {0, 1}) {
       sess.gemv_plan(true).expert_pdl = expert_pdl != 0;
@@ -767,6 +779,9 @@ int main(int argc, char** argv) {
         const double untuned = decode_with_plan(sess, default_plan, ctx, g_reps);
         line("decode at context 128, graph, PDL on, the untuned plan", untuned, "tok/s",
              "(a session's default plan: cuda/forward.cu)");
+        line("decode at context 128, graph, PDL on, the untuned plan with 4-step batches",
+             decode_with_plan(sess, with_four_steps(default_plan), ctx, g_reps), "tok/s",
+             "(the default before quantized operators got 8)");
       }
       for (int pdl : {1, 0}) {
         sess.set_pdl(pdl);

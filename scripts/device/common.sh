@@ -20,6 +20,12 @@ unpack_node() {
   xz -dc "$carry/node.xz" > /tmp/node/bin/node && chmod +x /tmp/node/bin/node || return 1
   export PATH=/tmp/node/bin:$PATH
   node --version || return 1
+  # The packed form (pack_node_carry.sh): headers, tokenizer and CLI in one archive.
+  if [ -f "$carry/files.tar.xz" ]; then
+    tar -C "$carry" -xJf "$carry/files.tar.xz" || return 1
+    mkdir -p dist
+    cp "$carry/cli.js" dist/cli.js || return 1
+  fi
   mkdir -p node_modules
   [ -e node_modules/node-addon-api ] || ln -s "$carry/node-addon-api" node_modules/node-addon-api
   node -p "require('node-addon-api').include_dir" || return 1

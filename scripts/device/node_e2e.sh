@@ -5,18 +5,17 @@
 # `complete --backend cuda` and `bench keystrokes --backend cuda`. Everything goes to
 # one log, $OUT/log.txt, plus $OUT/keystrokes.json.
 #
-# Needs, prepared on a machine with Node (see shared DESIGN.md, "Where things run"):
-#   dist/                 npm run build
-#   .node-carry/node.xz   xz -c "$(command -v node)"
-#   .node-carry/include/node            /usr/include/node (openssl/ left out)
-#   .node-carry/node-addon-api          node_modules/node-addon-api
-#   .node-carry/tokenizer.model         node scripts/make-tokenizers.mjs → v1/tokenizer.model
+# Needs .node-carry/, packed on a machine with Node: `npm run build &&
+# scripts/device/pack_node_carry.sh` (Node, its API headers, node-addon-api, the v1
+# tokenizer.model and the bundled CLI); carry .node-carry.
 # and on the GPU machine: nvcc + cuBLASLt, CMake, ninja, Python with torch, transformers,
 # safetensors, numpy.
 #
 #   OUT=/some/dir scripts/device/node_e2e.sh
 # NODE_E2E_GGUF=1 also writes the model as a Q4_K GGUF file and runs `complete` and the
-# keystroke bench on that file.
+# keystroke bench on that file; runs llama.cpp's own Q4_K_M test file on both backends; and
+# puts a two-layer Mixtral-8x7B-shaped Q4_K_M file and the 7B GGUF behind the HTTP API on
+# the GPU (scripts/device/http_check.py: a completion and a streamed chat answer).
 # Without a GPU (a dry run of the build recipe): NODE_E2E_CPU=1 builds the CPU engine and
 # the addon the same way and stops.
 set -uo pipefail
@@ -134,5 +133,38 @@ if [ -n "${NODE_E2E_GGUF:-}" ]; then
   stamp "node dist/cli.js bench keystrokes --model $G --backend cuda --chars 200 --max-tokens 16"
   timeout 150 node dist/cli.js bench keystrokes --model "$G" --backend cuda --chars 200 --max-tokens 16
   echo "exit $?"
+
+  # A file llama.cpp itself wrote and quantized (Q4_K_M mix), on both backends.
+  L=test/fixtures/gguf/tiny-llama-Q4_K_M.gguf
+  for backend in cuda cpu; do
+    stamp "node dist/cli.js complete --backend $backend --model $L --max-tokens 24"
+    timeout 60 node dist/cli.js complete --backend "$backend" --model "$L" --max-tokens 24 "def fibonacci(n):" \
+      > "/tmp/llama-$backend.txt"
+    echo "exit $?"
+    od -c "/tmp/llama-$backend.txt" | head -4
+  done
+  cmp -s /tmp/llama-cuda.txt /tmp/llama-cpu.txt && echo "same text on both backends" ||
+    echo "texts differ between the backends (f16 against fp32 on a random model: near-ties)"
+
+  # Mixtral: a two-layer Mixtral-8x7B-shaped Q4_K_M file through the HTTP API on the GPU.
+  X=/tmp/m7b-gguf/mixtral-2layers-Q4_K_M.gguf
+  stamp "tramontane-gguf_random --shape mixtral-8x7b --type Q4_K_M --layers 2"
+  ninja -C "$BUILD" tramontane-gguf_random > /dev/null &&
+    "$BUILD"/bin/tramontane-gguf_random --shape mixtral-8x7b --type Q4_K_M --layers 2 \
+      --tokenizer "$CARRY/tokenizer.model" "$X"
+  ls -la "$X"
+  stamp "node dist/cli.js complete --backend cuda --model $X --max-tokens 24"
+  timeout 60 node dist/cli.js complete --backend cuda --model "$X" --max-tokens 24 "def fibonacci(n):" | od -c | head -3
+  echo "exit ${PIPESTATUS[0]}"
+  for M in "$X" "$G"; do
+    stamp "node dist/cli.js serve --http 127.0.0.1:8931 --no-auth --backend cuda --model $M"
+    node dist/cli.js serve --http 127.0.0.1:8931 --no-auth --backend cuda --model "$M" > /tmp/serve-http.log 2>&1 &
+    serve_pid=$!
+    timeout 120 python3 scripts/device/http_check.py http://127.0.0.1:8931
+    echo "exit $?"
+    kill "$serve_pid"
+    wait "$serve_pid"
+    tail -5 /tmp/serve-http.log
+  done
 fi
 stamp "done"
