@@ -221,6 +221,7 @@ class CudaCache : public KvCache {
   // Whole chunks: a 512-token chunk of the 7B shape takes about 13 ms, and 64-token
   // steps would cost prefill speed (each step reads every weight once).
   int preemption_batch() const override { return gpu_->max_chunk(); }
+  int single_step_batch() const override { return gpu_->gemv_max(); }
   void forward(const Batch& batch, float* logits, bool all_rows) override;
   bool decode_greedy(int token, int64_t pos, int* next) override;
   void read_last_logits(float* logits) override;

@@ -200,6 +200,7 @@ class Forward {
 
   int capacity() const { return config_.capacity; }
   int max_chunk() const { return config_.max_chunk; }
+  int gemv_max() const { return config_.gemv_max; }  // chunks up to this size: decode kernels
   size_t cache_bytes() const { return cache_.bytes(); }
   size_t scratch_bytes() const { return scratch_.bytes(); }
 

@@ -99,6 +99,13 @@ class KvCache {
   virtual int preemption_batch() const { return kPreemptionBatch; }
   static constexpr int kPreemptionBatch = 64;
 
+  // The most tokens a forward step runs at about the cost of one token's step, or 0
+  // where cost grows smoothly with the tokens (CPU). Speculation keeps a verification
+  // (the pick and its drafts) within it. CUDA: the decode kernels' row count (8); one
+  // row more takes the prefill path, which cost 1.6× (Q4_K_M) to 2× (Q8_0) an 8-row
+  // step on an H100 (bench/results-cuda.md).
+  virtual int single_step_batch() const { return 0; }
+
   // Runs batch.n tokens (n ≤ the chunk the cache was made for) through the model and
   // writes their keys and values. logits (host memory) receives [n][vocab] when
   // all_rows, else the last token's [vocab]. Calls on caches of one backend take turns.

@@ -423,6 +423,8 @@ void test_drafting(Model& gpu, const std::vector<int>& tokens) {
           what + ": session holds prompt + output, steps + kept drafts == tokens");
     check(c.sliding_window == 0 || fast.drafted <= int(fast.steps) * std::min(8, slack),
           what + ": no draft longer than the slack");
+    // A verification stays on the decode kernels (8 rows): at most 7 drafts a step.
+    check(fast.drafted <= int(fast.steps) * 7, what + ": no draft longer than 7 tokens");
     accepted += fast.accepted;
     drafted += fast.drafted;
     steps += fast.steps;

@@ -97,7 +97,8 @@ struct SessionOptions {
   // repeats. Greedy: the same tokens as plain decoding. Sampled: speculative sampling
   // (engine/sampler.h), the same distribution as plain sampling, though not the same
   // draws for a given seed. 0 turns drafting off. Capped by the slack (rejected drafts
-  // are rolled back exactly within it).
+  // are rolled back exactly within it) and by the backend's single-step batch (CUDA: 7
+  // drafts, so that a verification runs on the decode kernels).
   int max_draft = 8;
 };
 
