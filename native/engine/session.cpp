@@ -301,7 +301,7 @@ std::vector<int> ModelSession::propose(int id, const SamplingParams& params, siz
   // single_step_batch), what is left of max_tokens, the slack (rejected drafts are cut off
   // exactly within it) or the context left.
   int64_t room = std::min(options_.max_draft, draft_length_.next());
-  if (const int single = cache_->single_step_batch(); single > 1) room = std::min(room, int64_t(single - 1));
+  if (const int single = cache_->single_step_batch(); single > 0) room = std::min(room, int64_t(single - 1));
   room = std::min<int64_t>(room, int64_t(params.max_tokens) - int64_t(generated));
   if (positions_.window() > 0) {
     room = std::min<int64_t>(room, options_.slack);
