@@ -1,13 +1,14 @@
 // Speculative decoding on code that copies from its context, and on text that does
 // not: tokens, forward passes (steps), drafts accepted, and the best of 5 runs in tok/s,
-// with drafting off (maxDraft 0) and on (8), on the CPU. With --temperature T > 0
+// with drafting off (maxDraft 0) and on, on the CPU. With --temperature T > 0
 // (speculative sampling) the 5 runs use seeds 0–4 and differ: their sums are printed,
 // and tok/s is all their tokens over all their time.
 // --step-ms PLAIN,VERIFY: what one forward pass costs on another machine (e.g. the 7B
-// shape on a GPU: one decode step, and the step verifying a full draft of 8, i.e. 9
-// tokens, from tramontane-bench-cuda's appends): prints the effective tok/s there, as a
-// range from every step costing PLAIN to every step costing VERIFY.
-//   node --import tsx scripts/bench-draft.ts [--temperature T] [--step-ms 5.78,7.08] [MODEL_DIR]
+// shape on a GPU: one decode step, and the step verifying a full draft, from
+// tramontane-bench-cuda's appends): prints the effective tok/s there, as a range from
+// every step costing PLAIN to every step costing VERIFY. --max-draft N: the longest draft
+// (default 8; the GPU drafts at most 7, so that a verification is 8 tokens).
+//   node --import tsx scripts/bench-draft.ts [--temperature T] [--max-draft 7] [--step-ms 5.78,6.55] [MODEL_DIR]
 //   (default model: the demo model)
 import path from 'node:path';
 import { loadModel } from '../server/engine/engine';
@@ -21,13 +22,16 @@ const PROMPTS: Record<string, string> = {
   const args = process.argv.slice(2);
   const at = args.indexOf('--temperature');
   const temperature = at >= 0 ? Number(args.splice(at, 2)[1]) : 0;
+  const draftAt = args.indexOf('--max-draft');
+  const longest = draftAt >= 0 ? Number(args.splice(draftAt, 2)[1]) : 8;
+  if (!(Number.isInteger(longest) && longest >= 1)) throw new Error('--max-draft expects a whole number ≥ 1');
   const stepAt = args.indexOf('--step-ms');
   const stepMs = stepAt >= 0 ? args.splice(stepAt, 2)[1].split(',').map(Number) : undefined;
   if (stepMs && (stepMs.length !== 2 || !stepMs.every((v) => v > 0))) throw new Error('--step-ms expects PLAIN,VERIFY in ms, e.g. 5.78,7.08');
   const model = await loadModel(args[0] ?? path.join(__dirname, '..', 'models', 'default'), { backend: 'cpu', threads: 2 });
   for (const [name, prompt] of Object.entries(PROMPTS)) {
     const row: string[] = [name];
-    for (const maxDraft of [0, 8]) {
+    for (const maxDraft of [0, longest]) {
       let best = Infinity; let r: any;
       const sum = { tokens: 0, steps: 0, accepted: 0, drafted: 0, ms: 0 };
       for (let i = 0; i < 5; i++) {
