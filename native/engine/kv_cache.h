@@ -102,9 +102,9 @@ class KvCache {
   // The most tokens a forward step runs at about the cost of one token's step, or 0
   // where cost grows smoothly with the tokens (CPU). Speculation keeps a verification
   // (the pick and its drafts) within it. CUDA: the decode kernels' row count (8); one
-  // row more takes the prefill path, which cost 1.6× (Q4_K_M) to 2× (Q8_0) an 8-row
-  // step on an H100 (bench/results-cuda.md); 1 for a mixture of experts, whose rows
-  // read different experts (no drafts).
+  // row more takes the chunk path (16 rows of the 7B shape: 1.5× an 8-row step in
+  // Q4_K_M, 1.2× in Q8_0 on an H100, bench/results-cuda.md); 1 for a mixture of experts,
+  // whose rows read different experts (no drafts).
   virtual int single_step_batch() const { return 0; }
 
   // Runs batch.n tokens (n ≤ the chunk the cache was made for) through the model and
