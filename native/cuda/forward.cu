@@ -331,7 +331,7 @@ std::unique_ptr<DeviceWeights> DeviceWeights::random(const ModelConfig& c,
 // smaller than f16 rows', so more must be in flight to keep memory busy. On an H100 this
 // took the 7B Q4_K_M decode from 219 to 288 tok/s; with Q8_0 it lost 8% (237 against
 // 259), and f16 rows are compiled for at most 4 steps.
-void Forward::use_long_batches_for_quantized(GemvPlan& plan) const {
+void Forward::use_long_batches_below_8_bits(GemvPlan& plan) const {
   auto below_8_bits = [](const DeviceMatrix& m) { return m.quantized() && m.type != StoredType::Q8_0; };
   auto all_layers = [&](auto matrix_of) {
     for (int i = 0; i < c_.n_layers; ++i) {
@@ -357,7 +357,6 @@ void Forward::use_long_batches_for_quantized(GemvPlan& plan) const {
   }
   set(plan.logits, below_8_bits(w_.lm_head()));
 }
-
 
 Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& config,
                  cudaStream_t stream)
@@ -394,7 +393,7 @@ Forward::Forward(const DeviceWeights& weights, Gemm& gemm, const ForwardConfig& 
     p->expert_gate_up = p->gate_up;
     p->expert_down = p->down;
   }
-  use_long_batches_for_quantized(plan1_);
+  use_long_batches_below_8_bits(plan1_);
   decode_.max_queries = kGemvMaxTokens;
   // A short chunk's attention: each head's keys over up to this many blocks, so that the
   // heads together fill the SMs three blocks deep (one block per head and query tile

@@ -274,7 +274,7 @@ class Forward {
   PrefillSplits prefill_splits_;
   const float* last_logits_ = nullptr;
   GemvPlan plan1_, plan8_;
-  void use_long_batches_for_quantized(GemvPlan& plan) const;
+  void use_long_batches_below_8_bits(GemvPlan& plan) const;
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t graph_exec_ = nullptr;
 };

@@ -2,7 +2,7 @@
 # Old against new on one GPU, in one call: builds this tree and a baseline tree (another
 # checkout of the repository), times both with tramontane-bench-cuda on the same card,
 # then checks this tree: the kernel and model checks (tramontane-test-cuda), the engine
-# checks (engine_cuda.sh) and, when .node-carry/ and dist/ are present, the Node side
+# checks (engine_cuda.sh) and, when .node-carry/ is present (pack_node_carry.sh), the Node side
 # against HF (node_e2e.sh). Seven files in $OUT (default ./compare-out):
 #   build.log       machine, both builds
 #   bench-base.log  tramontane-bench-cuda of the baseline
@@ -72,7 +72,7 @@ OUT=/tmp/engine-out bash scripts/device/engine_cuda.sh > /tmp/engine-console.log
 for f in /tmp/engine-out/*; do echo "=== $(basename "$f")"; cat "$f"; done > "$OUT/engine.log"
 grep -E "^FAIL|passed|failed" /tmp/engine-out/engine-test.log | tail -5 | tee -a "$OUT/summary.txt"
 
-if [ -d .node-carry ] && [ -f dist/cli.js ]; then
+if [ -f .node-carry/node.xz ]; then
   stamp "node_e2e.sh"
   mkdir -p /tmp/node-out
   OUT=/tmp/node-out bash scripts/device/node_e2e.sh > /tmp/node-console.log 2>&1 || status=1

@@ -20,13 +20,9 @@
 #
 # Everything goes to $OUT/log.txt (and stdout); a table of the checks at the end.
 #
-# Needs, prepared on a machine with Node (see shared DESIGN.md, "Where things run"):
-#   dist/                 npm run build
-#   .node-carry/node.xz   xz -c "$(command -v node)"
-#   .node-carry/include/node            /usr/include/node (openssl/ left out)
-#   .node-carry/node-addon-api          node_modules/node-addon-api
-#   .node-carry/tokenizer.model         optional: copied into the zero-weight 7B model
-# and on the GPU machine: nvcc + cuBLASLt, CMake, ninja, Python with torch.
+# Needs .node-carry/, packed on a machine with Node: `npm run build &&
+# scripts/device/pack_node_carry.sh` (its tokenizer.model goes into the zero-weight 7B
+# model); and on the GPU machine: nvcc + cuBLASLt, CMake, ninja, Python with torch.
 #
 #   OUT=/some/dir scripts/device/gpu_soak.sh
 # PARTS=soak or PARTS=oom runs one of the two (default: both).

@@ -24,7 +24,8 @@
 // generate (256 tokens after a 16-token prompt) through the fast and the plain path; same
 // tokens. Then what llama-bench's pp4096 and tg128 at depth 4096 time on the same file:
 // a 4096-token prompt fed (in the session's default chunks), then 128 greedy tokens
-// after it. Then opens sessions until the GPU is full (test_sessions).
+// after it. Then opens sessions until the GPU is full (test_sessions), and checks
+// speculation at that shape (test_drafting).
 //
 // Every comparison: relative L2 error of the logits ≤ 2e-2 (f16 weights and
 // activations), and no decisive argmax mismatch: positions where the two disagree count
@@ -639,6 +640,9 @@ void bench_7b(const std::string& dir) {
           "session holds the 4096-token prompt + its output");
   }
   test_sessions(*gpu, prompt);
+  // Speculation at this shape: greedy with and without drafts, same tokens (a mixture
+  // drafts nothing on the GPU).
+  test_drafting(*gpu, random_tokens(256));
 }
 
 }  // namespace
