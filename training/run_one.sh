@@ -61,6 +61,15 @@ measure() {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUTDIR/summary.txt"
 echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB" | tee -a "$OUTDIR/summary.txt"
 mkdir -p $DATA
+# The token archive may come in two parts over two calls (split_carry.sh: the carry limit
+# counts the repository too): the part an earlier call on this machine left in
+# /tmp/tramontane-carry joins the one carried now.
+if [ ! -f data/carry/tokens.tar.xz ]; then
+  for part in /tmp/tramontane-carry/tokens.tar.xz.part* data/carry/tokens.tar.xz.part*; do
+    if [ -f "$part" ]; then echo "$(basename "$part") $part"; fi
+  done | sort | cut -d' ' -f2 | xargs cat > data/carry/tokens.tar.xz
+  xz -t data/carry/tokens.tar.xz || { rm -f data/carry/tokens.tar.xz; echo "tokens.tar.xz: parts missing (see split_carry.sh)"; exit 1; }
+fi
 python3 -c "
 import tarfile, torch, transformers
 print('torch', torch.__version__, 'transformers', transformers.__version__)
