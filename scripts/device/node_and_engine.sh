@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The second call after decode.sh on the same warm machine: the Node side with GGUF files
+# One call for the Node side with GGUF files
 # (node_e2e.sh, NODE_E2E_GGUF=1), then the engine's end-to-end checks on every fixture and
 # models/default (engine_cuda.sh). Each bounded so that the call stays under 600 s; logs
 # in $OUT: node_e2e.txt, keystrokes.json, engine_cuda.txt and engine_cuda.sh's logs.
 #   carry .node-carry (scripts/device/pack_node_carry.sh)
 set -uo pipefail
-OUT=${OUT:-$PWD/after-decode-out}
+OUT=${OUT:-$PWD/node-and-engine-out}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/../.."
 OUT=$OUT NODE_E2E_GGUF=1 timeout 340 bash scripts/device/node_e2e.sh > "$OUT/node_e2e.txt" 2>&1
