@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# One call for the Node side with GGUF files
-# (node_e2e.sh, NODE_E2E_GGUF=1), then the engine's end-to-end checks on every fixture and
-# models/default (engine_cuda.sh). Each bounded so that the call stays under 600 s; logs
+# One call for the Node side with GGUF files (node_e2e.sh, NODE_E2E_GGUF=1), then the
+# engine's end-to-end checks on every fixture and models/default (engine_cuda.sh). Each bounded so that the call stays under 600 s; logs
 # in $OUT: node_e2e.txt, keystrokes.json, engine_cuda.txt and engine_cuda.sh's logs.
 #   carry .node-carry (scripts/device/pack_node_carry.sh)
 set -uo pipefail
