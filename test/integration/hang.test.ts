@@ -44,8 +44,11 @@ describe('hung engine calls', () => {
     const client = await startWithFault(['--hang-limit', '1']);
     try {
       await client.ready();
-      const result = await client.chat({ messages: [{ role: 'user', content: 'Tell me a long story.' }], maxTokens: 4000 });
-      assert.equal(result.generatedTokens, 4000);
+      // Long enough to outlast the limit several times over: greedy, the tiny model soon
+      // repeats itself, which its drafts speed up (4,000 tokens took 1.45 s) and the
+      // repetition guard ends; sampled, it does neither (8,000 tokens: about 5 s here).
+      const result = await client.chat({ messages: [{ role: 'user', content: 'Tell me a long story.' }], maxTokens: 8000, temperature: 1 });
+      assert.equal(result.generatedTokens, 8000);
       assert.ok(result.totalMs > 1500, `one answer ran ${result.totalMs} ms, past the limit of 1 s`);
       assert.equal(client.process.exitCode, null, 'still running');
       assert.equal((await client.ready()).state, 'ready');
