@@ -31,18 +31,12 @@
 #include "tramontane/tokenizer.h"
 
 using namespace tramontane;
+using harness::read_file;
 using harness::TempDir;
 
 namespace {
 
 const std::string kDir = "test/fixtures/gguf/";
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct Expected {
   std::vector<int> tokens;
@@ -54,7 +48,7 @@ struct Expected {
 const Expected& expected() {
   static const Expected e = [] {
     Expected e;
-    const json::Value root = json::Value::parse(read_all(kDir + "tiny-llama-logits.json"), "logits");
+    const json::Value root = json::Value::parse(read_file(kDir + "tiny-llama-logits.json"), "logits");
     for (const json::Value& t : root.find("tokens")->as_array()) e.tokens.push_back(int(t.as_int()));
     for (const json::Value& p : root.find("positions")->as_array()) e.positions.push_back(int(p.as_int()));
     for (auto [key, out] : {std::pair{"exact", &e.exact}, std::pair{"llama_cpp", &e.llama_cpp}}) {
@@ -217,7 +211,7 @@ std::vector<float> logits_of(const std::string& path, const std::vector<int>& to
 }
 
 std::vector<int> fixture_tokens(const std::string& dir) {
-  const json::Value ref = json::Value::parse(read_all(dir + "/reference.json"), "reference.json");
+  const json::Value ref = json::Value::parse(read_file(dir + "/reference.json"), "reference.json");
   std::vector<int> tokens;
   for (const json::Value& t : ref.find("tokens")->as_array()) tokens.push_back(int(t.as_int()));
   return tokens;
@@ -232,7 +226,7 @@ double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 // A GGUF file holding only the vocabulary of a tokenizer.model.
 void write_vocabulary(const std::string& tokenizer_model, const std::string& out) {
-  const spm::ModelProto model = spm::parse_model(read_all(tokenizer_model), tokenizer_model);
+  const spm::ModelProto model = spm::parse_model(read_file(tokenizer_model), tokenizer_model);
   gguf::Writer w;
   w.add_string("general.architecture", "llama");
   add_vocabulary(w, model);
@@ -344,7 +338,7 @@ TEST(tokenizer_from_metadata_matches_tokenizer_model) {
                                     "[INST] hi [/INST]", "\xff\xfe invalid utf-8"};
   if (DIR* d = opendir("test/fixtures/corpus")) {
     while (dirent* e = readdir(d)) {
-      if (e->d_name[0] != '.') texts.push_back(read_all(std::string("test/fixtures/corpus/") + e->d_name));
+      if (e->d_name[0] != '.') texts.push_back(read_file(std::string("test/fixtures/corpus/") + e->d_name));
     }
     closedir(d);
   }
@@ -427,7 +421,7 @@ std::string demo_as_safetensors(const TempDir& dir) {
          << ", \"max_position_embeddings\": " << c.max_position << ", \"tie_word_embeddings\": "
          << (c.tie_embeddings ? "true" : "false") << ", \"torch_dtype\": \"float32\"}";
   harness::write_file(folder + "/config.json", config.str());
-  harness::write_file(folder + "/tokenizer.model", read_all("models/default/tokenizer.model"));
+  harness::write_file(folder + "/tokenizer.model", read_file("models/default/tokenizer.model"));
   return folder;
 }
 
@@ -530,20 +524,6 @@ std::shared_ptr<Model> load(const std::string& path, int window = 0) {
 
 }  // namespace
 
-namespace {
-
-// kB of anonymous (not file-backed) resident memory of this process.
-long anonymous_kb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
-  }
-  return -1;
-}
-
-}  // namespace
-
 TEST(quantized_weights_stay_mapped_not_copied) {
   // The weights are read in place from the mapped file: loading and running a model
   // adds only the small things (norms, cache, scratch) to the process's own memory,
@@ -607,7 +587,7 @@ TEST(model_level_refusals_are_one_line) {
   {
     // A type ggml defines and the engine does not compute with: the F32 query matrix
     // relabelled I32 (the same 4 bytes per value), in place.
-    std::string bytes = read_all(tiny_file(dir, "i32.gguf", [](gguf::Writer&) {}));
+    std::string bytes = read_file(tiny_file(dir, "i32.gguf", [](gguf::Writer&) {}));
     const size_t at = bytes.find("blk.0.attn_q.weight") + 19 + 4 + 16;
     CHECK(bytes[at] == 0);
     bytes[at] = 26;
@@ -670,7 +650,7 @@ namespace {
 
 // --memory PATH: load and run PATH, print how many kB of anonymous memory that took.
 int memory_probe(const std::string& path) {
-  const long before = anonymous_kb();
+  const long before = harness::status_kb("RssAnon:");
   LoadOptions options;
   options.backend = BackendKind::Cpu;
   options.threads = 2;
@@ -680,7 +660,7 @@ int memory_probe(const std::string& path) {
   std::unique_ptr<Session> session = model->new_session(session_options);
   std::vector<int> tokens(64, 300);
   session->feed(tokens.data(), tokens.size(), nullptr);
-  std::printf("%ld\n", before > 0 ? anonymous_kb() - before : -1L);
+  std::printf("%ld\n", before > 0 ? harness::status_kb("RssAnon:") - before : -1L);
   return 0;
 }
 

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,18 +20,13 @@
 #include "tramontane/tokenizer.h"
 
 using namespace tramontane;
+using harness::read_file;
+using harness::status_kb;
 using harness::TempDir;
 
 namespace {
 
 const std::string kTokenizer = "models/default/tokenizer.model";
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string write(const TempDir& dir, const std::string& shape, const std::string& type, int layers = 0,
                   uint64_t seed = 1) {
@@ -240,20 +234,6 @@ TEST(q8_0_and_f16_files_load_and_run) {
   }
 }
 
-namespace {
-
-// A kB figure of /proc/self/status ("VmRSS:", "VmHWM:"), -1 when absent.
-long status_kb(const std::string& key) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + key.size());
-  }
-  return -1;
-}
-
-}  // namespace
-
 TEST(a_large_file_is_streamed_not_held) {
   // Mistral 7B's widths, 4 layers: about 650 MB of file; the pools of quantized rows
   // (4096 rows of each kind of matrix) are about 150 MB, and nothing else of that size
@@ -275,14 +255,14 @@ TEST(a_large_file_is_streamed_not_held) {
 
 TEST(the_seed_decides_the_bytes) {
   TempDir dir;
-  const std::string a = read_all(write(dir, "tiny-llama", "Q4_K_M", 1, 7));
+  const std::string a = read_file(write(dir, "tiny-llama", "Q4_K_M", 1, 7));
   RandomModel m;
   m.shape = "tiny-llama", m.file_type = "Q4_K_M", m.tokenizer = kTokenizer, m.layers = 1, m.seed = 7;
   m.threads = 1;  // another split of the work: the same bytes
   const std::string one_thread = dir.file("one-thread.gguf");
   write_random_gguf(m, one_thread);
-  CHECK(read_all(one_thread) == a);
-  const std::string b = read_all(write(dir, "tiny-llama", "Q4_K_M", 1, 8));
+  CHECK(read_file(one_thread) == a);
+  const std::string b = read_file(write(dir, "tiny-llama", "Q4_K_M", 1, 8));
   CHECK(a.size() == b.size() && a != b);
 }
 
@@ -304,8 +284,8 @@ TEST(streamed_tensors_are_written_as_held_ones) {
     put(q.data(), 10);  // in pieces
     put(q.data() + 10, q.size() - 10);
   });
-  CHECK(read_all(dir.file("held.gguf")) == read_all(dir.file("streamed.gguf")));
-  CHECK(read_all(dir.file("held.gguf")) == held.bytes());
+  CHECK(read_file(dir.file("held.gguf")) == read_file(dir.file("streamed.gguf")));
+  CHECK(read_file(dir.file("held.gguf")) == held.bytes());
   EXPECT_ERROR(streamed.bytes(), "m", "streamed");
   EXPECT_ERROR(streamed.write(dir.file("short.gguf"),
                               [&](size_t, const gguf::Writer::Put& put) { put(q.data(), q.size() - 1); }),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <initializer_list>
@@ -76,6 +77,17 @@ void expect_error(Body&& body, std::initializer_list<std::string> needles, int l
   } catch (const std::exception& e) {
     report_failure(line, std::string("expected tramontane::Error, got: ") + e.what());
   }
+}
+
+// A kB figure of this process's /proc/self/status ("VmRSS:", "VmHWM:", "RssAnon:"), -1
+// when absent.
+inline long status_kb(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(key, 0) == 0) return std::atol(line.c_str() + key.size());
+  }
+  return -1;
 }
 
 // A file's bytes ("" when it cannot be read), and bytes written to a file.
