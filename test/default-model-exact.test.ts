@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type Model } from '../server/engine/engine';
-import { DEFAULT_MODEL, readReference, REFERENCES } from './helpers/default-model-reference';
+import { DEFAULT_MODEL, FEEDS, logitsFor, readReference, REFERENCES } from './helpers/default-model-reference';
 
 // Read once, at the first quantized dot product; this file runs in a process of its own.
 process.env.TRAMONTANE_QUANT_KERNEL = 'reference';
@@ -17,13 +17,11 @@ describe('the embedded default model, exact dequantization', () => {
   after(() => model.dispose());
 
   for (const file of REFERENCES) {
-    for (const options of [{}, { chunk: 64, slack: 16 }, { chunk: 1, slack: 0 }]) {
-      test(`${file} matches the float64 forward within 1e-4, ${JSON.stringify(options)}`, async () => {
+    for (const feed of FEEDS) {
+      test(`${file} matches the float64 forward within 1e-4, ${JSON.stringify(feed)}`, async () => {
         const reference = readReference(file);
         const vocab = reference.logits_shape[1];
-        const session = model.createSession(options);
-        const logits = (await session.feed(reference.tokens, { logits: true }))!;
-        session.dispose();
+        const logits = await logitsFor(model, reference, feed);
         let worst = 0;
         reference.logits_positions.forEach((position, row) => {
           for (let j = 0; j < vocab; j++) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type Model } from '../server/engine/engine';
-import { DEFAULT_MODEL, readReference, REFERENCES } from './helpers/default-model-reference';
+import { DEFAULT_MODEL, FEEDS, logitsFor, readReference, REFERENCES } from './helpers/default-model-reference';
 
 // Largest |engine − transformers| as a fraction of the rms of transformers' logits. Two
 // roundings stack: the Q8_0 weights (at most 0.055 of the rms on these prompts, the float64
@@ -32,13 +32,11 @@ describe('the embedded default model', () => {
   });
 
   for (const file of REFERENCES) {
-    for (const options of [{}, { chunk: 64, slack: 16 }, { chunk: 1, slack: 0 }]) {
-      test(`${file} within the band of transformers' bf16 logits, same argmax, ${JSON.stringify(options)}`, async () => {
+    for (const feed of FEEDS) {
+      test(`${file} within the band of transformers' bf16 logits, same argmax, ${JSON.stringify(feed)}`, async () => {
         const reference = readReference(file);
         const vocab = reference.logits_shape[1];
-        const session = model.createSession(options);
-        const logits = (await session.feed(reference.tokens, { logits: true }))!;
-        session.dispose();
+        const logits = await logitsFor(model, reference, feed);
         let square = 0;
         for (const v of reference.bf16) square += v * v;
         const band = BAND * Math.sqrt(square / reference.bf16.length);

@@ -3,6 +3,7 @@
 // logits on the Q8_0 weights as shipped (scripts/reference/q8_forward.py).
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Model } from '../../server/engine/engine';
 import { ROOT } from './tokenizers';
 
 export const DEFAULT_MODEL = path.join(ROOT, 'models', 'default');
@@ -27,4 +28,17 @@ function floats(file: string): Float32Array {
 export function readReference(name: string): Reference {
   const json = JSON.parse(fs.readFileSync(path.join(FIXTURE, name), 'utf8'));
   return { ...json, bf16: floats(json.logits_file), q8: floats(name.replace(/\.json$/, '_q8_logits.f32')) };
+}
+
+/** How each reference is fed: at once, in chunks beside a small slack, token by token. */
+export const FEEDS = [{}, { chunk: 64, slack: 16 }, { chunk: 1, slack: 0 }];
+
+/** The model's logits for every position of the reference's tokens, fed as `feed` says. */
+export async function logitsFor(model: Model, reference: Reference, feed: (typeof FEEDS)[number]): Promise<Float32Array> {
+  const session = model.createSession(feed);
+  try {
+    return (await session.feed(reference.tokens, { logits: true }))!;
+  } finally {
+    session.dispose();
+  }
 }
