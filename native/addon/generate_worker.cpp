@@ -92,6 +92,14 @@ SamplingParams read_params(Napi::Env env, Napi::Value value) {
   if (params.max_tokens < 0) throw Napi::RangeError::New(env, "maxTokens must be ≥ 0");
   Napi::Value text_start = options.Get("textStart");
   if (text_start.IsBoolean()) params.text_start = text_start.As<Napi::Boolean>().Value();
+  Napi::Value heal_token = options.Get("healToken");
+  if (!heal_token.IsUndefined()) {
+    const double id = heal_token.IsNumber() ? heal_token.As<Napi::Number>().DoubleValue() : -1;
+    if (!(id >= 0 && id <= 2147483647.0) || id != static_cast<int>(id)) {
+      throw Napi::RangeError::New(env, "healToken must be a token id (an integer ≥ 0)");
+    }
+    params.heal_token = static_cast<int>(id);
+  }
   Napi::Value stop_tokens = options.Get("stopTokens");
   if (stop_tokens.IsArray()) {
     Napi::Array array = stop_tokens.As<Napi::Array>();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "heal.h"
 #include "mapped_file.h"
 #include "stop_strings.h"
 #include "tramontane/tokenizer.h"
@@ -177,6 +178,14 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
 
   std::unique_ptr<Tokenizer::StreamDecoder> decoder;
   if (tokenizer) decoder = std::make_unique<Tokenizer::StreamDecoder>(*tokenizer, params.text_start);
+  // Token healing (heal.h): the first pick must begin with this text, left out of the output.
+  const std::string* heal_text = nullptr;
+  if (params.heal_token >= 0) {
+    if (!tokenizer) throw Error("token healing needs a tokenizer, and this model has none");
+    if (!heal_mask_) heal_mask_ = std::make_unique<HealMask>(*tokenizer);
+    heal_text = &heal_mask_->text_of(params.heal_token);
+    decoder->skip(heal_text->size());
+  }
   sampler_.seed(params.seed);
   const int eos = model_->config().eos_id;
 
@@ -225,7 +234,15 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
         result.finish = FinishReason::Length;  // asked-for length, or a full context
         break;
       }
-      const int id = next >= 0 ? next : sampler_.sample(last_logits_.data(), params);
+      int id = next;
+      if (id < 0 && heal_text) {
+        healed_logits_.resize(size_t(vocab_));
+        heal_mask_->apply(*heal_text, last_logits_.data(), healed_logits_.data());
+        id = sampler_.sample(healed_logits_.data(), params);
+      } else if (id < 0) {
+        id = sampler_.sample(last_logits_.data(), params);
+      }
+      heal_text = nullptr;
       next = -1;
       if (is_stop(id)) {
         result.finish = FinishReason::StopToken;

@@ -1,5 +1,6 @@
 // Tokenizer::StreamDecoder: token ids in, whole UTF-8 characters out (the contract
 // is in tramontane/tokenizer.h).
+#include <algorithm>
 #include <string>
 
 #include "tramontane/engine.h"
@@ -14,8 +15,13 @@ std::string Tokenizer::StreamDecoder::push(int id) {
                 std::to_string(tokenizer_.vocab_size()) + ")");
   }
   if (tokenizer_.is_control(id)) return {};
-  const std::string bytes = tokenizer_.token_bytes(id);
+  std::string bytes = tokenizer_.token_bytes(id);
   if (bytes.empty()) return {};
+  if (skip_bytes_ > 0) {
+    const size_t skipped = std::min(skip_bytes_, bytes.size());
+    bytes.erase(0, skipped);
+    skip_bytes_ -= skipped;
+  }
   pending_bytes_ += at_start_ ? tokenizer_.leading_token_bytes(id) : bytes;
   at_start_ = false;
   std::string text;

@@ -20,6 +20,9 @@ export interface CompletionJob {
   text: string;
   /** The prompt's two halves, for servers that apply the FIM template themselves. */
   fim?: { prefix: string; suffix: string };
+  /** The prompt ends in document text: a backend that can heal its last token does
+   *  (native/engine/heal.h), so a cursor inside a would-be token completes it well. */
+  heal?: boolean;
   maxTokens: number;
   temperature: number;
   stop: string[];

@@ -127,15 +127,20 @@ export class NativeBackend implements Backend {
       this.watch?.progress();
       job.onText(piece);
     };
+    // Token healing: the last token goes back to the model, which picks among the tokens
+    // that begin with its text (native/engine/heal.h). The prompt fed (and reported) is
+    // one token shorter; the picked token counts as generated.
+    const healToken = job.heal && tokens.length > 1 ? tokens[tokens.length - 1] : undefined;
+    const prompt = healToken === undefined ? tokens : tokens.slice(0, -1);
     return this.queue.urgent(() => this.watched(async () => {
-      const run: CompletionRun = { promptTokens: tokens.length, generatedTokens: 0, finish: 'cancelled' };
+      const run: CompletionRun = { promptTokens: prompt.length, generatedTokens: 0, finish: 'cancelled' };
       if (job.signal.aborted) return run; // superseded or cancelled while queued: dropped
       const session = this.pools[job.pool ?? 'editor'].forKey(job.key);
       try {
-        const reuse = await session.reuse(tokens, { signal: job.signal });
+        const reuse = await session.reuse(prompt, { signal: job.signal });
         run.reusedTokens = reuse.reused;
         run.computedTokens = reuse.computed;
-        job.onPrompt?.({ promptTokens: tokens.length, reusedTokens: reuse.reused, computedTokens: reuse.computed });
+        job.onPrompt?.({ promptTokens: prompt.length, reusedTokens: reuse.reused, computedTokens: reuse.computed });
         if (job.signal.aborted) return run;
         const limit = faultAfter();
         let pieces = 0;
@@ -154,11 +159,12 @@ export class NativeBackend implements Backend {
               };
         const result = await session.generate(
           {
-            maxTokens: Math.min(job.maxTokens, this.room(tokens.length)),
+            maxTokens: Math.min(job.maxTokens, this.room(prompt.length)),
             temperature: job.temperature,
             stopTokens: job.stopTokens,
             stop: job.stop,
             textStart: false, // the suggestion continues the line: keep its leading space
+            healToken,
           },
           { signal: limit === undefined ? job.signal : AbortSignal.any([job.signal, stop.signal]), onText },
         );

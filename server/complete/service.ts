@@ -135,6 +135,7 @@ export class CompletionService {
         tokens: prompt.tokens,
         text: prompt.text,
         fim: { prefix: prompt.extra + prompt.prefix, suffix: prompt.suffix },
+        heal: prompt.healable,
         maxTokens: this.settings.maxTokens,
         temperature: this.settings.temperature,
         stop: completionMode(ctx) === 'single-line' ? ['\n'] : [],

@@ -44,6 +44,9 @@ export interface SamplingOptions {
   stop?: string[];
   /** Default true: drop the first token's leading space, as at the start of a text. */
   textStart?: boolean;
+  /** Token healing (native/engine/heal.h): the prompt's last token, taken off it. The first
+   *  token begins with its text, which the output leaves out. */
+  healToken?: number;
 }
 
 export type FinishReason = 'length' | 'stop_token' | 'stop_string' | 'cancelled';

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Backend } from '../backends/backend';
 import { sseEvent } from '../backends/sse';
 import { checkHost, checkOrigin, checkToken, HttpError, readJsonBody } from './guard';
-import { renderTokens, resolveTemplate, type FimTemplate } from '../prompt/templates';
+import { endsInText, renderTokens, resolveTemplate, type FimTemplate } from '../prompt/templates';
 import type { ChatMessage } from '../protocol';
 
 export interface HttpOptions {
@@ -180,9 +180,13 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
     let prompt = body.prompt;
     if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') prompt = prompt[0];
     let tokens: number[];
+    let heal = false;
     if (typeof prompt === 'string' && typeof body.suffix === 'string') {
-      // OpenAI's `suffix`: fill in the middle with the model's own template, token-exact.
-      tokens = renderTokens(fimTemplate(engine).segments(prompt, body.suffix), engine.tokenizer);
+      // OpenAI's `suffix`: fill in the middle with the model's own template, token-exact,
+      // and with the editor's token healing: this is code completion at a cursor.
+      const segments = fimTemplate(engine).segments(prompt, body.suffix);
+      tokens = renderTokens(segments, engine.tokenizer);
+      heal = endsInText(segments);
     } else if (typeof prompt === 'string') {
       // BOS is added here, as llama.cpp and vLLM do; a literal leading <s> is that BOS.
       tokens = [engine.tokenizer.bosId, ...tokenizeWithControls(engine, prompt.replace(/^<s>/, ''))];
@@ -218,6 +222,7 @@ export async function startHttpServer(backend: Promise<Backend>, options: HttpOp
       pool: 'http',
       tokens,
       text: '',
+      heal,
       maxTokens,
       temperature,
       stop,

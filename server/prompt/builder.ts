@@ -4,7 +4,7 @@
 import type { Position } from 'vscode-languageserver-protocol';
 import { budgetCaps, prefixBudget, type BudgetShares } from './budget';
 import { commentLine, displayPath, extraContext, type ContextSource } from './extra';
-import { renderTokens, type FimTemplate, type Segment } from './templates';
+import { endsInText, renderTokens, type FimTemplate, type Segment } from './templates';
 import type { PromptTokenizer } from './tokenizer';
 import { DEFAULT_POLICY, placePrefixStart, placeSuffixEnd, type WindowPolicy } from './window';
 
@@ -43,6 +43,8 @@ export interface BuiltPrompt {
   segments: Segment[];
   /** Token ids, when built with a tokenizer. */
   tokens?: number[];
+  /** Whether the prompt ends in document text, whose last token may be healed (endsInText). */
+  healable: boolean;
   /** The same prompt as text, for remote servers. */
   text: string;
   /** The cursor line's text before and after the cursor, for post-processing. */
@@ -179,6 +181,7 @@ export class PromptBuilder {
       moved: placement.moved,
       segments,
       tokens: tokenizer ? renderTokens(segments, tokenizer) : undefined,
+      healable: endsInText(segments),
       text: template.text(head, suffix),
       linePrefix: text.slice(lineStart(line), offset),
       lineSuffix: text.slice(offset, lineEndOffset),

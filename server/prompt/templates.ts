@@ -122,6 +122,12 @@ export function resolveTemplate(name: FimTemplateName, tokenizer?: PromptTokeniz
   return template;
 }
 
+/** Whether a prompt ends in document text (the text before the cursor), so that its last
+ *  token may be taken off and healed (native/engine/heal.h); not after a control token. */
+export function endsInText(segments: Segment[]): boolean {
+  return segments.at(-1)?.kind === 'text';
+}
+
 /** Token ids of a template's segments, piece by piece as the family's reference does. */
 export function renderTokens(segments: Segment[], tokenizer: PromptTokenizer): number[] {
   const ids: number[] = [];

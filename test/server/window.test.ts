@@ -112,6 +112,18 @@ describe('prompt builder', () => {
     }
   });
 
+  test('a prompt that ends in the text before the cursor is healable; one that ends in a control token is not', () => {
+    const tok = charTokenizer({ '[SUFFIX]': 13, '[PREFIX]': 11, '<fim_prefix>': 20, '<fim_suffix>': 21, '<fim_middle>': 22 });
+    const doc = TextDocument.create('file:///h.ts', 'typescript', 1, 'const x = f("a");\n');
+    const at = { line: 0, character: 15 }; // after `f("a"`
+    const build = (name: 'mistral' | 'prefix-only' | 'starcoder', position = at) =>
+      new PromptBuilder({ template: resolveTemplate(name, tok), tokenizer: tok, shares: { total: 600, suffixShare: 0.3, extraShare: 0 } }).build(doc, position, [], {});
+    assert.equal(build('mistral').healable, true, 'suffix-first FIM ends in the prefix');
+    assert.equal(build('prefix-only').healable, true);
+    assert.equal(build('starcoder').healable, false, 'prefix-suffix-middle ends in <fim_middle>');
+    assert.equal(build('mistral').tokens!.at(-1), 100 + '"'.charCodeAt(0));
+  });
+
   test('a new line typed at the cursor leaves the suffix text unchanged', () => {
     const tok = charTokenizer();
     const builder = new PromptBuilder({ template: resolveTemplate('mistral', tok), tokenizer: tok, shares: { total: 600, suffixShare: 0.3, extraShare: 0 } });

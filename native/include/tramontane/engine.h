@@ -119,6 +119,10 @@ struct SamplingParams {
   // SentencePiece decoding does (chat answers). False when it continues text mid-line
   // (code completion after a prefix, a resumed generation): the space is kept.
   bool text_start = true;
+  // Token healing (engine/heal.h): the prompt's last token, taken off it by the caller.
+  // The first token is picked among those whose text begins with this token's text, and
+  // the output leaves that text out. −1: none.
+  int heal_token = -1;
 };
 
 enum class FinishReason { Length, StopToken, StopString, Cancelled };

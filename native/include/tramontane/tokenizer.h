@@ -51,11 +51,18 @@ class Tokenizer {
     std::string push(int id);
     // Returns whatever is pending (invalid trailing bytes become U+FFFD).
     std::string flush();
+    // The next `bytes` bytes pushed are text the caller already has (token healing,
+    // engine/heal.h): they are not returned, and the text no longer starts here.
+    void skip(size_t bytes) {
+      skip_bytes_ = bytes;
+      at_start_ = false;
+    }
 
    private:
     const Tokenizer& tokenizer_;
     std::string pending_bytes_;
     bool at_start_ = true;
+    size_t skip_bytes_ = 0;
   };
 
   // Bytes a single token contributes when decoded mid-sequence ("▁" → " ",
