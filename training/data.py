@@ -14,10 +14,13 @@ stores those fragments (records [line, A, B, C]: A = text before the cursor, B =
 middle's part of the line, C = the rest of the line).
 
 Instruction rows pack whole exchanges mined by instructions.cjs, already in the server's
-chat layout: [BOS] [INST] question [/INST] answer [EOS].
+chat layout: [BOS] [INST] question [/INST] answer [EOS]. With explain_answer
+"first-paragraph" an Explain answer ends after its first paragraph (see
+first_paragraph_length).
 """
 import json
 import os
+import re
 
 import numpy as np
 
@@ -54,17 +57,65 @@ class Split:
         return line0, recs
 
 
-class Instructions:
-    """Instruction pairs of one split (SPLIT_inst.bin / SPLIT_inst_index.bin)."""
+# A line that opens a parameter/returns (or examples, notes) section of a docstring or doc
+# comment: Sphinx fields (":param x:", ":returns:"), tags ("@param", "@returns"), reST
+# directives (".. note::"), doctests (">>>"), and Google/NumPy headings ("Args:",
+# "Returns:", "Parameters" alone on its line). Prose such as "Returns the sum of ..." at a
+# line start is no heading: a heading word must end the line or be followed by ':'.
+SECTION_LINE = re.compile(
+    r"\s*(?::(?:param|parameter|arg|argument|key|keyword|kwarg|type|returns?|rtype|raises?|except|exception|yields?|ytype|ivar|cvar|var)\b"
+    r"|@[A-Za-z]+|\.\. |>>>"
+    r"|(?:Args|Arguments|Parameters|Params|Returns?|Raises|Yields?|Examples?|Notes?|See Also|Attributes|Keyword Arguments|Throws)\s*(?::|$))")
 
-    def __init__(self, root, name):
+
+def first_paragraph_length(body, newline, dec):
+    """How many tokens of an answer `body` (without its EOS) make its first paragraph: up to
+    the first blank line (two newline tokens in a row; '\\n' is a byte-fallback token that no
+    merge touches), or up to the newline before a line (after the first) that SECTION_LINE
+    matches. The models loop on Explain mostly after a right first sentence, going on into
+    such sections; an answer that stops there teaches them to end."""
+    nls = np.flatnonzero(body == newline)
+    blank = nls[:-1][np.diff(nls) == 1]
+    cut = int(blank[0]) if len(blank) else len(body)
+    for k, q in enumerate(nls):
+        if q >= cut:
+            break
+        end = nls[k + 1] if k + 1 < len(nls) else len(body)
+        if SECTION_LINE.match(dec.text(body[q + 1:end])):
+            return int(q)
+    return cut
+
+
+class Instructions:
+    """Instruction pairs of one split (SPLIT_inst.bin / SPLIT_inst_index.bin; rows: token
+    offset, prompt length, answer length with its EOS, kind 0 explain / 1 write).
+
+    explain_answer: "whole" (the pairs as stored) or "first-paragraph" (explain answers
+    cut by first_paragraph_length, then EOS; write pairs unchanged)."""
+
+    def __init__(self, root, name, explain_answer="whole"):
         self.tokens = np.fromfile(os.path.join(root, f"{name}_inst.bin"), dtype=np.uint16)
         self.index = np.fromfile(os.path.join(root, f"{name}_inst_index.bin"), dtype=np.uint32).reshape(-1, 4).astype(np.int64)
         self.n = len(self.index)
+        self.eos = load_meta(root)[1]["eos"]
+        self.keep = self.index[:, 2] - 1  # answer tokens kept before the EOS
+        if explain_answer == "first-paragraph":
+            dec, newline = Decoder(root), load_meta(root)[1]["newline"]
+            for i in np.flatnonzero(self.index[:, 3] == 0):
+                off, np_, na, _ = self.index[i]
+                body = self.tokens[off + np_:off + np_ + na - 1]
+                self.keep[i] = first_paragraph_length(body, newline, dec)
+        elif explain_answer != "whole":
+            raise ValueError(f"explain_answer: {explain_answer!r} is neither 'whole' nor 'first-paragraph'")
+
+    def stored_length(self, i):
+        return int(self.index[i, 1] + self.index[i, 2])
 
     def pair(self, i):
         off, np_, na, _ = self.index[i]
-        return self.tokens[off:off + np_ + na].astype(np.int64)
+        if self.keep[i] == na - 1:  # as stored (its last token is the EOS)
+            return self.tokens[off:off + np_ + na].astype(np.int64)
+        return np.concatenate([self.tokens[off:off + np_ + self.keep[i]].astype(np.int64), [self.eos]])
 
 
 class FileView:
@@ -221,9 +272,18 @@ class Batches:
 
     def inst_row(self, rng):
         T1 = self.ctx + 1
+        # As many draws as pairs of stored length fill the row, whatever explain_answer is, so
+        # that the batch's other rows (LM, FIM) are the same with cut answers; the room these
+        # leave is filled from a generator seeded by the draws.
+        picks, n = [], 0
+        while n < T1:
+            picks.append(int(rng.integers(self.inst.n)))
+            n += self.inst.stored_length(picks[-1])
+        more = np.random.default_rng(picks)
         parts, n = [], 0
         while n < T1:
-            parts.append(self.inst.pair(int(rng.integers(self.inst.n)))[:T1 - n])
+            i = picks.pop(0) if picks else int(more.integers(self.inst.n))
+            parts.append(self.inst.pair(i)[:T1 - n])
             n += len(parts[-1])
         return np.concatenate(parts)
 
@@ -261,13 +321,20 @@ class Decoder:
         with open(os.path.join(root, "vocab.json")) as f:
             self.vocab = json.load(f)
 
+    def is_byte(self, t):
+        p = self.vocab[int(t)]
+        return len(p) == 6 and p.startswith("<0x") and p.endswith(">")
+
+    def is_control(self, t):
+        return int(t) < 771 and not self.is_byte(t)
+
     def bytes_of(self, ids):
         out = bytearray()
         for t in ids:
             p = self.vocab[int(t)]
-            if len(p) == 6 and p.startswith("<0x") and p.endswith(">"):
+            if self.is_byte(t):
                 out.append(int(p[3:5], 16))
-            elif int(t) < 771:  # control tokens
+            elif self.is_control(t):
                 out += f"<{p}>".encode()
             else:
                 out += p.replace("\u2581", " ").encode("utf-8")
@@ -275,3 +342,43 @@ class Decoder:
 
     def text(self, ids):
         return self.bytes_of(ids).decode("utf-8", errors="replace")
+
+
+class Healing:
+    """Token healing as the Tramontane server does it (native/engine/heal.h): a prompt's
+    last token is taken off unless it is a control token (or the prompt's only token); the
+    first generated token must be one whose bytes begin with that token's bytes, never a
+    control token; the output leaves those bytes out, so it starts at the cursor again.
+    Bytes as Decoder gives them: a byte-fallback token "<0xNN>" is one byte, '▁' a space.
+    A model trained on whole files has seldom seen the cursor's split, e.g. a lone '"'
+    where the finished line reads '");' as one token; healing lets it pick '");'."""
+
+    def __init__(self, dec):
+        self.dec = dec
+        self.control = np.array([dec.is_control(t) for t in range(len(dec.vocab))])
+        self.pieces = [b"" if c else dec.bytes_of([t]) for t, c in enumerate(self.control)]
+        self._allowed = {}
+
+    def heal(self, prompts):
+        """(prompts, healed): each prompt without its last token and healed[i] that token's
+        bytes, or the prompt as it is and None."""
+        out, healed = [], []
+        for p in prompts:
+            h = len(p) > 1 and not self.control[p[-1]]
+            out.append(list(p[:-1]) if h else list(p))
+            healed.append(self.pieces[p[-1]] if h else None)
+        return out, healed
+
+    def allowed(self, healed):
+        """bool [vocab]: the tokens a completion healed of `healed` (bytes) may begin with."""
+        m = self._allowed.get(healed)
+        if m is None:
+            m = self._allowed[healed] = np.array([len(p) > 0 and p.startswith(healed) for p in self.pieces])
+        return m
+
+    def strip(self, ids, healed):
+        """The completion's text without the healed bytes (compared and cut as bytes: a
+        healed byte-fallback token may be part of a character)."""
+        b = self.dec.bytes_of(ids)
+        assert b.startswith(healed), (b, healed)
+        return b[len(healed):].decode("utf-8", errors="replace")

@@ -14,6 +14,9 @@
    and the closing brackets of a call.
 5. Completions of hand-written demo prompts.
 With --q8 the weights are first round-tripped through Q8_0 (quant.py) and 1-2 are skipped.
+The "_healed" modes heal the prompt's last token as the Tramontane server does (data.py
+Healing: that token taken off, the first token constrained to begin with its bytes, the
+output without them); the other modes send the prompt as it is.
 --modes measures only some of the prompt shapes of 4 (each greedy pass over the cases
 costs about as much as the others); each mode's overall figure is printed as soon as its
 pass ends. --max-cases takes the first N cases (a smoke test, not a figure to report).
@@ -29,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from data import Decoder, FileView, Split, load_meta
+from data import Decoder, FileView, Healing, Split, load_meta
 from model import Config, MistralLM
 from quant import q8_0_state_dict
 
@@ -190,10 +193,12 @@ report["heldout_perplexity"] = ppl
 
 # ------------------------------------------------------------------ 4. greedy completions
 @torch.no_grad()
-def generate(prompts, max_new, stop, first_space=None):
+def generate(prompts, max_new, stop, healed=None):
     """Greedy decoding for a list of token lists, batched with left padding and a KV cache.
-    first_space[i]: the first token of completion i must begin with '▁' (token healing
-    of a prompt whose trailing lone '▁' was removed)."""
+    healed[i]: the bytes token healing took off prompt i, or None (Healing.heal); the first
+    token of completion i must then begin with them (Healing.allowed), and it is kept even
+    if it is a stop token: a healed '\\n' comes back as '\\n', which Healing.strip leaves
+    out, so it ends nothing."""
     W = cfg.sliding_window
     out = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -213,9 +218,11 @@ def generate(prompts, max_new, stop, first_space=None):
         m = m | torch.eye(Tp, dtype=torch.bool, device=dev)[None]  # padded rows attend to themselves
         h, caches = model.hidden(x, pos, m[:, None])
         lg = model.logits(h[:, -1])
-        if first_space is not None:
-            rows_h = torch.tensor([bool(first_space[i]) for i in idx], device=dev)
-            lg = torch.where(rows_h[:, None] & ~SPACE_START[None], torch.full_like(lg, float("-inf")), lg)
+        rows_h = [healed is not None and healed[i] is not None for i in idx]
+        if any(rows_h):
+            allowed = np.stack([HEAL.allowed(healed[i]) if hr else np.ones(lg.shape[-1], dtype=bool) for i, hr in zip(idx, rows_h)])
+            lg = lg.masked_fill(~torch.from_numpy(allowed).to(dev), float("-inf"))
+        keep_first = torch.tensor(rows_h, device=dev)
         nxt = lg.argmax(-1)
         gen = [[] for _ in range(B)]
         done = torch.zeros(B, dtype=torch.bool, device=dev)
@@ -224,7 +231,10 @@ def generate(prompts, max_new, stop, first_space=None):
             for r, (v, d) in enumerate(zip(nxt.tolist(), done.tolist())):  # one copy to the host per step
                 if not d:
                     gen[r].append(v)
-            done |= torch.isin(nxt, stop_t)
+            stop_now = torch.isin(nxt, stop_t)
+            if t == 0:
+                stop_now &= ~keep_first
+            done |= stop_now
             if bool(done.all()) or t == max_new - 1:
                 break
             cur = Tp + t
@@ -234,22 +244,16 @@ def generate(prompts, max_new, stop, first_space=None):
             h, caches = model.hidden(nxt[:, None], (cur - pad)[:, None], mm[:, None, None, :], caches)
             nxt = model.logits(h[:, -1]).argmax(-1)
         for r, i in enumerate(idx):
-            out[i] = [v for v in gen[r] if v not in stop]
+            k = int(rows_h[r])  # a healed row's first token stays (see above)
+            out[i] = gen[r][:k] + [v for v in gen[r][k:] if v not in stop]
     return out
 
 
-SPACE = 29473  # '▁'
-SPACE_START = torch.tensor([p.startswith("\u2581") for p in dec.vocab], device=dev)
+HEAL = Healing(dec)
 
 
-def heal(prompts):
-    """Drops a trailing lone '▁'; returns (prompts, flags)."""
-    out, flags = [], []
-    for p_ in prompts:
-        h_ = len(p_) > 1 and p_[-1] == SPACE
-        out.append(p_[:-1] if h_ else p_)
-        flags.append(h_)
-    return out, flags
+def completion_text(gen, healed):
+    return dec.text(gen) if healed is None else HEAL.strip(gen, healed)
 
 
 with open(os.path.join(args.data, "eval_cases.json")) as f:
@@ -278,9 +282,9 @@ for c in cases:
     pre = tok.encode(dec.text(prefix), add_special_tokens=False).ids
     P_SV.append([BOS, SUF] + suffix + [PRE] + pre)
     P_SN.append([BOS, PRE] + pre)
-P_LMH, H_LM = heal(P_LM)
-P_SVH, H_SV = heal(P_SV)
-# mode: (prompts, max new tokens, stop tokens, healed flags, the first line only). "fim_*":
+P_LMH, H_LM = HEAL.heal(P_LM)
+P_SVH, H_SV = HEAL.heal(P_SV)
+# mode: (prompts, max new tokens, stop tokens, healed bytes, the first line only). "fim_*":
 # the first line of the middle equals the target (a server stops a one-line completion at
 # the newline); "fim_short_exact" / "fim_long_exact": the whole middle, up to EOS, equals it.
 SHAPES = {
@@ -308,7 +312,7 @@ t0 = time.time()
 for mode in modes:
     prompts, max_new, stop, flags, first_line = SHAPES[mode]
     gens = generate(prompts, max_new, stop, flags)
-    texts = [dec.text(g)[1 if flags and flags[i] else 0:] for i, g in enumerate(gens)]
+    texts = [completion_text(g, flags[i] if flags else None) for i, g in enumerate(gens)]
     for r, text in zip(rows, texts):
         r[f"text_{mode}"] = text
     score(mode, [(x.split("\n")[0] if first_line else x) == c["target"] for x, c in zip(texts, cases)])
@@ -317,7 +321,7 @@ for mode in modes:
     shown = [(k, stats[f"{mode}/{k}"]) for k in ("all", "line", "midline", "return", "close-call") if f"{mode}/{k}" in stats]
     print(f"{mode} ({time.time() - t0:.0f} s): " + ", ".join(f"{k} {h / n:.3f}" for k, (h, n) in shown), flush=True)
 report["modes"] = modes
-report["healed_fraction"] = float(np.mean(H_LM))
+report["healed_fraction"] = float(np.mean([h is not None for h in H_LM]))
 report["generation_seconds"] = round(time.time() - t0, 1)
 report["prompt_tokens_mean"] = {"prefix_only": float(np.mean([len(x) for x in P_LM])),
                                 "fim_server": float(np.mean([len(x) for x in P_SV])),
@@ -343,13 +347,13 @@ with open(os.path.join(args.out, "completions.jsonl"), "w") as f:
 # ------------------------------------------------------------------ 5. demo prompts
 with open(os.path.join(args.data, "demo_prompts.json")) as f:
     demos = json.load(f)
-DP, DH = heal([d["tokens"] for d in demos])
+DP, DH = HEAL.heal([d["tokens"] for d in demos])
 for key, prompts, flags in (("demo_completions", [d["tokens"] for d in demos], None),
                             ("demo_completions_healed", DP, DH)):
     outs = generate(prompts, 48, {EOS}, flags)
     report[key] = []
     for i, (d, g) in enumerate(zip(demos, outs)):
-        text = dec.text(g)[1 if flags and flags[i] else 0:]
+        text = completion_text(g, flags[i] if flags else None)
         if "suffix" not in d:
             text = text.split("\n\n")[0]
         report[key].append({"lang": d["lang"], "prefix": d["prefix"], "suffix": d.get("suffix"), "completion": text})

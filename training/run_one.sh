@@ -13,6 +13,13 @@
 # whatever exists comes back. MEASURE=0 trains and exports only (a longer SECONDS; the
 # model stays in /tmp/tramontane-run/b/model for a `measure` call on the same machine).
 # The candidate is (b) of training/LOG.md; SHAPE (train.py arguments) names another.
+# TRAIN_ARGS: more train.py arguments, after SHAPE (a later one wins), e.g. a continuation
+# of the shipped model with short Explain answers (paths are from the carry folder):
+#   TRAIN_ARGS="--init-gguf ../models/default/model.gguf --explain-answer first-paragraph
+#     --lr 1e-3 --warmup 100" bash training/run_one.sh 480 $OUT ../models/default
+# OLD_MODEL_DIR may be an HF folder or a folder with one .gguf (models/default): the
+# measurement scripts read HF folders, so a GGUF is first written out as one (F32, its
+# dequantized weights; training/gguf_init.py) for their smoke test.
 #
 # OUTDIR gets summary.txt (what is printed, as it goes), model.tar.xz.part* (the exported
 # model and the training logs, as soon as training ends), then results.tar.xz.part*
@@ -21,6 +28,7 @@ set -euo pipefail
 START=$(date +%s)
 DEADLINE=${DEADLINE:-565}
 SHAPE=${SHAPE:-"--hidden 256 --layers 12 --heads 8 --kv-heads 2 --head-dim 32 --mlp 1024 --lr 2e-3"}
+TRAIN_ARGS=${TRAIN_ARGS:-}
 export PYTHONUNBUFFERED=1
 T=training
 WORK=/tmp/tramontane-run
@@ -39,17 +47,17 @@ note() { echo "[$(elapsed) s] $*" | tee -a "$OUTDIR/summary.txt"; }
 measure() {
   local m=$1 mw=$WORK/measure
   mkdir -p $mw
-  timeout "$(left)" python3 $T/evaluate.py --data $DATA --model $m --out $mw/eval --tokenizer $TOK \
+  timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval --tokenizer "$TOK" \
     --modes prefix_only,fim_server_healed,prefix_only_healed,fim_server,fim_server_no_suffix > $mw/eval.log 2>&1 &
   local e1=$!
-  timeout "$(left)" python3 $T/evaluate.py --data $DATA --model $m --out $mw/eval_q8 --tokenizer $TOK --q8 \
+  timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval_q8 --tokenizer "$TOK" --q8 \
     --modes prefix_only,fim_server_healed > $mw/eval_q8.log 2>&1 &
   local e2=$!
-  timeout "$(left)" python3 $T/evaluate_explain.py --data $DATA --model $m --out $mw/explain > $mw/explain.log 2>&1 &
+  timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain > $mw/explain.log 2>&1 &
   local e3=$!
-  timeout "$(left)" python3 $T/evaluate_explain.py --data $DATA --model $m --out $mw/explain_q8 --q8 > $mw/explain_q8.log 2>&1 &
+  timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain_q8 --q8 > $mw/explain_q8.log 2>&1 &
   local e4=$!
-  for p in $e1 $e2 $e3 $e4; do wait $p || note "a measurement failed or ran out of time (pid $p, exit $?)"; done
+  for p in $e1 $e2 $e3 $e4; do wait "$p" || note "a measurement failed or ran out of time (pid $p, exit $?)"; done
   for f in eval eval_q8 explain explain_q8; do
     echo "== $f" | tee -a "$OUTDIR/summary.txt"
     grep -hE "^HF agreement|^(python|typescript|javascript) |^[a-z_]+ \([0-9]+ s\):|^explain |Error" $mw/$f.log | tee -a "$OUTDIR/summary.txt" || true
@@ -60,7 +68,7 @@ measure() {
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUTDIR/summary.txt"
 echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB" | tee -a "$OUTDIR/summary.txt"
-mkdir -p $DATA
+mkdir -p "$DATA"
 # The token archive may come in two parts over two calls (split_carry.sh: the carry limit
 # counts the repository too): the part an earlier call on this machine left in
 # /tmp/tramontane-carry joins the one carried now.
@@ -82,17 +90,25 @@ if [ "$1" = measure ]; then
   exit 0
 fi
 rm -rf $WORK; mkdir -p $WORK/smoke
-note "tokens unpacked; training for $TRAIN_SECONDS s: $SHAPE --inst-rate ${INST_RATE:-0.1}"
+note "tokens unpacked; training for $TRAIN_SECONDS s: $SHAPE --inst-rate ${INST_RATE:-0.1} $TRAIN_ARGS"
 
 # Training starts at once; the measurement scripts are checked meanwhile on the current
 # model and a handful of cases (while training sets up and compiles), so that a mistake
 # in them costs seconds, not the run.
-python3 $T/train.py --data $DATA $SHAPE --inst-rate "${INST_RATE:-0.1}" --workers 10 --out $WORK/b \
-  --steps 100000 --time-budget "$TRAIN_SECONDS" --measure-steps 300 > $WORK/train.log 2>&1 &
+# SHAPE and TRAIN_ARGS are split into words on purpose: several arguments each.
+# shellcheck disable=SC2086
+python3 $T/train.py --data "$DATA" $SHAPE --inst-rate "${INST_RATE:-0.1}" --workers 10 --out $WORK/b \
+  --steps 100000 --time-budget "$TRAIN_SECONDS" --measure-steps 300 $TRAIN_ARGS > $WORK/train.log 2>&1 &
 PT=$!
-python3 $T/evaluate.py --data $DATA --model "$OLD" --out $WORK/smoke/eval --tokenizer $TOK --max-cases 8 > $WORK/smoke/eval.log 2>&1 &
+if [ ! -f "$OLD/config.json" ]; then
+  ggufs=("$OLD"/*.gguf)
+  python3 $T/gguf_init.py "${ggufs[0]}" --hf-folder $WORK/old > $WORK/smoke/old.log 2>&1 \
+    || { cat $WORK/smoke/old.log; kill $PT; exit 1; }
+  OLD=$WORK/old
+fi
+python3 $T/evaluate.py --data "$DATA" --model "$OLD" --out $WORK/smoke/eval --tokenizer "$TOK" --max-cases 8 > $WORK/smoke/eval.log 2>&1 &
 P1=$!
-python3 $T/evaluate_explain.py --data $DATA --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --q8 > $WORK/smoke/explain.log 2>&1 &
+python3 $T/evaluate_explain.py --data "$DATA" --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --q8 > $WORK/smoke/explain.log 2>&1 &
 P2=$!
 wait $P1 || { tail -30 $WORK/smoke/eval.log; kill $PT; exit 1; }
 wait $P2 || { tail -30 $WORK/smoke/explain.log; kill $PT; exit 1; }

@@ -5,6 +5,10 @@ Seeded and reproducible for a given step count and batch size.
 
     python3 training/train.py --data training/data/tokens --out $OUT/run --steps 6000
 
+--init-gguf models/default/model.gguf continues from the shipped model (its Q8_0 weights
+dequantized; the optimizer and the learning-rate schedule start afresh) and logs the
+held-out losses once before the first step (as step 0).
+
 Writes to --out: train_log.jsonl (loss, held-out loss, throughput), ckpt.pt (fp32 weights
 and optimizer state, for --resume), and model/ (config.json, model.safetensors in bf16,
 generation_config.json) that transformers' MistralForCausalLM loads as it is.
@@ -35,6 +39,9 @@ p.add_argument("--wd", type=float, default=0.1)
 p.add_argument("--fim-rate", type=float, default=0.5)
 p.add_argument("--space-split", type=float, default=0.03, help="fraction of '▁word' tokens re-spelled '▁' + 'word'")
 p.add_argument("--inst-rate", type=float, default=0.0, help="fraction of rows packed with instruction pairs")
+p.add_argument("--explain-answer", choices=("whole", "first-paragraph"), default="whole",
+               help="explain pairs (training and held-out): the whole doc text, or its first paragraph then EOS (data.py)")
+p.add_argument("--init-gguf", default="", help="start from this GGUF's weights (its shape must be the one the arguments give)")
 p.add_argument("--hidden", type=int, default=Config.hidden_size)
 p.add_argument("--layers", type=int, default=Config.num_hidden_layers)
 p.add_argument("--heads", type=int, default=Config.num_attention_heads)
@@ -70,6 +77,14 @@ cfg = Config(hidden_size=args.hidden, num_hidden_layers=args.layers, num_attenti
              num_key_value_heads=args.kv_heads, head_dim=args.head_dim, intermediate_size=args.mlp)
 model = MistralLM(cfg)
 model.init_weights(torch.Generator().manual_seed(args.seed))
+if args.init_gguf:
+    from dataclasses import asdict
+
+    from gguf_init import gguf_state_dict
+
+    sd, _ = gguf_state_dict(args.init_gguf, asdict(cfg))  # exits with one line on another shape
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})  # strict: every name, every shape
+    print(f"initialised from {args.init_gguf}", flush=True)
 model.to(dev)
 n_params = param_count(model)
 print(f"parameters: {n_params} ({n_params * 2 / 1e6:.2f} MB in bf16)", flush=True)
@@ -96,10 +111,11 @@ if args.resume:
     print(f"resumed at step {start_step}", flush=True)
 
 space_split = SpaceSplit(args.data) if args.space_split > 0 else None
-inst_train = Instructions(args.data, "train") if args.inst_rate > 0 else None
-inst_held = Instructions(args.data, "heldout") if args.inst_rate > 0 else None
+inst_train = Instructions(args.data, "train", args.explain_answer) if args.inst_rate > 0 else None
+inst_held = Instructions(args.data, "heldout", args.explain_answer) if args.inst_rate > 0 else None
 if inst_train is not None:
-    print(f"instruction pairs: train {inst_train.n} ({len(inst_train.tokens)} tokens), held-out {inst_held.n}", flush=True)
+    print(f"instruction pairs: train {inst_train.n} ({len(inst_train.tokens)} tokens), held-out {inst_held.n}; "
+          f"explain answers: {args.explain_answer}", flush=True)
 train_batches = Batches(train, ids, args.batch, args.ctx, args.seed, args.fim_rate, space_split, args.space_split, inst_train, args.inst_rate)
 held_batches = Batches(held, ids, args.batch, args.ctx, args.seed + 1, args.fim_rate, None, 0.0, inst_held, args.inst_rate)
 held_fixed = [held_batches.get(i) for i in range(args.eval_batches)]
@@ -167,6 +183,14 @@ def export(dirname):
         json.dump({"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id, "do_sample": False, "max_new_tokens": 64}, f, indent=2)
 
 
+if args.init_gguf and start_step == 0:
+    # The starting point of a continuation, in the periodic evaluations' format (step 0).
+    rec = {"step": 0}
+    for key, v in zip(("heldout_lm", "heldout_fim", "heldout_inst"), held_loss()):
+        if v is not None:
+            rec[key] = round(v, 4)
+    log.write(json.dumps(rec) + "\n"); log.flush()
+    print(json.dumps(rec), flush=True)
 model.train()
 t0 = time.time()
 t_last, tok_last = time.time(), 0
