@@ -272,16 +272,18 @@ for c in cases:
 # The same FIM cases the way the Tramontane server encodes them (mistral-common's
 # encode_fim): the prefix with SentencePiece's dummy prefix, the suffix without; and with
 # an empty suffix (typing at the end of a file), [SUFFIX] left out altogether.
-from tokenizers import Tokenizer  # noqa: E402
-
-tok = Tokenizer.from_file(args.tokenizer or os.path.join(args.model, "tokenizer.json"))
+# Only these modes need tokenizer.json (a run may come without it).
 P_SV, P_SN = [], []
-for c in cases:
-    fv = views[c["file"]]
-    suffix, prefix = fim_parts(fv, c["line"], c["prefix_frag"], 64, 320)
-    pre = tok.encode(dec.text(prefix), add_special_tokens=False).ids
-    P_SV.append([BOS, SUF] + suffix + [PRE] + pre)
-    P_SN.append([BOS, PRE] + pre)
+if any(m.startswith("fim_server") for m in modes):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(args.tokenizer or os.path.join(args.model, "tokenizer.json"))
+    for c in cases:
+        fv = views[c["file"]]
+        suffix, prefix = fim_parts(fv, c["line"], c["prefix_frag"], 64, 320)
+        pre = tok.encode(dec.text(prefix), add_special_tokens=False).ids
+        P_SV.append([BOS, SUF] + suffix + [PRE] + pre)
+        P_SN.append([BOS, PRE] + pre)
 P_LMH, H_LM = HEAL.heal(P_LM)
 P_SVH, H_SV = HEAL.heal(P_SV)
 # mode: (prompts, max new tokens, stop tokens, healed bytes, the first line only). "fim_*":
@@ -324,7 +326,7 @@ report["modes"] = modes
 report["healed_fraction"] = float(np.mean([h is not None for h in H_LM]))
 report["generation_seconds"] = round(time.time() - t0, 1)
 report["prompt_tokens_mean"] = {"prefix_only": float(np.mean([len(x) for x in P_LM])),
-                                "fim_server": float(np.mean([len(x) for x in P_SV])),
+                                "fim_server": float(np.mean([len(x) for x in P_SV])) if P_SV else None,
                                 "fim_short": float(np.mean([len(x) for x in P_FS])),
                                 "fim_long": float(np.mean([len(x) for x in P_FL]))}
 # A few held-out examples for the model card: the first three cases of each kind.

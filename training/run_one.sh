@@ -34,6 +34,13 @@ T=training
 WORK=/tmp/tramontane-run
 DATA=$(pwd)/data/tokens
 TOK=$(pwd)/data/carry/tokenizer.json
+# The FIM-as-the-server-sends-it modes encode text with tokenizer.json; a carry without it
+# (the carry limit) measures the prefix-only modes only.
+if [ -f "$TOK" ]; then
+  MODES=prefix_only,fim_server_healed,prefix_only_healed,fim_server,fim_server_no_suffix MODES_Q8=prefix_only,fim_server_healed
+else
+  MODES=prefix_only,prefix_only_healed MODES_Q8=prefix_only,prefix_only_healed
+fi
 [ $# -eq 3 ] || { echo "usage: run_one.sh SECONDS OUTDIR OLD_MODEL_DIR | run_one.sh measure MODEL_DIR OUTDIR" >&2; exit 2; }
 if [ "$1" = measure ]; then MODEL=$(realpath "$2"); OUTDIR=$3; else TRAIN_SECONDS=$1; OUTDIR=$2; OLD=$3; fi
 mkdir -p "$OUTDIR"
@@ -48,10 +55,10 @@ measure() {
   local m=$1 mw=$WORK/measure
   mkdir -p $mw
   timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval --tokenizer "$TOK" \
-    --modes prefix_only,fim_server_healed,prefix_only_healed,fim_server,fim_server_no_suffix > $mw/eval.log 2>&1 &
+    --modes $MODES > $mw/eval.log 2>&1 &
   local e1=$!
   timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval_q8 --tokenizer "$TOK" --q8 \
-    --modes prefix_only,fim_server_healed > $mw/eval_q8.log 2>&1 &
+    --modes $MODES_Q8 > $mw/eval_q8.log 2>&1 &
   local e2=$!
   timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain > $mw/explain.log 2>&1 &
   local e3=$!
@@ -106,7 +113,7 @@ if [ ! -f "$OLD/config.json" ]; then
     || { cat $WORK/smoke/old.log; kill $PT; exit 1; }
   OLD=$WORK/old
 fi
-python3 $T/evaluate.py --data "$DATA" --model "$OLD" --out $WORK/smoke/eval --tokenizer "$TOK" --max-cases 8 > $WORK/smoke/eval.log 2>&1 &
+python3 $T/evaluate.py --data "$DATA" --model "$OLD" --out $WORK/smoke/eval --tokenizer "$TOK" --max-cases 8 --modes $MODES > $WORK/smoke/eval.log 2>&1 &
 P1=$!
 python3 $T/evaluate_explain.py --data "$DATA" --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --q8 > $WORK/smoke/explain.log 2>&1 &
 P2=$!
