@@ -1030,19 +1030,9 @@ static std::string tiny_tokenizer_json() {
     if (c == '"' || c == '\\') return std::string("\\") + c;
     return std::string(1, c);
   };
-  std::string vocab = "\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"\u2581\": 3";
+  std::string vocab = "\"\u2581\": 3";
   for (int c = 33; c <= 126; ++c) vocab += ", \"" + escape(char(c)) + "\": " + std::to_string(c - 29);
-  return "{\"version\": \"1.0\", \"added_tokens\": ["
-         "{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
-         "{\"id\": 1, \"content\": \"<s>\", \"special\": true},"
-         "{\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
-         "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
-         " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]},"
-         "\"pre_tokenizer\": null,"
-         "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"},"
-         " {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]},"
-         "\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true, \"byte_fallback\": false,"
-         " \"vocab\": {" + vocab + "}, \"merges\": []}}";
+  return harness::bpe_tokenizer_json(vocab);
 }
 
 static Loaded& with_tokenizer() {

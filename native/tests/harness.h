@@ -100,6 +100,23 @@ inline void write_file(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
+// A tokenizer.json of SentencePiece's BPE kind with no merges: the control tokens
+// <unk> <s> </s> (0, 1, 2), then `vocab_entries` ("\"a\": 3, \"ab\": 4", JSON-escaped),
+// a dummy-prefix "▁" normalizer and the matching decoder.
+inline std::string bpe_tokenizer_json(const std::string& vocab_entries) {
+  return "{\"version\": \"1.0\", \"added_tokens\": ["
+         "{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+         "{\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+         "{\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+         "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
+         " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]},"
+         "\"pre_tokenizer\": null,"
+         "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"},"
+         " {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]},"
+         "\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true, \"byte_fallback\": false,"
+         " \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, " + vocab_entries + "}, \"merges\": []}}";
+}
+
 // A path in the repository, found from this header's own path (native/tests/harness.h),
 // so a test finds its fixtures from any working directory.
 inline std::string repo_path(const std::string& relative) {

@@ -21,20 +21,10 @@ std::string show(const std::string& s) { return "\"" + s + "\""; }
 // A tokenizer.json whose pieces share prefixes: "a", "ab", "abc", "b", "c", "▁", "▁a",
 // "\"", "\");" after the three control tokens.
 std::unique_ptr<Tokenizer> prefix_tokenizer() {
-  const std::string json =
-      "{\"version\": \"1.0\", \"added_tokens\": ["
-      "{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
-      "{\"id\": 1, \"content\": \"<s>\", \"special\": true},"
-      "{\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
-      "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
-      " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]},"
-      "\"pre_tokenizer\": null,"
-      "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"},"
-      " {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]},"
-      "\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true, \"byte_fallback\": false,"
-      " \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"a\": 3, \"ab\": 4, \"abc\": 5, \"b\": 6, \"c\": 7,"
-      " \"\u2581\": 8, \"\u2581a\": 9, \"\\\"\": 10, \"\\\");\": 11}, \"merges\": []}}";
-  return Tokenizer::from_bytes(json, "tokenizer.json");
+  return Tokenizer::from_bytes(
+      harness::bpe_tokenizer_json("\"a\": 3, \"ab\": 4, \"abc\": 5, \"b\": 6, \"c\": 7, \"\u2581\": 8, "
+                                  "\"\u2581a\": 9, \"\\\"\": 10, \"\\\");\": 11"),
+      "tokenizer.json");
 }
 
 // The ids the mask lets through for `text`.
