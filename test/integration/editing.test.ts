@@ -37,6 +37,21 @@ describe('typing through a suggestion, through the server', () => {
     client.close(uri); // open documents lend context to each other's prompts
   });
 
+  test('a cursor inside a would-be token: the server heals it, so the word is finished, not followed', async () => {
+    // Unhealed, the demo model answers "ians" after "rad" and "-path');" after "require('pa".
+    for (const [name, languageId, text, expected] of [
+      ['c.py', 'python', 'import math\n\n\ndef area(radius):\n    return math.pi * radius * rad\n', 'ius'],
+      ['g.js', 'javascript', "const fs = require('fs');\nconst path = require('pa\n", "th');"],
+    ]) {
+      const uri = `file:///work/${name}`;
+      client.open(uri, text, languageId);
+      const lines = text.split('\n');
+      const healed = await suggest(uri, lines.length - 2, lines[lines.length - 2].length);
+      assert.equal(healed.item?.insertText, expected, name);
+      client.close(uri);
+    }
+  });
+
   test('a CRLF file with a character outside the BMP: Enter typed as \\r\\n, UTF-16 positions', async () => {
     const uri = 'file:///work/point.py';
     const text = 'class Point:\r\n    def __init__(self, x, y):\r\n        self.x = x\r\n        ';
