@@ -22,8 +22,8 @@ namespace tramontane {
 
 class HealMask {
  public:
-  // Reads every token's text once: a session builds it at its first healed generation
-  // (about 8 ms for a vocabulary of 32,768 on the 2-core development machine).
+  // Reads every token's text once (about 8 ms for a vocabulary of 32,768 on the 2-core
+  // development machine): the model keeps one for all its sessions (LoadedModel::heal_mask).
   explicit HealMask(const Tokenizer& tokenizer);
 
   // The text the heal token stands for; throws a one-line Error for an id out of range,

@@ -48,6 +48,11 @@ LoadedModel::LoadedModel(const std::string& dir, const LoadOptions& options) : p
   backend_ = make_cpu_backend(config_, weights_, threads, options.kv_cache);
 }
 
+const HealMask& LoadedModel::heal_mask() {
+  std::call_once(heal_once_, [&] { heal_mask_ = std::make_unique<HealMask>(*tokenizer_); });
+  return *heal_mask_;
+}
+
 std::unique_ptr<Session> LoadedModel::new_session(const SessionOptions& options) {
   if (!backend_) {
     throw Error(path_ + " holds only a vocabulary (no tensors): it can tokenize, not run");

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config.h"
 #include "forward_backend.h"
+#include "heal.h"
 #include "kv_cache.h"
 #include "mapped_file.h"
 #include "tensor_source.h"
@@ -30,6 +32,10 @@ class LoadedModel : public Model {
     return backend_->new_cache(capacity, chunk);
   }
 
+  // Token healing's mask (heal.h), built once, at the first healed generation of any of
+  // the model's sessions. Needs the tokenizer.
+  const HealMask& heal_mask();
+
  private:
   ModelConfig config_;
   std::unique_ptr<TensorSource> tensors_;  // the weights point into it
@@ -38,6 +44,8 @@ class LoadedModel : public Model {
   std::unique_ptr<ForwardBackend> backend_;  // refers to config_ and weights_; null for a
                                              // vocabulary-only GGUF file
   std::string path_;
+  std::once_flag heal_once_;
+  std::unique_ptr<HealMask> heal_mask_;
 };
 
 }  // namespace tramontane

@@ -179,11 +179,12 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
   std::unique_ptr<Tokenizer::StreamDecoder> decoder;
   if (tokenizer) decoder = std::make_unique<Tokenizer::StreamDecoder>(*tokenizer, params.text_start);
   // Token healing (heal.h): the first pick must begin with this text, left out of the output.
+  const HealMask* heal_mask = nullptr;
   const std::string* heal_text = nullptr;
   if (params.heal_token >= 0) {
     if (!tokenizer) throw Error("token healing needs a tokenizer, and this model has none");
-    if (!heal_mask_) heal_mask_ = std::make_unique<HealMask>(*tokenizer);
-    heal_text = &heal_mask_->text_of(params.heal_token);
+    heal_mask = &model_->heal_mask();
+    heal_text = &heal_mask->text_of(params.heal_token);
     decoder->skip(heal_text->size());
   }
   sampler_.seed(params.seed);
@@ -237,7 +238,7 @@ GenerateResult ModelSession::generate(const SamplingParams& params, const OnText
       int id = next;
       if (id < 0 && heal_text) {
         healed_logits_.resize(size_t(vocab_));
-        heal_mask_->apply(*heal_text, last_logits_.data(), healed_logits_.data());
+        heal_mask->apply(*heal_text, last_logits_.data(), healed_logits_.data());
         id = sampler_.sample(healed_logits_.data(), params);
       } else if (id < 0) {
         id = sampler_.sample(last_logits_.data(), params);

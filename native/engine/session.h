@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "draft.h"
-#include "heal.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "sampler.h"
@@ -65,8 +64,7 @@ class ModelSession : public Session {
   std::vector<int> replay_;        // tokens being re-fed by rollback
   std::vector<float> last_logits_;  // [vocab]
   Sampler sampler_;
-  std::unique_ptr<HealMask> heal_mask_;  // built at the first healed generation
-  std::vector<float> healed_logits_;     // [vocab], last_logits_ under the heal mask
+  std::vector<float> healed_logits_;  // [vocab], last_logits_ under the heal mask
   PromptLookup lookup_;
   DraftLength draft_length_;
   std::vector<int> context_;          // tokens_ + the pick being drafted after
