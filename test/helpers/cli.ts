@@ -1,4 +1,5 @@
 // Runs the built command line (bin/tramontane.js) as a user would.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from './tokenizers';
@@ -33,4 +34,15 @@ export async function serveHttp(args: string[]): Promise<{ base: string; process
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
   });
   return { base, process: child };
+}
+
+/** POSTs `body` as JSON to `serve --http` at `base` with its bearer token; asserts 200. */
+export async function postJson(base: string, token: string, route: string, body: unknown): Promise<Response> {
+  const response = await fetch(`${base}${route}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 200);
+  return response;
 }

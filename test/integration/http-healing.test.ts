@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { serveHttp } from '../helpers/cli';
+import { postJson, serveHttp } from '../helpers/cli';
 
 const TOKEN = 'healing-test-token';
 let server: ChildProcess;
@@ -16,12 +16,7 @@ before(async () => {
 after(() => server.kill());
 
 async function complete(body: Record<string, unknown>): Promise<string> {
-  const response = await fetch(`${base}/v1/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ max_tokens: 8, temperature: 0, stop: ['\n'], ...body }),
-  });
-  assert.equal(response.status, 200);
+  const response = await postJson(base, TOKEN, '/v1/completions', { max_tokens: 8, temperature: 0, stop: ['\n'], ...body });
   return (await response.json()).choices[0].text;
 }
 

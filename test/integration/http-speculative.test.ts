@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { sseData } from '../../server/backends/sse';
-import { serveHttp } from '../helpers/cli';
+import { postJson, serveHttp } from '../helpers/cli';
 
 const TOKEN = 'speculative-test-token';
 let server: ChildProcess;
@@ -16,15 +16,7 @@ before(async () => {
 });
 after(() => server.kill());
 
-const post = async (route: string, body: unknown) => {
-  const response = await fetch(`${base}${route}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  assert.equal(response.status, 200);
-  return response;
-};
+const post = (route: string, body: unknown) => postJson(base, TOKEN, route, body);
 
 // Code that repeats a pattern, cut where the next repetition starts: drafts come from it.
 const PROMPT = 'const config = {\n  host: options.host,\n  port: options.port,\n  user: options.user,\n  password: options.password,\n  database: options.';

@@ -116,8 +116,8 @@ describe('prompt builder', () => {
     const tok = charTokenizer({ '[SUFFIX]': 13, '[PREFIX]': 11, '<fim_prefix>': 20, '<fim_suffix>': 21, '<fim_middle>': 22 });
     const doc = TextDocument.create('file:///h.ts', 'typescript', 1, 'const x = f("a");\n');
     const at = { line: 0, character: 15 }; // after `f("a"`
-    const build = (name: 'mistral' | 'prefix-only' | 'starcoder', position = at) =>
-      new PromptBuilder({ template: resolveTemplate(name, tok), tokenizer: tok, shares: { total: 600, suffixShare: 0.3, extraShare: 0 } }).build(doc, position, [], {});
+    const build = (name: 'mistral' | 'prefix-only' | 'starcoder') =>
+      new PromptBuilder({ template: resolveTemplate(name, tok), tokenizer: tok, shares: { total: 600, suffixShare: 0.3, extraShare: 0 } }).build(doc, at, [], {});
     assert.equal(build('mistral').healable, true, 'suffix-first FIM ends in the prefix');
     assert.equal(build('prefix-only').healable, true);
     assert.equal(build('starcoder').healable, false, 'prefix-suffix-middle ends in <fim_middle>');
