@@ -167,6 +167,19 @@ def held_loss():
 log = open(os.path.join(args.out, "train_log.jsonl"), "a")
 
 
+def with_held_loss(rec):
+    """rec with the held-out losses (LM, FIM, instructions) of the fixed batches."""
+    for key, v in zip(("heldout_lm", "heldout_fim", "heldout_inst"), held_loss()):
+        if v is not None:
+            rec[key] = round(v, 4)
+    return rec
+
+
+def log_record(rec):
+    log.write(json.dumps(rec) + "\n"); log.flush()
+    print(json.dumps(rec), flush=True)
+
+
 def save_ckpt(step):
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "args": vars(args)},
                os.path.join(args.out, "ckpt.pt"))
@@ -185,12 +198,7 @@ def export(dirname):
 
 if args.init_gguf and start_step == 0:
     # The starting point of a continuation, in the periodic evaluations' format (step 0).
-    rec = {"step": 0}
-    for key, v in zip(("heldout_lm", "heldout_fim", "heldout_inst"), held_loss()):
-        if v is not None:
-            rec[key] = round(v, 4)
-    log.write(json.dumps(rec) + "\n"); log.flush()
-    print(json.dumps(rec), flush=True)
+    log_record(with_held_loss({"step": 0}))
 model.train()
 t0 = time.time()
 t_last, tok_last = time.time(), 0
@@ -224,11 +232,8 @@ for rows, kinds in loader:
                "tok_per_s": round(tok_last / (now - t_last)), "elapsed_s": round(now - t0, 1)}
         t_last, tok_last = now, 0
         if step % args.eval_every == 0 or step == args.steps:
-            for key, v in zip(("heldout_lm", "heldout_fim", "heldout_inst"), held_loss()):
-                if v is not None:
-                    rec[key] = round(v, 4)
-        log.write(json.dumps(rec) + "\n"); log.flush()
-        print(json.dumps(rec), flush=True)
+            with_held_loss(rec)
+        log_record(rec)
     if args.stop_after and time.time() - t0 > args.stop_after and step < args.steps:
         print(f"stopping early at step {step} (time limit); checkpoint saved", flush=True)
         save_ckpt(step)
