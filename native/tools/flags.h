@@ -21,4 +21,12 @@ inline int parse_int(const std::string& flag, const std::string& text, long min,
   return int(value);
 }
 
+// --backend's value: auto, cpu or cuda.
+inline BackendKind parse_backend(const std::string& text) {
+  if (text == "auto") return BackendKind::Auto;
+  if (text == "cpu") return BackendKind::Cpu;
+  if (text == "cuda") return BackendKind::Cuda;
+  throw Error("--backend expects auto, cpu or cuda, got \"" + text + "\"");
+}
+
 }  // namespace tramontane::tools

@@ -14,16 +14,10 @@
 #include "tramontane/engine.h"
 
 using tramontane::Error;
+using tramontane::tools::parse_backend;
 using tramontane::tools::parse_int;
 
 namespace {
-
-tramontane::BackendKind parse_backend(const std::string& text) {
-  if (text == "auto") return tramontane::BackendKind::Auto;
-  if (text == "cpu") return tramontane::BackendKind::Cpu;
-  if (text == "cuda") return tramontane::BackendKind::Cuda;
-  throw Error("--backend expects auto, cpu or cuda, got \"" + text + "\"");
-}
 
 std::vector<int> parse_tokens(const std::string& text) {
   std::vector<int> ids;
