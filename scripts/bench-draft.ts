@@ -1,5 +1,6 @@
-// Speculative decoding on code that copies from its context, and on text that does
-// not: tokens, forward passes (steps), drafts accepted, and the best of 5 runs in tok/s,
+// Speculative decoding on code that copies from its context (a file that repeats a
+// pattern; a chat answer that rewrites a function under a new name), and on text that
+// does not: tokens, forward passes (steps), drafts accepted, and the best of 5 runs in tok/s,
 // with drafting off (maxDraft 0) and on, on the CPU. With --temperature T > 0
 // (speculative sampling) the 5 runs use seeds 0–4 and differ: their sums are printed,
 // and tok/s is all their tokens over all their time.
@@ -12,11 +13,17 @@
 //   (default model: the demo model)
 import path from 'node:path';
 import { loadModel } from '../server/engine/engine';
+import { modelTokenizer } from '../server/backends/native';
+import { chatTokens, detectChatTemplate } from '../server/prompt/chat';
 const PROMPTS: Record<string, string> = {
   'repeated pattern (py)': 'def area_of_square(side):\n    return side * side\n\n\ndef area_of_rectangle(width, height):\n    return width * height\n\n\ndef perimeter_of_square(side):\n    return 4 * side\n\n\ndef perimeter_of_rectangle(width, height):\n    return 2 * (width + height)\n\n\ndef area_of_',
   'object fields (js)': 'const config = {\n  host: options.host,\n  port: options.port,\n  user: options.user,\n  password: options.password,\n  database: options.',
   'rename a function (py)': 'def load_settings(path):\n    with open(path) as f:\n        data = json.load(f)\n    if "name" not in data:\n        raise ValueError("missing name")\n    return Settings(**data)\n\n\n# The same function, for profiles.\ndef load_profile(path):\n',
   'new code (little to copy)': 'import numpy as np\n\n\ndef softmax(x):\n',
+};
+// Chat answers (the model's chat template; the answer ends at its EOS or 96 tokens).
+const CHAT_PROMPTS: Record<string, string> = {
+  'chat: rename a function (py)': 'Rename load_settings to load_profile:\n\n```python\ndef load_settings(path):\n    with open(path) as f:\n        data = json.load(f)\n    if "name" not in data:\n        raise ValueError("missing name")\n    return Settings(**data)\n```',
 };
 (async () => {
   const args = process.argv.slice(2);
@@ -29,16 +36,25 @@ const PROMPTS: Record<string, string> = {
   const stepMs = stepAt >= 0 ? args.splice(stepAt, 2)[1].split(',').map(Number) : undefined;
   if (stepMs && (stepMs.length !== 2 || !stepMs.every((v) => v > 0))) throw new Error('--step-ms expects PLAIN,VERIFY in ms, e.g. 5.78,7.08');
   const model = await loadModel(args[0] ?? path.join(__dirname, '..', 'models', 'default'), { backend: 'cpu', threads: 2 });
-  for (const [name, prompt] of Object.entries(PROMPTS)) {
+  const tokenizer = modelTokenizer(model);
+  const tasks: [string, number[], number[]][] = [
+    ...Object.entries(PROMPTS).map(([name, text]): [string, number[], number[]] => [name, model.tokenize(text, { bos: true }), []]),
+    ...Object.entries(CHAT_PROMPTS).map(([name, text]): [string, number[], number[]] => [
+      name,
+      chatTokens(tokenizer, detectChatTemplate(tokenizer), [{ role: 'user', content: text }]),
+      [tokenizer.eosId],
+    ]),
+  ];
+  for (const [name, promptTokens, stopTokens] of tasks) {
     const row: string[] = [name];
     for (const maxDraft of [0, longest]) {
       let best = Infinity; let r: any;
       const sum = { tokens: 0, steps: 0, accepted: 0, drafted: 0, ms: 0 };
       for (let i = 0; i < 5; i++) {
         const s = model.createSession({ maxDraft });
-        await s.feed(model.tokenize(prompt, { bos: true }));
+        await s.feed(promptTokens);
         const t0 = performance.now();
-        r = await s.generate({ maxTokens: 96, textStart: false, stopTokens: [], temperature, seed: i });
+        r = await s.generate({ maxTokens: 96, textStart: false, stopTokens, temperature, seed: i });
         const ms = performance.now() - t0;
         best = Math.min(best, ms);
         sum.tokens += r.tokens.length; sum.steps += r.steps; sum.accepted += r.accepted; sum.drafted += r.drafted; sum.ms += ms;
