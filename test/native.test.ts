@@ -1,6 +1,7 @@
 // The engine's own C++ test executables (native/tests/*.cpp), built by `npm install`
 // into build/bin: the rolling cache, chunking, rollback, reuse, sampling, malformed
-// input and the reference fixtures, checked below the binding.
+// input and the reference fixtures, checked below the binding. Then the tool
+// tramontane-check_drafting: speculative against plain decoding on real model folders.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

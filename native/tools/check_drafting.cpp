@@ -49,7 +49,10 @@ int run(int argc, char** argv) {
       models.push_back(a);
     }
   }
-  if (models.empty()) throw Error("usage: tramontane-check_drafting [--backend auto|cpu|cuda] [--threads N] [--sliding-window N] MODEL...");
+  if (models.empty()) {
+    throw Error("usage: tramontane-check_drafting [--backend auto|cpu|cuda] [--threads N] "
+                "[--sliding-window N] MODEL...");
+  }
   int passed = 0, failed = 0;
   const drafting_check::Check check = [&](bool ok, const std::string& what) {
     (ok ? passed : failed)++;
