@@ -11,6 +11,18 @@ report_machine() {
   nvcc --version 2>&1 | tail -1 || true
 }
 
+# The engine's CUDA build of the named targets, appended to the log $2 in build folder $1;
+# on failure the log's last 40 lines, and a non-zero status.
+build_cuda_targets() {
+  local build=$1 log=$2
+  shift 2
+  if ! { cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
+         ninja -C "$build" "$@"; } >> "$log" 2>&1; then
+    tail -40 "$log"
+    return 1
+  fi
+}
+
 # Node from a carried folder ($1: node.xz, node-addon-api; see node_e2e.sh's header) on
 # the PATH, node-addon-api where cmake-js's CMake lines look for it.
 unpack_node() {

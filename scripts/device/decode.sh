@@ -25,11 +25,7 @@ BUILD=build/cuda
 
 report_machine > "$OUT/build.log" 2>&1
 stamp "build" >> "$OUT/build.log"
-if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
-       ninja -C "$BUILD" tramontane-test-cuda tramontane-bench-cuda; } >> "$OUT/build.log" 2>&1; then
-  tail -40 "$OUT/build.log"
-  exit 1
-fi
+build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda tramontane-bench-cuda || exit 1
 stamp "built" >> "$OUT/build.log"
 tail -1 "$OUT/build.log"
 

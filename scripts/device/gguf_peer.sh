@@ -38,12 +38,8 @@ python3 scripts/device/m7b_reference.py make --out "$M" --ref /tmp/m7b-ref \
   --tokenizer "${TOKENIZER:-.carry-tokenizer/tokenizer.model}" > /tmp/m7b-make.log 2>&1 &
 make_pid=$!
 stamp "build (llama.cpp in the background)" >> "$OUT/build.log"
-if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
-       ninja -C "$BUILD" tramontane-test-cuda-engine tramontane-bench-cuda tramontane-gguf_convert; } \
-       >> "$OUT/build.log" 2>&1; then
-  tail -40 "$OUT/build.log"
-  exit 1
-fi
+build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda-engine tramontane-bench-cuda \
+  tramontane-gguf_convert || exit 1
 stamp "tramontane built" >> "$OUT/build.log"
 
 # The GPU is idle while llama.cpp builds: check the committed llama.cpp files on it.

@@ -36,12 +36,8 @@ if [ -z "${BENCH_ONLY:-}" ]; then
   python3 scripts/reference/make_gpu_mixtral_fixtures.py --out "$F" > /tmp/gpu-moe-fixtures.log 2>&1 &
   fixtures_pid=$!
 fi
-if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
-       ninja -C "$BUILD" tramontane-test-cuda tramontane-test-cuda-engine tramontane-bench-cuda \
-         tramontane-gguf_convert; } >> "$OUT/build.log" 2>&1; then
-  tail -40 "$OUT/build.log"
-  exit 1
-fi
+build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda tramontane-test-cuda-engine \
+  tramontane-bench-cuda tramontane-gguf_convert || exit 1
 stamp "built" >> "$OUT/build.log"
 
 status=0

@@ -105,9 +105,7 @@ write_file "$first" "$first_file" > "$OUT/files.log" 2>&1 &
 write_pid=$!
 
 stamp "tramontane CUDA build (llama.cpp in the background)" >> "$OUT/build.log"
-if ! { cmake -S native -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
-       ninja -C "$BUILD" tramontane-test-cuda-engine tramontane-bench-cuda; } >> "$OUT/build.log" 2>&1; then
-  tail -40 "$OUT/build.log"
+if ! build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda-engine tramontane-bench-cuda; then
   kill $write_pid $llama_pid 2>/dev/null
   exit 1
 fi
