@@ -1,0 +1,38 @@
+#!/bin/bash
+# Puts a trained candidate in place as models/default: the files, not the judgement.
+# Run from the repository root on the development machine, on what run_one.sh brought
+# back (model.tar.xz.part* and results.tar.xz.part*):
+#
+#   bash training/ship.sh RESULT_DIR
+#
+# Unpacks both into RESULT_DIR/unpacked, writes the Q8_0 GGUF (tramontane-gguf_convert,
+# with the shipped tokenizer.model beside the weights so the vocabulary is inside), copies
+# evaluate.py's reference fixture (transformers on the bf16 weights) into
+# test/fixtures/default-model-reference and writes the float64 Q8_0 references beside it
+# (scripts/reference/q8_forward.py, which also checks its forward on the bf16 weights).
+# What is left by hand: the model card, training/LOG.md, the keystroke bench, the e2e and
+# the tests that expect exact outputs (training/LOG.md, "Shipped as models/default").
+set -euo pipefail
+[ $# -eq 1 ] || { echo "usage: bash training/ship.sh RESULT_DIR" >&2; exit 2; }
+RESULT=$(realpath "$1")
+UNPACKED=$RESULT/unpacked
+CONVERT=build/bin/tramontane-gguf_convert
+FIXTURES=test/fixtures/default-model-reference
+[ -x "$CONVERT" ] || { echo "$CONVERT: not built (cmake -S native -B build/native && ninja -C build/native)" >&2; exit 1; }
+compgen -G "$RESULT/model.tar.xz.part*" > /dev/null || { echo "$RESULT: no model.tar.xz.part*" >&2; exit 1; }
+compgen -G "$RESULT/results.tar.xz.part*" > /dev/null || { echo "$RESULT: no results.tar.xz.part* (the measurements did not come back)" >&2; exit 1; }
+
+rm -rf "$UNPACKED" && mkdir -p "$UNPACKED/results"
+cat "$RESULT"/model.tar.xz.part* | xz -d | tar xf - -C "$UNPACKED"
+cat "$RESULT"/results.tar.xz.part* | xz -d | tar xf - -C "$UNPACKED/results"
+WEIGHTS=$UNPACKED/b/model
+[ -f "$UNPACKED/results/eval/fixture/reference.json" ] || { echo "$RESULT: evaluate.py wrote no fixture" >&2; exit 1; }
+
+cp models/default/tokenizer.model "$WEIGHTS/"
+"$CONVERT" "$WEIGHTS" "$UNPACKED/model.gguf" Q8_0
+cp "$UNPACKED/model.gguf" models/default/model.gguf
+cp "$UNPACKED"/results/eval/fixture/reference*.json "$UNPACKED"/results/eval/fixture/reference*_logits.f32 "$FIXTURES/"
+python3 scripts/reference/q8_forward.py models/default/model.gguf "$FIXTURES"/reference*.json \
+  --unquantized "$WEIGHTS/model.safetensors"
+ls -la models/default "$FIXTURES"
+grep -h "^explain \|^[a-z_]* ([0-9]* s):" "$UNPACKED"/results/*.log || true
