@@ -18,6 +18,9 @@ import { StatusBar } from './status/statusBar';
 
 const DEMO_NOTICE_KEY = 'tramontane.demoNoticeDismissed';
 const REMOTE_TOKEN_KEY = 'tramontane.remoteToken';
+// What the chat panel says of the embedded model (measured in models/default/README.md).
+const DEMO_MODEL_NOTE =
+  'This is the small built-in demo model (20M parameters). It explains a function in one sentence, often vague and sometimes wrong; code it writes from a description seldom works, and it does not follow a conversation. For real answers, choose Mistral weights with "Tramontane: Select Model".';
 
 let activeSidecar: Sidecar | undefined;
 
@@ -151,7 +154,7 @@ export function activate(context: vscode.ExtensionContext): void {
   let announced: SidecarState['kind'] | undefined;
   context.subscriptions.push(
     sidecar.onState((state) => {
-      chat.setStatus(panelStatus(state, embedded()), state.kind === 'ready');
+      chat.setStatus(panelStatus(state, embedded()), state.kind === 'ready', state.kind === 'ready' && embedded() ? DEMO_MODEL_NOTE : undefined);
       if (state.kind === announced) return;
       announced = state.kind;
       if (state.kind === 'ready' && embedded() && !context.globalState.get(DEMO_NOTICE_KEY)) {

@@ -41,7 +41,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   /** The answer being streamed, so a panel opened mid-answer picks it up. */
   private inflight: { id: string; text: string } | undefined;
   private lastEditor: vscode.TextEditor | undefined;
-  private statusLine: { text: string; ready: boolean } = { text: '', ready: false };
+  private statusLine: { text: string; ready: boolean; note?: string } = { text: '', ready: false };
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -91,8 +91,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
   }
 
-  setStatus(text: string, ready: boolean): void {
-    this.statusLine = { text, ready };
+  setStatus(text: string, ready: boolean, note?: string): void {
+    this.statusLine = { text, ready, note };
     this.post({ type: 'status', ...this.statusLine });
   }
 

@@ -49,6 +49,7 @@ export function chatPage(resources: ChatPageResources): string {
 <header class="toolbar">
   <span id="status" class="status" role="status"></span>
 </header>
+<p id="model-note" class="model-note" role="note" hidden></p>
 <main id="messages" class="messages" aria-live="polite"></main>
 <footer class="composer">
   <label class="context" title="Send the selected code (or the whole file when nothing is selected) with the question">

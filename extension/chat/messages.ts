@@ -26,7 +26,8 @@ export type HostToView =
   | { type: 'busy'; busy: boolean }
   /** What "include the selection or file" would attach now; undefined: no editor. */
   | { type: 'context'; label?: string }
-  | { type: 'status'; text: string; ready: boolean };
+  /** `note`: what the model can and cannot do, shown under the status (the demo model). */
+  | { type: 'status'; text: string; ready: boolean; note?: string };
 
 export type ViewToHost =
   | { type: 'ready' }

@@ -16,6 +16,7 @@ const stopButton = document.getElementById('stop') as HTMLButtonElement;
 const includeContext = document.getElementById('include-context') as HTMLInputElement;
 const contextLabel = document.getElementById('context-label') as HTMLElement;
 const status = document.getElementById('status') as HTMLElement;
+const modelNote = document.getElementById('model-note') as HTMLElement;
 
 const post = (message: ViewToHost) => vscode.postMessage(message);
 
@@ -161,6 +162,8 @@ window.addEventListener('message', (event: MessageEvent<HostToView>) => {
     case 'status':
       status.textContent = message.text;
       status.classList.toggle('ready', message.ready);
+      modelNote.textContent = message.note ?? '';
+      modelNote.hidden = !message.note;
       break;
   }
 });

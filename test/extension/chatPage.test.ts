@@ -46,7 +46,7 @@ describe('chat page', () => {
   });
 
   it('has the elements the script drives', () => {
-    for (const id of ['messages', 'input', 'send', 'stop', 'include-context', 'context-label', 'status']) {
+    for (const id of ['messages', 'input', 'send', 'stop', 'include-context', 'context-label', 'status', 'model-note']) {
       assert.ok(document.getElementById(id), `#${id}`);
     }
   });

@@ -137,6 +137,18 @@ describe('chat webview script', () => {
     assert.equal(($('#stop') as HTMLButtonElement).hidden, true);
   });
 
+  it("shows the model's note under the status while the status carries one, as text", () => {
+    const note = $('#model-note');
+    host({ type: 'status', text: 'demo model · CPU', ready: true, note: 'Small <b>demo</b> model.' });
+    assert.equal($('#status').textContent, 'demo model · CPU');
+    assert.equal(note.hidden, false);
+    assert.equal(note.textContent, 'Small <b>demo</b> model.');
+    assert.equal(note.querySelector('b'), null, 'no markup from a note');
+    host({ type: 'status', text: 'Mistral-7B · CUDA', ready: true });
+    assert.equal(note.hidden, true);
+    assert.equal(note.textContent, '');
+  });
+
   it('picks up an answer that was already streaming when the panel opened', async () => {
     host({ type: 'history', messages: [{ id: 'p', role: 'assistant', content: 'Half', pending: true }], busy: true });
     host({ type: 'delta', id: 'p', delta: ' done' });

@@ -4,26 +4,26 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LspClient, positionAt } from '../helpers/lsp-client';
 
-// Code that repeats itself, cut where the next repetition begins: the drafts come from
-// the lines above.
+// Code that repeats itself, cut where the last body begins: the demo model, greedy,
+// writes "2 * math.pi * radius ** 2", most of it drafted from the lines above.
 const SOURCE = [
-  'def area_of_square(side):',
-  '    return side * side',
+  'import math',
   '',
   '',
-  'def area_of_rectangle(width, height):',
-  '    return width * height',
+  'def area_of_circle(radius):',
+  '    return math.pi * radius ** 2',
   '',
   '',
-  'def perimeter_of_square(side):',
-  '    return 4 * side',
+  'def circumference_of_circle(radius):',
+  '    return 2 * math.pi * radius',
   '',
   '',
-  'def perimeter_of_rectangle(width, height):',
-  '    return 2 * (width + height)',
+  'def area_of_sphere(radius):',
+  '    return 4 * math.pi * radius ** 2',
   '',
   '',
-  'def area_of_',
+  'def volume_of_sphere(radius):',
+  '    return ',
 ].join('\n');
 
 let client: LspClient;
