@@ -20,7 +20,7 @@ const DEMO_NOTICE_KEY = 'tramontane.demoNoticeDismissed';
 const REMOTE_TOKEN_KEY = 'tramontane.remoteToken';
 // What the chat panel says of the embedded model (measured in models/default/README.md).
 const DEMO_MODEL_NOTE =
-  'This is the small built-in demo model (20M parameters). It explains a function in one sentence, often vague and sometimes wrong; code it writes from a description seldom works, and it does not follow a conversation. For real answers, choose Mistral weights with "Tramontane: Select Model".';
+  'The built-in demo model (20M parameters) explains code in one sentence, often vague or wrong; code it writes seldom works. For real answers: "Tramontane: Select Model".';
 
 let activeSidecar: Sidecar | undefined;
 

@@ -1,10 +1,10 @@
 // What workspace context buys, measured: held-out two-file tasks (a function defined in
 // one file, called in another by a name the calling file never spells out) completed by
-// a real `tramontane serve --stdio` on the embedded demo model, greedy. The user has
+// a real `tramontane serve --stdio` on the embedded demo model (or MODEL), greedy. The user has
 // typed the name's first word ("compute_"); exact match: the suggestion starts with the
 // rest of the name and its "(".
 //
-//   node --import tsx scripts/context-exact-match.ts
+//   node --import tsx scripts/context-exact-match.ts [MODEL]
 //
 // Three runs over the same tasks: no context; the defining file open in the editor
 // (its text lends context as another open document); the function's definition sent as
@@ -44,8 +44,10 @@ function caller(name: string): { text: string; line: number; character: number }
 
 type Mode = 'none' | 'open file' | 'definition';
 
+const model = process.argv[2];
+
 async function run(mode: Mode): Promise<number> {
-  const client = await LspClient.start([], { maxTokens: 16 });
+  const client = await LspClient.start(model ? ['--model', model] : [], { maxTokens: 16 });
   await client.ready();
   let hits = 0;
   for (const [i, [name, params]] of NAMES.entries()) {
@@ -76,6 +78,6 @@ async function run(mode: Mode): Promise<number> {
 (async () => {
   const results: Record<Mode, number> = { none: 0, 'open file': 0, definition: 0 };
   for (const mode of Object.keys(results) as Mode[]) results[mode] = await run(mode);
-  console.log(`exact match over ${NAMES.length} tasks (demo model, greedy):`);
+  console.log(`exact match over ${NAMES.length} tasks (${model ?? 'demo model'}, greedy):`);
   for (const [mode, hits] of Object.entries(results)) console.log(`  ${mode.padEnd(10)} ${hits}/${NAMES.length} (${((100 * hits) / NAMES.length).toFixed(0)}%)`);
 })();

@@ -10,6 +10,10 @@
 # evaluate.py's reference fixture (transformers on the bf16 weights) into
 # test/fixtures/default-model-reference and writes the float64 Q8_0 references beside it
 # (scripts/reference/q8_forward.py, which also checks its forward on the bf16 weights).
+# Then it measures what the GPU evaluation does not: whether the model copies names from
+# its context (scripts/context-exact-match.ts, through the real server; the 9.4M default
+# got 6 and 5 of 12 with the defining file open / its definition sent, the 19.8M runs (b)
+# and (c) 1 and 0–1) and how many drafts it keeps (scripts/bench-draft.ts).
 # What is left by hand: the model card, training/LOG.md, the keystroke bench, the e2e and
 # the tests that expect exact outputs (training/LOG.md, "Shipped as models/default").
 set -euo pipefail
@@ -36,3 +40,5 @@ python3 scripts/reference/q8_forward.py models/default/model.gguf "$FIXTURES"/re
   --unquantized "$WEIGHTS/model.safetensors"
 ls -la models/default "$FIXTURES"
 grep -h "^explain \|^[a-z_]* ([0-9]* s):" "$UNPACKED"/results/*.log || true
+node --import tsx scripts/context-exact-match.ts models/default 2>/dev/null
+node --import tsx scripts/bench-draft.ts --max-draft 7 models/default
