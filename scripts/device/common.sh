@@ -11,16 +11,18 @@ report_machine() {
   nvcc --version 2>&1 | tail -1 || true
 }
 
-# The engine's CUDA build of the named targets, appended to the log $2 in build folder $1;
-# on failure the log's last 40 lines, and a non-zero status.
+# The engine's CUDA build of the named targets, appended to the log $2 in build folder $1
+# between two stamps; on failure the log's last 40 lines, and a non-zero status.
 build_cuda_targets() {
   local build=$1 log=$2
   shift 2
+  stamp "build: $*" >> "$log"
   if ! { cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
          ninja -C "$build" "$@"; } >> "$log" 2>&1; then
     tail -40 "$log"
     return 1
   fi
+  stamp "built" >> "$log"
 }
 
 # Node from a carried folder ($1: node.xz, node-addon-api; see node_e2e.sh's header) on

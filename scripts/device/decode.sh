@@ -24,9 +24,7 @@ source scripts/device/common.sh
 BUILD=build/cuda
 
 report_machine > "$OUT/build.log" 2>&1
-stamp "build" >> "$OUT/build.log"
 build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda tramontane-bench-cuda || exit 1
-stamp "built" >> "$OUT/build.log"
 tail -1 "$OUT/build.log"
 
 status=0

@@ -29,12 +29,10 @@ BUILD=build/cuda
 export PYTHONUNBUFFERED=1
 
 report_machine > "$OUT/build.log" 2>&1
-stamp "build" >> "$OUT/build.log"
 python3 scripts/reference/make_gpu_fixtures.py --out /tmp/gpu-fixtures > /tmp/gpu-fixtures.log 2>&1 &
 fixtures_pid=$!
 build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda tramontane-test-cuda-engine \
   tramontane-bench-cuda tramontane-logits tramontane-gguf_convert test-weight_planes || exit 1
-stamp "built" >> "$OUT/build.log"
 
 status=0
 {

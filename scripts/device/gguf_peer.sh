@@ -37,10 +37,9 @@ llama_pid=$!
 python3 scripts/device/m7b_reference.py make --out "$M" --ref /tmp/m7b-ref \
   --tokenizer "${TOKENIZER:-.carry-tokenizer/tokenizer.model}" > /tmp/m7b-make.log 2>&1 &
 make_pid=$!
-stamp "build (llama.cpp in the background)" >> "$OUT/build.log"
+# llama.cpp and the reference model are being made in the background meanwhile.
 build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda-engine tramontane-bench-cuda \
   tramontane-gguf_convert || exit 1
-stamp "tramontane built" >> "$OUT/build.log"
 
 # The GPU is idle while llama.cpp builds: check the committed llama.cpp files on it.
 {

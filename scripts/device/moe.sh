@@ -30,7 +30,6 @@ G=/tmp/gguf-moe-models
 export PYTHONUNBUFFERED=1
 
 report_machine > "$OUT/build.log" 2>&1
-stamp "build" >> "$OUT/build.log"
 fixtures_pid=""
 if [ -z "${BENCH_ONLY:-}" ]; then
   python3 scripts/reference/make_gpu_mixtral_fixtures.py --out "$F" > /tmp/gpu-moe-fixtures.log 2>&1 &
@@ -38,7 +37,6 @@ if [ -z "${BENCH_ONLY:-}" ]; then
 fi
 build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda tramontane-test-cuda-engine \
   tramontane-bench-cuda tramontane-gguf_convert || exit 1
-stamp "built" >> "$OUT/build.log"
 
 status=0
 if [ -z "${BENCH_ONLY:-}" ]; then

@@ -104,12 +104,11 @@ first_file=$(file_of "$first")
 write_file "$first" "$first_file" > "$OUT/files.log" 2>&1 &
 write_pid=$!
 
-stamp "tramontane CUDA build (llama.cpp in the background)" >> "$OUT/build.log"
+# llama.cpp is built in the background meanwhile.
 if ! build_cuda_targets "$BUILD" "$OUT/build.log" tramontane-test-cuda-engine tramontane-bench-cuda; then
   kill $write_pid $llama_pid 2>/dev/null
   exit 1
 fi
-stamp "tramontane built" >> "$OUT/build.log"
 wait $write_pid
 tail -3 "$OUT/files.log"
 if [ -n "$llama_pid" ]; then
