@@ -17,6 +17,8 @@
 # of the shipped model with short Explain answers (paths are from the carry folder):
 #   TRAIN_ARGS="--init-gguf ../models/default/model.gguf --explain-answer first-paragraph
 #     --lr 1e-3 --warmup 100" bash training/run_one.sh 480 $OUT ../models/default
+# QUICK=1 measures only what shipping needs and the Explain check (about 44 s), for a call
+# too short for all four measurements.
 # OLD_MODEL_DIR may be an HF folder or a folder with one .gguf (models/default): the
 # measurement scripts read HF folders, so a GGUF is first written out as one (F32, its
 # dequantized weights; training/gguf_init.py) for their smoke test.
@@ -41,9 +43,8 @@ if [ -f "$TOK" ]; then
 else
   MODES=prefix_only,prefix_only_healed MODES_Q8=prefix_only,prefix_only_healed
 fi
-# QUICK=1: only what shipping needs and the issue's checks, for a short call: the server's
-# layout healed in bf16 (which also writes the reference fixture) and through Q8_0, and
-# Explain through Q8_0 (the shipped weights).
+# QUICK=1: the server's layout healed in bf16 (which also writes the reference fixture)
+# and through Q8_0, and Explain through Q8_0 (the shipped weights).
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then MODES=fim_server_healed MODES_Q8=fim_server_healed; fi
 [ $# -eq 3 ] || { echo "usage: run_one.sh SECONDS OUTDIR OLD_MODEL_DIR | run_one.sh measure MODEL_DIR OUTDIR" >&2; exit 2; }
