@@ -46,6 +46,12 @@ function runFile(file) {
         // the group is gone already
       }
     };
+    // Ctrl-C reaches the terminal's process group only, which the file's group is not.
+    const stop = (signal) => {
+      killGroup();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', stop).once('SIGTERM', stop);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -55,6 +61,7 @@ function runFile(file) {
     child.on('exit', killGroup);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      process.off('SIGINT', stop).off('SIGTERM', stop);
       resolve(timedOut ? 'timeout' : (code ?? signal));
     });
   });
