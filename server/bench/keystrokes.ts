@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
   CancellationTokenSource,
-  createProtocolConnection,
   DidChangeTextDocumentNotification,
   DidOpenTextDocumentNotification,
   ExitNotification,
@@ -18,11 +17,10 @@ import {
   InlineCompletionTriggerKind,
   ProgressType,
   ShutdownRequest,
-  StreamMessageReader,
-  StreamMessageWriter,
   type Position,
   type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
+import { connectToChild } from '../lsp/child-connection';
 import { GetStatusRequest, StatsRequest, type CompletionStats, type InlineCompletionPartial, type ModelStatus, type Settings, type StatsResult } from '../protocol';
 import { seededRandom } from './seeded-random';
 
@@ -100,7 +98,7 @@ export async function benchKeystrokes(options: KeystrokeBenchOptions): Promise<K
 
   const [command, ...prefixArgs] = options.serverCommand;
   const child = spawn(command, [...prefixArgs, 'serve', '--stdio', ...options.serverArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const connection: ProtocolConnection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const connection: ProtocolConnection = connectToChild(child);
   connection.listen();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {

@@ -14,7 +14,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   CancellationTokenSource,
-  createProtocolConnection,
   DidChangeTextDocumentNotification,
   DidOpenTextDocumentNotification,
   ExitNotification,
@@ -24,12 +23,11 @@ import {
   InlineCompletionTriggerKind,
   ProgressType,
   ShutdownRequest,
-  StreamMessageReader,
-  StreamMessageWriter,
   type InlineCompletionItem,
   type InlineCompletionList,
   type Position,
 } from 'vscode-languageserver-protocol/node';
+import { connectToChild } from '../lsp/child-connection';
 import { ChatRequest, GetStatusRequest, PingRequest, type ChatResult, type PingResult, type InlineCompletionPartial, type ModelStatus, type Settings } from '../protocol';
 import { percentile } from './keystrokes';
 import { seededRandom } from './seeded-random';
@@ -137,7 +135,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
 
   const [command, ...prefixArgs] = options.serverCommand;
   const child = spawn(command, [...prefixArgs, 'serve', '--stdio', ...options.serverArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const connection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const connection = connectToChild(child);
   connection.listen();
   let exitCode: number | null | undefined;
   const exited = new Promise<void>((resolve) =>

@@ -5,7 +5,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import {
   CancellationTokenSource,
-  createProtocolConnection,
   DidChangeTextDocumentNotification,
   DidCloseTextDocumentNotification,
   DidOpenTextDocumentNotification,
@@ -17,14 +16,13 @@ import {
   NotificationType,
   ProgressType,
   ShutdownRequest,
-  StreamMessageReader,
-  StreamMessageWriter,
   type InlineCompletionItem,
   type InlineCompletionList,
   type Position,
   type ProtocolConnection,
   type Range,
 } from 'vscode-languageserver-protocol/node';
+import { connectToChild } from '../../server/lsp/child-connection';
 import {
   ChatRequest,
   ExplainRequest,
@@ -63,7 +61,7 @@ export class LspClient {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'tramontane.js'), 'serve', '--stdio', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const connection = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+    const connection = connectToChild(child);
     const client = new LspClient(child, connection);
     child.stderr!.on('data', (data: Buffer) => (client.stderr += data.toString()));
     connection.onNotification(new NotificationType<ModelStatus>(ModelStatusNotification), (status) => {
