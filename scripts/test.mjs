@@ -22,7 +22,10 @@ function findTests(dir) {
 const TSX = import.meta.resolve('tsx');
 const counts = { tests: 0, pass: 0, fail: 0 };
 
-/** Runs one file, its output passed through and its counts added up; resolves with its exit code, or 'timeout'. */
+/**
+ * Runs one file, its output passed through and its counts added up. Resolves with its exit
+ * code or signal, whether it timed out, and the last test it reported (once a test ends).
+ */
 function runFile(file) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', TSX, '--test', file], {
@@ -30,13 +33,16 @@ function runFile(file) {
       detached: true, // its own process group, so that a timeout ends the servers it started too
     });
     let partial = '';
+    let lastReported;
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
       const lines = (partial + chunk).split('\n');
       partial = lines.pop();
       for (const line of lines) {
-        const match = /^# (tests|pass|fail) (\d+)$/.exec(line);
-        if (match) counts[match[1]] += Number(match[2]);
+        const count = /^# (tests|pass|fail) (\d+)$/.exec(line);
+        if (count) counts[count[1]] += Number(count[2]);
+        const reported = /^\s*(?:not )?ok \d+ - (.*)$/.exec(line);
+        if (reported) lastReported = reported[1];
       }
     });
     const killGroup = () => {
@@ -62,7 +68,7 @@ function runFile(file) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       process.off('SIGINT', stop).off('SIGTERM', stop);
-      resolve(timedOut ? 'timeout' : (code ?? signal));
+      resolve({ exit: code ?? signal, timedOut, lastReported });
     });
   });
 }
@@ -84,12 +90,13 @@ for (const file of files) {
     const fileStarted = Date.now();
     const result = await runFile(file);
     const seconds = ((Date.now() - fileStarted) / 1000).toFixed(1);
-    if (result === 'timeout') {
-      console.log(`# ${file}: did not end within ${FILE_LIMIT_MS / 1000} s; stopped`);
+    if (result.timedOut) {
+      const after = result.lastReported === undefined ? 'before any test was reported' : `after "${result.lastReported}"`;
+      console.log(`# ${file}: did not end within ${FILE_LIMIT_MS / 1000} s (${after}); stopped`);
       if (attempt === 1) continue;
       failed.push(`${file} (timed out twice)`);
-    } else if (result !== 0) {
-      console.log(`# ${file}: failed (exit ${result}, ${seconds} s)`);
+    } else if (result.exit !== 0) {
+      console.log(`# ${file}: failed (exit ${result.exit}, ${seconds} s)`);
       failed.push(file);
     } else {
       console.log(`# ${file}: passed (${seconds} s)${attempt > 1 ? ' on its second run, after a time out' : ''}`);

@@ -78,6 +78,7 @@ describe('test runner', { skip: process.platform !== 'linux' ? 'reads /proc' : u
     writeTest(dir, 'b-hangs-once.test.ts', [
       "import { spawn } from 'node:child_process';",
       "import fs from 'node:fs';",
+      "it('runs first', () => undefined);",
       "it('hangs the first time only', async () => {",
       `  if (fs.existsSync(${JSON.stringify(marker)})) return;`,
       `  fs.writeFileSync(${JSON.stringify(marker)}, '');`,
@@ -94,11 +95,12 @@ describe('test runner', { skip: process.platform !== 'linux' ? 'reads /proc' : u
     assert.equal(code, 1, `the run fails\n${stdout}\n${stderr}`);
     assert.ok(seconds < 40, `the run ended after ${seconds} s`);
     assert.match(stdout, /# test\/a-passes\.test\.ts: passed/);
-    assert.match(stdout, /# test\/b-hangs-once\.test\.ts: did not end within 3 s; stopped\n/);
+    assert.match(stdout, /# test\/b-hangs-once\.test\.ts: did not end within 3 s \(after "runs first"\); stopped\n/);
     assert.match(stdout, /# test\/b-hangs-once\.test\.ts: passed \([0-9.]+ s\) on its second run, after a time out/);
-    assert.equal(stdout.match(/# test\/c-leaves-a-timer\.test\.ts: did not end within 3 s; stopped/g)?.length, 2);
+    const lingered = /# test\/c-leaves-a-timer\.test\.ts: did not end within 3 s \(after "passes and leaves an interval running"\); stopped/g;
+    assert.equal(stdout.match(lingered)?.length, 2);
     assert.equal(stdout.match(/# file: test\/d-fails\.test\.ts/g)?.length, 1, 'a failed assertion is not run again');
-    assert.match(stdout, /# 3 tests, 2 passed, 1 failed, in 4 files/);
+    assert.match(stdout, /# 4 tests, 3 passed, 1 failed, in 4 files/);
     assert.match(stderr, /2 of 4 test files failed:\n {2}test\/c-leaves-a-timer\.test\.ts \(timed out twice\)\n {2}test\/d-fails\.test\.ts\n/);
     assert.ok(await gone(Number(fs.readFileSync(pidFile, 'utf8'))), 'the process the hanging file started is gone');
   });
