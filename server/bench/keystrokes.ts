@@ -3,7 +3,6 @@
 // incremental change followed by an inline-completion request that cancels the one
 // before it. Measures keystroke → first streamed text and → complete suggestion, the
 // prompt tokens computed per keystroke (from tramontane/stats), and cache hits.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
@@ -11,17 +10,14 @@ import {
   DidChangeTextDocumentNotification,
   DidOpenTextDocumentNotification,
   ExitNotification,
-  InitializedNotification,
-  InitializeRequest,
   InlineCompletionRequest,
   InlineCompletionTriggerKind,
   ProgressType,
   ShutdownRequest,
   type Position,
-  type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
-import { connectToChild } from '../lsp/child-connection';
-import { GetStatusRequest, StatsRequest, type CompletionStats, type InlineCompletionPartial, type ModelStatus, type Settings, type StatsResult } from '../protocol';
+import { initializeServer, startServer } from '../lsp/child-connection';
+import { StatsRequest, type CompletionStats, type InlineCompletionPartial, type ModelStatus, type Settings, type StatsResult } from '../protocol';
 import { seededRandom } from './seeded-random';
 
 export interface KeystrokeBenchOptions {
@@ -96,26 +92,10 @@ export async function benchKeystrokes(options: KeystrokeBenchOptions): Promise<K
   // The document starts without the text about to be typed.
   let text = source.slice(0, offset) + source.slice(offset + typed.length);
 
-  const [command, ...prefixArgs] = options.serverCommand;
-  const child = spawn(command, [...prefixArgs, 'serve', '--stdio', ...options.serverArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const connection: ProtocolConnection = connectToChild(child);
-  connection.listen();
+  const { child, connection } = startServer(options.serverCommand, options.serverArgs);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await connection.sendRequest(InitializeRequest.type, {
-      processId: process.pid,
-      rootUri: null,
-      capabilities: {},
-      initializationOptions: { settings: options.settings },
-    });
-    await connection.sendNotification(InitializedNotification.type, {});
-    let status: ModelStatus;
-    for (;;) {
-      status = await connection.sendRequest<ModelStatus>(GetStatusRequest, {});
-      if (status.state === 'ready') break;
-      if (status.state === 'error') throw new Error(`model failed to load: ${status.error}`);
-      await sleep(50);
-    }
+    const status = await initializeServer(connection, options.settings);
 
     const uri = `file://${options.file}`;
     let version = 1;
@@ -187,7 +167,7 @@ export async function benchKeystrokes(options: KeystrokeBenchOptions): Promise<K
     });
     await connection.sendRequest(ShutdownRequest.type);
     await connection.sendNotification(ExitNotification.type);
-    return summarize(samples, status!);
+    return summarize(samples, status);
   } finally {
     setTimeout(() => child.kill(), 2000).unref();
     await Promise.race([exited, sleep(2500)]);

@@ -8,7 +8,7 @@
 //    of that document arriving after that answer was sent for a superseded version. The
 //    server also writes in order, so this is exact, whatever the timing;
 //  - its memory (RSS) stays flat after warm-up.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,8 +17,6 @@ import {
   DidChangeTextDocumentNotification,
   DidOpenTextDocumentNotification,
   ExitNotification,
-  InitializedNotification,
-  InitializeRequest,
   InlineCompletionRequest,
   InlineCompletionTriggerKind,
   ProgressType,
@@ -27,7 +25,7 @@ import {
   type InlineCompletionList,
   type Position,
 } from 'vscode-languageserver-protocol/node';
-import { connectToChild } from '../lsp/child-connection';
+import { initializeServer, startServer } from '../lsp/child-connection';
 import { ChatRequest, GetStatusRequest, PingRequest, type ChatResult, type PingResult, type InlineCompletionPartial, type ModelStatus, type Settings } from '../protocol';
 import { percentile } from './keystrokes';
 import { seededRandom } from './seeded-random';
@@ -133,10 +131,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     return { uri: `file:///soak/${i}/${file.replace(/^.*\//, '')}`, text: source.slice(0, offset) + source.slice(offset + toType.length), offset, toType, version: 1, supersededBelow: 0 };
   });
 
-  const [command, ...prefixArgs] = options.serverCommand;
-  const child = spawn(command, [...prefixArgs, 'serve', '--stdio', ...options.serverArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const connection = connectToChild(child);
-  connection.listen();
+  const { child, connection } = startServer(options.serverCommand, options.serverArgs);
   let exitCode: number | null | undefined;
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -148,15 +143,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   let sampler: ReturnType<typeof setInterval> | undefined;
   const started = performance.now();
   try {
-    await connection.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { settings: options.settings } });
-    await connection.sendNotification(InitializedNotification.type, {});
-    let status: ModelStatus;
-    for (;;) {
-      status = await connection.sendRequest<ModelStatus>(GetStatusRequest, {});
-      if (status.state === 'ready') break;
-      if (status.state === 'error') throw new Error(`model failed to load: ${status.error}`);
-      await sleep(50);
-    }
+    const status = await initializeServer(connection, options.settings);
     for (const doc of docs) {
       await connection.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: doc.uri, languageId: 'typescript', version: 1, text: doc.text } });
     }
@@ -274,7 +261,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     const warm = after[0]?.mib ?? NaN;
     const maxAfterWarmup = Math.max(...after.map((s) => s.mib));
     const report: SoakReport = {
-      status: status!,
+      status,
       keystrokes: typed,
       documents: docs.length,
       seconds: (performance.now() - started) / 1000,
