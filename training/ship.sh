@@ -14,6 +14,9 @@
 # its context (scripts/context-exact-match.ts, through the real server; the 9.4M default
 # got 6 and 5 of 12 with the defining file open / its definition sent, the 19.8M runs (b)
 # and (c) 1 and 0–1) and how many drafts it keeps (scripts/bench-draft.ts).
+# With LLAMA_LOGITS=DIR/bin/llama_logits (../shared/anchors/build-llama.sh cpu DIR), it
+# also prints llama.cpp's distance from the float64 Q8_0 forward on the new file: the peer
+# figure behind ACTIVATION_BAND in test/default-model.test.ts, which must be set from it.
 # What is left by hand: the model card, training/LOG.md, the keystroke bench, the e2e and
 # the tests that expect exact outputs (training/LOG.md, "Shipped as models/default").
 set -euo pipefail
@@ -39,6 +42,11 @@ cp "$UNPACKED"/results/eval/fixture/reference*.json "$UNPACKED"/results/eval/fix
 python3 scripts/reference/q8_forward.py models/default/model.gguf "$FIXTURES"/reference*.json \
   --unquantized "$WEIGHTS/model.safetensors"
 ls -la models/default "$FIXTURES"
+if [ -n "${LLAMA_LOGITS:-}" ]; then
+  python3 scripts/reference/llama_cpp_distance.py "$LLAMA_LOGITS" models/default/model.gguf "$FIXTURES"/reference*.json
+else
+  echo "LLAMA_LOGITS not set: llama.cpp's distance (ACTIVATION_BAND in test/default-model.test.ts) not measured"
+fi
 grep -h "^explain \|^[a-z_]* ([0-9]* s):" "$UNPACKED"/results/*.log || true
 node --import tsx scripts/context-exact-match.ts models/default 2>/dev/null
 node --import tsx scripts/bench-draft.ts --max-draft 7 models/default
