@@ -2,8 +2,10 @@
 // with backoff when it dies (one notification, not one per crash) or stops answering
 // (watchdog.ts), stop on request.
 import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
 import * as vscode from 'vscode';
-import { CloseAction, ErrorAction, State, type LanguageClientOptions } from 'vscode-languageclient/node';
+import { CloseAction, ErrorAction, State, type LanguageClientOptions, type MessageTransports } from 'vscode-languageclient/node';
+import { childTransports } from '../../server/lsp/child-connection';
 import {
   GetStatusRequest,
   LoadProgressNotification,
@@ -187,7 +189,9 @@ export class Sidecar implements vscode.Disposable {
     this.stateEmitter.dispose();
   }
 
-  private async spawnServer(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  // Transports of our own, not the child process, so that a server killed in the middle of
+  // a message leaves no timer behind in the extension host (server/lsp/child-connection.ts).
+  private async spawnServer(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<MessageTransports> {
     const log = this.options.log;
     log.info(`starting the server: ${command} ${args.join(' ')}`);
     this.lastStderr = '';
@@ -206,7 +210,9 @@ export class Sidecar implements vscode.Disposable {
       );
     });
     log.info(`server started, pid ${child.pid}`);
-    return child;
+    // What the language client does with a child process's stderr, done here.
+    readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (line) => log.error(line));
+    return childTransports(child);
   }
 
   private modelStatus(status: ModelStatus): void {

@@ -1,5 +1,5 @@
-// The client side of a connection to a language server child process over its stdio, as
-// the benches and the tests use it (the extension has vscode-languageclient's).
+// The client side of a connection to a language server child process over its stdio: the
+// benches and the tests use it whole, the extension's language client its transports.
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   createProtocolConnection,
@@ -7,6 +7,8 @@ import {
   InitializeRequest,
   StreamMessageReader,
   StreamMessageWriter,
+  type MessageReader,
+  type MessageWriter,
   type ProtocolConnection,
 } from 'vscode-languageserver-protocol/node';
 import { GetStatusRequest, type ModelStatus, type Settings } from '../protocol';
@@ -22,8 +24,14 @@ class StreamReader extends StreamMessageReader {
   }
 }
 
+/** The child's stdout and stdin as message transports whose reader disposes cleanly. */
+export function childTransports(child: ChildProcess): { reader: MessageReader; writer: MessageWriter } {
+  return { reader: new StreamReader(child.stdout!), writer: new StreamMessageWriter(child.stdin!) };
+}
+
 export function connectToChild(child: ChildProcess): ProtocolConnection {
-  return createProtocolConnection(new StreamReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const { reader, writer } = childTransports(child);
+  return createProtocolConnection(reader, writer);
 }
 
 /**
