@@ -1,7 +1,7 @@
 // The embedded default model (models/default, a Q8_0 GGUF) on the default path (fast
-// kernels, 8-bit activations) against HF transformers' logits for the bf16 weights it was
-// quantized from, including a FIM prompt longer than its window and a chat prompt. The
-// exact check is default-model-exact.test.ts.
+// kernels, 8-bit activations) against a float64 forward on its Q8_0 weights and against HF
+// transformers' logits for the bf16 weights it was quantized from, including a FIM prompt
+// longer than its window and a chat prompt. The exact check is default-model-exact.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type Model } from '../server/engine/engine';
