@@ -236,11 +236,14 @@ describe('Tramontane in VS Code (code-server + chromium)', { timeout: 15 * 60_00
 
     const answer = chat.locator('.message.assistant').last();
     await answer.waitFor({ state: 'visible', timeout: 10_000 });
-    const partials = await watchStreaming(chat, answersBefore, MODEL_TIMEOUT);
+    await watchStreaming(chat, answersBefore, MODEL_TIMEOUT);
     await wb.screenshot('chat-answer');
     const text = (await answer.locator('.body').innerText()).trim();
     assert.ok(text.length > 0, 'the answer has text');
-    assert.ok(partials.length >= 2, `the answer arrived in pieces; seen while streaming: ${JSON.stringify(partials.map((p) => p.length))}`);
+    // Counted as the panel receives them, as for Explain below: the small model's short
+    // answer can arrive within one animation frame and render as one state (seen in CI).
+    const pieces = await streamedPieces(chat);
+    assert.ok(pieces >= 2, `the answer streamed in pieces; received ${pieces}`);
     assert.equal(await chat.locator('.message.user').last().innerText().then((t) => t.includes('area of a circle')), true);
   });
 
