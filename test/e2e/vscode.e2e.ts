@@ -382,22 +382,17 @@ async function waitForFile(file: string, predicate: (text: string) => boolean, t
   return text;
 }
 
-/**
- * Waits for the newest answer in the chat to finish and returns the distinct texts it
- * showed while still streaming, as recorded inside the webview by a MutationObserver
- * (every render, however fast the model).
- */
-async function watchStreaming(chat: FrameLocator, answersBefore: number, timeoutMs: number): Promise<string[]> {
+/** Waits for the newest answer in the chat to finish. */
+async function watchStreaming(chat: FrameLocator, answersBefore: number, timeoutMs: number): Promise<void> {
   const list = chat.locator('#messages');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await list.evaluateAll(([el]) => {
-      const w = window as unknown as { __seen?: string[] };
       const answers = el.querySelectorAll('.message.assistant');
       const last = answers[answers.length - 1];
-      return { answers: answers.length, pending: !!last?.classList.contains('pending'), seen: w.__seen ?? [] };
+      return { answers: answers.length, pending: !!last?.classList.contains('pending') };
     });
-    if (state.answers > answersBefore && !state.pending) return state.seen;
+    if (state.answers > answersBefore && !state.pending) return;
     if (Date.now() > deadline) throw new Error(`the answer was still streaming after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -408,33 +403,15 @@ async function streamedPieces(chat: FrameLocator): Promise<number> {
   return chat.locator('#messages').evaluateAll(() => (window as unknown as { __pieces?: number }).__pieces ?? 0);
 }
 
-/**
- * Starts recording what the newest answer shows while it streams (see watchStreaming),
- * and the pieces of answer the panel receives (streamedPieces).
- */
+/** Starts counting the pieces of answer the panel receives (streamedPieces). */
 async function recordStreaming(chat: FrameLocator): Promise<void> {
-  await chat.locator('#messages').evaluateAll(([el]) => {
-    const w = window as unknown as {
-      __seen?: string[];
-      __observer?: MutationObserver;
-      __pieces?: number;
-      __onMessage?: (event: MessageEvent) => void;
-    };
+  await chat.locator('#messages').evaluateAll(() => {
+    const w = window as unknown as { __pieces?: number; __onMessage?: (event: MessageEvent) => void };
     if (w.__onMessage) window.removeEventListener('message', w.__onMessage);
     w.__pieces = 0;
     w.__onMessage = (event) => {
       if ((event.data as { type?: string } | undefined)?.type === 'delta') w.__pieces! += 1;
     };
     window.addEventListener('message', w.__onMessage);
-    w.__observer?.disconnect();
-    const seen: string[] = [];
-    w.__seen = seen;
-    w.__observer = new MutationObserver(() => {
-      const answers = el.querySelectorAll('.message.assistant');
-      const answer = answers[answers.length - 1];
-      const text = answer?.querySelector('.body')?.textContent?.trim() ?? '';
-      if (answer?.classList.contains('pending') && text && seen[seen.length - 1] !== text) seen.push(text);
-    });
-    w.__observer.observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
   });
 }
