@@ -40,15 +40,15 @@ def main(argv):
             continue
         run = subprocess.run([llama_logits, model, ",".join(map(str, tokens))], capture_output=True, text=True)
         if run.returncode != 0:
-            sys.exit(f"{llama_logits}: {run.stderr.strip().splitlines()[-1:]}")
-        ours = np.array(json.loads(run.stdout)["logits"], dtype=np.float64)[positions]
+            sys.exit(f"{llama_logits}: " + (run.stderr.strip().splitlines() or ["failed"])[-1])
+        peer = np.array(json.loads(run.stdout)["logits"], dtype=np.float64)[positions]
         here = os.path.dirname(name)
-        hf = np.fromfile(os.path.join(here, ref["logits_file"]), dtype="<f4").reshape(ours.shape).astype(np.float64)
-        q8 = np.fromfile(name[: -len(".json")] + "_q8_logits.f32", dtype="<f4").reshape(ours.shape)
+        hf = np.fromfile(os.path.join(here, ref["logits_file"]), dtype="<f4").reshape(peer.shape).astype(np.float64)
+        q8 = np.fromfile(name[: -len(".json")] + "_q8_logits.f32", dtype="<f4").reshape(peer.shape)
         rms = float(np.sqrt((hf * hf).mean()))
-        to_q8, to_hf = np.abs(ours - q8).max() / rms, np.abs(ours - hf).max() / rms
+        to_q8, to_hf = np.abs(peer - q8).max() / rms, np.abs(peer - hf).max() / rms
         worst = max(worst, to_q8)
-        same = int((ours.argmax(-1) == hf.argmax(-1)).sum())
+        same = int((peer.argmax(-1) == hf.argmax(-1)).sum())
         print(f"{os.path.basename(name)}: llama.cpp vs the float64 Q8_0 forward {to_q8:.4f} of the rms, "
               f"vs transformers (bf16 weights) {to_hf:.4f}; argmax {same}/{len(positions)}", flush=True)
     print(f"largest distance from the float64 Q8_0 forward: {worst:.4f} of the rms")
