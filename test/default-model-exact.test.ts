@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type Model } from '../server/engine/engine';
-import { DEFAULT_MODEL, FEEDS, logitsFor, readReference, REFERENCES } from './helpers/default-model-reference';
+import {
+  DEFAULT_MODEL, FEEDS, largestDifference, logitsFor, readReference, REFERENCES,
+} from './helpers/default-model-reference';
 
 // Read once, at the first quantized dot product; this file runs in a process of its own.
 process.env.TRAMONTANE_QUANT_KERNEL = 'reference';
@@ -22,13 +24,7 @@ describe('the embedded default model, exact dequantization', () => {
         const reference = readReference(file);
         const vocab = reference.logits_shape[1];
         const logits = await logitsFor(model, reference, feed);
-        let worst = 0;
-        reference.logits_positions.forEach((position, row) => {
-          for (let j = 0; j < vocab; j++) {
-            const error = Math.abs(logits[position * vocab + j] - reference.q8[row * vocab + j]);
-            worst = Number.isNaN(error) ? Infinity : Math.max(worst, error);
-          }
-        });
+        const worst = largestDifference(logits, reference.logits_positions, reference.q8, vocab);
         // fp32 accumulation over 12 layers: the same 1e-4 as every bf16 fixture against
         // transformers (make_fixtures.py); the dequantized weights themselves are exact.
         assert.ok(worst <= 1e-4, `max abs error ${worst}`);

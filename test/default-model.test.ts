@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModel, type Model } from '../server/engine/engine';
-import { DEFAULT_MODEL, FEEDS, logitsFor, readReference, REFERENCES } from './helpers/default-model-reference';
+import {
+  DEFAULT_MODEL, FEEDS, largestDifference, logitsFor, readReference, REFERENCES,
+} from './helpers/default-model-reference';
 
 // The default path rounds twice: the Q8_0 weights, and the activations its fast dot
 // products quantize to 8 bits. Each rounding is checked against its own reference:
@@ -16,18 +18,6 @@ import { DEFAULT_MODEL, FEEDS, logitsFor, readReference, REFERENCES } from './he
 const ACTIVATION_BAND = 1.25 * 0.09;
 // - against transformers on the bf16 weights, the Q8_0 rounding of the weights adds to that:
 //   measured on each prompt from its two references, not assumed.
-
-/** Largest |ours − theirs| as a fraction of `rms`, row `oursRows[i]` of ours against row i of theirs. */
-function distance(ours: Float32Array, oursRows: number[], theirs: Float32Array, vocab: number, rms: number): number {
-  let worst = 0;
-  oursRows.forEach((ourRow, row) => {
-    for (let j = 0; j < vocab; j++) {
-      const error = Math.abs(ours[ourRow * vocab + j] - theirs[row * vocab + j]);
-      worst = Number.isNaN(error) ? Infinity : Math.max(worst, error);
-    }
-  });
-  return worst / rms;
-}
 
 function rmsOf(values: Float32Array): number {
   let square = 0;
@@ -60,14 +50,14 @@ describe('the embedded default model', () => {
         const logits = await logitsFor(model, reference, feed);
         const rms = rmsOf(reference.bf16);
         const positions = reference.logits_positions;
-        const weightRounding = distance(reference.q8, positions.map((_, row) => row), reference.bf16, vocab, rms);
+        const weightRounding = largestDifference(reference.q8, positions.map((_, row) => row), reference.bf16, vocab) / rms;
 
-        const activationRounding = distance(logits, positions, reference.q8, vocab, rms);
+        const activationRounding = largestDifference(logits, positions, reference.q8, vocab) / rms;
         assert.ok(activationRounding <= ACTIVATION_BAND,
           `${activationRounding.toFixed(4)} of the rms from the float64 Q8_0 forward > ${ACTIVATION_BAND}`);
 
         const band = weightRounding + ACTIVATION_BAND;
-        const fromTransformers = distance(logits, positions, reference.bf16, vocab, rms);
+        const fromTransformers = largestDifference(logits, positions, reference.bf16, vocab) / rms;
         assert.ok(fromTransformers <= band,
           `${fromTransformers.toFixed(4)} of the rms from transformers > ${band.toFixed(4)} (Q8_0 rounding ${weightRounding.toFixed(4)})`);
         positions.forEach((position, row) => {

@@ -42,3 +42,18 @@ export async function logitsFor(model: Model, reference: Reference, feed: (typeo
     session.dispose();
   }
 }
+
+/**
+ * Largest |ours − theirs| over rows of `vocab` logits: row `oursRows[i]` of ours against row
+ * i of theirs (a NaN counts as infinitely far).
+ */
+export function largestDifference(ours: Float32Array, oursRows: number[], theirs: Float32Array, vocab: number): number {
+  let worst = 0;
+  oursRows.forEach((ourRow, row) => {
+    for (let j = 0; j < vocab; j++) {
+      const error = Math.abs(ours[ourRow * vocab + j] - theirs[row * vocab + j]);
+      worst = Number.isNaN(error) ? Infinity : Math.max(worst, error);
+    }
+  });
+  return worst;
+}
