@@ -118,6 +118,19 @@ class Instructions:
         return np.concatenate([self.tokens[off:off + np_ + self.keep[i]].astype(np.int64), [self.eos]])
 
 
+def answer_targets(rows, ids):
+    """For rows of instruction pairs (B, T+1), which of the T next-token targets are an
+    answer's tokens or its EOS: the targets read from [/INST] up to the last answer token.
+    A target is one when the latest [/INST] at or before its input comes after the latest
+    BOS, [INST] or EOS."""
+    x = rows[:, :-1]
+    at = np.arange(x.shape[1])[None]
+    last_end = np.maximum.accumulate(np.where(x == ids["inst_end"], at, -1), axis=1)
+    starts = (x == ids["bos"]) | (x == ids["inst"]) | (x == ids["eos"])
+    last_start = np.maximum.accumulate(np.where(starts, at, -1), axis=1)
+    return last_end > last_start
+
+
 class FileView:
     """Line structure of one file's token stream."""
 

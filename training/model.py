@@ -195,10 +195,15 @@ class MistralLM(nn.Module):
     def logits(self, h):
         return F.linear(h, self.model.embed_tokens.weight)
 
-    def forward(self, ids, targets):
+    def forward(self, ids, targets, weights=None):
+        """Mean next-token loss; with weights (one per target), each target's loss is scaled
+        by its weight and the sum divided by the number of targets."""
         h, _ = self.hidden(ids)
         logits = self.logits(h)
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="mean")
+        if weights is None:
+            return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="mean")
+        per_target = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
+        return (per_target * weights.reshape(-1)).sum() / per_target.numel()
 
     def hf_state_dict(self, dtype=torch.bfloat16):
         return {k: v.detach().to(dtype).contiguous() for k, v in self.state_dict().items()}

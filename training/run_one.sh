@@ -33,7 +33,7 @@ SHAPE=${SHAPE:-"--hidden 256 --layers 12 --heads 8 --kv-heads 2 --head-dim 32 --
 TRAIN_ARGS=${TRAIN_ARGS:-}
 export PYTHONUNBUFFERED=1
 T=training
-WORK=/tmp/tramontane-run
+WORK=${WORK:-/tmp/tramontane-run}  # one per candidate when two train at once
 DATA=$(pwd)/data/tokens
 TOK=$(pwd)/data/carry/tokenizer.json
 # The FIM-as-the-server-sends-it modes encode text with tokenizer.json; a carry without it

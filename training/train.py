@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from data import Batches, Instructions, SpaceSplit, Split, load_meta
+from data import Batches, Instructions, SpaceSplit, Split, answer_targets, load_meta
 from model import Config, MistralLM, param_count
 
 p = argparse.ArgumentParser()
@@ -39,6 +39,8 @@ p.add_argument("--wd", type=float, default=0.1)
 p.add_argument("--fim-rate", type=float, default=0.5)
 p.add_argument("--space-split", type=float, default=0.03, help="fraction of '▁word' tokens re-spelled '▁' + 'word'")
 p.add_argument("--inst-rate", type=float, default=0.0, help="fraction of rows packed with instruction pairs")
+p.add_argument("--answer-weight", type=float, default=1.0,
+               help="how many times an instruction answer's tokens and its EOS count in the loss (the prompt counts once)")
 p.add_argument("--explain-answer", choices=("whole", "first-paragraph"), default="whole",
                help="explain pairs (training and held-out): the whole doc text, or its first paragraph then EOS (data.py)")
 p.add_argument("--init-gguf", default="", help="start from this GGUF's weights (its shape must be the one the arguments give)")
@@ -142,11 +144,24 @@ if args.compile:
     step_fn = torch.compile(model)
 
 
-def loss_of(fn, rows):
+def loss_of(fn, rows, weights=None):
     x = rows[:, :-1].to(dev, non_blocking=True)
     y = rows[:, 1:].to(dev, non_blocking=True)
+    if weights is not None:
+        weights = weights.to(dev, non_blocking=True)
     with torch.autocast(dev, dtype=torch.bfloat16):
-        return fn(x, y)
+        return fn(x, y) if weights is None else fn(x, y, weights)
+
+
+def answer_weights(rows, kinds):
+    """Per-target loss weights: --answer-weight on the answers of instruction rows, 1 elsewhere.
+    A row of pairs is mostly prompt (a whole function before a one-line answer), so without it
+    the answers and the EOS that ends them are a small part of what the model learns there."""
+    w = np.ones((rows.shape[0], rows.shape[1] - 1), dtype=np.float32)
+    inst = kinds == 2
+    if inst.any():
+        w[inst] = np.where(answer_targets(rows[inst], ids), args.answer_weight, 1.0)
+    return torch.from_numpy(w)
 
 
 @torch.no_grad()
@@ -218,7 +233,8 @@ for rows, kinds in loader:
         t_measure = time.time()
     for g in opt.param_groups:
         g["lr"] = lr_at(step)
-    loss = loss_of(step_fn, rows)
+    weights = answer_weights(rows.numpy(), kinds.numpy()) if args.answer_weight != 1 else None
+    loss = loss_of(step_fn, rows, weights)
     loss.backward()
     gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
