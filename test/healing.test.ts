@@ -44,7 +44,7 @@ describe('token healing', () => {
   }
 
   test('a call closed after a lone quote: `");` is one token, and healing finds it', async () => {
-    const text = 'var Observable_1 = require("./Observable"';
+    const text = 'var Subscriber_1 = require("./Subscriber"';
     assert.equal(textOf(model.tokenize(text, { bos: true }).at(-1)!), '"', 'the prompt ends in a lone quote token');
     const plain = await complete(text, { heal: false });
     const healed = await complete(text, { heal: true });

@@ -23,6 +23,7 @@
 #include "gguf_writer.h"
 #include "harness.h"
 #include "json.h"
+#include "kernel_scope.h"
 #include "quant_blocks.h"
 #include "quant_dot.h"
 #include "safetensors.h"
@@ -31,6 +32,7 @@
 #include "tramontane/tokenizer.h"
 
 using namespace tramontane;
+using harness::KernelScope;
 using harness::read_file;
 using harness::TempDir;
 
@@ -131,12 +133,6 @@ Distance distance(const std::vector<float>& ours, const std::vector<std::vector<
   }
   return d;
 }
-
-struct KernelScope {
-  cpu::QuantKernel saved = cpu::quant_kernel();
-  explicit KernelScope(cpu::QuantKernel k) { cpu::set_quant_kernel(k); }
-  ~KernelScope() { cpu::set_quant_kernel(saved); }
-};
 
 }  // namespace
 

@@ -27,12 +27,13 @@ describe('typing through a suggestion, through the server', () => {
     const uri = 'file:///work/greet.py';
     client.open(uri, 'def greet(name):\n    print\n', 'python');
     const first = await suggest(uri, 1, 9);
-    assert.equal(first.item?.insertText, '(name)');
+    const call = String(first.item?.insertText);
+    assert.match(call, /^\([^\n]*\)$/, 'a one-line call');
     // The editor inserts "()" for "(" with the cursor between.
     client.insert(uri, { line: 1, character: 9 }, '()');
     const next = await suggest(uri, 1, 10);
     assert.equal(next.stats.outcome, 'cached');
-    assert.equal(next.item.insertText, 'name)');
+    assert.equal(next.item.insertText, call.slice(1));
     assert.deepEqual(next.item.range, { start: { line: 1, character: 10 }, end: { line: 1, character: 11 } });
     client.close(uri); // open documents lend context to each other's prompts
   });
