@@ -10,6 +10,8 @@ ended by EOS. Reported per case and on average:
   and over), or the answer fills --max-new tokens without ending;
 - token F1 and ROUGE-L F1 against the reference, on lower-cased words ([a-z0-9]+).
 No repetition penalty or guard is applied: the model must stop on its own.
+scripts/explain-engine.ts runs the same check (cases, limit, loop rule, F1) through the
+engine's default path, which rounds differently; keep the two alike.
 """
 import argparse
 import json
