@@ -30,7 +30,7 @@ const PERMISSIVE = new Set([
   'Apache-2.0', 'Apache-2', 'Apache', 'PSF-2.0', 'PSF', 'Python', 'Python-2.0', 'CC0-1.0', 'CC0',
   'Unlicense', 'BlueOak-1.0.0', 'Zlib', 'HPND', 'public-domain', 'Public-Domain', 'MIT-CMU',
   'BSD-3-clause', 'BSD-2-clause', 'Apache-2.0+', 'PSF-2', 'Python-2', 'ZPL-2.1', 'X11', 'Matplotlib',
-  'BSD-4-Clause-UC', 'BSD-like', 'Apache-2.0 or BSD-3-clause', 'Apache-2.0 or BSD-3-Clause',
+  'BSD-4-Clause-UC', 'BSD-like', 'expat', 'Apache2', 'BSD-3-clauses', 'MIT/X11', 'Apache-2.0 or BSD-3-clause', 'Apache-2.0 or BSD-3-Clause',
 ]);
 
 // Debian packages whose copyright file is not in the machine-readable format (or names the

