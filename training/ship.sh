@@ -15,7 +15,8 @@
 # got 6 and 5 of 12 with the defining file open / its definition sent, the 19.8M runs (b)
 # and (c) 1 and 0–1), how many drafts it keeps (scripts/bench-draft.ts), and the Explain
 # check through the engine's default path (scripts/explain-engine.ts), which can differ from
-# the GPU's by an answer or two.
+# the GPU's by an answer or two, and its answers on ten everyday functions, for a person to
+# judge (scripts/explain-everyday.ts).
 # With LLAMA_LOGITS=DIR/bin/llama_logits (../shared/anchors/build-llama.sh cpu DIR), it
 # also prints llama.cpp's distance from the float64 Q8_0 forward on the new file: the peer
 # figure behind ACTIVATION_BAND in test/default-model.test.ts, which must be set from it.
@@ -53,3 +54,4 @@ grep -h "^explain \|^[a-z_]* ([0-9]* s):" "$UNPACKED"/results/*.log || true
 node --import tsx scripts/context-exact-match.ts models/default 2>/dev/null
 node --import tsx scripts/bench-draft.ts --max-draft 7 models/default
 node --import tsx scripts/explain-engine.ts models/default
+node --import tsx scripts/explain-everyday.ts models/default
