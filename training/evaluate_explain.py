@@ -34,6 +34,8 @@ p.add_argument("--out", required=True)
 p.add_argument("--q8", action="store_true", help="weights round-tripped through Q8_0 first")
 p.add_argument("--max-new", type=int, default=320)
 p.add_argument("--cases", type=int, default=100)
+p.add_argument("--cases-file", default="", help="cases in explain_cases.json's layout (default: the held-out ones in --data), "
+               "e.g. the everyday functions of scripts/explain-everyday.ts --cases")
 p.add_argument("--batch", type=int, default=50)
 p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = p.parse_args()
@@ -123,7 +125,7 @@ def loops(tokens, n=8, times=3):
     return bool(grams) and max(grams.values()) >= times
 
 
-with open(os.path.join(args.data, "explain_cases.json")) as f:
+with open(args.cases_file or os.path.join(args.data, "explain_cases.json")) as f:
     cases = json.load(f)[:args.cases]
 answers = []
 order = sorted(range(len(cases)), key=lambda i: len(cases[i]["prompt"]))

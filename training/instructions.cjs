@@ -5,7 +5,7 @@
 //   explain: the function with its docstring or doc comment removed -> that text
 //   write:   the doc text -> the whole function, in a fenced code block
 //
-// The questions are the ones the Tramontane server sends (server/chat/service.ts: Explain
+// The questions are the ones the Tramontane server sends (server/prompt/chat.ts: Explain
 // Selection, and chat with code attached), so training matches what the model sees.
 // prepare.cjs calls minePairs() on every selected file and chatIds() to tokenize.
 'use strict';
@@ -15,8 +15,8 @@ const MAX_FUNCTION_CHARS = 2400;
 const MAX_ANSWER_CHARS = 600;
 const MIN_DOC_CHARS = 16;
 
-// The Explain Selection question (server/chat/service.ts explain()) and the code block
-// that follows a question (codeBlock()): `name, lines a–b:` then a fenced block.
+// The Explain Selection question (server/prompt/chat.ts explainQuestion()) and the code
+// block that follows a question (fencedCode()): `name, lines a–b:` then a fenced block.
 const EXPLAIN = (language) => `Explain what this ${language} code does, briefly: its purpose, how it works, and anything surprising.`;
 const CHAT_EXPLAIN = ['What does this function do?', 'Explain this code.', 'What is this for?', 'Describe what this code does.'];
 const WRITE = [

@@ -18,7 +18,9 @@
 #   TRAIN_ARGS="--init-gguf ../models/default/model.gguf --explain-answer first-paragraph
 #     --lr 1e-3 --warmup 100" bash training/run_one.sh 480 $OUT ../models/default
 # QUICK=1 measures only what shipping needs and the Explain check (about 44 s), for a call
-# too short for all four measurements.
+# too short for all four measurements. With data/carry/everyday_cases.json
+# (scripts/explain-everyday.ts --cases), the answers on the ten everyday functions are
+# printed too, through Q8_0.
 # OLD_MODEL_DIR may be an HF folder or a folder with one .gguf (models/default): the
 # measurement scripts read HF folders, so a GGUF is first written out as one (F32, its
 # dequantized weights; training/gguf_init.py) for their smoke test.
@@ -36,6 +38,8 @@ T=training
 WORK=${WORK:-/tmp/tramontane-run}  # one per candidate when two train at once
 DATA=$(pwd)/data/tokens
 TOK=$(pwd)/data/carry/tokenizer.json
+# The everyday functions' Explain prompts (scripts/explain-everyday.ts --cases), if carried.
+EVERYDAY=$(pwd)/data/carry/everyday_cases.json
 # The FIM-as-the-server-sends-it modes encode text with tokenizer.json; a carry without it
 # (the carry limit) measures the prefix-only modes only.
 if [ -f "$TOK" ]; then
@@ -73,12 +77,25 @@ measure() {
   fi
   timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain_q8 --q8 > $mw/explain_q8.log 2>&1 &
   local e4=$!
-  for p in $e1 $e2 $e3 $e4; do wait "$p" || note "a measurement failed or ran out of time (pid $p, exit $?)"; done
+  local e5=
+  if [ -f "$EVERYDAY" ]; then
+    timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/everyday_q8 --q8 --cases-file "$EVERYDAY" \
+      --max-new 120 > $mw/everyday_q8.log 2>&1 &
+    e5=$!
+  fi
+  for p in $e1 $e2 $e3 $e4 $e5; do wait "$p" || note "a measurement failed or ran out of time (pid $p, exit $?)"; done
   for f in eval eval_q8 explain explain_q8; do
     [ -f $mw/$f.log ] || continue
     echo "== $f" | tee -a "$OUTDIR/summary.txt"
     grep -hE "^HF agreement|^(python|typescript|javascript) |^[a-z_]+ \([0-9]+ s\):|^explain |Error" $mw/$f.log | tee -a "$OUTDIR/summary.txt" || true
   done
+  if [ -f $mw/everyday_q8/explain.json ]; then  # the answers whole, for reading
+    echo "== everyday_q8" | tee -a "$OUTDIR/summary.txt"
+    python3 -c "
+import json, sys
+for c in json.load(open(sys.argv[1]))['cases']: print(' ', c['name'], json.dumps(c['answer']), 'ended' if c['ended'] else 'no end')" \
+      $mw/everyday_q8/explain.json | tee -a "$OUTDIR/summary.txt"
+  fi
   (cd $mw && tar cf - .) | xz -T16 -1 | split -b 15000000 -d - "$OUTDIR/results.tar.xz.part"
   note "results written"
 }
@@ -95,10 +112,14 @@ if [ ! -f data/carry/tokens.tar.xz ]; then
   done | sort | cut -d' ' -f2 | xargs cat > data/carry/tokens.tar.xz
   xz -t data/carry/tokens.tar.xz || { rm -f data/carry/tokens.tar.xz; echo "tokens.tar.xz: parts missing (see split_carry.sh)"; exit 1; }
 fi
+# Two candidates on one machine share the folder: a second unpacking would rewrite files
+# the first is training on, so the archive is unpacked once (marked by .unpacked).
 python3 -c "
-import tarfile, torch, transformers
+import os, tarfile, torch, transformers
 print('torch', torch.__version__, 'transformers', transformers.__version__)
-tarfile.open('data/carry/tokens.tar.xz').extractall('$DATA')" | tee -a "$OUTDIR/summary.txt"
+if not os.path.exists('$DATA/.unpacked'):
+    tarfile.open('data/carry/tokens.tar.xz').extractall('$DATA')
+    open('$DATA/.unpacked', 'w').close()" | tee -a "$OUTDIR/summary.txt"
 if [ "$1" = measure ]; then
   rm -rf $WORK/measure
   note "measuring $MODEL"

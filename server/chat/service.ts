@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Range } from 'vscode-languageserver-protocol';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Backend } from '../backends/backend';
-import { validateConversation } from '../prompt/chat';
+import { explainQuestion, fencedCode, validateConversation } from '../prompt/chat';
 import { PromptFilter } from '../prompt/exclude';
 import { findLoop } from './repetition';
 import type { ChatMessage, ChatParams, ChatResult, CodeContext, ExplainParams, Settings } from '../protocol';
@@ -53,8 +53,7 @@ export class ChatService {
     if (code.length > limit) code = code.slice(0, limit) + '\n…';
     const language = context.languageId ?? doc.languageId;
     const name = context.uri.replace(/^.*\//, '');
-    const where = range ? `${name}, lines ${range.start.line + 1}–${range.end.line + 1}` : name;
-    return `${where}:\n\`\`\`${language}\n${code.replace(/\n$/, '')}\n\`\`\``;
+    return fencedCode(name, range && [range.start.line + 1, range.end.line + 1], language, code);
   }
 
   async chat(params: ChatParams, stream: ChatStream): Promise<ChatResult> {
@@ -71,8 +70,7 @@ export class ChatService {
     const doc = this.document(params.uri);
     const language = doc?.languageId ?? 'code';
     const code = this.codeBlock({ uri: params.uri, range: params.range });
-    const question = `Explain what this ${language} code does, briefly: its purpose, how it works, and anything surprising.\n\n${code}`;
-    return this.run([{ role: 'user', content: question }], undefined, params.maxTokens ?? this.settings.chatMaxTokens, this.settings.chatTemperature, stream);
+    return this.run([{ role: 'user', content: explainQuestion(language, code) }], undefined, params.maxTokens ?? this.settings.chatMaxTokens, this.settings.chatTemperature, stream);
   }
 
   private async run(messages: ChatMessage[], system: string | undefined, maxTokens: number, temperature: number, stream: ChatStream): Promise<ChatResult> {

@@ -60,3 +60,14 @@ export function chatTokens(
   }
   return ids;
 }
+
+/** Code quoted in a question: `name, lines a–b:` (1-based) then a block fenced with its language. */
+export function fencedCode(name: string, lines: [number, number] | undefined, language: string, code: string): string {
+  const where = lines ? `${name}, lines ${lines[0]}–${lines[1]}` : name;
+  return `${where}:\n\`\`\`${language}\n${code.replace(/\n$/, '')}\n\`\`\``;
+}
+
+/** The Explain Selection question (training/instructions.cjs mines its pairs with the same words). */
+export function explainQuestion(language: string, fenced: string): string {
+  return `Explain what this ${language} code does, briefly: its purpose, how it works, and anything surprising.\n\n${fenced}`;
+}
