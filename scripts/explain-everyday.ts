@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { modelTokenizer } from '../server/backends/native';
 import { loadModel } from '../server/engine/engine';
-import { chatTokens, detectChatTemplate, explainQuestion, fencedCode } from '../server/prompt/chat';
+import { chatTokens, detectChatTemplate, explainQuestion, fencedCode, selectedLines } from '../server/prompt/chat';
 import { LspClient } from '../test/helpers/lsp-client';
 
 interface Sample {
@@ -81,7 +81,8 @@ async function writeCases(file: string, model: string): Promise<void> {
   const cases = SAMPLES.map((sample) => {
     const { first, end, name } = selection(sample);
     const code = sample.text.split('\n').slice(first, end).join('\n') + '\n';
-    const question = explainQuestion(sample.language, fencedCode(sample.file, [first + 1, end + 1], sample.language, code));
+    const lines = selectedLines({ start: { line: first, character: 0 }, end: { line: end, character: 0 } });
+    const question = explainQuestion(sample.language, fencedCode(sample.file, lines, sample.language, code));
     const prompt = chatTokens(tokenizer, template, [{ role: 'user', content: question }]);
     return { lang: sample.language, path: sample.file, name, prompt, reference: sample.sane };
   });

@@ -112,14 +112,17 @@ if [ ! -f data/carry/tokens.tar.xz ]; then
   done | sort | cut -d' ' -f2 | xargs cat > data/carry/tokens.tar.xz
   xz -t data/carry/tokens.tar.xz || { rm -f data/carry/tokens.tar.xz; echo "tokens.tar.xz: parts missing (see split_carry.sh)"; exit 1; }
 fi
-# Two candidates on one machine share the folder: a second unpacking would rewrite files
-# the first is training on, so the archive is unpacked once (marked by .unpacked).
+# Two candidates started together share the folder: a second unpacking would rewrite files
+# the first is training on, so the archive is unpacked once (marked by .unpacked), under a
+# lock the other waits on.
 python3 -c "
-import os, tarfile, torch, transformers
+import fcntl, os, tarfile, torch, transformers
 print('torch', torch.__version__, 'transformers', transformers.__version__)
-if not os.path.exists('$DATA/.unpacked'):
-    tarfile.open('data/carry/tokens.tar.xz').extractall('$DATA')
-    open('$DATA/.unpacked', 'w').close()" | tee -a "$OUTDIR/summary.txt"
+with open('$DATA/.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists('$DATA/.unpacked'):
+        tarfile.open('data/carry/tokens.tar.xz').extractall('$DATA')
+        open('$DATA/.unpacked', 'w').close()" | tee -a "$OUTDIR/summary.txt"
 if [ "$1" = measure ]; then
   rm -rf $WORK/measure
   note "measuring $MODEL"

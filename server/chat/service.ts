@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Range } from 'vscode-languageserver-protocol';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Backend } from '../backends/backend';
-import { explainQuestion, fencedCode, validateConversation } from '../prompt/chat';
+import { explainQuestion, fencedCode, selectedLines, validateConversation } from '../prompt/chat';
 import { PromptFilter } from '../prompt/exclude';
 import { findLoop } from './repetition';
 import type { ChatMessage, ChatParams, ChatResult, CodeContext, ExplainParams, Settings } from '../protocol';
@@ -53,7 +53,7 @@ export class ChatService {
     if (code.length > limit) code = code.slice(0, limit) + '\n…';
     const language = context.languageId ?? doc.languageId;
     const name = context.uri.replace(/^.*\//, '');
-    return fencedCode(name, range && [range.start.line + 1, range.end.line + 1], language, code);
+    return fencedCode(name, range && selectedLines(range), language, code);
   }
 
   async chat(params: ChatParams, stream: ChatStream): Promise<ChatResult> {

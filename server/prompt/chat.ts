@@ -6,6 +6,7 @@
 // v2/v3 ([INST] and [/INST] are control tokens):
 //   [BOS] [INST] encode(user) [/INST] encode(assistant.rstrip(" ")) [EOS] [INST] encode(user) [/INST] …
 //   with the system prompt prepended to the LAST user message.
+import type { Range } from 'vscode-languageserver-protocol';
 import type { ChatMessage, ChatTemplateName } from '../protocol';
 import type { PromptTokenizer } from './tokenizer';
 
@@ -59,6 +60,15 @@ export function chatTokens(
     });
   }
   return ids;
+}
+
+/**
+ * The 1-based first and last lines a selection covers. A selection that ends at column 0
+ * (whole lines, as editors select them) takes in nothing of its end line.
+ */
+export function selectedLines(range: Range): [number, number] {
+  const endsAtLineStart = range.end.character === 0 && range.end.line > range.start.line;
+  return [range.start.line + 1, endsAtLineStart ? range.end.line : range.end.line + 1];
 }
 
 /** Code quoted in a question: `name, lines a–b:` (1-based) then a block fenced with its language. */
