@@ -20,7 +20,7 @@ describe('the repetition guard (the demo model, greedy)', () => {
 
   test('an explanation that repeats a sentence stops after its first copy, says so, and is counted', async () => {
     const uri = 'file:///work/geometry.py';
-    client.open(uri, 'import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n\n\ndef rectangle_area(width, height):\n    return width * height\n\n\nclass Ellipse:\n    def __init__(self, center, width, height, angle=0.0):\n        self.center = center\n        self.width = width\n        self.height = height\n        self.angle = angle\n', 'python');
+    client.open(uri, 'import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n\n\ndef rectangle_area(width, height):\n    return width * height\n\n\nclass Ellipse:\n    def __init__(self, center, width, height, angle):\n        self.center = center\n        self.width = width\n        self.height = height\n        self.angle = angle\n', 'python');
     let streamed = '';
     // Greedy, the demo model explains the Ellipse class with a NumPy-style Parameters
     // section whose `height` entry repeats.
