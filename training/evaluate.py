@@ -13,7 +13,8 @@
    line, the rest of a line from a cursor inside it, a return statement's expression,
    and the closing brackets of a call.
 5. Completions of hand-written demo prompts.
-With --q8 the weights are first round-tripped through Q8_0 (quant.py) and 1-2 are skipped.
+With --quant TYPE (Q8_0 or Q6_K; --q8 is --quant Q8_0) the weights are first round-tripped
+through that GGUF format (quant.py) and 1-2 are skipped.
 The "_healed" modes heal the prompt's last token as the Tramontane server does (data.py
 Healing: that token taken off, the first token constrained to begin with its bytes, the
 output without them); the other modes send the prompt as it is.
@@ -34,7 +35,7 @@ from safetensors.torch import load_file
 
 from data import Decoder, FileView, Healing, Split, load_meta
 from model import Config, MistralLM
-from quant import q8_0_state_dict
+from quant import ROUNDTRIP, quantized_state_dict
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="training/data/tokens")
@@ -43,7 +44,8 @@ p.add_argument("--out", required=True)
 p.add_argument("--max-cases", type=int, default=100000)
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the model folder's)")
-p.add_argument("--q8", action="store_true", help="measure the weights round-tripped through Q8_0 (GGUF); no reference checks")
+p.add_argument("--quant", choices=sorted(ROUNDTRIP), help="measure the weights round-tripped through this GGUF format; no reference checks")
+p.add_argument("--q8", dest="quant", action="store_const", const="Q8_0", help="--quant Q8_0")
 MODES = ("prefix_only", "fim_server", "fim_server_no_suffix", "fim_short", "fim_long", "prefix_only_healed", "fim_server_healed")
 p.add_argument("--modes", default=",".join(MODES), help="comma-separated completion modes to measure, of: " + " ".join(MODES))
 p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -65,9 +67,9 @@ with open(os.path.join(args.model, "config.json")) as f:
     hfc = json.load(f)
 cfg = Config(**{k: hfc[k] for k in Config.__dataclass_fields__ if k in hfc})
 sd = load_file(os.path.join(args.model, "model.safetensors"))
-if args.q8:
-    sd = q8_0_state_dict({k: v.float() for k, v in sd.items()})
-report["q8_0"] = args.q8
+if args.quant:
+    sd = quantized_state_dict({k: v.float() for k, v in sd.items()}, args.quant)
+report["quant"] = args.quant
 model = MistralLM(cfg)
 model.load_state_dict({k: v.float() for k, v in sd.items()})
 model.to(dev).eval()
@@ -99,7 +101,7 @@ def lm_prompt(fv, L, frag, budget):
     return [BOS] + fv.s[fv.starts[p0]:fv.starts[L]].tolist() + list(frag)
 
 
-if not args.q8:  # the reference checks are for the bf16 weights as stored
+if not args.quant:  # the reference checks are for the bf16 weights as stored
     from transformers import MistralForCausalLM  # noqa: E402
 
     hf = MistralForCausalLM.from_pretrained(args.model, dtype=torch.float32, attn_implementation="eager").to(dev).eval()

@@ -2,7 +2,7 @@
 held-out functions (explain_cases.json from prepare.cjs: the function without its
 docstring or doc comment; the reference is that doc text).
 
-    python3 training/evaluate_explain.py --data training/data/tokens --model models/default --out /tmp/ex [--q8]
+    python3 training/evaluate_explain.py --data training/data/tokens --model models/default --out /tmp/ex [--quant Q8_0]
 
 Greedy answers (the server's default chat temperature is 0), at most --max-new tokens,
 ended by EOS. Reported per case and on average:
@@ -25,13 +25,14 @@ from safetensors.torch import load_file
 
 from data import Decoder, load_meta
 from model import Config, MistralLM
-from quant import q8_0_state_dict
+from quant import ROUNDTRIP, quantized_state_dict
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="training/data/tokens")
 p.add_argument("--model", required=True)
 p.add_argument("--out", required=True)
-p.add_argument("--q8", action="store_true", help="weights round-tripped through Q8_0 first")
+p.add_argument("--quant", choices=sorted(ROUNDTRIP), help="weights round-tripped through this GGUF format first")
+p.add_argument("--q8", dest="quant", action="store_const", const="Q8_0", help="--quant Q8_0")
 p.add_argument("--max-new", type=int, default=320)
 p.add_argument("--cases", type=int, default=100)
 p.add_argument("--cases-file", default="", help="cases in explain_cases.json's layout (default: the held-out ones in --data), "
@@ -49,8 +50,8 @@ with open(os.path.join(args.model, "config.json")) as f:
     hfc = json.load(f)
 cfg = Config(**{k: hfc[k] for k in Config.__dataclass_fields__ if k in hfc})
 sd = {k: v.float() for k, v in load_file(os.path.join(args.model, "model.safetensors")).items()}
-if args.q8:
-    sd = q8_0_state_dict(sd)
+if args.quant:
+    sd = quantized_state_dict(sd, args.quant)
 model = MistralLM(cfg)
 model.load_state_dict(sd)
 model.to(dev).eval()
@@ -145,7 +146,7 @@ for c, g in zip(cases, gen):
                  "tokens": len(body), "ended": ended, "loops": looped,
                  "token_f1": round(token_f1(wa, wr), 4), "rouge_l": round(rouge_l(wa, wr), 4)})
 summary = {
-    "model": args.model, "q8_0": args.q8, "cases": len(rows), "max_new_tokens": args.max_new,
+    "model": args.model, "quant": args.quant, "cases": len(rows), "max_new_tokens": args.max_new,
     "loops": sum(r["loops"] for r in rows), "no_eos": sum(not r["ended"] for r in rows),
     "token_f1": round(float(np.mean([r["token_f1"] for r in rows])), 4),
     "rouge_l": round(float(np.mean([r["rouge_l"] for r in rows])), 4),

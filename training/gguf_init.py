@@ -64,11 +64,14 @@ def gguf_config(meta):
     }
 
 
-def check_config(path, got, want):
-    """One-line exit when the GGUF's shape (gguf_config) is not `want` (Config fields)."""
+def check_config(path, got, want, grow=False):
+    """One-line exit when the GGUF's shape (gguf_config) is not `want` (Config fields); with
+    `grow`, the file may have fewer layers."""
     bad = []
     for k, g in got.items():
         v = want[k]
+        if grow and k == "num_hidden_layers" and g is not None and g <= v:
+            continue
         same = g is not None and (math.isclose(g, v, rel_tol=1e-5) if isinstance(v, float) else g == v)
         if not same:
             arg = next((a for a, f in ARGS.items() if f == k), None)
@@ -77,13 +80,34 @@ def check_config(path, got, want):
         sys.exit(f"--init-gguf {path}: not this model's shape: " + "; ".join(bad))
 
 
-def gguf_state_dict(path, want=None, permute=unpair):
+def grow_layers(sd, have, want):
+    """`have` layers made `want` by block expansion: the old layers keep their order, and
+    after some of them comes a copy of that layer whose output projections (o_proj,
+    down_proj) are zero. A copy adds nothing to the residual stream, so the grown model
+    computes what the old one did, and training starts where the old one ended; the copy's
+    other weights are the layer's own, a start its output projections can build on. The
+    copies are spread evenly over the depth."""
+    extra, out, at = want - have, {}, 0
+    layer = lambda i: {k[len(f"model.layers.{i}."):]: v for k, v in sd.items() if k.startswith(f"model.layers.{i}.")}  # noqa: E731
+    for i in range(have):
+        copies = extra * (i + 1) // have - extra * i // have
+        for c in range(1 + copies):
+            for name, v in layer(i).items():
+                zero = c > 0 and name in ("self_attn.o_proj.weight", "mlp.down_proj.weight")
+                out[f"model.layers.{at}.{name}"] = np.zeros_like(v) if zero else v.copy()
+            at += 1
+    out.update({k: v for k, v in sd.items() if not k.startswith("model.layers.")})
+    return out
+
+
+def gguf_state_dict(path, want=None, permute=unpair, grow=False):
     """{HF name: float32 array} from a GGUF; `want` (Config fields) is checked first.
-    `permute` is there for the check of the permutation itself (see main)."""
+    `permute` is there for the check of the permutation itself (see main). With `grow`, a
+    file with fewer layers than `want` is grown to them (grow_layers)."""
     meta, t = read_gguf(path)
     c = gguf_config(meta)
     if want is not None:
-        check_config(path, c, want)
+        check_config(path, c, want, grow)
     if "output.weight" in t:
         sys.exit(f"--init-gguf {path}: has output.weight (an untied head); model.py ties it to the embedding")
     sd = {"model.embed_tokens.weight": t.pop("token_embd.weight"), "model.norm.weight": t.pop("output_norm.weight")}
@@ -95,6 +119,8 @@ def gguf_state_dict(path, want=None, permute=unpair):
             sd[f"model.layers.{li}.{hf}.weight"] = w
     if t:
         sys.exit(f"--init-gguf {path}: tensors model.py does not have: {', '.join(sorted(t))}")
+    if grow and want is not None and want["num_hidden_layers"] > c["num_hidden_layers"]:
+        sd = grow_layers(sd, c["num_hidden_layers"], want["num_hidden_layers"])
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}, c
 
 

@@ -17,6 +17,8 @@
 # of the shipped model with short Explain answers (paths are from the carry folder):
 #   TRAIN_ARGS="--init-gguf ../models/default/model.gguf --explain-answer first-paragraph
 #     --lr 1e-3 --warmup 100" bash training/run_one.sh 480 $OUT ../models/default
+# QUANT: the GGUF format the model will ship in (Q8_0, the default, or Q6_K, for a model
+# that would not fit 24 MB in Q8_0); the *_q8 measurements round the weights through it.
 # QUICK=1 measures only what shipping needs and the Explain check (about 44 s), for a call
 # too short for all four measurements. With data/carry/everyday_cases.json
 # (scripts/explain-everyday.ts --cases), the answers on the ten everyday functions are
@@ -31,6 +33,7 @@
 set -euo pipefail
 START=$(date +%s)
 DEADLINE=${DEADLINE:-565}
+QUANT=${QUANT:-Q8_0}
 SHAPE=${SHAPE:-"--hidden 256 --layers 12 --heads 8 --kv-heads 2 --head-dim 32 --mlp 1024 --lr 2e-3"}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 export PYTHONUNBUFFERED=1
@@ -67,7 +70,7 @@ measure() {
   timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval --tokenizer "$TOK" \
     --modes $MODES > $mw/eval.log 2>&1 &
   local e1=$!
-  timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval_q8 --tokenizer "$TOK" --q8 \
+  timeout "$(left)" python3 $T/evaluate.py --data "$DATA" --model "$m" --out $mw/eval_q8 --tokenizer "$TOK" --quant $QUANT \
     --modes $MODES_Q8 > $mw/eval_q8.log 2>&1 &
   local e2=$!
   local e3=
@@ -75,11 +78,11 @@ measure() {
     timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain > $mw/explain.log 2>&1 &
     e3=$!
   fi
-  timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain_q8 --q8 > $mw/explain_q8.log 2>&1 &
+  timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/explain_q8 --quant $QUANT > $mw/explain_q8.log 2>&1 &
   local e4=$!
   local e5=
   if [ -f "$EVERYDAY" ]; then
-    timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/everyday_q8 --q8 --cases-file "$EVERYDAY" \
+    timeout "$(left)" python3 $T/evaluate_explain.py --data "$DATA" --model "$m" --out $mw/everyday_q8 --quant $QUANT --cases-file "$EVERYDAY" \
       --max-new 120 > $mw/everyday_q8.log 2>&1 &
     e5=$!
   fi
@@ -149,7 +152,7 @@ if [ ! -f "$OLD/config.json" ]; then
 fi
 python3 $T/evaluate.py --data "$DATA" --model "$OLD" --out $WORK/smoke/eval --tokenizer "$TOK" --max-cases 8 --modes $MODES > $WORK/smoke/eval.log 2>&1 &
 P1=$!
-python3 $T/evaluate_explain.py --data "$DATA" --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --q8 > $WORK/smoke/explain.log 2>&1 &
+python3 $T/evaluate_explain.py --data "$DATA" --model "$OLD" --out $WORK/smoke/explain --cases 4 --max-new 8 --quant $QUANT > $WORK/smoke/explain.log 2>&1 &
 P2=$!
 wait $P1 || { tail -30 $WORK/smoke/eval.log; kill $PT; exit 1; }
 wait $P2 || { tail -30 $WORK/smoke/explain.log; kill $PT; exit 1; }

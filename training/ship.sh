@@ -5,11 +5,12 @@
 #
 #   bash training/ship.sh RESULT_DIR
 #
-# Unpacks both into RESULT_DIR/unpacked, writes the Q8_0 GGUF (tramontane-gguf_convert,
-# with the shipped tokenizer.model beside the weights so the vocabulary is inside), copies
-# evaluate.py's reference fixture (transformers on the bf16 weights) into
-# test/fixtures/default-model-reference and writes the float64 Q8_0 references beside it
-# (scripts/reference/q8_forward.py, which also checks its forward on the bf16 weights).
+# Unpacks both into RESULT_DIR/unpacked, writes the GGUF in QUANT (Q8_0 unless set, as for
+# run_one.sh; tramontane-gguf_convert, with the shipped tokenizer.model beside the weights
+# so the vocabulary is inside), copies evaluate.py's reference fixture (transformers on the
+# bf16 weights) into test/fixtures/default-model-reference and writes the float64
+# references on the GGUF's weights beside it (scripts/reference/q8_forward.py, which also
+# checks its forward on the bf16 weights).
 # Then it measures what the GPU evaluation does not: whether the model copies names from
 # its context (scripts/context-exact-match.ts, through the real server; the 9.4M default
 # got 6 and 5 of 12 with the defining file open / its definition sent, the 19.8M runs (b)
@@ -39,7 +40,7 @@ WEIGHTS=$UNPACKED/b/model
 [ -f "$UNPACKED/results/eval/fixture/reference.json" ] || { echo "$RESULT: evaluate.py wrote no fixture" >&2; exit 1; }
 
 cp models/default/tokenizer.model "$WEIGHTS/"
-"$CONVERT" "$WEIGHTS" "$UNPACKED/model.gguf" Q8_0
+"$CONVERT" "$WEIGHTS" "$UNPACKED/model.gguf" "${QUANT:-Q8_0}"
 cp "$UNPACKED/model.gguf" models/default/model.gguf
 cp "$UNPACKED"/results/eval/fixture/reference*.json "$UNPACKED"/results/eval/fixture/reference*_logits.f32 "$FIXTURES/"
 python3 scripts/reference/q8_forward.py models/default/model.gguf "$FIXTURES"/reference*.json \

@@ -44,6 +44,8 @@ p.add_argument("--answer-weight", type=float, default=1.0,
 p.add_argument("--explain-answer", choices=("whole", "first-paragraph"), default="whole",
                help="explain pairs (training and held-out): the whole doc text, or its first paragraph then EOS (data.py)")
 p.add_argument("--init-gguf", default="", help="start from this GGUF's weights (its shape must be the one the arguments give)")
+p.add_argument("--grow-layers", action="store_true",
+               help="with --init-gguf: a file with fewer layers than --layers is grown to them (gguf_init.grow_layers)")
 p.add_argument("--hidden", type=int, default=Config.hidden_size)
 p.add_argument("--layers", type=int, default=Config.num_hidden_layers)
 p.add_argument("--heads", type=int, default=Config.num_attention_heads)
@@ -84,7 +86,7 @@ if args.init_gguf:
 
     from gguf_init import gguf_state_dict
 
-    sd, _ = gguf_state_dict(args.init_gguf, asdict(cfg))  # exits with one line on another shape
+    sd, _ = gguf_state_dict(args.init_gguf, asdict(cfg), grow=args.grow_layers)  # exits with one line on another shape
     model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})  # strict: every name, every shape
     print(f"initialised from {args.init_gguf}", flush=True)
 model.to(dev)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Exact reference logits for a Q8_0 GGUF Mistral model, in numpy float64.
+"""Exact reference logits for a Q8_0 (or Q6_K) GGUF Mistral model, in numpy float64.
 
 Reads the GGUF file with a small parser of its own (header, metadata, tensor table),
 dequantizes every Q8_0 block exactly (f16 scale x int8; the product is exact in float32,
-so float64 adds no rounding of its own) and runs the Mistral forward as
+so float64 adds no rounding of its own; Q6_K likewise, f16 d x int8 scale x 6-bit value) and runs the Mistral forward as
 scripts/reference/make_fixtures.py writes it: RMSNorm, RoPE on interleaved pairs (GGUF
 stores q/k rows in that order), grouped-query attention with the sliding-window mask
 i - W < j <= i, SwiGLU, output projection tied to the embedding when the file has no
@@ -32,7 +32,7 @@ import sys
 
 import numpy as np
 
-GGML_F32, GGML_F16, GGML_Q8_0, GGML_BF16 = 0, 1, 8, 30
+GGML_F32, GGML_F16, GGML_Q8_0, GGML_Q6_K, GGML_BF16 = 0, 1, 8, 14, 30
 SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
           12: "<d"}
 
@@ -59,6 +59,27 @@ class Reader:
             inner, n = self.take("<I"), self.take("<Q")
             return [self.value(inner) for _ in range(n)]
         return self.take(SCALAR[kind])
+
+
+def dequantize_q6_k(data, count, at):
+    """Q6_K blocks of 256 values: low 4 bits (128 bytes), high 2 bits (64), 16 int8 group
+    scales, f16 d. Within each half of 128, byte l of the low bits holds values l (low
+    nibble) and l + 64 (high), byte l + 32 values l + 32 and l + 96; byte l of the high
+    bits holds the top two bits of l, l + 32, l + 64, l + 96 from its lowest pair up.
+    Value = d * scale[i // 16] * (q - 32), exact in float64."""
+    blocks = np.frombuffer(data, dtype=np.dtype([("ql", "u1", 128), ("qh", "u1", 64), ("sc", "i1", 16), ("d", "<f2")]),
+                           count=count // 256, offset=at)
+    q = np.empty((len(blocks), 256), dtype=np.int64)
+    for half in range(2):
+        ql = blocks["ql"][:, 64 * half:64 * half + 64].astype(np.int64)
+        qh = blocks["qh"][:, 32 * half:32 * half + 32].astype(np.int64)
+        o = 128 * half
+        q[:, o:o + 32] = (ql[:, :32] & 15) | (qh & 3) << 4
+        q[:, o + 32:o + 64] = (ql[:, 32:] & 15) | (qh >> 2 & 3) << 4
+        q[:, o + 64:o + 96] = ql[:, :32] >> 4 | (qh >> 4 & 3) << 4
+        q[:, o + 96:o + 128] = ql[:, 32:] >> 4 | (qh >> 6 & 3) << 4
+    scale = blocks["d"].astype(np.float64)[:, None] * np.repeat(blocks["sc"].astype(np.float64), 16, axis=1)
+    return (scale * (q - 32)).reshape(-1)
 
 
 def read_gguf(path):
@@ -89,6 +110,8 @@ def read_gguf(path):
             blocks = np.frombuffer(data, dtype=np.dtype([("d", "<f2"), ("q", "i1", 32)]),
                                    count=count // 32, offset=at)
             values = blocks["d"].astype(np.float64)[:, None] * blocks["q"].astype(np.float64)
+        elif kind == GGML_Q6_K:
+            values = dequantize_q6_k(data, count, at)
         elif kind == GGML_F32:
             values = np.frombuffer(data, dtype="<f4", count=count, offset=at).astype(np.float64)
         elif kind == GGML_F16:
@@ -97,7 +120,7 @@ def read_gguf(path):
             raw = np.frombuffer(data, dtype="<u2", count=count, offset=at).astype(np.uint32) << 16
             values = raw.view(np.float32).astype(np.float64)
         else:
-            sys.exit(f"{path}: tensor {name} has GGML type {kind}; this script reads F32, F16, BF16, Q8_0")
+            sys.exit(f"{path}: tensor {name} has GGML type {kind}; this script reads F32, F16, BF16, Q8_0, Q6_K")
         tensors[name] = values.reshape(list(reversed(dims)))
     return meta, tensors
 
