@@ -76,7 +76,8 @@ async function explainAll(model: string | undefined): Promise<(number | undefine
 
 /** The prompts as the server builds them (the selected lines, fenced, in the Explain question). */
 async function writeCases(file: string, model: string): Promise<void> {
-  const tokenizer = modelTokenizer(await loadModel(model));
+  const loaded = await loadModel(model);
+  const tokenizer = modelTokenizer(loaded);
   const template = detectChatTemplate(tokenizer);
   const cases = SAMPLES.map((sample) => {
     const { first, end, name } = selection(sample);
@@ -86,6 +87,7 @@ async function writeCases(file: string, model: string): Promise<void> {
     const prompt = chatTokens(tokenizer, template, [{ role: 'user', content: question }]);
     return { lang: sample.language, path: sample.file, name, prompt, reference: sample.sane };
   });
+  loaded.dispose();
   const served = await explainAll(model);
   cases.forEach((c, i) => {
     if (served[i] !== c.prompt.length) throw new Error(`${c.name}: the server's prompt has ${served[i]} tokens, the case ${c.prompt.length}`);
