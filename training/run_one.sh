@@ -22,7 +22,7 @@
 # QUICK=1 measures only what shipping needs and the Explain check (about 44 s), for a call
 # too short for all four measurements. With data/carry/everyday_cases.json
 # (scripts/explain-everyday.ts --cases), the answers on the ten everyday functions are
-# printed too, through Q8_0.
+# printed too, through QUANT.
 # OLD_MODEL_DIR may be an HF folder or a folder with one .gguf (models/default): the
 # measurement scripts read HF folders, so a GGUF is first written out as one (F32, its
 # dequantized weights; training/gguf_init.py) for their smoke test.
