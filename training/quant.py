@@ -46,7 +46,3 @@ ROUNDTRIP = {"Q8_0": q8_0_roundtrip, "Q6_K": q6_k_roundtrip}
 
 def quantized_state_dict(sd, kind):
     return {k: ROUNDTRIP[kind](v) for k, v in sd.items()}
-
-
-def q8_0_state_dict(sd):
-    return quantized_state_dict(sd, "Q8_0")

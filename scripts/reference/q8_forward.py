@@ -3,11 +3,11 @@
 
 Reads the GGUF file with a small parser of its own (header, metadata, tensor table),
 dequantizes every Q8_0 block exactly (f16 scale x int8; the product is exact in float32,
-so float64 adds no rounding of its own; Q6_K likewise, f16 d x int8 scale x 6-bit value) and runs the Mistral forward as
-scripts/reference/make_fixtures.py writes it: RMSNorm, RoPE on interleaved pairs (GGUF
-stores q/k rows in that order), grouped-query attention with the sliding-window mask
-i - W < j <= i, SwiGLU, output projection tied to the embedding when the file has no
-output.weight. Whole sequence at once, no cache.
+so float64 adds no rounding of its own; Q6_K likewise, f16 d x int8 group scale x 6-bit
+value) and runs the Mistral forward as scripts/reference/make_fixtures.py writes it:
+RMSNorm, RoPE on interleaved pairs (GGUF stores q/k rows in that order), grouped-query
+attention with the sliding-window mask i - W < j <= i, SwiGLU, output projection tied to
+the embedding when the file has no output.weight. Whole sequence at once, no cache.
 
 For each reference JSON given (tokens + logits_positions, as in
 test/fixtures/default-model-reference), writes NAME_q8_logits.f32 beside it (raw
