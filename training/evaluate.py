@@ -35,7 +35,7 @@ from safetensors.torch import load_file
 
 from data import Decoder, FileView, Healing, Split, load_meta
 from model import Config, MistralLM
-from quant import ROUNDTRIP, quantized_state_dict
+from quant import add_quant_arguments, quantized_state_dict
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="training/data/tokens")
@@ -44,8 +44,7 @@ p.add_argument("--out", required=True)
 p.add_argument("--max-cases", type=int, default=100000)
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--tokenizer", default="", help="tokenizer.json (default: the model folder's)")
-p.add_argument("--quant", choices=sorted(ROUNDTRIP), help="measure the weights round-tripped through this GGUF format; no reference checks")
-p.add_argument("--q8", dest="quant", action="store_const", const="Q8_0", help="--quant Q8_0")
+add_quant_arguments(p, "are measured; no reference checks")
 MODES = ("prefix_only", "fim_server", "fim_server_no_suffix", "fim_short", "fim_long", "prefix_only_healed", "fim_server_healed")
 p.add_argument("--modes", default=",".join(MODES), help="comma-separated completion modes to measure, of: " + " ".join(MODES))
 p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -25,14 +25,13 @@ from safetensors.torch import load_file
 
 from data import Decoder, load_meta
 from model import Config, MistralLM
-from quant import ROUNDTRIP, quantized_state_dict
+from quant import add_quant_arguments, quantized_state_dict
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="training/data/tokens")
 p.add_argument("--model", required=True)
 p.add_argument("--out", required=True)
-p.add_argument("--quant", choices=sorted(ROUNDTRIP), help="weights round-tripped through this GGUF format first")
-p.add_argument("--q8", dest="quant", action="store_const", const="Q8_0", help="--quant Q8_0")
+add_quant_arguments(p, "first")
 p.add_argument("--max-new", type=int, default=320)
 p.add_argument("--cases", type=int, default=100)
 p.add_argument("--cases-file", default="", help="cases in explain_cases.json's layout (default: the held-out ones in --data), "

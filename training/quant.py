@@ -46,3 +46,9 @@ ROUNDTRIP = {"Q8_0": q8_0_roundtrip, "Q6_K": q6_k_roundtrip}
 
 def quantized_state_dict(sd, kind):
     return {k: ROUNDTRIP[kind](v) for k, v in sd.items()}
+
+
+def add_quant_arguments(parser, what):
+    """--quant TYPE (the formats above) and --q8, its Q8_0 shorthand; `what` ends the help."""
+    parser.add_argument("--quant", choices=sorted(ROUNDTRIP), help=f"the weights round-tripped through this GGUF format {what}")
+    parser.add_argument("--q8", dest="quant", action="store_const", const="Q8_0", help="--quant Q8_0")
