@@ -13,6 +13,7 @@
 // same question on the GPU, to read candidates' answers before one comes back. It checks
 // that the server's prompt for each has as many tokens.
 import { writeFileSync } from 'node:fs';
+import type { Range } from 'vscode-languageserver-protocol';
 import { modelTokenizer } from '../server/backends/native';
 import { loadModel } from '../server/engine/engine';
 import { chatTokens, detectChatTemplate, explainQuestion, fencedCode, selectedLines } from '../server/prompt/chat';
@@ -45,11 +46,11 @@ const SAMPLES: Sample[] = [
   { file: 'arr.ts', language: 'typescript', text: 'export function unique<T>(items: T[]): T[] {\n  return [...new Set(items)];\n}\n', sane: 'Return the items without duplicates, in their first order.' },
 ];
 
-/** The lines selected (first, and the line the selection ends on at column 0) and the function's name. */
-function selection(sample: Sample): { first: number; end: number; name: string } {
+/** The editor's selection (whole lines, ending at column 0 of the line after), its first and end lines, and the function's name. */
+function selection(sample: Sample): { range: Range; first: number; end: number; name: string } {
   const [first, end] = sample.lines ?? [0, sample.text.split('\n').length - 1];
   const name = sample.text.split('\n')[first].replace(/^(export )?(def |function )?/, '').replace(/[(<:].*$/, '');
-  return { first, end, name };
+  return { range: { start: { line: first, character: 0 }, end: { line: end, character: 0 } }, first, end, name };
 }
 
 /** Each answer, printed; returns each prompt's length in tokens as the server reports it. */
@@ -61,9 +62,9 @@ async function explainAll(model: string | undefined): Promise<(number | undefine
     console.log(model ?? 'the embedded default model');
     for (const sample of SAMPLES) {
       const uri = `file:///work/${sample.file}`;
-      const { first, end, name } = selection(sample);
+      const { range, name } = selection(sample);
       client.open(uri, sample.text, sample.language);
-      const result = await client.explain({ uri, range: { start: { line: first, character: 0 }, end: { line: end, character: 0 } }, maxTokens: 200 });
+      const result = await client.explain({ uri, range, maxTokens: 200 });
       client.close(uri);
       promptTokens.push(result.promptTokens);
       console.log(`  ${name.padEnd(14)} ${JSON.stringify(result.text)} (${result.finish})`);
@@ -80,10 +81,9 @@ async function writeCases(file: string, model: string): Promise<void> {
   const tokenizer = modelTokenizer(loaded);
   const template = detectChatTemplate(tokenizer);
   const cases = SAMPLES.map((sample) => {
-    const { first, end, name } = selection(sample);
+    const { range, first, end, name } = selection(sample);
     const code = sample.text.split('\n').slice(first, end).join('\n') + '\n';
-    const lines = selectedLines({ start: { line: first, character: 0 }, end: { line: end, character: 0 } });
-    const question = explainQuestion(sample.language, fencedCode(sample.file, lines, sample.language, code));
+    const question = explainQuestion(sample.language, fencedCode(sample.file, selectedLines(range), sample.language, code));
     const prompt = chatTokens(tokenizer, template, [{ role: 'user', content: question }]);
     return { lang: sample.language, path: sample.file, name, prompt, reference: sample.sane };
   });
