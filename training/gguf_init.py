@@ -88,11 +88,12 @@ def grow_layers(sd, have, want):
     other weights are the layer's own, a start its output projections can build on. The
     copies are spread evenly over the depth."""
     extra, out, at = want - have, {}, 0
-    layer = lambda i: {k[len(f"model.layers.{i}."):]: v for k, v in sd.items() if k.startswith(f"model.layers.{i}.")}  # noqa: E731
     for i in range(have):
+        prefix = f"model.layers.{i}."
+        own = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         copies = extra * (i + 1) // have - extra * i // have
         for c in range(1 + copies):
-            for name, v in layer(i).items():
+            for name, v in own.items():
                 zero = c > 0 and name in ("self_attn.o_proj.weight", "mlp.down_proj.weight")
                 out[f"model.layers.{at}.{name}"] = np.zeros_like(v) if zero else v.copy()
             at += 1
