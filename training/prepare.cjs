@@ -204,8 +204,10 @@ function langOf(file) {
 
 function rootsFor(pkg) {
   if (pkg.kind === 'npm') return [pkg.root];
-  // Debian: only the Python trees (site packages and the standard library).
-  const cands = [path.join(pkg.root, 'usr/lib/python3/dist-packages'), path.join(pkg.root, 'usr/lib/python3.11')];
+  // Debian: only the source trees: Python's (site packages and the standard library) and
+  // node's (node-* packages).
+  const cands = ['usr/lib/python3/dist-packages', 'usr/lib/python3.11', 'usr/share/nodejs', 'usr/lib/nodejs']
+    .map((dir) => path.join(pkg.root, dir));
   return cands.filter((p) => fs.existsSync(p));
 }
 
