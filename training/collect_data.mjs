@@ -100,10 +100,35 @@ async function collectNpm(name) {
     unpacked = unpackedNpm(dest);
   }
   const { pkgRoot, pj } = unpacked;
+  return { kind: 'npm', name, version: pj.version, license: packageJsonLicence(pj), root: pkgRoot };
+}
+
+function packageJsonLicence(pj) {
   let lic = pj.license;
   if (lic && typeof lic === 'object') lic = lic.type;
   if (!lic && Array.isArray(pj.licenses)) lic = pj.licenses.map((l) => l.type).join(' OR ');
-  return { kind: 'npm', name, version: pj.version, license: lic || '', root: pkgRoot };
+  return lic || '';
+}
+
+// Debian's node-* packages may bundle other modules (the "+~cs" versions), each under its
+// own licence, which the "Files: *" stanza does not cover: the folders of bundled modules
+// whose package.json names a licence off the list, relative to the package root.
+const NODE_TREES = ['usr/share/nodejs', 'usr/lib/nodejs'];
+function nodeModulesOffList(root) {
+  const off = [];
+  for (const tree of NODE_TREES) {
+    const dir = join(root, tree);
+    if (!existsSync(dir)) continue;
+    const modules = readdirSync(dir).flatMap((e) => (e.startsWith('@') ? readdirSync(join(dir, e)).map((m) => `${e}/${m}`) : [e]));
+    for (const m of modules) {
+      const file = join(dir, m, 'package.json');
+      if (!existsSync(file)) continue;
+      let licence = '';
+      try { licence = packageJsonLicence(JSON.parse(readFileSync(file, 'utf8'))); } catch { continue; }
+      if (licence && !isPermissive(licence)) off.push(`${tree}/${m}`);
+    }
+  }
+  return off;
 }
 
 function debCopyrightLicence(root, pkg) {
@@ -137,7 +162,10 @@ async function collectDeb(name) {
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(dest, { recursive: true });
   await sh('dpkg', ['-x', join(dlDir, deb), dest]);
-  return { kind: 'deb', name, version, license: debCopyrightLicence(dest, name), root: dest };
+  const r = { kind: 'deb', name, version, license: debCopyrightLicence(dest, name), root: dest };
+  const excluded = nodeModulesOffList(dest);
+  if (excluded.length) r.excluded = excluded;
+  return r;
 }
 
 const sources = readFileSync(join(dataDir, 'sources.txt'), 'utf8')
@@ -158,7 +186,7 @@ async function collect(i) {
     r.kept = isPermissive(r.license);
     if (!r.kept) r.reason = `licence not on the permissive list: ${r.license || '(none)'}`;
     results[i] = r;
-    console.log(`${r.kept ? 'keep' : 'DROP'} ${kind} ${name} ${r.version} [${r.license}]`);
+    console.log(`${r.kept ? 'keep' : 'DROP'} ${kind} ${name} ${r.version} [${r.license}]${r.excluded ? ` less ${r.excluded.join(', ')}` : ''}`);
   } catch (e) {
     results[i] = { kind, name, kept: false, reason: `download failed: ${String(e.message).split('\n')[0]}` };
     console.log(`FAIL ${kind} ${name}: ${String(e.message).split('\n')[0]}`);

@@ -317,11 +317,14 @@ async function main() {
   const kept = []; // {pkg, rel, lang, text, hash}
   const sigs = [];
   for (const pkg of pkgs) {
+    // Bundled modules under a licence off the list (collect_data.mjs names them).
+    const excluded = (pkg.excluded || []).map((dir) => path.join(pkg.root, dir) + path.sep);
     for (const root of rootsFor(pkg)) {
       for (const file of walk(root)) {
         const lang = langOf(file);
         if (!lang) continue;
         stats.seen++;
+        if (excluded.some((dir) => file.startsWith(dir))) { drop('bundled module under a licence off the list'); continue; }
         const st = fs.statSync(file);
         if (st.size > 400000) { drop('too large'); continue; }
         const n = normalise(fs.readFileSync(file));
